@@ -1,0 +1,18 @@
+# invdesign: property-guided inverse design of molecules and crystals.
+#   snakemake --cores 2                                              # default campaign (both targets, small, CPU)
+#   snakemake --cores 8 --configfile config/molecules_gap.yaml       # swap the campaign by config only
+# The rules live in workflow/rules/; the logic in the invdesign Python package.
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/featurize.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/search.smk"
+include: "workflow/rules/filter.smk"
+
+
+rule all:
+    input:
+        expand(f"{RESULTS}/{{campaign}}/candidates.csv", campaign=CAMPAIGNS),
+        f"{RESULTS}/summary.csv",
+    default_target: True

@@ -1,0 +1,69 @@
+"""Graph VAE skeleton shared by the molecule and crystal VAEs.
+
+Encoder: invariant :class:`GraphEncoder` -> (mu, logvar). A property head on the
+latent mean is trained jointly so that the latent space is organised by the
+target property, which is what latent-space optimisation climbs. Subclasses add
+a domain decoder by implementing ``reconstruction_loss(z, batch)`` and ``decode(z)``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .gnn import GraphEncoder, mlp
+
+
+class GraphVAE(nn.Module):
+    def __init__(self, meta: dict, cfg: dict):
+        super().__init__()
+        self.meta = dict(meta)
+        self.cfg = dict(cfg)
+        hidden = int(cfg.get("hidden", 128))
+        self.latent_dim = int(cfg.get("latent_dim", 64))
+        self.encoder = GraphEncoder(meta["node_dim"], meta["edge_dim"], hidden=hidden,
+                                    layers=int(cfg.get("layers", 3)), out_dim=2 * self.latent_dim,
+                                    dropout=float(cfg.get("dropout", 0.0)))
+        self.property_head = mlp([self.latent_dim, hidden, hidden, 1])
+        self.beta_max = float(cfg.get("beta", 0.01))
+        self.property_weight = float(cfg.get("property_weight", 1.0))
+        self.register_buffer("y_mean", torch.tensor(float(meta.get("y_mean", 0.0))))
+        self.register_buffer("y_std", torch.tensor(float(meta.get("y_std", 1.0))))
+        self.beta = self.beta_max
+
+    # KL annealing: ramp beta over the first half of training
+    def set_epoch(self, epoch: int, epochs: int) -> None:
+        self.beta = self.beta_max * min(1.0, epoch / max(1.0, 0.5 * epochs))
+
+    def encode(self, batch):
+        h = self.encoder(batch.x, batch.edge_index, batch.edge_attr, batch.batch)
+        mu, logvar = h.chunk(2, dim=-1)
+        return mu, logvar.clamp(-10, 10)
+
+    def predict_property(self, z: torch.Tensor) -> torch.Tensor:
+        """Property in data units (e.g. eV, GPa) predicted from latent vectors."""
+        return self.property_head(z).squeeze(-1) * self.y_std + self.y_mean
+
+    def reconstruction_loss(self, z, batch) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor) -> dict:
+        raise NotImplementedError
+
+    def loss(self, batch):
+        mu, logvar = self.encode(batch)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
+        recon, metrics = self.reconstruction_loss(z, batch)
+        kl = -0.5 * torch.mean(torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1))
+        y = batch.y.view(-1)
+        known = torch.isfinite(y)
+        if known.any():
+            pred = self.property_head(mu).squeeze(-1)
+            prop = torch.mean((pred[known] - (y[known] - self.y_mean) / self.y_std) ** 2)
+        else:
+            prop = torch.zeros((), device=mu.device)
+        total = recon + self.beta * kl + self.property_weight * prop
+        metrics.update(recon=float(recon), kl=float(kl), prop_mse=float(prop))
+        # model selection uses the beta-independent objective so annealing does not bias it
+        metrics["select"] = float(recon + self.beta_max * kl + self.property_weight * prop)
+        return total, metrics

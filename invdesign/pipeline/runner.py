@@ -1,0 +1,71 @@
+"""Glue between Snakemake's ``script:`` directive and :mod:`invdesign.pipeline.steps`.
+
+Every step logs to the rule's ``log:`` file and to stderr, sets torch's thread count
+from the rule's ``threads``, and turns user errors into one line (no traceback).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from ..errors import InvdesignError
+
+
+def setup_logging(log_path: str | None = None) -> None:
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    handlers = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    for h in handlers:
+        h.setFormatter(fmt)
+        root.addHandler(h)
+    for noisy in ("matplotlib", "PIL", "numba", "pymatgen", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def run(step: str, smk) -> None:
+    from . import steps
+
+    setup_logging(smk.log[0] if smk.log else None)
+    log = logging.getLogger("invdesign")
+    try:
+        import torch
+
+        torch.set_num_threads(max(1, int(smk.threads)))
+    except ImportError:  # pragma: no cover
+        pass
+    cfg = smk.config
+    name = getattr(smk.wildcards, "campaign", None)
+    camp = cfg["campaigns"][name] if name else None
+    runtime = cfg.get("runtime", {})
+    t0 = time.monotonic()
+    log.info("step %s%s started", step, f" for campaign {name}" if name else "")
+    try:
+        if step == "prepare":
+            steps.prepare_dataset(name, camp, cfg.get("data", {}), smk.output.dataset)
+        elif step == "featurize":
+            steps.featurize(name, camp, smk.input.dataset, smk.output.graphs)
+        elif step == "train_generator":
+            steps.train_generator(name, camp, runtime, smk.input.graphs, smk.output.model, smk.output.metrics)
+        elif step == "train_predictor":
+            steps.train_predictor(name, camp, runtime, smk.input.graphs, smk.output.model, smk.output.metrics)
+        elif step == "search":
+            steps.search(name, camp, runtime, smk.input.generator, smk.input.graphs, smk.output.samples)
+        elif step == "filter":
+            steps.filter_and_rank(name, camp, runtime, smk.input.samples, smk.input.dataset, smk.input.predictor,
+                                  smk.output.csv, smk.output.parquet, smk.output.metrics, smk.output.structures)
+        elif step == "summary":
+            steps.summarise(list(smk.input.metrics), smk.output.csv)
+        else:  # pragma: no cover
+            raise ValueError(f"unknown step {step}")
+    except InvdesignError as exc:
+        log.error("%s", exc)
+        print(f"invdesign error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    log.info("step %s done in %.1fs", step, time.monotonic() - t0)

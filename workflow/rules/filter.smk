@@ -1,0 +1,39 @@
+# Validity / uniqueness / novelty / domain checks, independent property prediction,
+# ranking, and the candidate tables handed to chemists.
+
+
+rule filter_rank:
+    input:
+        samples=rules.search.output.samples,
+        dataset=rules.prepare_dataset.output.dataset,
+        predictor=rules.train_predictor.output.model,
+    output:
+        csv=f"{RESULTS}/{{campaign}}/candidates.csv",
+        parquet=f"{RESULTS}/{{campaign}}/candidates.parquet",
+        metrics=f"{RESULTS}/{{campaign}}/metrics.json",
+        structures=directory(f"{RESULTS}/{{campaign}}/structures"),
+    params:
+        campaign=campaign_params("filters", "target"),
+    log:
+        log_path("filter_rank"),
+    benchmark:
+        bench_path("filter_rank")
+    threads: 1
+    conda:
+        "../../envs/chem.yaml"
+    script:
+        "../scripts/filter.py"
+
+
+rule summary:
+    input:
+        metrics=expand(f"{RESULTS}/{{campaign}}/metrics.json", campaign=CAMPAIGNS),
+    output:
+        csv=f"{RESULTS}/summary.csv",
+    log:
+        f"{RESULTS}/logs/summary.log",
+    threads: 1
+    conda:
+        "../../envs/chem.yaml"
+    script:
+        "../scripts/summary.py"

@@ -1,0 +1,40 @@
+# Generator and independent property predictor. torch + torch-geometric only: these rules
+# run on GPU nodes without rdkit/pymatgen (runtime.device: auto picks CUDA when present).
+
+
+rule train_generator:
+    input:
+        graphs=rules.featurize.output.graphs,
+    output:
+        model=f"{RESULTS}/{{campaign}}/models/generator.pt",
+        metrics=f"{RESULTS}/{{campaign}}/models/generator_metrics.json",
+    params:
+        campaign=campaign_params("generator"),
+    log:
+        log_path("train_generator"),
+    benchmark:
+        bench_path("train_generator")
+    threads: THREADS
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/train_generator.py"
+
+
+rule train_predictor:
+    input:
+        graphs=rules.featurize.output.graphs,
+    output:
+        model=f"{RESULTS}/{{campaign}}/models/predictor.pt",
+        metrics=f"{RESULTS}/{{campaign}}/models/predictor_metrics.json",
+    params:
+        campaign=campaign_params("predictor"),
+    log:
+        log_path("train_predictor"),
+    benchmark:
+        bench_path("train_predictor")
+    threads: THREADS
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/train_predictor.py"
