@@ -40,7 +40,7 @@ class GraphPropertyPredictor(nn.Module):
         pred = self.forward(batch)
         mse = torch.mean((pred[known] - y[known]) ** 2) if known.any() else pred.sum() * 0.0
         mae = torch.mean(torch.abs(pred[known] - y[known])) * self.y_std if known.any() else mse.detach()
-        return mse, {"mae": float(mae)}
+        return mse, {"mae": float(mae.detach())}
 
 
 @torch.no_grad()

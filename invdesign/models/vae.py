@@ -63,7 +63,7 @@ class GraphVAE(nn.Module):
         else:
             prop = torch.zeros((), device=mu.device)
         total = recon + self.beta * kl + self.property_weight * prop
-        metrics.update(recon=float(recon), kl=float(kl), prop_mse=float(prop))
+        metrics.update(recon=float(recon.detach()), kl=float(kl.detach()), prop_mse=float(prop.detach()))
         # model selection uses the beta-independent objective so annealing does not bias it
-        metrics["select"] = float(recon + self.beta_max * kl + self.property_weight * prop)
+        metrics["select"] = float((recon + self.beta_max * kl + self.property_weight * prop).detach())
         return total, metrics

@@ -1,0 +1,83 @@
+import copy
+
+import pytest
+import yaml
+
+from invdesign.config import load_config, target_bounds, validate_config
+from invdesign.errors import InvdesignError
+
+
+@pytest.fixture()
+def base(repo):
+    return yaml.safe_load((repo / "config" / "config.yaml").read_text())
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "molecules_gap.yaml", "materials_bulk_modulus.yaml",
+                                  "tests/tiny.yaml"])
+def test_shipped_configs_validate(repo, name):
+    cfg = load_config(repo / "config" / name)
+    for camp in cfg["campaigns"].values():
+        assert camp["generator"]["type"] == "vae"
+        assert {"val", "test", "seed"} <= set(camp["split"])
+        assert camp["dataset"]["property_column"]
+
+
+def test_defaults_filled(base):
+    cfg = validate_config(base)
+    assert cfg["runtime"]["device"] == "auto"
+    assert cfg["campaigns"]["qm9_gap"]["search"]["method"] == "gradient"
+    assert cfg["campaigns"]["qm9_gap"]["filters"]["min_heavy_atoms"] == 3
+    assert cfg["campaigns"]["mp_bulk"]["dataset"]["property_column"] == "bulk_modulus_gpa"
+    # the caller's dict is not modified
+    assert "search" in base["campaigns"]["qm9_gap"] and "filters" not in base["campaigns"]["qm9_gap"]
+
+
+def test_unknown_key_is_one_line_naming_the_key(base):
+    bad = copy.deepcopy(base)
+    bad["campaigns"]["qm9_gap"]["generator"]["epochz"] = 3
+    with pytest.raises(InvdesignError) as exc:
+        validate_config(bad, source="my.yaml")
+    msg = str(exc.value)
+    assert "\n" not in msg
+    assert msg.startswith("my.yaml: unknown key 'campaigns.qm9_gap.generator.epochz'")
+    assert "epochs" in msg  # lists what is allowed
+
+
+def test_unknown_top_level_key(base):
+    bad = copy.deepcopy(base)
+    bad["campaign"] = {}
+    with pytest.raises(InvdesignError, match="unknown key 'campaign'"):
+        validate_config(bad)
+
+
+@pytest.mark.parametrize("mutate, match", [
+    (lambda c: c["campaigns"]["mp_bulk"]["dataset"].update(source="qm9"), "does not fit domain 'crystals'"),
+    (lambda c: c["campaigns"]["qm9_gap"].update(target={"window": [5, 4]}), "must be below"),
+    (lambda c: c["campaigns"]["qm9_gap"].update(target={"unit": "eV"}), "needs a window"),
+    (lambda c: c["campaigns"]["qm9_gap"].update(target={"window": [4, 5], "min": 3}), "not both"),
+    (lambda c: c["campaigns"]["qm9_gap"]["target"].update(unit="GPa"), "is in eV"),
+    (lambda c: c["campaigns"]["qm9_gap"]["dataset"].update(property_column="bulk_modulus_gpa"), "not provided by qm9"),
+    (lambda c: c["campaigns"]["qm9_gap"]["dataset"].update(source="csv"), "dataset.path is required"),
+    (lambda c: c["campaigns"]["qm9_gap"].update(domain="proteins"), "is not allowed"),
+    (lambda c: c["runtime"].update(device="gpu"), "runtime.device"),
+])
+def test_semantic_errors(base, mutate, match):
+    bad = copy.deepcopy(base)
+    mutate(bad)
+    with pytest.raises(InvdesignError, match=match):
+        validate_config(bad)
+
+
+def test_bad_yaml_and_missing_file(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("campaigns: [\n")
+    with pytest.raises(InvdesignError, match="not valid YAML"):
+        load_config(p)
+    with pytest.raises(InvdesignError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_target_bounds():
+    assert target_bounds({"window": [1, 2]}) == (1.0, 2.0)
+    assert target_bounds({"min": 3}) == (3.0, float("inf"))
+    assert target_bounds({"max": 3}) == (float("-inf"), 3.0)
