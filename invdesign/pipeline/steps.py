@@ -159,6 +159,10 @@ def search(name: str, camp: dict, runtime: dict, generator_path: str, graphs_pat
     meta = ckpt["meta"]
     blob = _load_blob(graphs_path)
     train = _split_graphs(blob)["train"]
+    from ..targets import check_target_in_range
+
+    check_target_in_range(camp["target"], [float(g.y.view(-1)[0]) for g in train], f"campaigns.{name}",
+                          UNITS.get(camp["dataset"]["property_column"], ""))
     aim = aim_point(camp["target"], float(model.y_std))
     gen = torch.Generator().manual_seed(cfg["seed"])
     t0 = time.monotonic()

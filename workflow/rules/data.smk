@@ -6,7 +6,7 @@ rule prepare_dataset:
     output:
         dataset=f"{RESULTS}/{{campaign}}/data/dataset.parquet",
     params:
-        campaign=campaign_params("domain", "dataset", "split", "target"),
+        campaign=campaign_params("domain", "dataset", "split"),
     log:
         log_path("prepare_dataset"),
     benchmark:
