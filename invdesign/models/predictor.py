@@ -22,12 +22,19 @@ class GraphPropertyPredictor(nn.Module):
                                     layers=int(cfg.get("layers", 3)), out_dim=hidden,
                                     dropout=float(cfg.get("dropout", 0.0)))
         self.head = mlp([hidden, hidden, 1])
+        self.hidden_features = list(meta.get("sample_unavailable_node_features", []))
         self.register_buffer("y_mean", torch.tensor(float(meta.get("y_mean", 0.0))))
         self.register_buffer("y_std", torch.tensor(float(meta.get("y_std", 1.0))))
 
     def forward(self, batch) -> torch.Tensor:
         """Normalised prediction, one per graph."""
-        h = self.encoder(batch.x, batch.edge_index, batch.edge_attr, batch.batch)
+        x = batch.x
+        if self.hidden_features:
+            # features a generated sample does not have (e.g. Mulliken charges) are never used,
+            # so that training and candidate scoring see the same inputs
+            x = x.clone()
+            x[:, self.hidden_features] = 0.0
+        h = self.encoder(x, batch.edge_index, batch.edge_attr, batch.batch)
         return self.head(torch.nn.functional.silu(h)).squeeze(-1)
 
     def predict(self, batch) -> torch.Tensor:

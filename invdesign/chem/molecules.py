@@ -1,0 +1,99 @@
+"""SELFIES vocabulary, decoding, and molecule validity / uniqueness / novelty checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
+
+
+def canonical(smiles: str | None) -> str | None:
+    from rdkit import Chem
+
+    if not smiles:
+        return None
+    mol = Chem.MolFromSmiles(smiles)
+    return Chem.MolToSmiles(mol) if mol is not None else None
+
+
+def selfies_tokens(smiles: str) -> list[str] | None:
+    import selfies as sf
+
+    try:
+        return list(sf.split_selfies(sf.encoder(smiles)))
+    except Exception:  # noqa: BLE001  (selfies raises EncoderError and others)
+        return None
+
+
+def build_vocab(token_lists) -> list[str]:
+    tokens = sorted({t for toks in token_lists if toks for t in toks})
+    return [PAD, BOS, EOS] + tokens
+
+
+def encode_tokens(tokens: list[str], vocab: list[str], max_len: int) -> list[int] | None:
+    """Token ids ending in EOS and padded to ``max_len``; None if too long or unknown tokens."""
+    index = {t: i for i, t in enumerate(vocab)}
+    if tokens is None or len(tokens) + 1 > max_len or any(t not in index for t in tokens):
+        return None
+    ids = [index[t] for t in tokens] + [index[EOS]]
+    return ids + [index[PAD]] * (max_len - len(ids))
+
+
+def decode_tokens(ids, vocab: list[str]) -> tuple[str, str | None]:
+    """(selfies, canonical smiles or None) from a row of token ids."""
+    import selfies as sf
+
+    out = []
+    for i in ids:
+        tok = vocab[int(i)]
+        if tok == EOS:
+            break
+        if tok in (PAD, BOS):
+            continue
+        out.append(tok)
+    s = "".join(out)
+    try:
+        smi = sf.decoder(s) if s else None
+    except Exception:  # noqa: BLE001
+        smi = None
+    return s, canonical(smi)
+
+
+def check_molecules(samples: pd.DataFrame, reference_smiles, min_heavy_atoms: int = 3,
+                    allowed_elements=None) -> pd.DataFrame:
+    from rdkit import Chem
+
+    out = samples.copy()
+    ref = {canonical(s) for s in reference_smiles}
+    valid, n_heavy, reasons = [], [], []
+    for smi in out["smiles"]:
+        mol = Chem.MolFromSmiles(smi) if isinstance(smi, str) and smi else None
+        if mol is None:
+            valid.append(False), n_heavy.append(0), reasons.append("invalid: does not parse/sanitise")
+            continue
+        n = mol.GetNumAtoms()
+        n_heavy.append(n)
+        elements = {a.GetSymbol() for a in mol.GetAtoms()}
+        if "." in smi:
+            valid.append(False), reasons.append("invalid: several fragments")
+        elif n < min_heavy_atoms:
+            valid.append(False), reasons.append(f"invalid: fewer than {min_heavy_atoms} heavy atoms")
+        elif allowed_elements is not None and not elements <= set(allowed_elements):
+            valid.append(False), reasons.append(f"invalid: elements {sorted(elements - set(allowed_elements))} "
+                                                "not in the training data")
+        else:
+            valid.append(True), reasons.append("")
+    out["valid"] = valid
+    out["n_heavy"] = n_heavy
+    keys = out["smiles"].where(out["valid"], None)
+    out["unique"] = out["valid"] & ~keys.duplicated(keep="first")
+    out["novel"] = out["valid"] & ~keys.isin(ref)
+    for i in np.flatnonzero(out["valid"].to_numpy()):
+        if not out["unique"].iat[i]:
+            reasons[i] = "duplicate of a higher sample"
+        elif not out["novel"].iat[i]:
+            reasons[i] = "not novel: in the dataset"
+    out["passes"] = out["valid"] & out["unique"] & out["novel"]
+    out["reject_reason"] = reasons
+    return out

@@ -1,0 +1,75 @@
+"""Molecular graphs with invariant atom and bond descriptors (heavy atoms only).
+
+Every feature is a property of the bonded graph or a per-atom scalar (Mulliken group
+charge), so a graph does not change under rotation or translation of the geometry, and
+re-ordering the atoms only re-orders its rows (the encoder's pooled readout is invariant).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch_geometric.data import Data
+
+ELEMENTS = ["C", "N", "O", "F", "S", "Cl", "Br", "P", "other"]
+HYBRIDISATIONS = ["SP", "SP2", "SP3", "other"]
+BOND_TYPES = ["SINGLE", "DOUBLE", "TRIPLE", "AROMATIC"]
+
+NODE_FEATURES = ([f"element_{e}" for e in ELEMENTS] + ["formal_charge", "aromatic"]
+                 + [f"hybridisation_{h}" for h in HYBRIDISATIONS]
+                 + ["num_h", "degree", "in_ring", "mulliken_group_charge", "mulliken_available"])
+EDGE_FEATURES = [f"bond_{b.lower()}" for b in BOND_TYPES] + ["conjugated", "in_ring"]
+# features that a freshly generated molecule does not have (no quantum-chemistry run yet)
+QM_FEATURES = ["mulliken_group_charge", "mulliken_available"]
+
+
+def atom_features(atom, mulliken: float | None) -> list[float]:
+    sym = atom.GetSymbol()
+    el = [float(sym == e) for e in ELEMENTS[:-1]] + [float(sym not in ELEMENTS[:-1])]
+    hyb = str(atom.GetHybridization())
+    hy = [float(hyb == h) for h in HYBRIDISATIONS[:-1]] + [float(hyb not in HYBRIDISATIONS[:-1])]
+    return el + [float(atom.GetFormalCharge()), float(atom.GetIsAromatic())] + hy + [
+        float(atom.GetTotalNumHs()), float(atom.GetDegree()), float(atom.IsInRing()),
+        float(mulliken) if mulliken is not None else 0.0, float(mulliken is not None)]
+
+
+def bond_features(bond) -> list[float]:
+    bt = str(bond.GetBondType())
+    return [float(bt == b) for b in BOND_TYPES] + [float(bond.GetIsConjugated()), float(bond.IsInRing())]
+
+
+def mol_to_graph(mol, mulliken=None, y: float = float("nan")) -> Data:
+    """Graph of an RDKit molecule (heavy atoms). ``mulliken``: per-atom charges in atom order, or None."""
+    if mulliken is not None and len(mulliken) != mol.GetNumAtoms():
+        raise ValueError(f"{len(mulliken)} charges for {mol.GetNumAtoms()} atoms")
+    x = [atom_features(a, None if mulliken is None else mulliken[a.GetIdx()]) for a in mol.GetAtoms()]
+    src, dst, ea = [], [], []
+    for b in mol.GetBonds():
+        i, j, f = b.GetBeginAtomIdx(), b.GetEndAtomIdx(), bond_features(b)
+        src += [i, j]
+        dst += [j, i]
+        ea += [f, f]
+    return Data(x=torch.tensor(x, dtype=torch.float32),
+                edge_index=torch.tensor([src, dst], dtype=torch.long).view(2, -1),
+                edge_attr=torch.tensor(ea, dtype=torch.float32).view(-1, len(EDGE_FEATURES)),
+                y=torch.tensor([y], dtype=torch.float32))
+
+
+def smiles_to_graph(smiles: str, mulliken=None, y: float = float("nan")) -> Data | None:
+    from rdkit import Chem
+
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
+        return None
+    return mol_to_graph(mol, mulliken, y)
+
+
+def feature_index(names: list[str]) -> list[int]:
+    return [NODE_FEATURES.index(n) for n in names]
+
+
+def _mulliken_list(value):
+    if value is None:
+        return None
+    arr = np.asarray(value, dtype=float)
+    return None if arr.size == 0 or not np.all(np.isfinite(arr)) else arr.tolist()
