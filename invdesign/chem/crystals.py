@@ -1,0 +1,120 @@
+"""Crystal records, decoding to pymatgen structures, and validity / uniqueness / novelty checks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import defaultdict
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+def structure_from_record(text: str):
+    from pymatgen.core import Structure
+
+    return Structure.from_dict(json.loads(text))
+
+
+def structure_to_record(structure) -> str:
+    return json.dumps(structure.as_dict())
+
+
+def build_structure(types, frac, lattice, elements):
+    """pymatgen Structure from decoder output; None when the lattice is degenerate or no atom is left."""
+    from pymatgen.core import Lattice, Structure
+
+    species = [elements[int(t)] for t in types if int(t) >= 0]
+    coords = [list(map(float, f)) for t, f in zip(types, frac) if int(t) >= 0]
+    a, b, c, al, be, ga = (float(v) for v in lattice)
+    if not species or not all(math.isfinite(v) for v in (a, b, c, al, be, ga)):
+        return None
+    try:
+        lat = Lattice.from_parameters(a, b, c, al, be, ga)
+        if not lat.volume > 1e-3:
+            return None
+        return Structure(lat, species, coords)
+    except Exception:  # noqa: BLE001  (invalid angle combinations raise ValueError and others)
+        return None
+
+
+def min_distance(structure, cap: float = 4.0) -> float:
+    """Smallest interatomic distance including periodic images (``cap`` if none closer)."""
+    _, _, _, d = structure.get_neighbor_list(r=cap)
+    d = d[d > 1e-8]
+    return float(d.min()) if d.size else cap
+
+
+def charge_neutral(composition, allow_alloys: bool = True) -> bool:
+    from smact.screening import smact_validity
+
+    try:
+        return bool(smact_validity(composition, use_pauling_test=True, include_alloys=allow_alloys))
+    except Exception:  # noqa: BLE001  (elements without SMACT data)
+        return False
+
+
+def _matcher():
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    return StructureMatcher(stol=0.5, ltol=0.3, angle_tol=10)
+
+
+def check_crystals(samples: pd.DataFrame, reference: pd.DataFrame, cfg: dict) -> pd.DataFrame:
+    out = samples.copy()
+    n = len(out)
+    valid = np.zeros(n, bool)
+    dist_ok = np.zeros(n, bool)
+    neutral = np.zeros(n, bool)
+    mind = np.full(n, np.nan)
+    reasons = [""] * n
+    structures = [None] * n
+    for i, rec in enumerate(out["structure"]):
+        if not isinstance(rec, str):
+            reasons[i] = "invalid: degenerate lattice"
+            continue
+        s = structure_from_record(rec)
+        structures[i] = s
+        vpa = s.volume / len(s)
+        mind[i] = min_distance(s)
+        dist_ok[i] = mind[i] >= cfg.get("min_distance", 0.5)
+        neutral[i] = charge_neutral(s.composition, cfg.get("allow_alloys", True))
+        vol_ok = cfg.get("min_volume_per_atom", 3.0) <= vpa <= cfg.get("max_volume_per_atom", 100.0)
+        valid[i] = dist_ok[i] and neutral[i] and vol_ok
+        if not dist_ok[i]:
+            reasons[i] = f"invalid: atoms {mind[i]:.2f} A apart"
+        elif not neutral[i]:
+            reasons[i] = "invalid: not charge neutral (SMACT)"
+        elif not vol_ok:
+            reasons[i] = f"invalid: {vpa:.1f} A^3 per atom"
+    out["min_distance"] = mind
+    out["min_distance_ok"] = dist_ok
+    out["charge_neutral"] = neutral
+    out["valid"] = valid
+
+    matcher = _matcher()
+    unique = np.zeros(n, bool)
+    kept_by_formula: dict[str, list] = defaultdict(list)
+    for i in np.flatnonzero(valid):
+        f = out["formula"].iat[i]
+        if any(matcher.fit(structures[i], other) for other in kept_by_formula[f]):
+            reasons[i] = "duplicate of a higher sample"
+            continue
+        unique[i] = True
+        kept_by_formula[f].append(structures[i])
+    novel = np.zeros(n, bool)
+    ref_by_formula = reference.groupby("formula")["structure"].apply(list).to_dict()
+    for i in np.flatnonzero(unique):
+        known = ref_by_formula.get(out["formula"].iat[i], [])
+        if any(matcher.fit(structures[i], structure_from_record(r)) for r in known):
+            reasons[i] = "not novel: matches a known structure"
+        else:
+            novel[i] = True
+    out["unique"] = unique
+    out["novel"] = novel
+    out["passes"] = valid & unique & novel
+    out["reject_reason"] = reasons
+    return out

@@ -1,0 +1,145 @@
+"""Crystal domain: MP elasticity or user CIFs -> periodic graphs + decoder targets -> structures -> checks."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..chem.crystals import build_structure, check_crystals, structure_from_record, structure_to_record
+from ..errors import InvdesignError
+from ..featurize.crystal import DESCRIPTORS, structure_to_graph
+
+log = logging.getLogger(__name__)
+
+
+def load_source(dataset_cfg: dict, *, mirror: str | None, cache_dir: str) -> pd.DataFrame:
+    if dataset_cfg["source"] == "mp_elasticity":
+        from ..data.materials import load_mp_elasticity
+
+        return load_mp_elasticity(dataset_cfg, mirror, cache_dir)
+    if dataset_cfg["source"] == "cif_folder":
+        return _load_cif_folder(dataset_cfg)
+    raise InvdesignError(f"dataset.source {dataset_cfg['source']!r} is not a crystal source; use mp_elasticity "
+                         "or cif_folder")
+
+
+def _load_cif_folder(ds: dict) -> pd.DataFrame:
+    import warnings
+
+    from pymatgen.core import Structure
+
+    from ..data.user_tables import numeric_property, read_user_csv
+
+    folder = Path(ds["path"])
+    if not folder.is_dir():
+        raise InvdesignError(f"CIF folder {folder} not found; fix dataset.path")
+    id_col, prop_col = ds.get("id_column", "id"), ds["property_column"]
+    table = read_user_csv(ds["table"], {id_col: "dataset.id_column", prop_col: "dataset.property_column"})
+    prop = numeric_property(table, prop_col, ds["table"])
+    rows, bad = [], []
+    for rid, y in zip(table[id_col].astype(str), prop):
+        path = folder / f"{rid}.cif"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                s = Structure.from_file(path)
+            if len(s) == 0:
+                raise ValueError("no sites")
+        except Exception as exc:  # noqa: BLE001  (pymatgen's CIF parser raises many types)
+            bad.append((path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
+            continue
+        if len(s) > ds.get("max_atoms", 20):
+            bad.append((path, f"{len(s)} sites > dataset.max_atoms"))
+            continue
+        rows.append({"id": rid, "formula": s.composition.reduced_formula, "structure": structure_to_record(s),
+                     "num_sites": len(s), "property": float(y)})
+    if bad:
+        if ds.get("on_bad_rows", "skip") == "error":
+            raise InvdesignError(f"{bad[0][0]}: cannot use this CIF ({bad[0][1]}; {len(bad)} bad files in all); "
+                                 "fix it or set dataset.on_bad_rows: skip")
+        log.warning("%s: skipped %d unusable CIFs (first: %s: %s)", folder, len(bad), *bad[0])
+    return pd.DataFrame(rows)
+
+
+def _lattice_params(structure) -> list[float]:
+    a, b, c = structure.lattice.abc
+    al, be, ga = structure.lattice.angles
+    return [np.log(a), np.log(b), np.log(c), np.deg2rad(al), np.deg2rad(be), np.deg2rad(ga)]
+
+
+def _canonical(structure, elements):
+    """Niggli-reduced cell, shifted so that one atom of the rarest element sits at the origin."""
+    s = structure.get_reduced_structure()
+    symbols = [site.specie.symbol for site in s]
+    counts = {e: symbols.count(e) for e in set(symbols)}
+    anchor = min(range(len(s)), key=lambda i: (counts[symbols[i]], elements.index(symbols[i]), i))
+    frac = (s.frac_coords - s.frac_coords[anchor]) % 1.0
+    return s, symbols, frac
+
+
+def featurize(df: pd.DataFrame, feat_cfg: dict):
+    structures = [structure_from_record(r) for r in df["structure"]]
+    elements = sorted({site.specie.symbol for s in structures for site in s},
+                      key=lambda e: __import__("pymatgen.core", fromlist=["Element"]).Element(e).Z)
+    max_atoms = max(len(s) for s in structures)
+    cutoff, k, ng = feat_cfg.get("cutoff", 5.0), feat_cfg.get("max_neighbors", 12), feat_cfg.get("num_gaussians", 32)
+    graphs, lattices = [], []
+    for n_done, (s, y) in enumerate(zip(structures, df["property"].astype(float))):
+        g = structure_to_graph(s, elements, cutoff, k, ng, y)
+        red, symbols, frac = _canonical(s, elements)
+        types = np.full(max_atoms, -1, dtype=np.int64)
+        types[: len(symbols)] = [elements.index(e) for e in symbols]
+        fr = np.zeros((max_atoms, 3), dtype=np.float32)
+        fr[: len(symbols)] = frac
+        g.types_t = torch.from_numpy(types).unsqueeze(0)
+        g.frac_t = torch.from_numpy(fr).unsqueeze(0)
+        lattices.append(_lattice_params(red))
+        graphs.append(g)
+        if (n_done + 1) % 1000 == 0:
+            log.info("featurized %d/%d structures", n_done + 1, len(structures))
+    lat = np.array(lattices, dtype=np.float32)
+    mean, std = lat.mean(0), lat.std(0) + 1e-6
+    for g, row in zip(graphs, lat):
+        g.lat_t = torch.from_numpy((row - mean) / std).unsqueeze(0)
+    meta = {"domain": "crystals", "node_dim": len(elements) + len(DESCRIPTORS), "edge_dim": ng,
+            "node_feature_names": [f"element_{e}" for e in elements] + DESCRIPTORS,
+            "edge_feature_names": [f"distance_rbf_{i}" for i in range(ng)],
+            "elements": elements, "max_atoms": int(max_atoms), "cutoff": cutoff, "max_neighbors": k,
+            "num_gaussians": ng, "lattice_mean": mean.tolist(), "lattice_std": std.tolist()}
+    return graphs, meta
+
+
+def featurize_like(df: pd.DataFrame, meta: dict) -> list:
+    out = []
+    known = set(meta["elements"])
+    for rec in df["structure"]:
+        try:
+            s = structure_from_record(rec)
+            if not {site.specie.symbol for site in s} <= known:
+                out.append(None)
+                continue
+            out.append(structure_to_graph(s, meta["elements"], meta["cutoff"], meta["max_neighbors"],
+                                          meta["num_gaussians"]))
+        except Exception:  # noqa: BLE001
+            out.append(None)
+    return out
+
+
+def decode(out: dict, meta: dict) -> pd.DataFrame:
+    rows = []
+    for types, frac, lat in zip(out["types"].tolist(), out["frac"].tolist(), out["lattice"].tolist()):
+        s = build_structure(types, frac, lat, meta["elements"])
+        if s is None:
+            rows.append({"formula": None, "structure": None, "num_sites": 0})
+        else:
+            rows.append({"formula": s.composition.reduced_formula, "structure": structure_to_record(s),
+                         "num_sites": len(s)})
+    return pd.DataFrame(rows)
+
+
+def filter_candidates(samples: pd.DataFrame, reference: pd.DataFrame, filt_cfg: dict) -> pd.DataFrame:
+    return check_crystals(samples, reference, filt_cfg)
