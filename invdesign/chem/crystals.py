@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -48,13 +49,19 @@ def min_distance(structure, cap: float = 4.0) -> float:
     return float(d.min()) if d.size else cap
 
 
-def charge_neutral(composition, allow_alloys: bool = True) -> bool:
+@functools.lru_cache(maxsize=65536)
+def _smact_valid(formula: str, allow_alloys: bool) -> bool:
     from smact.screening import smact_validity
 
     try:
-        return bool(smact_validity(composition, use_pauling_test=True, include_alloys=allow_alloys))
+        return bool(smact_validity(formula, use_pauling_test=True, include_alloys=allow_alloys))
     except Exception:  # noqa: BLE001  (elements without SMACT data)
         return False
+
+
+def charge_neutral(composition, allow_alloys: bool = True) -> bool:
+    """SMACT oxidation-state neutrality + Pauling test (cached per reduced formula)."""
+    return _smact_valid(composition.reduced_formula, allow_alloys)
 
 
 def _matcher():
@@ -81,10 +88,15 @@ def check_crystals(samples: pd.DataFrame, reference: pd.DataFrame, cfg: dict) ->
         vpa = s.volume / len(s)
         mind[i] = min_distance(s)
         dist_ok[i] = mind[i] >= cfg.get("min_distance", 0.5)
-        neutral[i] = charge_neutral(s.composition, cfg.get("allow_alloys", True))
+        n_el = len(s.composition.elements)
+        few_elements = cfg.get("min_elements", 2) <= n_el <= cfg.get("max_elements", 4)
+        # SMACT's search grows combinatorially with the number of elements: only run it where it matters
+        neutral[i] = few_elements and charge_neutral(s.composition, cfg.get("allow_alloys", True))
         vol_ok = cfg.get("min_volume_per_atom", 3.0) <= vpa <= cfg.get("max_volume_per_atom", 100.0)
         valid[i] = dist_ok[i] and neutral[i] and vol_ok
-        if not dist_ok[i]:
+        if not few_elements:
+            reasons[i] = f"invalid: {n_el} elements (filters.min_elements / max_elements)"
+        elif not dist_ok[i]:
             reasons[i] = f"invalid: atoms {mind[i]:.2f} A apart"
         elif not neutral[i]:
             reasons[i] = "invalid: not charge neutral (SMACT)"

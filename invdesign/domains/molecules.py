@@ -57,14 +57,14 @@ def _load_csv(ds: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def featurize(df: pd.DataFrame, feat_cfg: dict, max_len: int | None = None):
+def featurize(df: pd.DataFrame, feat_cfg: dict):
     tokens = [selfies_tokens(s) for s in df["smiles"]]
     if any(t is None for t in tokens):
         bad = df["smiles"][[t is None for t in tokens]].iloc[0]
         raise InvdesignError(f"molecule {bad!r} cannot be written as SELFIES; remove it from the dataset")
     vocab = build_vocab(tokens)
     longest = max(len(t) for t in tokens) + 1
-    max_len = max_len or longest
+    max_len = longest
     graphs = []
     mulliken = df["mulliken"] if "mulliken" in df else [None] * len(df)
     for smi, toks, q, y in zip(df["smiles"], tokens, mulliken, df["property"].astype(float)):

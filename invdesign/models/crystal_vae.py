@@ -30,7 +30,7 @@ class CrystalVAE(GraphVAE):
     def __init__(self, meta: dict, cfg: dict):
         super().__init__(meta, cfg)
         hidden = int(cfg.get("hidden", 128))
-        self.max_atoms = int(cfg.get("max_atoms") or meta["max_atoms"])
+        self.max_atoms = int(meta["max_atoms"])
         self.n_types = len(meta["elements"])
         self.register_buffer("lat_mean", torch.tensor(meta["lattice_mean"], dtype=torch.float32))
         self.register_buffer("lat_std", torch.tensor(meta["lattice_std"], dtype=torch.float32))
@@ -40,6 +40,10 @@ class CrystalVAE(GraphVAE):
         self.slot_embed = nn.Parameter(0.1 * torch.randn(self.max_atoms, hidden))
         self.slot_head = mlp([3 * hidden, 2 * hidden, hidden, self.n_types + 1 + 3])
         self.coord_weight = float(cfg.get("coord_weight", 10.0))
+        # crystal-level composition: which elements are present and how many distinct ones
+        self.max_elements = 4
+        self.presence_head = nn.Linear(2 * hidden, self.n_types)
+        self.nelem_head = nn.Linear(2 * hidden, self.max_elements)
 
     def _decode_raw(self, z):
         h = self.trunk(z)
@@ -47,10 +51,10 @@ class CrystalVAE(GraphVAE):
                            self.slot_embed.unsqueeze(0).expand(z.size(0), -1, -1)], dim=-1)
         out = self.slot_head(slots)
         return (self.natoms_head(h), self.lattice_head(h), out[..., : self.n_types + 1],
-                torch.sigmoid(out[..., self.n_types + 1:]))
+                torch.sigmoid(out[..., self.n_types + 1:]), self.presence_head(h), self.nelem_head(h))
 
     def reconstruction_loss(self, z, batch):
-        nat_logits, lat, type_logits, frac = self._decode_raw(z)
+        nat_logits, lat, type_logits, frac, presence, nelem_logits = self._decode_raw(z)
         types_t = batch.types_t[:, : self.max_atoms]      # [B, M], -1 = no atom
         frac_t = batch.frac_t[:, : self.max_atoms]        # [B, M, 3]
         n_t = (types_t >= 0).sum(1)
@@ -74,19 +78,33 @@ class CrystalVAE(GraphVAE):
         coord_loss = dist[bi, si, ai].mean()
         nat_loss = F.cross_entropy(nat_logits, (n_t - 1).clamp(min=0))
         lat_loss = F.mse_loss(lat, batch.lat_t)
+        present = torch.zeros(z.size(0), self.n_types + 1, device=z.device)
+        present.scatter_(1, torch.where(types_t >= 0, types_t, self.n_types), 1.0)
+        present = present[:, : self.n_types]
+        presence_loss = F.binary_cross_entropy_with_logits(presence, present) * self.n_types / 4
+        n_elem = present.sum(1).long().clamp(1, self.max_elements)
+        nelem_loss = F.cross_entropy(nelem_logits, n_elem - 1)
         with torch.no_grad():
             comp_acc = (type_logits.argmax(-1) == target_types).all(1).float().mean()
             nat_acc = (nat_logits.argmax(-1) == n_t - 1).float().mean()
-        loss = type_loss * self.max_atoms / 4 + self.coord_weight * coord_loss + nat_loss + lat_loss
+        loss = (type_loss * self.max_atoms / 4 + self.coord_weight * coord_loss + nat_loss + lat_loss
+                + presence_loss + nelem_loss)
         return loss, {"type_ce": float(type_loss.detach()), "coord_sq": float(coord_loss.detach()),
                       "natoms_acc": float(nat_acc), "lattice_mse": float(lat_loss.detach()),
-                      "composition_acc": float(comp_acc)}
+                      "composition_acc": float(comp_acc), "presence_bce": float(presence_loss.detach())}
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor) -> dict:
-        nat_logits, lat, type_logits, frac = self._decode_raw(z)
+        nat_logits, lat, type_logits, frac, presence, nelem_logits = self._decode_raw(z)
         n = nat_logits.argmax(-1) + 1
-        probs = F.softmax(type_logits, -1)
+        # element set first (top-k by presence, k = predicted number of elements, at most n atoms),
+        # then every slot picks its element from that set
+        k = torch.minimum(nelem_logits.argmax(-1) + 1, n)
+        order_el = torch.argsort(presence, dim=1, descending=True)
+        allowed = torch.argsort(order_el, dim=1) < k.unsqueeze(1)             # [B, T]
+        masked = type_logits.clone()
+        masked[..., : self.n_types] = masked[..., : self.n_types].masked_fill(~allowed.unsqueeze(1), -torch.inf)
+        probs = F.softmax(masked, -1)
         occupied = 1.0 - probs[..., self.n_types]
         order = torch.argsort(occupied, dim=1, descending=True)
         rank = torch.argsort(order, dim=1)                   # rank of each slot by occupancy

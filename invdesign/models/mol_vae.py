@@ -19,7 +19,7 @@ class MolVAE(GraphVAE):
     def __init__(self, meta: dict, cfg: dict):
         super().__init__(meta, cfg)
         vocab, hidden = len(meta["vocab"]), int(cfg.get("hidden", 128))
-        dec_hidden = int(cfg.get("decoder_hidden", 2 * hidden))
+        dec_hidden = int(cfg.get("decoder_hidden") or 2 * hidden)
         self.max_len = int(meta["max_len"])
         self.embed = nn.Embedding(vocab, hidden, padding_idx=PAD_ID)
         self.z_to_h = nn.Linear(self.latent_dim, dec_hidden)
