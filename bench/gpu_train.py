@@ -43,7 +43,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    n_train = sum(s == "train" for s in torch.load(args.graphs, weights_only=False)["split"])
+    n_train = sum(s == "train" for s in torch.load(args.graphs, weights_only=False)["split"])  # noqa: S614
     res = {"campaign": args.campaign, "device": args.device,
            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
            "torch": torch.__version__, "n_train": n_train}

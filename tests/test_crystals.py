@@ -43,7 +43,8 @@ def rotate(s, seed=0):
 
 def embed(graphs):
     torch.manual_seed(0)
-    enc = GraphEncoder(graphs[0].x.size(1), graphs[0].edge_attr.size(1), hidden=16, layers=2, out_dim=8).eval()
+    enc = GraphEncoder(graphs[0].x.size(1), 32, hidden=16, layers=2, out_dim=8,
+                       edge_rbf={"cutoff": 5.0, "num_gaussians": 32}).eval()
     b = Batch.from_data_list(graphs)
     with torch.no_grad():
         return enc(b.x, b.edge_index, b.edge_attr, b.batch)

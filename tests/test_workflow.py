@@ -13,8 +13,9 @@ def snakemake(repo, *args, timeout=300):
 
 @pytest.mark.parametrize("configfile", [None, "config/molecules_gap.yaml", "config/materials_bulk_modulus.yaml",
                                         "config/tests/tiny.yaml"])
-def test_dry_run_plans_every_config(repo, configfile):
-    args = ["-n", "--quiet", "rules"] + (["--configfile", configfile] if configfile else [])
+def test_dry_run_plans_every_config(repo, configfile, tmp_path):
+    args = ["-n", "--quiet", "rules", "--config", f"results={tmp_path}"]
+    args += ["--configfile", configfile] if configfile else []
     res = snakemake(repo, *args)
     assert res.returncode == 0, res.stderr[-2000:]
     for rule in ("prepare_dataset", "featurize", "train_generator", "train_predictor", "search", "filter_rank"):

@@ -89,7 +89,7 @@ def featurize(df: pd.DataFrame, feat_cfg: dict):
     cutoff, k, ng = feat_cfg.get("cutoff", 5.0), feat_cfg.get("max_neighbors", 12), feat_cfg.get("num_gaussians", 32)
     graphs, lattices = [], []
     for n_done, (s, y) in enumerate(zip(structures, df["property"].astype(float))):
-        g = structure_to_graph(s, elements, cutoff, k, ng, y)
+        g = structure_to_graph(s, elements, cutoff, k, y)
         red, symbols, frac = _canonical(s, elements)
         types = np.full(max_atoms, -1, dtype=np.int64)
         types[: len(symbols)] = [elements.index(e) for e in symbols]
@@ -106,6 +106,7 @@ def featurize(df: pd.DataFrame, feat_cfg: dict):
     for g, row in zip(graphs, lat):
         g.lat_t = torch.from_numpy((row - mean) / std).unsqueeze(0)
     meta = {"domain": "crystals", "node_dim": len(elements) + len(DESCRIPTORS), "edge_dim": ng,
+            "edge_rbf": {"cutoff": cutoff, "num_gaussians": ng},
             "node_feature_names": [f"element_{e}" for e in elements] + DESCRIPTORS,
             "edge_feature_names": [f"distance_rbf_{i}" for i in range(ng)],
             "elements": elements, "max_atoms": int(max_atoms), "cutoff": cutoff, "max_neighbors": k,
@@ -122,8 +123,7 @@ def featurize_like(df: pd.DataFrame, meta: dict) -> list:
             if not {site.specie.symbol for site in s} <= known:
                 out.append(None)
                 continue
-            out.append(structure_to_graph(s, meta["elements"], meta["cutoff"], meta["max_neighbors"],
-                                          meta["num_gaussians"]))
+            out.append(structure_to_graph(s, meta["elements"], meta["cutoff"], meta["max_neighbors"]))
         except Exception:  # noqa: BLE001
             out.append(None)
     return out

@@ -4,7 +4,7 @@ Nodes carry element descriptors that are functions of the element alone: valence
 occupations (s, p, d, f electrons outside the noble-gas core, i.e. |psi|^2-level shell
 populations, never orbital phases), group, period, electronegativity and covalent radius.
 Edges connect atoms within a cutoff across periodic images and carry only the distance
-(Gaussian-expanded). Rotation, translation, site order and the choice of unit cell
+(Gaussian-expanded inside the model). Rotation, translation, site order and the choice of unit cell
 therefore leave the graph's node/edge multisets (and pooled embeddings) unchanged.
 """
 
@@ -59,12 +59,6 @@ def node_features(symbols: list[str], elements: list[str]) -> torch.Tensor:
     return torch.from_numpy(np.concatenate([onehot, desc], axis=1))
 
 
-def gaussian_expand(d: np.ndarray, cutoff: float, n: int) -> np.ndarray:
-    centers = np.linspace(0.0, cutoff, n)
-    width = centers[1] - centers[0]
-    return np.exp(-((d[:, None] - centers[None, :]) ** 2) / (2 * width ** 2)).astype(np.float32)
-
-
 def radius_edges(structure, cutoff: float, max_neighbors: int):
     """(edge_index [2, E], distances [E]) of each site's nearest neighbours within ``cutoff``."""
     centers, neighbors, _, dists = structure.get_neighbor_list(r=cutoff)
@@ -81,11 +75,12 @@ def radius_edges(structure, cutoff: float, max_neighbors: int):
 
 
 def structure_to_graph(structure, elements: list[str], cutoff: float = 5.0, max_neighbors: int = 12,
-                       num_gaussians: int = 32, y: float = float("nan")) -> Data:
+                       y: float = float("nan")) -> Data:
     symbols = [site.specie.symbol for site in structure]
     ei, d = radius_edges(structure, cutoff, max_neighbors)
+    # edges carry the bare distance; models expand it (GraphEncoder's edge_rbf, see meta["edge_rbf"])
     return Data(x=node_features(symbols, elements), edge_index=torch.from_numpy(ei),
-                edge_attr=torch.from_numpy(gaussian_expand(d, cutoff, num_gaussians)),
+                edge_attr=torch.from_numpy(d.astype(np.float32)).view(-1, 1),
                 y=torch.tensor([y], dtype=torch.float32))
 
 

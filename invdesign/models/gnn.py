@@ -22,6 +22,18 @@ def mlp(sizes: list[int], act: type[nn.Module] = nn.SiLU, final_act: bool = Fals
     return nn.Sequential(*layers)
 
 
+class GaussianExpansion(nn.Module):
+    """Expand distances [E, 1] on ``num_gaussians`` evenly spaced centres in [0, cutoff]."""
+
+    def __init__(self, cutoff: float, num_gaussians: int):
+        super().__init__()
+        self.register_buffer("centers", torch.linspace(0.0, float(cutoff), int(num_gaussians)))
+        self.width = float(cutoff) / (int(num_gaussians) - 1)
+
+    def forward(self, d: torch.Tensor) -> torch.Tensor:
+        return torch.exp(-((d.view(-1, 1) - self.centers) ** 2) / (2 * self.width ** 2))
+
+
 class GraphEncoder(nn.Module):
     """GINE message passing with edge features, residual connections and pooled readout.
 
@@ -29,8 +41,10 @@ class GraphEncoder(nn.Module):
     """
 
     def __init__(self, node_dim: int, edge_dim: int, hidden: int = 128, layers: int = 3,
-                 out_dim: int = 128, dropout: float = 0.0):
+                 out_dim: int = 128, dropout: float = 0.0, edge_rbf: dict | None = None):
         super().__init__()
+        # optional Gaussian expansion of a scalar edge distance, done here rather than on disk
+        self.rbf = GaussianExpansion(edge_rbf["cutoff"], edge_rbf["num_gaussians"]) if edge_rbf else None
         self.node_in = nn.Linear(node_dim, hidden)
         self.edge_in = nn.Linear(max(edge_dim, 1), hidden)
         self.convs = nn.ModuleList(
@@ -44,6 +58,8 @@ class GraphEncoder(nn.Module):
         h = self.node_in(x)
         if edge_attr is None or edge_attr.numel() == 0:
             edge_attr = torch.zeros(edge_index.size(1), self.edge_in.in_features, device=x.device)
+        if self.rbf is not None:
+            edge_attr = self.rbf(edge_attr)
         e = self.edge_in(edge_attr)
         for conv, norm in zip(self.convs, self.norms):
             h = h + self.dropout(torch.nn.functional.silu(norm(conv(h, edge_index, e))))

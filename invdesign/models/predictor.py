@@ -20,7 +20,7 @@ class GraphPropertyPredictor(nn.Module):
         hidden = int(cfg.get("hidden", 128))
         self.encoder = GraphEncoder(meta["node_dim"], meta["edge_dim"], hidden=hidden,
                                     layers=int(cfg.get("layers", 3)), out_dim=hidden,
-                                    dropout=float(cfg.get("dropout", 0.0)))
+                                    dropout=float(cfg.get("dropout", 0.0)), edge_rbf=meta.get("edge_rbf"))
         self.head = mlp([hidden, hidden, 1])
         self.hidden_features = list(meta.get("sample_unavailable_node_features", []))
         self.register_buffer("y_mean", torch.tensor(float(meta.get("y_mean", 0.0))))

@@ -23,7 +23,7 @@ class GraphVAE(nn.Module):
         self.latent_dim = int(cfg.get("latent_dim", 64))
         self.encoder = GraphEncoder(meta["node_dim"], meta["edge_dim"], hidden=hidden,
                                     layers=int(cfg.get("layers", 3)), out_dim=2 * self.latent_dim,
-                                    dropout=float(cfg.get("dropout", 0.0)))
+                                    dropout=float(cfg.get("dropout", 0.0)), edge_rbf=meta.get("edge_rbf"))
         self.property_head = mlp([self.latent_dim, hidden, hidden, 1])
         self.beta_max = float(cfg.get("beta", 0.01))
         self.property_weight = float(cfg.get("property_weight", 1.0))

@@ -31,7 +31,9 @@ def _domain(camp: dict):
 def _load_blob(path):
     import torch
 
-    return torch.load(path, map_location="cpu", weights_only=False)
+    from ..models.graphstore import unpack
+
+    return unpack(torch.load(path, map_location="cpu", weights_only=False))
 
 
 # ----------------------------------------------------------------------------------------- data
@@ -78,8 +80,9 @@ def featurize(name: str, camp: dict, dataset_path: str, out_path: str) -> None:
                 y_mean=float(np.mean(train_y)), y_std=float(np.std(train_y) or 1.0))
     log.info("featurized %d %s in %.1fs: %d node features, %d edge features", len(graphs), camp["domain"],
              time.monotonic() - t0, meta["node_dim"], meta["edge_dim"])
-    torch_save({"graphs": graphs, "meta": meta, "split": df["split"].tolist(), "ids": df["id"].tolist()},
-               out_path)
+    from ..models.graphstore import pack
+
+    torch_save(pack(graphs, meta=meta, split=df["split"].tolist(), ids=df["id"].tolist()), out_path)
 
 
 def _split_graphs(blob):

@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from snakemake.utils import update_config
 
 from invdesign.config import validate_config
 from invdesign.errors import InvdesignError
@@ -10,8 +11,12 @@ from invdesign.errors import InvdesignError
 _cli_configfiles = [str(p) for p in (getattr(workflow, "overwrite_configfiles", None) or [])]
 if not _cli_configfiles:
     # no --configfile given: the default campaign (done here, not with `configfile:`, so that a
-    # --configfile replaces the default campaigns instead of being merged into them)
-    config.update(yaml.safe_load(Path(workflow.basedir, "config", "config.yaml").read_text()))
+    # --configfile replaces the default campaigns instead of being
+    # merged into them); values given with --config still win
+    _default = yaml.safe_load(Path(workflow.basedir, "config", "config.yaml").read_text())
+    update_config(_default, dict(config))
+    config.clear()
+    config.update(_default)
 _config_source = ", ".join(_cli_configfiles) or "config/config.yaml"
 try:
     _validated = validate_config(dict(config), source=_config_source)
