@@ -93,6 +93,27 @@ class CrystalVAE(GraphVAE):
                       "natoms_acc": float(nat_acc), "lattice_mse": float(lat_loss.detach()),
                       "composition_acc": float(comp_acc), "presence_bce": float(presence_loss.detach())}
 
+    @staticmethod
+    def _use_every_element(types, probs, allowed, keep):
+        """Make each element of the chosen set appear at least once (when there are enough atoms):
+        an unused element takes over the kept slot that likes it most, among slots whose element
+        occurs more than once."""
+        types, probs, allowed, keep = types.cpu(), probs.cpu(), allowed.cpu(), keep.cpu()
+        for b in range(types.size(0)):
+            wanted = torch.nonzero(allowed[b]).view(-1).tolist()
+            slots = torch.nonzero(keep[b]).view(-1)
+            if len(wanted) > len(slots):
+                continue
+            for el in wanted:
+                current = types[b, slots]
+                if (current == el).any():
+                    continue
+                counts = torch.bincount(current, minlength=probs.size(-1))
+                movable = slots[counts[current] > 1]
+                if len(movable):
+                    types[b, movable[probs[b, movable, el].argmax()]] = el
+        return types
+
     @torch.no_grad()
     def decode(self, z: torch.Tensor) -> dict:
         nat_logits, lat, type_logits, frac, presence, nelem_logits = self._decode_raw(z)
@@ -110,6 +131,7 @@ class CrystalVAE(GraphVAE):
         rank = torch.argsort(order, dim=1)                   # rank of each slot by occupancy
         keep = rank < n.unsqueeze(1)
         types = probs[..., : self.n_types].argmax(-1).masked_fill(~keep, -1)
+        types = self._use_every_element(types, probs[..., : self.n_types], allowed, keep)
         raw = lat * self.lat_std + self.lat_mean
         lattice = torch.cat([torch.exp(raw[:, :3]), torch.rad2deg(raw[:, 3:])], dim=1)
         return {"types": types, "frac": frac, "lattice": lattice, "num_atoms": n}
