@@ -125,7 +125,9 @@ def load_qm9(dataset_cfg: dict, cache_dir: str | Path) -> pd.DataFrame:
     if max_rows and max_rows < len(raw):
         raw = raw.sample(n=max_rows, random_state=dataset_cfg.get("seed", 0)).sort_values("Index")
     rows, bad = [], 0
-    for r in raw.itertuples(index=False):
+    for done, r in enumerate(raw.itertuples(index=False), start=1):
+        if done % 10000 == 0:
+            log.info("QM9: parsed %d/%d molecules", done, len(raw))
         res = group_charges(r.SMILES, parse_elements(r.Elements), parse_numbers(r.XYZ_Ang).reshape(-1, 3),
                             parse_numbers(r.Mulliken_pop))
         if res is None:

@@ -67,7 +67,9 @@ def featurize(df: pd.DataFrame, feat_cfg: dict):
     max_len = longest
     graphs = []
     mulliken = df["mulliken"] if "mulliken" in df else [None] * len(df)
-    for smi, toks, q, y in zip(df["smiles"], tokens, mulliken, df["property"].astype(float)):
+    for done, (smi, toks, q, y) in enumerate(zip(df["smiles"], tokens, mulliken, df["property"].astype(float)), 1):
+        if done % 10000 == 0:
+            log.info("featurized %d/%d molecules", done, len(df))
         q = None if q is None or (not isinstance(q, (list, np.ndarray))) or len(q) == 0 else list(q)
         from rdkit import Chem
 
