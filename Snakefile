@@ -9,10 +9,12 @@ include: "workflow/rules/featurize.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/search.smk"
 include: "workflow/rules/filter.smk"
+include: "workflow/rules/verify.smk"
 
 
 rule all:
     input:
         expand(f"{RESULTS}/{{campaign}}/candidates.csv", campaign=CAMPAIGNS),
         f"{RESULTS}/summary.csv",
+        final_outputs(),
     default_target: True

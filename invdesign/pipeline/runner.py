@@ -30,7 +30,7 @@ def setup_logging(log_path: str | None = None) -> None:
 
 
 def run(step: str, smk) -> None:
-    from . import steps
+    from . import steps, verify
 
     setup_logging(smk.log[0] if smk.log else None)
     log = logging.getLogger("invdesign")
@@ -60,6 +60,14 @@ def run(step: str, smk) -> None:
         elif step == "filter":
             steps.filter_and_rank(name, camp, runtime, smk.input.samples, smk.input.dataset, smk.input.predictor,
                                   smk.output.csv, smk.output.parquet, smk.output.metrics, smk.output.structures)
+        elif step == "calibrate_xtb":
+            verify.calibrate_xtb(name, camp, smk.input.dataset, smk.output.calibration)
+        elif step == "verify_molecules":
+            verify.verify_molecules(name, camp, smk.input.candidates, smk.input.dataset, smk.input.calibration,
+                                    smk.output.csv, smk.output.parquet, smk.output.sdf, smk.output.metrics)
+        elif step == "package_crystals":
+            n = verify.package_crystals(smk.input.candidates, smk.output.zip)
+            log.info("zipped %d candidate CIFs into %s", n, smk.output.zip)
         elif step == "summary":
             steps.summarise(list(smk.input.metrics), smk.output.csv)
         else:  # pragma: no cover

@@ -1,0 +1,85 @@
+"""xTB oracle, calibration, and the chemist-facing exports (SDF re-read by RDKit, CIF zip by pymatgen)."""
+
+import json
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from rdkit import Chem
+
+from invdesign.chem.crystals import structure_to_record
+from invdesign.chem.descriptors import nearest_neighbours, qed_and_sa
+from invdesign.oracles.xtb import apply_calibration, fit_calibration, xtb_verify
+from invdesign.pipeline.verify import package_crystals, target_probability, verify_molecules
+
+
+def test_xtb_methanol_gap_densities_and_invariance():
+    a = xtb_verify("CO", seed=0)
+    assert a["xtb_ok"] and a["xtb_connectivity_ok"] and a["xtb_converged"]
+    assert 8 < a["xtb_gap_ev"] < 20
+    for key in ("xtb_homo_density", "xtb_lumo_density"):
+        assert len(a[key]) == 2 and sum(a[key]) == pytest.approx(1.0, abs=1e-3)
+        assert min(a[key]) > -0.05  # populations, not signed coefficients
+    # the HOMO of methanol sits mostly on oxygen (lone pair)
+    assert a["xtb_homo_density"][1] > a["xtb_homo_density"][0]
+    # another atom order and another starting orientation give the same atom-resolved answer
+    b = xtb_verify("OC", seed=7)
+    assert b["xtb_gap_ev"] == pytest.approx(a["xtb_gap_ev"], abs=0.05)
+    assert b["xtb_homo_density"][::-1] == pytest.approx(a["xtb_homo_density"], abs=0.02)
+    assert Chem.MolFromMolBlock(a["molblock"], removeHs=False).GetNumAtoms() == 6
+
+
+def test_calibration_fit_recovers_a_line():
+    x = np.linspace(1, 10, 30)
+    fit = fit_calibration(x, 0.5 * x + 4.0 + 0.01 * np.sin(x))
+    assert fit["slope"] == pytest.approx(0.5, abs=0.01) and fit["intercept"] == pytest.approx(4.0, abs=0.05)
+    assert fit["r"] > 0.99 and apply_calibration([2.0], fit)[0] == pytest.approx(5.0, abs=0.05)
+    p = target_probability([4.5, 6.0], 0.5, {"window": [4.0, 5.0]})
+    assert p[0] == pytest.approx(0.6827, abs=1e-3) and p[1] < 0.03
+
+
+def test_descriptors():
+    qed, sa = qed_and_sa(["CCO", "not smiles"])
+    assert 0 < qed[0] < 1 and 1 <= sa[0] <= 10 and np.isnan(qed[1])
+    names, sims = nearest_neighbours(["CCO"], ["CCC", "CCO", "c1ccccc1"])
+    assert names == ["CCO"] and sims[0] == pytest.approx(1.0)
+
+
+def test_verify_molecules_writes_sdf_that_rdkit_reads(tmp_path):
+    cands = pd.DataFrame({"rank": [1, 2, 3], "campaign": "t", "smiles": ["CCO", "C=CC=O", "CC#N"],
+                          "predicted_property": [7.0, 5.5, 8.0], "passes": [True, True, False]})
+    cands.to_parquet(tmp_path / "c.parquet")
+    pd.DataFrame({"id": ["a", "b"], "smiles": ["CCC", "CCN"], "property": [8.0, 7.5],
+                  "split": "train"}).to_parquet(tmp_path / "d.parquet")
+    calib = {"applicable": True, "xtb_quantity": "xtb_gap_ev", "slope": 0.5, "intercept": 4.3,
+             "residual_std_ev": 0.6}
+    (tmp_path / "cal.json").write_text(json.dumps(calib))
+    camp = {"oracle": {"top_k": 1, "seed": 0, "fmax": 0.05, "max_steps": 200}, "target": {"window": [5.0, 9.0]}}
+    m = verify_molecules("t", camp, str(tmp_path / "c.parquet"), str(tmp_path / "d.parquet"), str(tmp_path / "cal.json"),
+                         str(tmp_path / "v.csv"), str(tmp_path / "v.parquet"), str(tmp_path / "v.sdf"),
+                         str(tmp_path / "m.json"))
+    assert m["n_candidates"] == 2 and m["n_xtb_run"] == 1 and m["n_xtb_verified"] == 1
+    mols = [mol for mol in Chem.SDMolSupplier(str(tmp_path / "v.sdf"), removeHs=False)]
+    assert len(mols) == 2 and all(mol is not None and mol.GetNumConformers() == 1 for mol in mols)
+    assert mols[0].GetConformer().Is3D()
+    first = mols[0]
+    assert first.GetProp("smiles") == "CCO" and float(first.GetProp("xtb_gap_ev")) > 0
+    assert len(json.loads(first.GetProp("xtb_homo_density"))) == 3
+    table = pd.read_csv(tmp_path / "v.csv")
+    assert table["final_rank"].tolist() == [1, 2] and {"qed", "sa_score", "nearest_known"} <= set(table.columns)
+    assert table.loc[0, "xtb_calibrated"] == pytest.approx(0.5 * table.loc[0, "xtb_gap_ev"] + 4.3)
+
+
+def test_cif_zip_reads_back_with_pymatgen(tmp_path):
+    from pymatgen.core import Lattice, Structure
+
+    s = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    cands = pd.DataFrame({"rank": [1, 2], "formula": ["NaCl", "NaCl"], "passes": [True, False],
+                          "structure": [structure_to_record(s)] * 2})
+    cands.to_parquet(tmp_path / "c.parquet")
+    assert package_crystals(str(tmp_path / "c.parquet"), str(tmp_path / "c.zip")) == 1
+    with zipfile.ZipFile(tmp_path / "c.zip") as zf:
+        assert zf.namelist() == ["0001_NaCl.cif"]
+        back = Structure.from_str(zf.read("0001_NaCl.cif").decode(), fmt="cif")
+    assert back.composition.reduced_formula == "NaCl" and back.matches(s)

@@ -1,0 +1,77 @@
+# Independent checks and chemist-facing exports. Molecules: GFN2-xTB (tblite) optimisation,
+# connectivity check and a gap calibrated to the data's DFT scale; SDF with 3D coordinates.
+# Crystals: a zip of CIFs (CHGNet relaxation and EOS bulk modulus come with the crystal oracle).
+
+MOL_CAMPAIGNS = [c for c in CAMPAIGNS if config["campaigns"][c]["domain"] == "molecules"]
+CRY_CAMPAIGNS = [c for c in CAMPAIGNS if config["campaigns"][c]["domain"] == "crystals"]
+
+
+def _only(names):
+    return "|".join(names) or "(?!)"  # a pattern that matches nothing when the list is empty
+
+
+rule calibrate_xtb:
+    input:
+        dataset=rules.prepare_dataset.output.dataset,
+    output:
+        calibration=f"{RESULTS}/{{campaign}}/oracle/xtb_calibration.json",
+    wildcard_constraints:
+        campaign=_only(MOL_CAMPAIGNS),
+    params:
+        campaign=campaign_params("dataset", "oracle"),
+    log:
+        log_path("calibrate_xtb"),
+    benchmark:
+        bench_path("calibrate_xtb")
+    threads: 1
+    conda:
+        "../../envs/chem.yaml"
+    script:
+        "../scripts/calibrate_xtb.py"
+
+
+rule verify_molecules:
+    input:
+        candidates=rules.filter_rank.output.parquet,
+        dataset=rules.prepare_dataset.output.dataset,
+        calibration=rules.calibrate_xtb.output.calibration,
+    output:
+        csv=f"{RESULTS}/{{campaign}}/candidates_verified.csv",
+        parquet=f"{RESULTS}/{{campaign}}/candidates_verified.parquet",
+        sdf=f"{RESULTS}/{{campaign}}/candidates.sdf",
+        metrics=f"{RESULTS}/{{campaign}}/oracle/metrics.json",
+    wildcard_constraints:
+        campaign=_only(MOL_CAMPAIGNS),
+    params:
+        campaign=campaign_params("oracle", "target"),
+    log:
+        log_path("verify_molecules"),
+    benchmark:
+        bench_path("verify_molecules")
+    threads: 1
+    conda:
+        "../../envs/chem.yaml"
+    script:
+        "../scripts/verify_molecules.py"
+
+
+rule package_crystals:
+    input:
+        candidates=rules.filter_rank.output.parquet,
+    output:
+        zip=f"{RESULTS}/{{campaign}}/candidates_cifs.zip",
+    wildcard_constraints:
+        campaign=_only(CRY_CAMPAIGNS),
+    log:
+        log_path("package_crystals"),
+    threads: 1
+    conda:
+        "../../envs/chem.yaml"
+    script:
+        "../scripts/package_crystals.py"
+
+
+def final_outputs():
+    return (expand(f"{RESULTS}/{{campaign}}/candidates_verified.csv", campaign=MOL_CAMPAIGNS)
+            + expand(f"{RESULTS}/{{campaign}}/candidates.sdf", campaign=MOL_CAMPAIGNS)
+            + expand(f"{RESULTS}/{{campaign}}/candidates_cifs.zip", campaign=CRY_CAMPAIGNS))
