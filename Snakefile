@@ -3,6 +3,9 @@
 #   snakemake --cores 8 --configfile config/molecules_gap.yaml       # swap the campaign by config only
 # The rules live in workflow/rules/; the logic in the invdesign Python package.
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/featurize.smk"
@@ -10,6 +13,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/search.smk"
 include: "workflow/rules/filter.smk"
 include: "workflow/rules/verify.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
@@ -17,4 +21,5 @@ rule all:
         expand(f"{RESULTS}/{{campaign}}/candidates.csv", campaign=CAMPAIGNS),
         f"{RESULTS}/summary.csv",
         final_outputs(),
+        report_outputs(),
     default_target: True

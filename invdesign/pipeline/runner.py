@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from pathlib import Path
 
 from ..errors import InvdesignError
 
@@ -68,6 +69,11 @@ def run(step: str, smk) -> None:
         elif step == "package_crystals":
             n = verify.package_crystals(smk.input.candidates, smk.output.zip)
             log.info("zipped %d candidate CIFs into %s", n, smk.output.zip)
+        elif step == "report_figures":
+            from .plots import make_report_figures
+
+            make_report_figures(name, camp, smk.input.dataset, smk.input.samples, smk.input.candidates,
+                                smk.input.metrics, smk.input.get("verified"), str(Path(smk.output.hist).parent))
         elif step == "summary":
             steps.summarise(list(smk.input.metrics), smk.output.csv)
         else:  # pragma: no cover
