@@ -50,6 +50,31 @@ def test_tiny_campaign_writes_ranked_candidates(tiny_run):
         assert Structure.from_file(path).num_sites >= 1
 
 
+def test_tiny_campaign_exports_and_report(tiny_run, repo, tmp_path):
+    import zipfile
+
+    from rdkit import Chem
+
+    out, cmd = tiny_run
+    verified = pd.read_csv(out / "tiny_mol" / "candidates_verified.csv")
+    assert verified["final_rank"].tolist() == list(range(1, len(verified) + 1))
+    assert verified["xtb_ok"].fillna(False).astype(bool).sum() >= 1
+    mols = [m for m in Chem.SDMolSupplier(str(out / "tiny_mol" / "candidates.sdf"), removeHs=False)]
+    assert len(mols) == len(verified) and all(m is not None for m in mols)
+    calib = json.loads((out / "tiny_mol" / "oracle" / "xtb_calibration.json").read_text())
+    assert calib["applicable"] and calib["n"] >= 3
+    with zipfile.ZipFile(out / "tiny_cry" / "candidates_cifs.zip") as zf:
+        cry = pd.read_csv(out / "tiny_cry" / "candidates.csv")
+        assert len(zf.namelist()) == int(cry["passes"].astype(bool).sum())
+    for camp, top in (("tiny_mol", "top_candidates.png"), ("tiny_cry", "top_candidates.html")):
+        for name in ("property_distribution.png", "funnel.png", top):
+            assert (out / camp / "report" / name).stat().st_size > 0
+    html = tmp_path / "report.html"
+    res = subprocess.run(cmd + ["--report", str(html)], cwd=repo, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert html.stat().st_size > 10000 and "tiny_mol" in html.read_text(errors="ignore")
+
+
 def test_rerun_does_nothing_and_target_change_reruns_only_search(tiny_run, repo):
     out, cmd = tiny_run
     res = subprocess.run(cmd + ["-n"], cwd=repo, capture_output=True, text=True, timeout=300)
