@@ -83,3 +83,21 @@ def test_cif_zip_reads_back_with_pymatgen(tmp_path):
         assert zf.namelist() == ["0001_NaCl.cif"]
         back = Structure.from_str(zf.read("0001_NaCl.cif").decode(), fmt="cif")
     assert back.composition.reduced_formula == "NaCl" and back.matches(s)
+
+
+def test_optional_xtb_orbital_features():
+    from invdesign.domains import molecules as dom
+    from invdesign.featurize.molecule import NODE_FEATURES
+
+    df = pd.DataFrame({"smiles": ["CO", "C=CC=O"], "property": [1.0, 2.0], "mulliken": [None, None]})
+    graphs, meta = dom.featurize(df, {"xtb_orbitals": True})
+    i_h, i_l, i_ok = (NODE_FEATURES.index(n) for n in ("xtb_homo_density", "xtb_lumo_density",
+                                                       "xtb_orbitals_available"))
+    for g in graphs:
+        assert g.x[:, i_ok].min() == 1
+        assert float(g.x[:, i_h].sum()) == pytest.approx(1.0, abs=1e-3)
+        assert float(g.x[:, i_l].sum()) == pytest.approx(1.0, abs=1e-3)
+    # QM-derived features are hidden from the candidate-scoring predictor
+    assert {i_h, i_l, i_ok} <= set(meta["sample_unavailable_node_features"])
+    plain, _ = dom.featurize(df, {})
+    assert plain[0].x[:, i_ok].max() == 0

@@ -67,13 +67,15 @@ def featurize(df: pd.DataFrame, feat_cfg: dict):
     max_len = longest
     graphs = []
     mulliken = df["mulliken"] if "mulliken" in df else [None] * len(df)
-    for done, (smi, toks, q, y) in enumerate(zip(df["smiles"], tokens, mulliken, df["property"].astype(float)), 1):
+    orbitals = _xtb_orbitals(df["smiles"]) if feat_cfg.get("xtb_orbitals") else [None] * len(df)
+    for done, (smi, toks, q, y, orb) in enumerate(zip(df["smiles"], tokens, mulliken, df["property"].astype(float),
+                                                      orbitals), 1):
         if done % 10000 == 0:
             log.info("featurized %d/%d molecules", done, len(df))
         q = None if q is None or (not isinstance(q, (list, np.ndarray))) or len(q) == 0 else list(q)
         from rdkit import Chem
 
-        g = mol_to_graph(Chem.MolFromSmiles(smi), q, y)
+        g = mol_to_graph(Chem.MolFromSmiles(smi), q, y, orb)
         ids = encode_tokens(toks, vocab, max_len)
         g.tokens = torch.tensor([ids if ids is not None else [0] * max_len], dtype=torch.long)
         g.has_tokens = torch.tensor([ids is not None])
@@ -84,6 +86,24 @@ def featurize(df: pd.DataFrame, feat_cfg: dict):
             "vocab": vocab, "max_len": max_len,
             "sample_unavailable_node_features": feature_index(QM_FEATURES)}
     return graphs, meta
+
+
+def _xtb_orbitals(smiles_list) -> list:
+    """Atom-resolved GFN2-xTB HOMO/LUMO densities per molecule (None where xTB fails)."""
+    import time
+
+    from ..oracles.xtb import xtb_verify
+
+    out, t0 = [], time.monotonic()
+    for i, smi in enumerate(smiles_list, start=1):
+        r = xtb_verify(smi)
+        ok = r.get("xtb_ok") and r.get("xtb_connectivity_ok")
+        out.append((r["xtb_homo_density"], r["xtb_lumo_density"]) if ok else None)
+        if i % 500 == 0 or i == len(smiles_list):
+            el = time.monotonic() - t0
+            log.info("xTB orbital densities: %d/%d molecules [%.0fs elapsed, ETA %.0fs]", i, len(smiles_list), el,
+                     el / i * (len(smiles_list) - i))
+    return out
 
 
 def _elements(smiles: str) -> set[str]:

@@ -17,20 +17,23 @@ BOND_TYPES = ["SINGLE", "DOUBLE", "TRIPLE", "AROMATIC"]
 
 NODE_FEATURES = ([f"element_{e}" for e in ELEMENTS] + ["formal_charge", "aromatic"]
                  + [f"hybridisation_{h}" for h in HYBRIDISATIONS]
-                 + ["num_h", "degree", "in_ring", "mulliken_group_charge", "mulliken_available"])
+                 + ["num_h", "degree", "in_ring", "mulliken_group_charge", "mulliken_available",
+                    "xtb_homo_density", "xtb_lumo_density", "xtb_orbitals_available"])
 EDGE_FEATURES = [f"bond_{b.lower()}" for b in BOND_TYPES] + ["conjugated", "in_ring"]
 # features that a freshly generated molecule does not have (no quantum-chemistry run yet)
-QM_FEATURES = ["mulliken_group_charge", "mulliken_available"]
+QM_FEATURES = ["mulliken_group_charge", "mulliken_available", "xtb_homo_density", "xtb_lumo_density",
+               "xtb_orbitals_available"]
 
 
-def atom_features(atom, mulliken: float | None) -> list[float]:
+def atom_features(atom, mulliken: float | None, orbitals: tuple[float, float] | None = None) -> list[float]:
     sym = atom.GetSymbol()
     el = [float(sym == e) for e in ELEMENTS[:-1]] + [float(sym not in ELEMENTS[:-1])]
     hyb = str(atom.GetHybridization())
     hy = [float(hyb == h) for h in HYBRIDISATIONS[:-1]] + [float(hyb not in HYBRIDISATIONS[:-1])]
     return el + [float(atom.GetFormalCharge()), float(atom.GetIsAromatic())] + hy + [
         float(atom.GetTotalNumHs()), float(atom.GetDegree()), float(atom.IsInRing()),
-        float(mulliken) if mulliken is not None else 0.0, float(mulliken is not None)]
+        float(mulliken) if mulliken is not None else 0.0, float(mulliken is not None),
+        *(orbitals if orbitals is not None else (0.0, 0.0)), float(orbitals is not None)]
 
 
 def bond_features(bond) -> list[float]:
@@ -38,11 +41,20 @@ def bond_features(bond) -> list[float]:
     return [float(bt == b) for b in BOND_TYPES] + [float(bond.GetIsConjugated()), float(bond.IsInRing())]
 
 
-def mol_to_graph(mol, mulliken=None, y: float = float("nan")) -> Data:
-    """Graph of an RDKit molecule (heavy atoms). ``mulliken``: per-atom charges in atom order, or None."""
-    if mulliken is not None and len(mulliken) != mol.GetNumAtoms():
-        raise ValueError(f"{len(mulliken)} charges for {mol.GetNumAtoms()} atoms")
-    x = [atom_features(a, None if mulliken is None else mulliken[a.GetIdx()]) for a in mol.GetAtoms()]
+def mol_to_graph(mol, mulliken=None, y: float = float("nan"), orbitals=None) -> Data:
+    """Graph of an RDKit molecule (heavy atoms).
+
+    ``mulliken``: per-atom charges in atom order, or None. ``orbitals``: (HOMO densities, LUMO densities)
+    per atom in atom order (sign-free projections, e.g. from GFN2-xTB), or None.
+    """
+    n = mol.GetNumAtoms()
+    if mulliken is not None and len(mulliken) != n:
+        raise ValueError(f"{len(mulliken)} charges for {n} atoms")
+    if orbitals is not None and (len(orbitals[0]) != n or len(orbitals[1]) != n):
+        raise ValueError(f"orbital densities do not match the {n} atoms")
+    x = [atom_features(a, None if mulliken is None else mulliken[a.GetIdx()],
+                       None if orbitals is None else (orbitals[0][a.GetIdx()], orbitals[1][a.GetIdx()]))
+         for a in mol.GetAtoms()]
     src, dst, ea = [], [], []
     for b in mol.GetBonds():
         i, j, f = b.GetBeginAtomIdx(), b.GetEndAtomIdx(), bond_features(b)
