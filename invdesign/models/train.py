@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 import time
 from collections import defaultdict
 
@@ -30,7 +31,42 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _run_epoch(model, loader, device, optimiser=None, grad_clip=1.0):
+def world() -> tuple[int, int, int]:
+    """(rank, local rank, world size) under torchrun; (0, 0, 1) otherwise."""
+    return (int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)),
+            int(os.environ.get("WORLD_SIZE", 1)))
+
+
+def is_main_process() -> bool:
+    return world()[0] == 0
+
+
+class _Loss(torch.nn.Module):
+    """Routes ``model.loss`` through ``forward`` so DistributedDataParallel can synchronise gradients."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch):
+        return self.model.loss(batch)
+
+
+def _setup_distributed(device):
+    rank, local, size = world()
+    if size == 1:
+        return device, None
+    import torch.distributed as dist
+
+    if device.type == "cuda":
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device, dist
+
+
+def _run_epoch(model, loader, device, optimiser=None, grad_clip=1.0, loss_fn=None):
     training = optimiser is not None
     model.train(training)
     sums: dict[str, float] = defaultdict(float)
@@ -38,7 +74,7 @@ def _run_epoch(model, loader, device, optimiser=None, grad_clip=1.0):
     with torch.set_grad_enabled(training):
         for batch in loader:
             batch = batch.to(device)
-            loss, metrics = model.loss(batch)
+            loss, metrics = (loss_fn or model.loss)(batch)
             if training:
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
@@ -56,22 +92,42 @@ def _run_epoch(model, loader, device, optimiser=None, grad_clip=1.0):
 def fit(model, train_set, val_set, *, epochs: int, batch_size: int, lr: float, device,
         weight_decay: float = 0.0, patience: int | None = None, max_minutes: float | None = None,
         grad_clip: float = 1.0, seed: int = 0, name: str = "model") -> dict:
-    """Train ``model`` in place; return its history and the epoch kept."""
+    """Train ``model`` in place; return its history and the epoch kept.
+
+    Under ``torchrun`` (WORLD_SIZE > 1) this is data-parallel training with DistributedDataParallel:
+    each process takes ``batch_size`` graphs per step from its shard, gradients are averaged, and
+    every process ends with the same weights. Only rank 0 logs.
+    """
     seed_everything(seed)
+    device, dist = _setup_distributed(device)
+    rank, local, size = world()
     model.to(device)
     gen = torch.Generator().manual_seed(seed)
-    train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=gen)
+    sampler, loss_fn = None, None
+    if dist is not None:
+        from torch.nn.parallel import DistributedDataParallel
+        from torch.utils.data.distributed import DistributedSampler
+
+        sampler = DistributedSampler(train_set, num_replicas=size, rank=rank, shuffle=True, seed=seed)
+        loss_fn = DistributedDataParallel(_Loss(model), device_ids=[local] if device.type == "cuda" else None,
+                                          find_unused_parameters=True)
+    train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=sampler is None, sampler=sampler,
+                              generator=gen if sampler is None else None)
     val_loader = DataLoader(val_set, batch_size=batch_size) if len(val_set) else None
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(epochs, 1), eta_min=lr * 0.05)
     best, best_state, best_epoch, history = math.inf, None, -1, []
     start = time.monotonic()
-    log.info("%s: training %d parameters on %s; %d train / %d val graphs, %d epochs",
-             name, sum(p.numel() for p in model.parameters()), device, len(train_set), len(val_set), epochs)
+    say = log.info if rank == 0 else log.debug
+    say("%s: training %d parameters on %s%s; %d train / %d val graphs, %d epochs", name,
+        sum(p.numel() for p in model.parameters()), device, f" x {size} processes (DDP)" if size > 1 else "",
+        len(train_set), len(val_set), epochs)
     for epoch in range(1, epochs + 1):
         if hasattr(model, "set_epoch"):
             model.set_epoch(epoch, epochs)
-        tr = _run_epoch(model, train_loader, device, optimiser, grad_clip)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        tr = _run_epoch(model, train_loader, device, optimiser, grad_clip, loss_fn)
         va = _run_epoch(model, val_loader, device) if val_loader else tr
         scheduler.step()
         history.append({"epoch": epoch, **{f"train_{k}": v for k, v in tr.items()},
@@ -82,13 +138,19 @@ def fit(model, train_set, val_set, *, epochs: int, batch_size: int, lr: float, d
             best_state = copy.deepcopy(model.state_dict())
         elapsed = time.monotonic() - start
         eta = elapsed / epoch * (epochs - epoch)
-        log.info("%s epoch %d/%d  train %s | val %s  [%.0fs elapsed, ETA %.0fs]", name, epoch, epochs,
-                 _fmt(tr), _fmt(va), elapsed, eta)
+        say("%s epoch %d/%d  train %s | val %s  [%.0fs elapsed, ETA %.0fs]", name, epoch, epochs,
+            _fmt(tr), _fmt(va), elapsed, eta)
+        stop = ""
         if patience and epoch - best_epoch >= patience:
-            log.info("%s: no validation improvement for %d epochs; stopping", name, patience)
-            break
-        if max_minutes and elapsed > 60 * max_minutes:
-            log.info("%s: time budget of %.1f min reached; stopping", name, max_minutes)
+            stop = f"no validation improvement for {patience} epochs"
+        elif max_minutes and elapsed > 60 * max_minutes:
+            stop = f"time budget of {max_minutes:.1f} min reached"
+        if dist is not None:  # every process must stop at the same epoch: rank 0 decides
+            flag = torch.tensor([1.0 if stop else 0.0], device=device)
+            dist.broadcast(flag, src=0)
+            stop = stop or ("rank 0 stopped" if flag.item() else "")
+        if stop:
+            say("%s: %s; stopping", name, stop)
             break
     if best_state is not None:
         model.load_state_dict(best_state)

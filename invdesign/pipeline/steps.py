@@ -96,21 +96,21 @@ def _split_graphs(blob):
 def _fit_and_save(kind: str, model, blob, cfg: dict, runtime: dict, out_path: str, metrics_path: str,
                   name: str) -> dict:
     from ..device import resolve_device
-    from ..models.train import fit
+    from ..models.train import fit, is_main_process, world
 
     device = resolve_device(runtime.get("device"))
     parts = _split_graphs(blob)
     info = fit(model, parts["train"], parts["val"], epochs=cfg["epochs"], batch_size=cfg["batch_size"],
                lr=cfg["lr"], weight_decay=cfg.get("weight_decay", 0.0), patience=cfg.get("patience"),
                max_minutes=cfg.get("max_minutes"), seed=cfg.get("seed", 0), device=device, name=name)
-    extra = model.evaluate(parts["test"], device) if hasattr(model, "evaluate") and parts["test"] else {}
     model.cpu()
-    torch_save({"kind": kind, "state_dict": model.state_dict(), "meta": blob["meta"], "cfg": cfg,
-                "train_info": {k: v for k, v in info.items() if k != "history"}}, out_path)
     metrics = {"kind": kind, "best_epoch": info["best_epoch"], "best_val": info["best_val"],
                "epochs_run": len(info["history"]), "seconds": info["seconds"], "device": info["device"],
-               "final": info["history"][-1] if info["history"] else {}, **extra}
-    write_json(metrics, metrics_path)
+               "processes": world()[2], "final": info["history"][-1] if info["history"] else {}}
+    if is_main_process():  # under torchrun every process holds the same weights; one writes them
+        torch_save({"kind": kind, "state_dict": model.state_dict(), "meta": blob["meta"], "cfg": cfg,
+                    "train_info": {k: v for k, v in info.items() if k != "history"}}, out_path)
+        write_json(metrics, metrics_path)
     return metrics
 
 
@@ -134,7 +134,9 @@ def train_predictor(name: str, camp: dict, runtime: dict, graphs_path: str, out_
     metrics = _fit_and_save("predictor", model, blob, camp["predictor"], runtime, out_path, metrics_path,
                             f"{name}/predictor")
     test = _split_graphs(blob)["test"]
-    if test:
+    from ..models.train import is_main_process
+
+    if test and is_main_process():
         pred = predict_graphs(model, test, resolve_device(runtime.get("device"))).numpy()
         y = np.array([float(g.y.view(-1)[0]) for g in test])
         metrics.update(test_mae=float(np.mean(np.abs(pred - y))), test_n=len(test),

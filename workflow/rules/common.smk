@@ -29,6 +29,8 @@ config.update(_validated)
 CAMPAIGNS = sorted(config["campaigns"])
 RESULTS = config["results"].rstrip("/")
 THREADS = config["runtime"]["threads"]
+# GPUs a training job asks the executor for (SLURM --gpus, Kubernetes nvidia.com/gpu); 0 on CPU-only runs
+GPUS = 0 if config["runtime"]["device"] == "cpu" else config["runtime"]["gpus"]
 
 
 wildcard_constraints:

@@ -1,5 +1,6 @@
 # Generator and independent property predictor. torch + torch-geometric only: these rules
 # run on GPU nodes without rdkit/pymatgen (runtime.device: auto picks CUDA when present).
+# runtime.gpus > 1 trains data-parallel with torchrun (DDP) and asks the executor for that many GPUs.
 
 
 rule train_generator:
@@ -15,6 +16,8 @@ rule train_generator:
     benchmark:
         bench_path("train_generator")
     threads: THREADS
+    resources:
+        gpu=GPUS,
     conda:
         "../../envs/train.yaml"
     script:
@@ -34,6 +37,8 @@ rule train_predictor:
     benchmark:
         bench_path("train_predictor")
     threads: THREADS
+    resources:
+        gpu=GPUS,
     conda:
         "../../envs/train.yaml"
     script:

@@ -1,0 +1,105 @@
+"""Conda environments list what their rules import; profiles are well-formed and plan the workflow."""
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+# import name -> conda-forge package name ("pip:NAME" when installed from PyPI inside the env)
+CONDA_NAME = {
+    "torch": "pytorch-cpu", "torch_geometric": "pytorch_geometric", "numpy": "numpy", "scipy": "scipy",
+    "pandas": "pandas", "pyarrow": "pyarrow", "yaml": "pyyaml", "jsonschema": "jsonschema",
+    "matplotlib": "matplotlib-base", "rdkit": "rdkit", "selfies": "selfies", "pymatgen": "pymatgen",
+    "ase": "ase", "smact": "smact", "pooch": "pooch", "tblite": "tblite-python", "qm9pack": "pip:qm9pack",
+}
+STDLIB = set(sys.stdlib_module_names)
+# the modules each environment's rules execute (training rules must not need chemistry packages)
+ENV_MODULES = {
+    "train.yaml": ["invdesign/models", "invdesign/pipeline/runner.py", "invdesign/pipeline/steps.py",
+                   "invdesign/device.py", "invdesign/io.py", "invdesign/errors.py", "invdesign/splits.py"],
+    "chem.yaml": ["invdesign"],
+}
+
+
+def third_party_imports(paths, repo):
+    found = set()
+    for p in paths:
+        path = repo / p
+        for f in ([path] if path.is_file() else sorted(path.rglob("*.py"))):
+            for node in ast.walk(ast.parse(f.read_text())):
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                for n in names:
+                    top = n.split(".")[0]
+                    if top not in STDLIB and top != "invdesign":
+                        found.add(top)
+    return found
+
+
+def env_packages(env_file):
+    spec = yaml.safe_load(env_file.read_text())
+    assert "conda-forge" in spec["channels"]
+    pkgs = set()
+    for dep in spec["dependencies"]:
+        if isinstance(dep, dict):
+            pkgs |= {"pip:" + re.split(r"[=<>\s]", d)[0] for d in dep["pip"] if not d.startswith("-")}
+        else:
+            name, _, version = dep.partition("=")
+            name = re.split(r"[<>]", name)[0]
+            pkgs.add(name)
+            if name not in ("pip", "setuptools"):
+                assert version, f"{env_file.name}: {dep} is not pinned"
+    return pkgs
+
+
+@pytest.mark.parametrize("env", sorted(ENV_MODULES))
+def test_env_lists_every_import(repo, env):
+    pkgs = env_packages(repo / "envs" / env)
+    missing = {m for m in third_party_imports(ENV_MODULES[env], repo) if CONDA_NAME.get(m, m) not in pkgs}
+    assert not missing, f"envs/{env} lacks {sorted(missing)}"
+
+
+def test_every_rule_names_an_existing_env(repo):
+    for smk in (repo / "workflow" / "rules").glob("*.smk"):
+        text = smk.read_text()
+        for name, block in zip(re.findall(r"^rule (\w+):", text, re.M), re.split(r"^rule \w+:", text, flags=re.M)[1:]):
+            m = re.search(r'conda:\s*\n\s*"([^"]+)"', block)
+            assert m, f"rule {name} has no conda: env"
+            assert (smk.parent / m.group(1)).resolve().is_file(), f"rule {name}: {m.group(1)} missing"
+            if name.startswith("train_"):
+                assert m.group(1).endswith("train.yaml")
+
+
+@pytest.mark.parametrize("profile", ["default", "slurm", "kubernetes"])
+def test_profiles_are_valid_yaml_with_gpu_training(repo, profile):
+    cfg = yaml.safe_load((repo / "workflow" / "profiles" / profile / "config.yaml").read_text())
+    assert cfg["set-resources"]["train_generator"]["gpu"] == 1
+    rules = set(re.findall(r"^rule (\w+):", "".join(p.read_text() for p in (repo / "workflow" / "rules").glob("*.smk")),
+                           re.M))
+    for section in ("set-resources", "set-threads"):
+        assert set(cfg.get(section, {})) <= rules, f"{profile}: unknown rule in {section}"
+
+
+@pytest.mark.parametrize("configfile", [None, "config/molecules_gap.yaml", "config/materials_bulk_modulus.yaml"])
+def test_default_profile_plans_each_config(repo, configfile, tmp_path):
+    cmd = [sys.executable, "-m", "snakemake", "-n", "--workflow-profile", "workflow/profiles/default",
+           "--config", f"results={tmp_path}"] + (["--configfile", configfile] if configfile else [])
+    res = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "train_generator" in res.stdout + res.stderr
+
+
+def test_slurm_profile_plans_when_plugin_installed(repo, tmp_path):
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    cmd = [sys.executable, "-m", "snakemake", "-n", "--profile", "workflow/profiles/slurm",
+           "--config", f"results={tmp_path}"]
+    res = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
