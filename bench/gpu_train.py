@@ -28,6 +28,7 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--epochs", type=int, help="override generator/predictor epochs")
     ap.add_argument("--out", default="bench_out")
+    ap.add_argument("--workers", type=int, default=0, help="runtime.loader_workers")
     args = ap.parse_args()
 
     from invdesign.config import validate_config
@@ -38,13 +39,13 @@ def main() -> None:
     if args.epochs:
         for key in ("generator", "predictor"):
             camp[key].update(epochs=args.epochs, max_minutes=None, patience=None)
-    runtime = {"device": args.device}
+    runtime = {"device": args.device, "loader_workers": args.workers}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     n_train = sum(s == "train" for s in torch.load(args.graphs, weights_only=False)["split"])  # noqa: S614
-    res = {"campaign": args.campaign, "device": args.device,
+    res = {"campaign": args.campaign, "device": args.device, "loader_workers": args.workers,
            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
            "torch": torch.__version__, "n_train": n_train}
     for kind, fn in (("generator", steps.train_generator), ("predictor", steps.train_predictor)):

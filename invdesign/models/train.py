@@ -91,7 +91,7 @@ def _run_epoch(model, loader, device, optimiser=None, grad_clip=1.0, loss_fn=Non
 
 def fit(model, train_set, val_set, *, epochs: int, batch_size: int, lr: float, device,
         weight_decay: float = 0.0, patience: int | None = None, max_minutes: float | None = None,
-        grad_clip: float = 1.0, seed: int = 0, name: str = "model") -> dict:
+        grad_clip: float = 1.0, seed: int = 0, name: str = "model", workers: int = 0) -> dict:
     """Train ``model`` in place; return its history and the epoch kept.
 
     Under ``torchrun`` (WORLD_SIZE > 1) this is data-parallel training with DistributedDataParallel:
@@ -111,9 +111,12 @@ def fit(model, train_set, val_set, *, epochs: int, batch_size: int, lr: float, d
         sampler = DistributedSampler(train_set, num_replicas=size, rank=rank, shuffle=True, seed=seed)
         loss_fn = DistributedDataParallel(_Loss(model), device_ids=[local] if device.type == "cuda" else None,
                                           find_unused_parameters=True)
+    # worker processes collate batches in parallel: on a GPU the collation, not the model, is the bottleneck
+    loader_kw = {"num_workers": workers, "persistent_workers": workers > 0,
+                 "pin_memory": device.type == "cuda" and workers > 0}
     train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=sampler is None, sampler=sampler,
-                              generator=gen if sampler is None else None)
-    val_loader = DataLoader(val_set, batch_size=batch_size) if len(val_set) else None
+                              generator=gen if sampler is None else None, **loader_kw)
+    val_loader = DataLoader(val_set, batch_size=batch_size, **loader_kw) if len(val_set) else None
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(epochs, 1), eta_min=lr * 0.05)
     best, best_state, best_epoch, history = math.inf, None, -1, []

@@ -102,7 +102,8 @@ def _fit_and_save(kind: str, model, blob, cfg: dict, runtime: dict, out_path: st
     parts = _split_graphs(blob)
     info = fit(model, parts["train"], parts["val"], epochs=cfg["epochs"], batch_size=cfg["batch_size"],
                lr=cfg["lr"], weight_decay=cfg.get("weight_decay", 0.0), patience=cfg.get("patience"),
-               max_minutes=cfg.get("max_minutes"), seed=cfg.get("seed", 0), device=device, name=name)
+               max_minutes=cfg.get("max_minutes"), seed=cfg.get("seed", 0), device=device, name=name,
+               workers=int(runtime.get("loader_workers", 0)))
     model.cpu()
     metrics = {"kind": kind, "best_epoch": info["best_epoch"], "best_val": info["best_val"],
                "epochs_run": len(info["history"]), "seconds": info["seconds"], "device": info["device"],
