@@ -42,6 +42,46 @@ def build_structure(types, frac, lattice, elements):
         return None
 
 
+def merge_duplicate_sites(structure, tol: float = 0.5):
+    """Merge atoms of the same element closer than ``tol`` (A) into one at their periodic mean.
+
+    A set decoder sometimes places two slots on one atom; such a pair is one atom, not a clash.
+    Atoms of different elements are never merged (those clashes stay and fail the distance check).
+    Returns (structure, number of sites removed).
+    """
+    if tol <= 0 or len(structure) < 2:
+        return structure, 0
+    centers, neighbors, _, dists = structure.get_neighbor_list(r=tol)
+    parent = list(range(len(structure)))
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(centers, neighbors):
+        if i != j and structure[int(i)].specie == structure[int(j)].specie:
+            a, b = root(int(i)), root(int(j))
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(structure)):
+        groups[root(i)].append(i)
+    if len(groups) == len(structure):
+        return structure, 0
+    from pymatgen.core import Structure
+
+    frac = structure.frac_coords
+    species, coords = [], []
+    for first, members in sorted(groups.items()):
+        offsets = frac[members] - frac[first]
+        offsets -= np.round(offsets)                       # nearest periodic image of each member
+        species.append(structure[first].specie)
+        coords.append((frac[first] + offsets.mean(0)) % 1.0)
+    return Structure(structure.lattice, species, coords), len(structure) - len(groups)
+
+
 def min_distance(structure, cap: float = 4.0) -> float:
     """Smallest interatomic distance including periodic images (``cap`` if none closer)."""
     _, _, _, d = structure.get_neighbor_list(r=cap)

@@ -44,6 +44,37 @@ def fetch(spec: dict, mirror: str | None, cache_dir: str | Path) -> Path:
                              "in a folder and set data.mirror or INVDESIGN_DATA_MIRROR to it") from None
 
 
+def parse_items(items: list, path, on_bad_rows: str = "skip") -> pd.DataFrame:
+    """Table of MP elasticity items; a bad item (missing key, unreadable formula/structure) is skipped and
+    counted, or raises with on_bad_rows='error'."""
+    from pymatgen.core import Composition
+
+    rows, bad = [], []
+    for k, it in enumerate(items):
+        try:
+            sites = it["structure"]["sites"]
+            if not sites or "lattice" not in it["structure"]:
+                raise ValueError("structure without sites or lattice")
+            rows.append({"id": str(it["mp_id"]), "formula": Composition(it["formula"]).reduced_formula,
+                         "structure": json.dumps(it["structure"]), "num_sites": len(sites),
+                         "bulk_modulus_gpa": _num(it.get("bulk_modulus_vrh")),
+                         "shear_modulus_gpa": _num(it.get("shear_modulus_vrh"))})
+        except Exception as exc:  # noqa: BLE001  (KeyError, TypeError, ValueError from odd items)
+            bad.append((k, it.get("mp_id", "?") if isinstance(it, dict) else "?", f"{type(exc).__name__}: {exc}"))
+    if bad:
+        k, mp_id, why = bad[0]
+        if on_bad_rows == "error":
+            raise InvdesignError(f"{path}: item {k} ({mp_id}) is unusable ({why}; {len(bad)} bad items in all); "
+                                 "replace the file with an intact copy or set dataset.on_bad_rows: skip")
+        log.warning("%s: skipped %d unusable items (first: item %d, %s: %s)", path, len(bad), k, mp_id, why)
+    return pd.DataFrame(rows, columns=["id", "formula", "structure", "num_sites", "bulk_modulus_gpa",
+                                       "shear_modulus_gpa"])
+
+
+def _num(v) -> float:
+    return float(v) if v is not None else float("nan")
+
+
 def load_mp_elasticity(dataset_cfg: dict, mirror: str | None, cache_dir: str | Path) -> pd.DataFrame:
     cache = Path(cache_dir) / CACHE_NAME
     if cache.exists():
@@ -52,16 +83,7 @@ def load_mp_elasticity(dataset_cfg: dict, mirror: str | None, cache_dir: str | P
         path = fetch(MP_ELASTICITY, mirror, cache_dir)
         with gzip.open(path, "rt") as fh:
             items = json.load(fh)
-        from pymatgen.core import Composition
-
-        df = pd.DataFrame({
-            "id": [it["mp_id"] for it in items],
-            "formula": [Composition(it["formula"]).reduced_formula for it in items],
-            "structure": [json.dumps(it["structure"]) for it in items],
-            "num_sites": [len(it["structure"]["sites"]) for it in items],
-            "bulk_modulus_gpa": [float(it["bulk_modulus_vrh"]) for it in items],
-            "shear_modulus_gpa": [float(it["shear_modulus_vrh"]) for it in items],
-        })
+        df = parse_items(items, path, dataset_cfg.get("on_bad_rows", "skip"))
         write_table(df, cache)
     max_atoms = dataset_cfg.get("max_atoms", 20)
     big = df["num_sites"] > max_atoms
@@ -72,5 +94,9 @@ def load_mp_elasticity(dataset_cfg: dict, mirror: str | None, cache_dir: str | P
     if dataset_cfg.get("max_rows") and dataset_cfg["max_rows"] < len(df):
         df = df.sample(n=dataset_cfg["max_rows"], random_state=dataset_cfg.get("seed", 0)).sort_index()
     df = df.reset_index(drop=True)
-    df["property"] = df[dataset_cfg.get("property_column", "bulk_modulus_gpa")].astype(float)
+    col = dataset_cfg.get("property_column", "bulk_modulus_gpa")
+    if col not in ("bulk_modulus_gpa", "shear_modulus_gpa"):
+        raise InvdesignError(f"dataset.property_column {col!r} is not in the MP elasticity data; use "
+                             "bulk_modulus_gpa or shear_modulus_gpa")
+    df["property"] = df[col].astype(float)
     return df

@@ -27,6 +27,7 @@ HARTREE_EV = 27.211386245988
 _RAW_COLUMNS = ["Index", "SMILES", "Elements", "XYZ_Ang", "Mulliken_pop", "HOMO_au", "LUMO_au", "HOMO_LUMO_gap_au"]
 _NUM = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 CACHE_NAME = "qm9_raw_v1.parquet"
+PROPERTY_COLUMNS = ("homo_ev", "lumo_ev", "gap_ev")
 
 
 def _qm9pack_files() -> list[Path]:
@@ -63,63 +64,91 @@ def parse_elements(text: str) -> list[str]:
 
 
 def group_charges(smiles: str, elements: list[str], xyz: np.ndarray, charges: np.ndarray):
-    """Return (canonical heavy-atom SMILES, per-heavy-atom group charges in its atom order) or None."""
+    """Return (canonical heavy-atom SMILES, per-heavy-atom group charges in its atom order) or None.
+
+    Each hydrogen belongs to its nearest heavy atom (<= 1.35 A). Heavy-atom bonds come from the
+    geometry (RDKit's covalent-radius rule) and the SMILES graph must embed into them with the
+    right elements and hydrogen counts. Extra geometric contacts are allowed (1,3 distances in
+    strained rings such as bicyclo[1.1.1]pentanes fall inside the covalent cut-off); among
+    several embeddings the one with the shortest bonds wins.
+    """
     from rdkit import Chem
     from rdkit.Chem import rdDetermineBonds
 
     mol = Chem.MolFromSmiles(smiles)
+    xyz = np.asarray(xyz, float).reshape(-1, 3)
     if mol is None or len(elements) != len(xyz) or len(charges) != len(elements):
         return None
     # canonical atom order first, so that the charges follow the canonical SMILES
     canon = Chem.MolToSmiles(mol)
     mol = Chem.MolFromSmiles(canon)  # atoms now in the order they appear in the canonical SMILES
-    block = f"{len(elements)}\n\n" + "\n".join(f"{e} {x:.6f} {y:.6f} {z:.6f}" for e, (x, y, z) in zip(elements, xyz))
-    geo = Chem.MolFromXYZBlock(block)
-    if geo is None:
+    is_h = np.array([e == "H" for e in elements])
+    heavy = np.flatnonzero(~is_h)
+    if len(heavy) != mol.GetNumAtoms():
+        return None
+    q = np.asarray(charges, float)
+    grouped = q[heavy].copy()
+    n_h = np.zeros(len(heavy), int)
+    if is_h.any():
+        d = np.linalg.norm(xyz[is_h][:, None, :] - xyz[heavy][None, :, :], axis=-1)
+        parent = d.argmin(axis=1)
+        if d[np.arange(len(parent)), parent].max() > 1.35:
+            return None
+        np.add.at(grouped, parent, q[is_h])
+        np.add.at(n_h, parent, 1)
+    block = f"{len(heavy)}\n\n" + "\n".join(f"{elements[i]} {x:.6f} {y:.6f} {z:.6f}"
+                                               for i, (x, y, z) in zip(heavy, xyz[heavy]))
+    skeleton = Chem.MolFromXYZBlock(block)  # heavy atoms only, in the order of ``heavy``
+    if skeleton is None:
         return None
     try:
-        rdDetermineBonds.DetermineConnectivity(geo)
+        rdDetermineBonds.DetermineConnectivity(skeleton)
     except Exception:  # noqa: BLE001  (rdkit raises several types)
         return None
-    heavy = [a.GetIdx() for a in geo.GetAtoms() if a.GetAtomicNum() > 1]
-    q = np.asarray(charges, float).copy()
-    grouped = {i: q[i] for i in heavy}
-    for a in geo.GetAtoms():
-        if a.GetAtomicNum() == 1:
-            nbrs = [n.GetIdx() for n in a.GetNeighbors() if n.GetAtomicNum() > 1]
-            if len(nbrs) != 1:
-                return None
-            grouped[nbrs[0]] += q[a.GetIdx()]
-    skeleton = Chem.RWMol()
-    index = {}
-    for i in heavy:
-        index[i] = skeleton.AddAtom(Chem.Atom(geo.GetAtomWithIdx(i).GetAtomicNum()))
-    for b in geo.GetBonds():
-        i, j = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
-        if i in index and j in index:
-            skeleton.AddBond(index[i], index[j], Chem.BondType.SINGLE)
     generic = Chem.RWMol(mol)
     for a in generic.GetAtoms():
         a.SetIsAromatic(False)
         a.SetNoImplicit(True)
+        a.SetFormalCharge(0)
+        a.SetNumExplicitHs(0)
     for b in generic.GetBonds():
         b.SetBondType(Chem.BondType.SINGLE)
         b.SetIsAromatic(False)
-    if generic.GetNumBonds() != skeleton.GetNumBonds() or generic.GetNumAtoms() != skeleton.GetNumAtoms():
+    skeleton = Chem.RWMol(skeleton)
+    for a in skeleton.GetAtoms():
+        a.SetNoImplicit(True)
+    for b in skeleton.GetBonds():
+        b.SetBondType(Chem.BondType.SINGLE)
+    if skeleton.GetNumBonds() < generic.GetNumBonds():
         return None
     for m in (generic, skeleton):
         m.UpdatePropertyCache(strict=False)
-    match = skeleton.GetSubstructMatch(generic, useChirality=False)
-    if len(match) != generic.GetNumAtoms():
+    want_h = [a.GetTotalNumHs() for a in mol.GetAtoms()]
+    pairs = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()]
+    pos = xyz[heavy]
+    best, best_len = None, np.inf
+    for match in skeleton.GetSubstructMatches(generic, uniquify=False, useChirality=False, maxMatches=2000):
+        if any(n_h[match[i]] != want_h[i] for i in range(len(want_h))):
+            continue
+        if skeleton.GetNumBonds() == generic.GetNumBonds():  # same graph: every embedding is equivalent
+            best = match
+            break
+        length = sum(float(np.linalg.norm(pos[match[i]] - pos[match[j]])) for i, j in pairs)
+        if length < best_len - 1e-6:
+            best, best_len = match, length
+    if best is None:
         return None
-    heavy_of_skeleton = {v: k for k, v in index.items()}
-    return canon, [float(grouped[heavy_of_skeleton[match[i]]]) for i in range(generic.GetNumAtoms())]
+    return canon, [float(grouped[best[i]]) for i in range(len(want_h))]
 
 
 def load_qm9(dataset_cfg: dict, cache_dir: str | Path) -> pd.DataFrame:
     from rdkit import RDLogger
 
     RDLogger.DisableLog("rdApp.*")
+    prop = dataset_cfg.get("property_column", "gap_ev")
+    if prop not in PROPERTY_COLUMNS:
+        raise InvdesignError(f"dataset.property_column {prop!r} is not a QM9 column; use one of "
+                             f"{', '.join(PROPERTY_COLUMNS)}")
     raw = raw_table(cache_dir)
     max_rows = dataset_cfg.get("max_rows")
     if max_rows and max_rows < len(raw):
@@ -142,7 +171,6 @@ def load_qm9(dataset_cfg: dict, cache_dir: str | Path) -> pd.DataFrame:
                      "gap_ev": r.HOMO_LUMO_gap_au * HARTREE_EV, "n_heavy": len(charges)})
     if bad:
         log.warning("QM9: skipped %d of %d molecules whose SMILES does not match the XYZ geometry", bad, len(raw))
-    df = pd.DataFrame(rows)
-    prop = dataset_cfg.get("property_column", "gap_ev")
+    df = pd.DataFrame(rows, columns=["id", "smiles", "mulliken", *PROPERTY_COLUMNS, "n_heavy"])
     df["property"] = df[prop].astype(float)
     return df

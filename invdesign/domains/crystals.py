@@ -9,11 +9,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..chem.crystals import build_structure, check_crystals, structure_from_record, structure_to_record
+from ..chem.crystals import (build_structure, check_crystals, merge_duplicate_sites, structure_from_record,
+                             structure_to_record)
 from ..errors import InvdesignError
 from ..featurize.crystal import DESCRIPTORS, structure_to_graph
 
 log = logging.getLogger(__name__)
+
+MERGE_DISTANCE = 0.5  # A; decoded same-element atoms closer than this are one atom
 
 
 def load_source(dataset_cfg: dict, *, mirror: str | None, cache_dir: str) -> pd.DataFrame:
@@ -22,47 +25,15 @@ def load_source(dataset_cfg: dict, *, mirror: str | None, cache_dir: str) -> pd.
 
         return load_mp_elasticity(dataset_cfg, mirror, cache_dir)
     if dataset_cfg["source"] == "cif_folder":
-        return _load_cif_folder(dataset_cfg)
+        from ..data.user_crystals import load_cif_folder
+
+        df = load_cif_folder(dataset_cfg)
+        n = dataset_cfg.get("max_rows")
+        if n and n < len(df):
+            df = df.sample(n=n, random_state=dataset_cfg.get("seed", 0)).sort_index().reset_index(drop=True)
+        return df
     raise InvdesignError(f"dataset.source {dataset_cfg['source']!r} is not a crystal source; use mp_elasticity "
                          "or cif_folder")
-
-
-def _load_cif_folder(ds: dict) -> pd.DataFrame:
-    import warnings
-
-    from pymatgen.core import Structure
-
-    from ..data.user_tables import numeric_property, read_user_csv
-
-    folder = Path(ds["path"])
-    if not folder.is_dir():
-        raise InvdesignError(f"CIF folder {folder} not found; fix dataset.path")
-    id_col, prop_col = ds.get("id_column", "id"), ds["property_column"]
-    table = read_user_csv(ds["table"], {id_col: "dataset.id_column", prop_col: "dataset.property_column"})
-    prop = numeric_property(table, prop_col, ds["table"])
-    rows, bad = [], []
-    for rid, y in zip(table[id_col].astype(str), prop):
-        path = folder / f"{rid}.cif"
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                s = Structure.from_file(path)
-            if len(s) == 0:
-                raise ValueError("no sites")
-        except Exception as exc:  # noqa: BLE001  (pymatgen's CIF parser raises many types)
-            bad.append((path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
-            continue
-        if len(s) > ds.get("max_atoms", 20):
-            bad.append((path, f"{len(s)} sites > dataset.max_atoms"))
-            continue
-        rows.append({"id": rid, "formula": s.composition.reduced_formula, "structure": structure_to_record(s),
-                     "num_sites": len(s), "property": float(y)})
-    if bad:
-        if ds.get("on_bad_rows", "skip") == "error":
-            raise InvdesignError(f"{bad[0][0]}: cannot use this CIF ({bad[0][1]}; {len(bad)} bad files in all); "
-                                 "fix it or set dataset.on_bad_rows: skip")
-        log.warning("%s: skipped %d unusable CIFs (first: %s: %s)", folder, len(bad), *bad[0])
-    return pd.DataFrame(rows)
 
 
 def _lattice_params(structure) -> list[float]:
@@ -101,6 +72,7 @@ def featurize(df: pd.DataFrame, feat_cfg: dict):
         graphs.append(g)
         if (n_done + 1) % 1000 == 0:
             log.info("featurized %d/%d structures", n_done + 1, len(structures))
+    n_el = [len(s.composition.elements) for s in structures]
     lat = np.array(lattices, dtype=np.float32)
     mean, std = lat.mean(0), lat.std(0) + 1e-6
     for g, row in zip(graphs, lat):
@@ -110,7 +82,10 @@ def featurize(df: pd.DataFrame, feat_cfg: dict):
             "node_feature_names": [f"element_{e}" for e in elements] + DESCRIPTORS,
             "edge_feature_names": [f"distance_rbf_{i}" for i in range(ng)],
             "elements": elements, "max_atoms": int(max_atoms), "cutoff": cutoff, "max_neighbors": k,
-            "num_gaussians": ng, "lattice_mean": mean.tolist(), "lattice_std": std.tolist()}
+            "num_gaussians": ng, "lattice_mean": mean.tolist(), "lattice_std": std.tolist(),
+            # what the decoder may produce: atom counts and numbers of distinct elements seen in the data
+            "natoms_seen": sorted({len(s) for s in structures}),
+            "n_elements_range": [min(n_el), max(n_el)]}
     return graphs, meta
 
 
@@ -130,15 +105,20 @@ def featurize_like(df: pd.DataFrame, meta: dict) -> list:
 
 
 def decode(out: dict, meta: dict) -> pd.DataFrame:
+    """One row per latent: formula, structure (JSON of Structure.as_dict(); None for a degenerate lattice),
+    num_sites and merged_sites (same-element atoms closer than meta['merge_distance'], default 0.5 A,
+    that were merged into one)."""
+    tol = float(meta.get("merge_distance", MERGE_DISTANCE))
     rows = []
     for types, frac, lat in zip(out["types"].tolist(), out["frac"].tolist(), out["lattice"].tolist()):
         s = build_structure(types, frac, lat, meta["elements"])
         if s is None:
-            rows.append({"formula": None, "structure": None, "num_sites": 0})
-        else:
-            rows.append({"formula": s.composition.reduced_formula, "structure": structure_to_record(s),
-                         "num_sites": len(s)})
-    return pd.DataFrame(rows)
+            rows.append({"formula": None, "structure": None, "num_sites": 0, "merged_sites": 0})
+            continue
+        s, merged = merge_duplicate_sites(s, tol)
+        rows.append({"formula": s.composition.reduced_formula, "structure": structure_to_record(s),
+                     "num_sites": len(s), "merged_sites": merged})
+    return pd.DataFrame(rows, columns=["formula", "structure", "num_sites", "merged_sites"])
 
 
 def filter_candidates(samples: pd.DataFrame, reference: pd.DataFrame, filt_cfg: dict) -> pd.DataFrame:

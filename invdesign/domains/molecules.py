@@ -114,12 +114,21 @@ def _elements(smiles: str) -> set[str]:
 
 
 def featurize_like(df: pd.DataFrame, meta: dict) -> list:
+    """Graphs of new molecules (no Mulliken charges or orbital densities: their flags are 0).
+
+    None where the SMILES does not parse or has an element the training data did not have.
+    """
     from rdkit import Chem
 
+    allowed = set(meta.get("training_elements") or [])
     out = []
     for smi in df["smiles"]:
         mol = Chem.MolFromSmiles(smi) if isinstance(smi, str) and smi else None
-        out.append(mol_to_graph(mol) if mol is not None and mol.GetNumAtoms() else None)
+        if mol is None or mol.GetNumAtoms() == 0 or (allowed and any(a.GetSymbol() not in allowed
+                                                                     for a in mol.GetAtoms())):
+            out.append(None)
+            continue
+        out.append(mol_to_graph(mol))
     return out
 
 

@@ -44,6 +44,14 @@ class CrystalVAE(GraphVAE):
         self.max_elements = 4
         self.presence_head = nn.Linear(2 * hidden, self.n_types)
         self.nelem_head = nn.Linear(2 * hidden, self.max_elements)
+        # decoding only proposes atom counts and numbers of elements that occur in the training data
+        seen = torch.zeros(self.max_atoms, dtype=torch.bool)
+        seen[[n - 1 for n in meta.get("natoms_seen", range(1, self.max_atoms + 1)) if 1 <= n <= self.max_atoms]] = True
+        lo, hi = meta.get("n_elements_range", [1, self.max_elements])
+        lo = min(int(lo), self.max_elements)
+        self.register_buffer("natoms_allowed", seen, persistent=False)
+        self.register_buffer("nelem_allowed", torch.tensor([lo <= k + 1 <= hi for k in range(self.max_elements)]),
+                             persistent=False)
 
     def _decode_raw(self, z):
         h = self.trunk(z)
@@ -117,10 +125,10 @@ class CrystalVAE(GraphVAE):
     @torch.no_grad()
     def decode(self, z: torch.Tensor) -> dict:
         nat_logits, lat, type_logits, frac, presence, nelem_logits = self._decode_raw(z)
-        n = nat_logits.argmax(-1) + 1
+        n = nat_logits.masked_fill(~self.natoms_allowed, -torch.inf).argmax(-1) + 1
         # element set first (top-k by presence, k = predicted number of elements, at most n atoms),
         # then every slot picks its element from that set
-        k = torch.minimum(nelem_logits.argmax(-1) + 1, n)
+        k = torch.minimum(nelem_logits.masked_fill(~self.nelem_allowed, -torch.inf).argmax(-1) + 1, n)
         order_el = torch.argsort(presence, dim=1, descending=True)
         allowed = torch.argsort(order_el, dim=1) < k.unsqueeze(1)             # [B, T]
         masked = type_logits.clone()
