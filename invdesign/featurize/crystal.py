@@ -11,7 +11,6 @@ therefore leave the graph's node/edge multisets (and pooled embeddings) unchange
 from __future__ import annotations
 
 import functools
-import json
 import warnings
 
 import numpy as np
@@ -82,9 +81,3 @@ def structure_to_graph(structure, elements: list[str], cutoff: float = 5.0, max_
     return Data(x=node_features(symbols, elements), edge_index=torch.from_numpy(ei),
                 edge_attr=torch.from_numpy(d.astype(np.float32)).view(-1, 1),
                 y=torch.tensor([y], dtype=torch.float32))
-
-
-def structure_from_json(text: str):
-    from pymatgen.core import Structure
-
-    return Structure.from_dict(json.loads(text))

@@ -7,7 +7,6 @@ re-ordering the atoms only re-orders its rows (the encoder's pooled readout is i
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch_geometric.data import Data
 
@@ -67,21 +66,5 @@ def mol_to_graph(mol, mulliken=None, y: float = float("nan"), orbitals=None) -> 
                 y=torch.tensor([y], dtype=torch.float32))
 
 
-def smiles_to_graph(smiles: str, mulliken=None, y: float = float("nan")) -> Data | None:
-    from rdkit import Chem
-
-    mol = Chem.MolFromSmiles(smiles)
-    if mol is None:
-        return None
-    return mol_to_graph(mol, mulliken, y)
-
-
 def feature_index(names: list[str]) -> list[int]:
     return [NODE_FEATURES.index(n) for n in names]
-
-
-def _mulliken_list(value):
-    if value is None:
-        return None
-    arr = np.asarray(value, dtype=float)
-    return None if arr.size == 0 or not np.all(np.isfinite(arr)) else arr.tolist()

@@ -129,14 +129,13 @@ def train_predictor(name: str, camp: dict, runtime: dict, graphs_path: str, out_
                     metrics_path: str) -> dict:
     from ..device import resolve_device
     from ..models.predictor import GraphPropertyPredictor, predict_graphs
+    from ..models.train import is_main_process
 
     blob = _load_blob(graphs_path)
     model = GraphPropertyPredictor(blob["meta"], camp["predictor"])
     metrics = _fit_and_save("predictor", model, blob, camp["predictor"], runtime, out_path, metrics_path,
                             f"{name}/predictor")
     test = _split_graphs(blob)["test"]
-    from ..models.train import is_main_process
-
     if test and is_main_process():
         pred = predict_graphs(model, test, resolve_device(runtime.get("device"))).numpy()
         y = np.array([float(g.y.view(-1)[0]) for g in test])
@@ -156,7 +155,7 @@ def search(name: str, camp: dict, runtime: dict, generator_path: str, graphs_pat
     from ..device import resolve_device
     from ..models.registry import load_checkpoint
     from ..search.latent import optimise_latents, start_latents
-    from ..targets import aim_point
+    from ..targets import aim_point, check_target_in_range
 
     cfg = camp["search"]
     device = resolve_device(runtime.get("device"))
@@ -165,8 +164,6 @@ def search(name: str, camp: dict, runtime: dict, generator_path: str, graphs_pat
     meta = ckpt["meta"]
     blob = _load_blob(graphs_path)
     train = _split_graphs(blob)["train"]
-    from ..targets import check_target_in_range
-
     check_target_in_range(camp["target"], [float(g.y.view(-1)[0]) for g in train], f"campaigns.{name}",
                           UNITS.get(camp["dataset"]["property_column"], ""))
     aim = aim_point(camp["target"], float(model.y_std))
