@@ -65,6 +65,10 @@ def _resolve(schema: dict, root: dict) -> dict:
 
 def _fill_defaults(instance: Any, schema: dict, root: dict) -> None:
     schema = _resolve(schema, root)
+    if isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        for item in instance:
+            _fill_defaults(item, schema["items"], root)
+        return
     if not isinstance(instance, dict):
         return
     for key, sub in schema.get("properties", {}).items():
@@ -90,9 +94,14 @@ def validate_config(config: dict, source: str = "config", schema: dict | None = 
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         raise InvdesignError(_one_line(errors[0], source))
+    for name, camp in cfg["campaigns"].items():
+        if "generator" in camp and "generators" in camp:
+            raise InvdesignError(f"{source}: campaigns.{name} has both generator: and generators:; keep one "
+                                 "(generators: is a list for several generators)")
     _fill_defaults(cfg, schema, schema)
     for name, camp in cfg["campaigns"].items():
         _check_campaign(name, camp, source)
+        _normalise_generators(name, camp, source)
     return cfg
 
 
@@ -126,6 +135,32 @@ def _check_campaign(name: str, camp: dict, source: str) -> None:
     if known is not None and "unit" in t and t["unit"] != known[ds["property_column"]]:
         raise InvdesignError(f"{where}.target.unit = {t['unit']!r} but {ds['property_column']} is in "
                              f"{known[ds['property_column']]}; convert the target or fix the unit")
+
+
+GRAPH_GENERATORS = ("diffusion", "ebm")  # whole-graph generators; molecules only
+
+
+def _normalise_generators(name: str, camp: dict, source: str) -> None:
+    """Campaigns always end up with ``generators``: a list with one entry per generator type."""
+    single = camp.pop("generator", None)
+    gens = camp.get("generators") or [single]
+    types = [g["type"] for g in gens]
+    dup = sorted({t for t in types if types.count(t) > 1})
+    if dup:
+        raise InvdesignError(f"{source}: campaigns.{name}.generators lists type {dup[0]!r} twice; "
+                             "give each generator type once")
+    for t in types:
+        if t in GRAPH_GENERATORS and camp["domain"] != "molecules":
+            raise InvdesignError(f"{source}: campaigns.{name}: generator type {t!r} is for molecules; "
+                                 "crystal campaigns use type: vae")
+    camp["generators"] = gens
+
+
+def generator_config(camp: dict, kind: str) -> dict:
+    for g in camp["generators"]:
+        if g["type"] == kind:
+            return g
+    raise KeyError(f"campaign has no {kind!r} generator")
 
 
 def target_bounds(target: dict) -> tuple[float, float]:

@@ -17,7 +17,11 @@ def base(repo):
 def test_shipped_configs_validate(repo, name):
     cfg = load_config(repo / "config" / name)
     for camp in cfg["campaigns"].values():
-        assert camp["generator"]["type"] == "vae"
+        assert "generator" not in camp  # normalised to a list
+        types = [g["type"] for g in camp["generators"]]
+        assert types[0] == "vae" and len(set(types)) == len(types)
+        if camp["domain"] == "crystals":
+            assert types == ["vae"]
         assert {"val", "test", "seed"} <= set(camp["split"])
         assert camp["dataset"]["property_column"]
 
@@ -34,13 +38,34 @@ def test_defaults_filled(base):
 
 def test_unknown_key_is_one_line_naming_the_key(base):
     bad = copy.deepcopy(base)
-    bad["campaigns"]["qm9_gap"]["generator"]["epochz"] = 3
+    bad["campaigns"]["mp_bulk"]["generator"]["epochz"] = 3
     with pytest.raises(InvdesignError) as exc:
         validate_config(bad, source="my.yaml")
     msg = str(exc.value)
     assert "\n" not in msg
-    assert msg.startswith("my.yaml: unknown key 'campaigns.qm9_gap.generator.epochz'")
+    assert msg.startswith("my.yaml: unknown key 'campaigns.mp_bulk.generator.epochz'")
     assert "epochs" in msg  # lists what is allowed
+
+
+def test_generator_lists(base):
+    cfg = validate_config(base)
+    gens = cfg["campaigns"]["qm9_gap"]["generators"]
+    assert [g["type"] for g in gens] == ["vae", "diffusion", "ebm"]
+    assert gens[1]["guidance_scale"] == 1.0 and gens[1]["sample_steps"] == 100  # defaults inside list items
+    assert cfg["campaigns"]["mp_bulk"]["generators"][0]["type"] == "vae"  # single generator: -> one-item list
+
+
+@pytest.mark.parametrize("mutate, match", [
+    (lambda c: c["campaigns"]["qm9_gap"]["generators"].append({"type": "ebm"}), "lists type 'ebm' twice"),
+    (lambda c: c["campaigns"]["mp_bulk"]["generator"].update(type="diffusion"), "is for molecules"),
+    (lambda c: c["campaigns"]["qm9_gap"].update(generator={"type": "vae"}), "both generator: and generators:"),
+    (lambda c: c["campaigns"]["qm9_gap"]["generators"][1].update(type="gan"), "campaigns.qm9_gap.generators.1.type"),
+])
+def test_bad_generator_lists(base, mutate, match):
+    bad = copy.deepcopy(base)
+    mutate(bad)
+    with pytest.raises(InvdesignError, match=match):
+        validate_config(bad)
 
 
 def test_unknown_top_level_key(base):

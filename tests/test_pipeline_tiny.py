@@ -34,13 +34,24 @@ def test_tiny_campaign_writes_ranked_candidates(tiny_run):
         passes = cands["passes"].astype(bool).to_numpy()
         assert not (~passes[:-1] & passes[1:]).any()
         m = json.loads((out / camp / "metrics.json").read_text())
-        n_starts = {"tiny_mol": 64, "tiny_cry": 200}[camp]  # search.n_starts x 1 checkpoint in tiny.yaml
-        assert 0 <= m["validity"] <= 1 and m["funnel"]["sampled"] == m["n_samples"] == n_starts
+        # vae: search.n_starts x 1 checkpoint; diffusion / ebm: n_samples (tiny.yaml)
+        per_gen = {"tiny_mol": {"vae": 64, "diffusion": 48, "ebm": 48}, "tiny_cry": {"vae": 200}}[camp]
+        assert 0 <= m["validity"] <= 1 and m["funnel"]["sampled"] == m["n_samples"] == sum(per_gen.values())
         assert m["funnel"]["passes"] == len(cands[cands["passes"].astype(bool)])
-        samples = pd.read_parquet(out / camp / "samples" / "samples.parquet")
-        assert len(samples) == m["n_samples"] and samples[ident].notna().sum() > 0
-        for rule in ("prepare_dataset", "featurize", "train_generator", "train_predictor", "search", "filter_rank"):
+        assert sorted(m["by_generator"]) == sorted(per_gen)
+        for gen, n in per_gen.items():
+            samples = pd.read_parquet(out / camp / "samples" / f"samples_{gen}.parquet")
+            assert len(samples) == n == m["by_generator"][gen]["n_samples"]
+            assert (samples["generator"] == gen).all()
+            if gen != "diffusion":  # a 1-epoch diffusion model may not yet make a valid molecule
+                assert samples[ident].notna().sum() > 0
+            for rule in (f"train_generator_{gen}", f"search_{gen}"):
+                assert (out / "logs" / camp / f"{rule}.log").stat().st_size > 0
+        for rule in ("prepare_dataset", "featurize", "train_predictor", "filter_rank"):
             assert (out / "logs" / camp / f"{rule}.log").stat().st_size > 0
+        if camp == "tiny_mol":  # the EBM scores every candidate that has a graph
+            assert "ood_z" in cands and cands.loc[cands["passes"].astype(bool), "ood_z"].notna().all()
+            assert set(cands["generator"]) <= {"vae", "diffusion", "ebm"}
     summary = pd.read_csv(out / "summary.csv")
     assert sorted(summary["campaign"]) == ["tiny_cry", "tiny_mol"]
     cry = pd.read_csv(out / "tiny_cry" / "candidates.csv")

@@ -133,8 +133,26 @@ def featurize_like(df: pd.DataFrame, meta: dict) -> list:
 
 
 def decode(out: dict, meta: dict) -> pd.DataFrame:
-    rows = [decode_tokens(ids, meta["vocab"]) for ids in out["tokens"].tolist()]
-    return pd.DataFrame(rows, columns=["selfies", "smiles"])
+    """Generator output -> SMILES: SELFIES tokens (VAE) or dense graphs (diffusion, EBM)."""
+    if "tokens" in out:
+        rows = [decode_tokens(ids, meta["vocab"]) for ids in out["tokens"].tolist()]
+        return pd.DataFrame(rows, columns=["selfies", "smiles"])
+    from ..chem.molecules import graph_to_smiles
+
+    correct = bool(out.get("valency_correction", False))
+    elements = meta["elements"]
+    rows = []
+    for k, (atoms, bonds) in enumerate(zip(out["atom_classes"].tolist(), out["bonds"].numpy())):
+        keep = [i for i, a in enumerate(atoms) if a >= 0]
+        symbols = [elements[atoms[i]] for i in keep]
+        sub = bonds[np.ix_(keep, keep)]
+        raw = graph_to_smiles(symbols, sub)
+        row = {"smiles": raw, "raw_valid": raw is not None and "." not in raw}
+        if correct:
+            scores = out["bond_scores"][k].numpy()[np.ix_(keep, keep)] if "bond_scores" in out else None
+            row["smiles"] = graph_to_smiles(symbols, sub, correct=True, scores=scores)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def filter_candidates(samples: pd.DataFrame, reference: pd.DataFrame, filt_cfg: dict) -> pd.DataFrame:

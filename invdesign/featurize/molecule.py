@@ -54,16 +54,40 @@ def mol_to_graph(mol, mulliken=None, y: float = float("nan"), orbitals=None) -> 
     x = [atom_features(a, None if mulliken is None else mulliken[a.GetIdx()],
                        None if orbitals is None else (orbitals[0][a.GetIdx()], orbitals[1][a.GetIdx()]))
          for a in mol.GetAtoms()]
-    src, dst, ea = [], [], []
+    src, dst, ea, order = [], [], [], []
+    kekule = kekule_orders(mol)
     for b in mol.GetBonds():
         i, j, f = b.GetBeginAtomIdx(), b.GetEndAtomIdx(), bond_features(b)
         src += [i, j]
         dst += [j, i]
         ea += [f, f]
+        order += [kekule[b.GetIdx()]] * 2
     return Data(x=torch.tensor(x, dtype=torch.float32),
                 edge_index=torch.tensor([src, dst], dtype=torch.long).view(2, -1),
                 edge_attr=torch.tensor(ea, dtype=torch.float32).view(-1, len(EDGE_FEATURES)),
-                y=torch.tensor([y], dtype=torch.float32))
+                y=torch.tensor([y], dtype=torch.float32),
+                atom_type=torch.tensor([element_index(a.GetSymbol()) for a in mol.GetAtoms()], dtype=torch.long),
+                bond_order=torch.tensor(order, dtype=torch.long))
+
+
+def element_index(symbol: str) -> int:
+    return ELEMENTS.index(symbol) if symbol in ELEMENTS[:-1] else len(ELEMENTS) - 1
+
+
+def kekule_orders(mol) -> list[int]:
+    """Bond orders 1/2/3 of a Kekule structure (the whole-graph generators' bond classes)."""
+    from rdkit import Chem
+
+    k = Chem.Mol(mol)
+    try:
+        Chem.Kekulize(k, clearAromaticFlags=True)
+    except Exception:  # noqa: BLE001  (a molecule RDKit cannot kekulize keeps its aromatic bonds as single)
+        k = mol
+    out = []
+    for b in k.GetBonds():
+        bt = b.GetBondType()
+        out.append(3 if bt == Chem.BondType.TRIPLE else 2 if bt == Chem.BondType.DOUBLE else 1)
+    return out
 
 
 def feature_index(names: list[str]) -> list[int]:

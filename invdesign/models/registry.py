@@ -6,6 +6,8 @@ import importlib
 
 GENERATORS = {
     ("molecules", "vae"): ("invdesign.models.mol_vae", "MolVAE"),
+    ("molecules", "diffusion"): ("invdesign.models.graph_diffusion", "GraphDiffusion"),
+    ("molecules", "ebm"): ("invdesign.models.graph_ebm", "GraphEBM"),
     ("crystals", "vae"): ("invdesign.models.crystal_vae", "CrystalVAE"),
 }
 

@@ -65,6 +65,11 @@ def run(step: str, smk) -> None:
     cfg = smk.config
     name = getattr(smk.wildcards, "campaign", None)
     camp = cfg["campaigns"][name] if name else None
+    kind = getattr(smk.wildcards, "generator", None)
+    if camp is not None and kind:  # jobs of one generator see it as campaign["generator"]
+        from ..config import generator_config
+
+        camp = dict(camp, generator=generator_config(camp, kind))
     runtime = cfg.get("runtime", {})
     t0 = time.monotonic()
     log.info("step %s%s started", step, f" for campaign {name}" if name else "")
@@ -82,8 +87,9 @@ def run(step: str, smk) -> None:
         elif step == "search":
             steps.search(name, camp, runtime, smk.input.generator, smk.input.graphs, smk.output.samples)
         elif step == "filter":
-            steps.filter_and_rank(name, camp, runtime, smk.input.samples, smk.input.dataset, smk.input.predictor,
-                                  smk.output.csv, smk.output.parquet, smk.output.metrics, smk.output.structures)
+            steps.filter_and_rank(name, camp, runtime, list(smk.input.samples), smk.input.dataset,
+                                  smk.input.predictor, smk.output.csv, smk.output.parquet, smk.output.metrics,
+                                  smk.output.structures, ebm_path=(list(smk.input.ebm) or [None])[0])
         elif step == "calibrate_xtb":
             verify.calibrate_xtb(name, camp, smk.input.dataset, smk.output.calibration)
         elif step == "verify_molecules":

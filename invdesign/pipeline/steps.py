@@ -76,6 +76,10 @@ def featurize(name: str, camp: dict, dataset_path: str, out_path: str) -> None:
     if len(graphs) != len(df):
         raise RuntimeError(f"featurize returned {len(graphs)} graphs for {len(df)} rows")
     train_y = df.loc[df["split"] == "train", "property"].to_numpy(float)
+    if graphs and hasattr(graphs[0], "bond_order"):  # whole-graph generators' classes and marginals
+        from ..models.dense import dense_statistics
+
+        meta["dense"] = dense_statistics([g for g, s in zip(graphs, df["split"]) if s == "train"])
     meta.update(domain=camp["domain"], property_column=camp["dataset"]["property_column"],
                 y_mean=float(np.mean(train_y)), y_std=float(np.std(train_y) or 1.0))
     log.info("featurized %d %s in %.1fs: %d node features, %d edge features", len(graphs), camp["domain"],
@@ -149,15 +153,14 @@ def train_predictor(name: str, camp: dict, runtime: dict, graphs_path: str, out_
 
 # ----------------------------------------------------------------------------------------- search
 def search(name: str, camp: dict, runtime: dict, generator_path: str, graphs_path: str, out_path: str) -> None:
+    """Samples toward the target from ``camp['generator']``: latent optimisation (vae) or guided sampling."""
     import pandas as pd
     import torch
 
     from ..device import resolve_device
     from ..models.registry import load_checkpoint
-    from ..search.latent import optimise_latents, start_latents
-    from ..targets import aim_point, check_target_in_range
+    from ..targets import check_target_in_range
 
-    cfg = camp["search"]
     device = resolve_device(runtime.get("device"))
     model, ckpt = load_checkpoint(generator_path)
     model.to(device)
@@ -166,9 +169,28 @@ def search(name: str, camp: dict, runtime: dict, generator_path: str, graphs_pat
     train = _split_graphs(blob)["train"]
     check_target_in_range(camp["target"], [float(g.y.view(-1)[0]) for g in train], f"campaigns.{name}",
                           UNITS.get(camp["dataset"]["property_column"], ""))
+    kind = camp["generator"]["type"]
+    t0 = time.monotonic()
+    if kind == "vae":
+        samples = _latent_search(name, camp, model, meta, train, device)
+    else:
+        samples = _guided_sampling(camp, model, meta, train)
+    samples.insert(0, "generator", kind)
+    samples.insert(0, "sample_id", [f"{name}-{kind}-{i:06d}" for i in range(len(samples))])
+    log.info("%s: %d samples in %.1fs", kind, len(samples), time.monotonic() - t0)
+    write_table(samples, out_path)
+
+
+def _latent_search(name, camp, model, meta, train, device):
+    import pandas as pd
+    import torch
+
+    from ..search.latent import optimise_latents, start_latents
+    from ..targets import aim_point
+
+    cfg = camp["search"]
     aim = aim_point(camp["target"], float(model.y_std))
     gen = torch.Generator().manual_seed(cfg["seed"])
-    t0 = time.monotonic()
     z0, origin = start_latents(model, train, cfg["n_starts"], cfg["from_data"], aim, cfg["noise"], gen, device)
     log.info("latent search (%s) from %d starts (%d encoded near the target, rest from the prior) toward "
              "[%g, %g]", cfg["method"], len(z0), origin.count("data"), *aim)
@@ -183,22 +205,72 @@ def search(name: str, camp: dict, runtime: dict, generator_path: str, graphs_pat
         df = domain.decode(out, meta)
         df["start"] = origin
         df["search_step"] = step
-        df["latent_pred"] = pred.cpu().numpy()
+        df["generator_pred"] = pred.cpu().numpy()
         df["latent_norm"] = z.norm(dim=-1).cpu().numpy()
         frames.append(df)
-    samples = pd.concat(frames, ignore_index=True)
-    samples.insert(0, "sample_id", [f"{name}-{i:06d}" for i in range(len(samples))])
-    log.info("decoded %d samples in %.1fs", len(samples), time.monotonic() - t0)
-    write_table(samples, out_path)
+    return pd.concat(frames, ignore_index=True)
+
+
+def condition_pairs(train: list, target: dict, y_std: float, count: int, seed: int):
+    """(sizes, property values) to condition on, drawn from training graphs inside the aim range.
+
+    Sampling (atom count, property) pairs from the data, as in the EDM protocol, keeps the requested
+    values attainable for molecules of that size. Falls back to the whole target range, then to
+    uniform values inside the range clipped to the data.
+    """
+    import torch
+
+    from ..config import target_bounds
+    from ..targets import aim_point
+
+    y = np.array([float(g.y.view(-1)[0]) for g in train])
+    n = np.array([int(g.num_nodes) for g in train])
+    rng = np.random.default_rng(seed)
+    for lo, hi in (aim_point(target, y_std), target_bounds(target)):
+        pick = np.flatnonzero((y >= lo) & (y <= hi))
+        if len(pick):
+            idx = rng.choice(pick, size=count, replace=True)
+            return torch.as_tensor(n[idx]), torch.as_tensor(y[idx], dtype=torch.float32)
+    lo, hi = target_bounds(target)
+    lo, hi = max(lo, y.min()), min(hi, y.max())
+    idx = rng.choice(len(y), size=count, replace=True)
+    return torch.as_tensor(n[idx]), torch.as_tensor(rng.uniform(lo, hi, count), dtype=torch.float32)
+
+
+def _guided_sampling(camp, model, meta, train):
+    import torch
+
+    cfg = camp["generator"]
+    sizes, values = condition_pairs(train, camp["target"], float(model.y_std), cfg["n_samples"], cfg["seed"])
+    gen = torch.Generator().manual_seed(cfg["seed"])
+    t0 = time.monotonic()
+
+    def progress(done, total):
+        el = time.monotonic() - t0
+        log.info("sampled %d/%d graphs [%.0fs elapsed, ETA %.0fs]", done, total, el, el / done * (total - done))
+
+    log.info("%s sampling of %d graphs conditioned on %s in [%.3g, %.3g] (guidance %.2f)", cfg["type"], len(sizes),
+             camp["dataset"]["property_column"], float(values.min()), float(values.max()), cfg["guidance_scale"])
+    out = model.sample(sizes=sizes, target=values, generator=gen, progress=progress)
+    df = _domain(camp).decode(out, meta)
+    df["requested_property"] = values.numpy()
+    df["generator_pred"] = values.numpy() if "property_pred" not in out else out["property_pred"].numpy()
+    df["search_step"] = 0
+    return df
 
 
 # ----------------------------------------------------------------------------------------- filter & rank
 IDENTIFIER = {"molecules": "smiles", "crystals": "formula"}
 
 
-def filter_and_rank(name: str, camp: dict, runtime: dict, samples_path: str, dataset_path: str,
+def filter_and_rank(name: str, camp: dict, runtime: dict, samples_path, dataset_path: str,
                     predictor_path: str, out_csv: str, out_parquet: str, metrics_path: str,
-                    structures_dir: str) -> dict:
+                    structures_dir: str, ebm_path: str | None = None) -> dict:
+    """Merge every generator's samples, check them, predict the property independently, rank.
+
+    ``samples_path``: one file or a list (one per generator). ``ebm_path``: a trained graph EBM whose
+    energy gives every candidate an out-of-distribution score (``ood_z``).
+    """
     import pandas as pd
 
     from ..device import resolve_device
@@ -208,7 +280,10 @@ def filter_and_rank(name: str, camp: dict, runtime: dict, samples_path: str, dat
 
     t0 = time.monotonic()
     domain = _domain(camp)
-    samples = pd.read_parquet(samples_path)
+    paths = [samples_path] if isinstance(samples_path, (str, Path)) else list(samples_path)
+    samples = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+    if "generator" not in samples:
+        samples["generator"] = camp["generators"][0]["type"]
     reference = pd.read_parquet(dataset_path)
     checked = domain.filter_candidates(samples, reference, camp["filters"])
     keep = checked[checked["valid"] & checked["unique"]].copy()
@@ -224,8 +299,11 @@ def filter_and_rank(name: str, camp: dict, runtime: dict, samples_path: str, dat
     keep["predicted_property"] = pred
     keep["distance_to_target"] = distance_to_target(pred, camp["target"])
     keep["in_target"] = in_target(pred, camp["target"])
-    keep["head_disagreement"] = np.abs(keep["latent_pred"].to_numpy(float) - pred)
-    keep = keep.sort_values(["passes", "in_target", "distance_to_target", "head_disagreement"],
+    if ebm_path:
+        keep["ebm_energy"], keep["ood_z"] = _ood_scores(ebm_path, graphs, runtime)
+    # how far the independent predictor is from what the generator aimed at / believed
+    keep["generator_disagreement"] = np.abs(keep["generator_pred"].to_numpy(float) - pred)
+    keep = keep.sort_values(["passes", "in_target", "distance_to_target", "generator_disagreement"],
                             ascending=[False, False, True, True], kind="stable").reset_index(drop=True)
     keep.insert(0, "rank", np.arange(1, len(keep) + 1))
     keep.insert(1, "campaign", name)
@@ -256,11 +334,53 @@ def filter_and_rank(name: str, camp: dict, runtime: dict, samples_path: str, dat
                    "novel": int(keep["novel"].sum()), "passes": int(len(passing)),
                    "in_target": int(passing["in_target"].sum())},
         "filter_seconds": time.monotonic() - t0,
+        "by_generator": _generator_metrics(checked, keep),
     }
     log.info("%d candidates pass all filters; %d (%.0f%%) predicted inside the target", len(passing),
              metrics["n_candidates_in_target"], 100 * metrics["candidates_in_target_share"])
     write_json(metrics, metrics_path)
     return metrics
+
+
+def _generator_metrics(checked, keep) -> dict:
+    """Validity, uniqueness (within the generator), novelty and hits of each generator's samples."""
+    out = {}
+    for gen, part in checked.groupby("generator", sort=True):
+        valid = part[part["valid"]]
+        key = "smiles" if "smiles" in part else "formula"
+        n_unique = int(valid[key].nunique()) if key in valid and key == "smiles" else int(part["unique"].sum())
+        mine = keep[keep["generator"] == gen]
+        passing = mine[mine["passes"]]
+        out[str(gen)] = {"n_samples": len(part), "validity": len(valid) / max(len(part), 1),
+                         "raw_validity": float(part["raw_valid"].mean()) if "raw_valid" in part else None,
+                         "uniqueness": n_unique / max(len(valid), 1),
+                         "novelty": float(mine["novel"].mean()) if len(mine) else 0.0,
+                         "n_candidates": int(len(passing)),
+                         "n_candidates_in_target": int(passing["in_target"].sum()),
+                         "candidates_in_target_share": float(passing["in_target"].mean()) if len(passing) else 0.0}
+    return out
+
+
+def _ood_scores(ebm_path: str, graphs: list, runtime: dict):
+    """EBM energy and its z-score against the training molecules for each graph (NaN where no graph)."""
+    import torch
+    from torch_geometric.loader import DataLoader
+
+    from ..device import resolve_device
+    from ..models.registry import load_checkpoint
+
+    ebm, _ = load_checkpoint(ebm_path)
+    device = resolve_device(runtime.get("device"))
+    ebm.to(device)
+    energy = np.full(len(graphs), np.nan)
+    ok = [i for i, g in enumerate(graphs) if g is not None]
+    vals = []
+    for batch in DataLoader([graphs[i] for i in ok], batch_size=512):
+        vals.append(ebm.score_graphs(batch.to(device)).cpu())
+    if vals:
+        energy[ok] = torch.cat(vals).numpy()
+    z = (energy - float(ebm.energy_mean)) / max(float(ebm.energy_std), 1e-6)
+    return energy, z
 
 
 def _export_structures(domain: str, cands, folder: Path):

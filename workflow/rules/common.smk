@@ -35,6 +35,25 @@ GPUS = 0 if config["runtime"]["device"] == "cpu" else config["runtime"]["gpus"]
 
 wildcard_constraints:
     campaign="|".join(CAMPAIGNS),
+    generator="vae|diffusion|ebm",
+
+
+def generator_types(campaign):
+    return [g["type"] for g in config["campaigns"][campaign]["generators"]]
+
+
+def generator_params():
+    """The config of the job's generator (a change re-runs its training and sampling only)."""
+    return lambda wc: next(g for g in config["campaigns"][wc.campaign]["generators"] if g["type"] == wc.generator)
+
+
+def campaign_samples(wc):
+    return [f"{RESULTS}/{wc.campaign}/samples/samples_{g}.parquet" for g in generator_types(wc.campaign)]
+
+
+def ood_model(wc):
+    """The campaign's graph EBM (its energy scores every candidate for being out of distribution)."""
+    return [f"{RESULTS}/{wc.campaign}/models/generator_ebm.pt"] if "ebm" in generator_types(wc.campaign) else []
 
 
 def campaign_params(*keys):

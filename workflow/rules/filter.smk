@@ -1,12 +1,14 @@
 # Validity / uniqueness / novelty / domain checks, independent property prediction,
-# ranking, and the candidate tables handed to chemists.
+# ranking, and the candidate tables handed to chemists. Candidates of all of a campaign's
+# generators are merged here; a campaign with an ebm generator gets an OOD score on every row.
 
 
 rule filter_rank:
     input:
-        samples=rules.search.output.samples,
+        samples=campaign_samples,
         dataset=rules.prepare_dataset.output.dataset,
         predictor=rules.train_predictor.output.model,
+        ebm=ood_model,
     output:
         csv=f"{RESULTS}/{{campaign}}/candidates.csv",
         parquet=f"{RESULTS}/{{campaign}}/candidates.parquet",

@@ -5,7 +5,7 @@
 rule report_molecules:
     input:
         dataset=rules.prepare_dataset.output.dataset,
-        samples=rules.search.output.samples,
+        samples=campaign_samples,
         candidates=rules.filter_rank.output.parquet,
         metrics=rules.filter_rank.output.metrics,
         verified=rules.verify_molecules.output.parquet,
@@ -30,7 +30,7 @@ rule report_molecules:
 rule report_crystals:
     input:
         dataset=rules.prepare_dataset.output.dataset,
-        samples=rules.search.output.samples,
+        samples=campaign_samples,
         candidates=rules.filter_rank.output.parquet,
         metrics=rules.filter_rank.output.metrics,
     output:

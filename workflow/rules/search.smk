@@ -1,4 +1,5 @@
-# Property-guided search in the generator's latent space, then decoding.
+# Sampling toward the target, one job per generator: latent-space optimisation (vae),
+# classifier-free guided diffusion (diffusion) or Langevin sampling with a property energy (ebm).
 
 
 rule search:
@@ -6,13 +7,14 @@ rule search:
         generator=rules.train_generator.output.model,
         graphs=rules.featurize.output.graphs,
     output:
-        samples=f"{RESULTS}/{{campaign}}/samples/samples.parquet",
+        samples=f"{RESULTS}/{{campaign}}/samples/samples_{{generator}}.parquet",
     params:
+        generator=generator_params(),
         campaign=campaign_params("search", "target"),
     log:
-        log_path("search"),
+        log_path("search_{generator}"),
     benchmark:
-        bench_path("search")
+        bench_path("search_{generator}")
     threads: THREADS
     conda:
         "../../envs/chem.yaml"

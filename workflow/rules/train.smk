@@ -1,4 +1,4 @@
-# Generator and independent property predictor. torch + torch-geometric only: these rules
+# Generators (one job per generator type of a campaign) and the independent property predictor. torch + torch-geometric only: these rules
 # run on GPU nodes without rdkit/pymatgen (runtime.device: auto picks CUDA when present).
 # runtime.gpus > 1 trains data-parallel with torchrun (DDP) and asks the executor for that many GPUs.
 
@@ -7,14 +7,14 @@ rule train_generator:
     input:
         graphs=rules.featurize.output.graphs,
     output:
-        model=f"{RESULTS}/{{campaign}}/models/generator.pt",
-        metrics=f"{RESULTS}/{{campaign}}/models/generator_metrics.json",
+        model=f"{RESULTS}/{{campaign}}/models/generator_{{generator}}.pt",
+        metrics=f"{RESULTS}/{{campaign}}/models/generator_{{generator}}_metrics.json",
     params:
-        campaign=campaign_params("generator"),
+        generator=generator_params(),
     log:
-        log_path("train_generator"),
+        log_path("train_generator_{generator}"),
     benchmark:
-        bench_path("train_generator")
+        bench_path("train_generator_{generator}")
     threads: THREADS
     resources:
         gpu=GPUS,
