@@ -111,3 +111,35 @@ def test_device_selection():
             resolve_device("cuda")
     with pytest.raises(InvdesignError, match="unknown device"):
         resolve_device("tpu")
+
+
+def test_latent_search_uncertainty_term_keeps_heads_in_agreement():
+    """With the ensemble-variance penalty, latents reach the target where the heads agree."""
+    from torch import nn
+
+    from invdesign.search.latent import optimise_latents
+
+    class TwoHeads(nn.Module):
+        # head 1 reads z0; head 2 reads z0 + 3 z1: they agree only on the line z1 = 0
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.tensor([[1.0, 0.0], [1.0, 3.0]]))
+            self.register_buffer("y_mean", torch.tensor(0.0))
+            self.register_buffer("y_std", torch.tensor(1.0))
+
+        def head_outputs(self, z):
+            return self.w @ z.T
+
+        def predict_property(self, z):
+            return self.head_outputs(z).mean(0)
+
+    z0 = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+    runs = {}
+    for w in (0.0, 1.0):
+        (_, z, pred), = optimise_latents(TwoHeads(), z0, (2.0, 2.0), steps=300, lr=0.05, prior_weight=0.0,
+                                         checkpoints=1, uncertainty_weight=w)
+        runs[w] = (z, pred)
+    for w, (z, pred) in runs.items():
+        assert torch.allclose(pred, torch.full_like(pred, 2.0), atol=0.1), w
+    spread = {w: TwoHeads().head_outputs(z).std(0).mean().item() for w, (z, _) in runs.items()}
+    assert spread[1.0] < 0.1 < spread[0.0]

@@ -24,7 +24,11 @@ class GraphVAE(nn.Module):
         self.encoder = GraphEncoder(meta["node_dim"], meta["edge_dim"], hidden=hidden,
                                     layers=int(cfg.get("layers", 3)), out_dim=2 * self.latent_dim,
                                     dropout=float(cfg.get("dropout", 0.0)), edge_rbf=meta.get("edge_rbf"))
+        # an ensemble of property heads: their spread tells latent search where the heads disagree
+        # (regions the data does not cover), which plain gradient ascent on one head happily exploits
         self.property_head = mlp([self.latent_dim, hidden, hidden, 1])
+        self.extra_heads = nn.ModuleList(mlp([self.latent_dim, hidden, hidden, 1])
+                                         for _ in range(int(cfg.get("property_heads", 1)) - 1))
         self.beta_max = float(cfg.get("beta", 0.01))
         self.property_weight = float(cfg.get("property_weight", 1.0))
         self.register_buffer("y_mean", torch.tensor(float(meta.get("y_mean", 0.0))))
@@ -40,9 +44,18 @@ class GraphVAE(nn.Module):
         mu, logvar = h.chunk(2, dim=-1)
         return mu, logvar.clamp(-10, 10)
 
+    def head_outputs(self, z: torch.Tensor) -> torch.Tensor:
+        """Normalised predictions of every property head, [heads, batch]."""
+        return torch.stack([h(z).squeeze(-1) for h in (self.property_head, *self.extra_heads)])
+
     def predict_property(self, z: torch.Tensor) -> torch.Tensor:
-        """Property in data units (e.g. eV, GPa) predicted from latent vectors."""
-        return self.property_head(z).squeeze(-1) * self.y_std + self.y_mean
+        """Property in data units (e.g. eV, GPa) predicted from latent vectors (ensemble mean)."""
+        return self.head_outputs(z).mean(0) * self.y_std + self.y_mean
+
+    def predict_property_std(self, z: torch.Tensor) -> torch.Tensor:
+        """Spread of the ensemble (data units); zero with a single head."""
+        out = self.head_outputs(z)
+        return (out.std(0) if len(out) > 1 else torch.zeros_like(out[0])) * self.y_std
 
     def reconstruction_loss(self, z, batch) -> tuple[torch.Tensor, dict]:
         raise NotImplementedError
@@ -58,8 +71,15 @@ class GraphVAE(nn.Module):
         y = batch.y.view(-1)
         known = torch.isfinite(y)
         if known.any():
-            pred = self.property_head(mu).squeeze(-1)
-            prop = torch.mean((pred[known] - (y[known] - self.y_mean) / self.y_std) ** 2)
+            target = (y[known] - self.y_mean) / self.y_std
+            heads = self.head_outputs(mu)[:, known]
+            if self.training and len(heads) > 1:
+                # each head sees its own random 80% of the batch (bootstrap-like), so they disagree
+                # off the data instead of collapsing onto one function
+                keep = (torch.rand(heads.shape, device=heads.device) < 0.8).float()
+                prop = torch.sum(keep * (heads - target) ** 2) / keep.sum().clamp(min=1)
+            else:
+                prop = torch.mean((heads - target) ** 2)
         else:
             prop = torch.zeros((), device=mu.device)
         total = recon + self.beta * kl + self.property_weight * prop

@@ -195,7 +195,8 @@ def _latent_search(name, camp, model, meta, train, device):
     log.info("latent search (%s) from %d starts (%d encoded near the target, rest from the prior) toward "
              "[%g, %g]", cfg["method"], len(z0), origin.count("data"), *aim)
     trajectory = optimise_latents(model, z0, aim, steps=cfg["steps"], lr=cfg["lr"],
-                                  prior_weight=cfg["prior_weight"], checkpoints=cfg["checkpoints"])
+                                  prior_weight=cfg["prior_weight"], checkpoints=cfg["checkpoints"],
+                                  uncertainty_weight=cfg["uncertainty_weight"])
     frames = []
     domain = _domain(camp)
     for step, z, pred in trajectory:
@@ -207,6 +208,8 @@ def _latent_search(name, camp, model, meta, train, device):
         df["search_step"] = step
         df["generator_pred"] = pred.cpu().numpy()
         df["latent_norm"] = z.norm(dim=-1).cpu().numpy()
+        with torch.no_grad():
+            df["generator_pred_std"] = model.predict_property_std(z).cpu().numpy()
         frames.append(df)
     return pd.concat(frames, ignore_index=True)
 

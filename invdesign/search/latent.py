@@ -47,8 +47,13 @@ def start_latents(model, graphs: list, n_starts: int, from_data: float, aim: tup
 
 
 def optimise_latents(model, z0: torch.Tensor, aim: tuple[float, float], *, steps: int, lr: float,
-                     prior_weight: float, checkpoints: int) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
-    """Return ``[(step, z, predicted property in data units), ...]`` at the recorded steps."""
+                     prior_weight: float, checkpoints: int,
+                     uncertainty_weight: float = 0.0) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
+    """Return ``[(step, z, predicted property in data units), ...]`` at the recorded steps.
+
+    The penalty acts on the mean of the VAE's property-head ensemble; ``uncertainty_weight`` adds the
+    ensemble variance, so latents are pulled toward the target only where the heads agree.
+    """
     y_mean, y_std = float(model.y_mean), float(model.y_std)
     lo = (aim[0] - y_mean) / y_std
     hi = (aim[1] - y_mean) / y_std
@@ -64,8 +69,11 @@ def optimise_latents(model, z0: torch.Tensor, aim: tuple[float, float], *, steps
                 out.append((step, z.detach().clone(), model.predict_property(z).detach()))
         if step == steps:
             break
-        pred = model.property_head(z).squeeze(-1)
+        heads = model.head_outputs(z)
+        pred = heads.mean(0)
         penalty = torch.clamp(lo - pred, min=0) ** 2 + torch.clamp(pred - hi, min=0) ** 2
+        if uncertainty_weight and len(heads) > 1:
+            penalty = penalty + uncertainty_weight * heads.var(0)
         prior = 0.5 * (z ** 2).mean(-1)
         loss = (penalty + prior_weight * prior).sum()
         opt.zero_grad()
