@@ -51,7 +51,7 @@ def test_generator_lists(base):
     cfg = validate_config(base)
     gens = cfg["campaigns"]["qm9_gap"]["generators"]
     assert [g["type"] for g in gens] == ["vae", "diffusion", "ebm"]
-    assert gens[1]["guidance_scale"] == 1.0 and gens[1]["sample_steps"] == 100  # defaults inside list items
+    assert gens[1]["diffusion_steps"] == 500 and gens[2]["langevin_steps"] == 60  # defaults inside list items
     assert cfg["campaigns"]["mp_bulk"]["generators"][0]["type"] == "vae"  # single generator: -> one-item list
 
 

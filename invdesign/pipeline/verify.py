@@ -140,7 +140,7 @@ def target_probability(mean, sigma: float, target: dict) -> np.ndarray:
 
 
 def _write_sdf(cands: pd.DataFrame, out_sdf: str, embed) -> None:
-    """SDF of all candidates: xTB geometry where verified, else an MMFF-relaxed ETKDG conformer."""
+    """SDF of all candidates: xTB geometry where verified, else an MMFF-relaxed ETKDG conformer, else 2D."""
     from rdkit import Chem
 
     scalar = [c for c in cands.columns if c not in ("molblock", "xtb_homo_density", "xtb_lumo_density",
@@ -150,8 +150,16 @@ def _write_sdf(cands: pd.DataFrame, out_sdf: str, embed) -> None:
         for row in cands.itertuples(index=False):
             mb = getattr(row, "molblock")
             mol = Chem.MolFromMolBlock(mb, removeHs=False) if isinstance(mb, str) else embed(row.smiles)
-            if mol is None:
-                continue
+            geometry = "3D"
+            if mol is None:  # no 3D conformer (e.g. a strained ring): keep the record with 2D coordinates
+                from rdkit.Chem import AllChem
+
+                mol = Chem.MolFromSmiles(row.smiles)
+                if mol is None:
+                    continue
+                AllChem.Compute2DCoords(mol)
+                geometry = "2D (3D embedding failed)"
+            mol.SetProp("geometry", geometry)
             mol.SetProp("_Name", f"{row.campaign} rank {row.final_rank}")
             for col in scalar + ["xtb_homo_density", "xtb_lumo_density"]:
                 value = getattr(row, col)

@@ -1,0 +1,111 @@
+"""CHGNet/matcalc crystal oracle: relaxation, energy above hull, EOS bulk modulus, failure rows."""
+
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("chgnet")
+pytest.importorskip("matcalc")
+
+from pymatgen.core import Composition, Lattice, Structure  # noqa: E402
+
+from invdesign.oracles import crystal  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """CHGNet on 1-8 atom cells is overhead-bound: one intra-op thread is faster, and far faster on a busy CPU."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def nial_refs():
+    """Reference set of the Ni-Al tests: B2 NiAl only (Ni and Al come from the bundled elemental
+    structures); shared so its relaxations are cached across the tests of this module."""
+    return crystal.ReferenceEnergies([nial_b2()], fmax=0.05, steps=200)
+
+
+def nial_b2(a: float = 2.88) -> Structure:
+    """B2 (CsCl-type) NiAl, the ground state of Ni-Al at 50:50."""
+    return Structure(Lattice.cubic(a), ["Ni", "Al"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+def rocksalt_mgo(a: float = 4.21) -> Structure:
+    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), ["Mg", "O"],
+                                     [[0, 0, 0], [0.5, 0.5, 0.5]]).get_primitive_structure()
+
+
+def test_import_without_side_effects():
+    assert callable(crystal.verify_crystals)
+    assert crystal.load_chgnet() is crystal.load_chgnet()  # cached
+
+
+def test_shortest_distance_counts_overlaps_and_images():
+    s = Structure(Lattice.cubic(3.0), ["Fe", "Fe"], [[0, 0, 0], [0, 0, 0.1]])
+    assert crystal.shortest_distance(s) == pytest.approx(0.3)
+    assert crystal.shortest_distance(Structure(Lattice.cubic(2.5), ["Fe"], [[0, 0, 0]])) == pytest.approx(2.5)
+
+
+def test_relax_hull_and_bad_structure(nial_refs):
+    ground = nial_b2()
+    perturbed = nial_b2(2.97)                  # 3 % strained cell ...
+    perturbed.perturb(0.08, min_distance=0.04)  # ... and rattled atoms
+    bad = Structure(Lattice.cubic(3.0), ["Ni", "Al", "Ni"], [[0, 0, 0], [0.1, 0, 0], [0.5, 0.5, 0.5]])  # 0.3 A apart
+
+    rows = crystal.relax([perturbed, bad], fmax=0.05, steps=200)
+    good, failed = rows
+    assert good["error"] is None and good["converged"] and 0 < good["steps"] < 200
+    assert math.isfinite(good["energy_per_atom"]) and -8.0 < good["energy_per_atom"] < -4.0
+    assert good["structure"].volume == pytest.approx(ground.volume, rel=0.15)
+    assert failed["structure"] is None and failed["error"] and math.isnan(failed["energy_per_atom"])
+
+    refs = nial_refs
+    higher = dict(good, energy_per_atom=good["energy_per_atom"] + 0.2)
+    e_hull = crystal.hull_energies([good, failed, higher], refs)
+    assert abs(e_hull[0]) < 0.05
+    assert math.isnan(e_hull[1])
+    assert e_hull[2] == pytest.approx(e_hull[0] + 0.2, abs=1e-6)
+    assert set(refs.elemental) == {"Ni", "Al"}
+    # B2 NiAl is strongly bound: its CHGNet formation energy must be clearly negative
+    pd_ = refs.phase_diagram(["Ni", "Al"])
+    nial = next(e for e in pd_.stable_entries if e.composition.reduced_composition == Composition("NiAl"))
+    assert pd_.get_form_energy_per_atom(nial) < -0.3
+
+
+def test_verify_crystals_table(nial_refs):
+    bad = Structure(Lattice.cubic(3.0), ["Ni", "Al"], [[0, 0, 0], [0.1, 0, 0]])
+    df = crystal.verify_crystals([nial_b2(2.95), bad], nial_refs, fmax=0.05, steps=200, compute_eos=False)
+    assert list(df.columns) == crystal.VERIFY_COLUMNS
+    assert df.loc[0, "stable"] and df.loc[0, "relax_converged"] and df.loc[0, "oracle_error"] == ""
+    assert "_cell_length_a" in df.loc[0, "relaxed_cif"]
+    assert not df.loc[1, "stable"] and df.loc[1, "oracle_error"] and df.loc[1, "relaxed_cif"] == ""
+    assert df["eos_bulk_modulus_gpa"].isna().all()
+
+
+@pytest.mark.slow
+def test_mgo_hull_and_eos_bulk_modulus():
+    """Rock-salt MgO against itself + Mg/O elemental references, and its EOS bulk modulus (DFT ~150 GPa)."""
+    perturbed = rocksalt_mgo(4.30)
+    perturbed.perturb(0.05)
+    df = crystal.verify_crystals([perturbed], [rocksalt_mgo()], fmax=0.05, steps=300)
+    row = df.iloc[0]
+    assert row["oracle_error"] == "" and row["relax_converged"] and row["stable"]
+    assert abs(row["e_hull"]) < 0.05
+    assert 120.0 < row["eos_bulk_modulus_gpa"] < 190.0
+
+
+@pytest.mark.slow
+def test_eos_needs_relaxation_when_not_relaxed():
+    """An unrelaxed, strained input gets EOSCalc's own relaxation and still yields a sane modulus."""
+    k_unrelaxed, = crystal.eos_bulk_modulus([nial_b2(3.05)], calculator=crystal.load_chgnet().calculator)
+    relaxed = crystal.relax([nial_b2()], fmax=0.05)[0]["structure"]
+    k_relaxed, = crystal.eos_bulk_modulus([relaxed], calculator=crystal.load_chgnet().calculator, relaxed=True)
+    assert np.isfinite([k_unrelaxed, k_relaxed]).all()
+    assert k_unrelaxed == pytest.approx(k_relaxed, rel=0.1)
+    assert 100.0 < k_relaxed < 250.0  # B2 NiAl: DFT/experiment ~160 GPa
