@@ -74,6 +74,14 @@ def test_tiny_campaign_exports_and_report(tiny_run, repo, tmp_path):
     assert len(mols) == len(verified) and all(m is not None for m in mols)
     calib = json.loads((out / "tiny_mol" / "oracle" / "xtb_calibration.json").read_text())
     assert calib["applicable"] and calib["n"] >= 3
+    # crystals: CHGNet relaxation / hull / EOS columns on the top candidates (oracle.top_k = 2)
+    cver = pd.read_csv(out / "tiny_cry" / "candidates_verified.csv")
+    n_pass = int(pd.read_csv(out / "tiny_cry" / "candidates.csv")["passes"].astype(bool).sum())
+    assert len(cver) == min(2, n_pass)
+    for col in ("final_rank", "e_hull", "stable", "eos_bulk_modulus_gpa", "chgnet_energy_per_atom", "oracle_error"):
+        assert col in cver.columns, col
+    om = json.loads((out / "tiny_cry" / "oracle" / "metrics.json").read_text())
+    assert om["n_checked"] == len(cver) and om["n_stable"] == int(cver["stable"].astype(bool).sum())
     with zipfile.ZipFile(out / "tiny_cry" / "candidates_cifs.zip") as zf:
         cry = pd.read_csv(out / "tiny_cry" / "candidates.csv")
         assert len(zf.namelist()) == int(cry["passes"].astype(bool).sum())

@@ -182,3 +182,62 @@ def package_crystals(candidates_path: str, out_zip: str) -> int:
                 cif = structure_from_record(row.structure).to(fmt="cif")
                 zf.writestr(f"{row.rank:04d}_{row.formula}.cif", cif)
     return len(cands)
+
+
+def verify_crystals(name: str, camp: dict, candidates_path: str, dataset_path: str, out_csv: str,
+                    out_parquet: str, metrics_path: str) -> dict:
+    """CHGNet relaxation, energy above hull and EOS bulk modulus of the best-ranked crystal candidates.
+
+    The hull of each candidate's chemical system is built with the same CHGNet energies from the known
+    phases in the dataset (all splits) plus elemental references. Stable candidates (E_hull <=
+    ``oracle.e_hull_max``) get a Birch-Murnaghan bulk modulus from matcalc's EOSCalc. The verified rows
+    are re-ranked: stable and EOS modulus in the target first, then by the EOS modulus's distance to it.
+    """
+    from ..chem.crystals import structure_from_record
+    from ..oracles.crystal import ReferenceEnergies, load_chgnet
+    from ..oracles.crystal import verify_crystals as run_oracle
+    from ..targets import distance_to_target, in_target
+
+    t0 = time.monotonic()
+    oracle = camp["oracle"]
+    cands = pd.read_parquet(candidates_path)
+    top = cands[cands["passes"].astype(bool)].head(oracle["top_k"]).reset_index(drop=True)
+    dataset = pd.read_parquet(dataset_path)
+    chemsys = {frozenset(structure_from_record(r).composition.chemical_system.split("-")) for r in top["structure"]}
+    refs = []
+    for rec in dataset["structure"]:
+        s = structure_from_record(rec)
+        if any(set(s.composition.chemical_system.split("-")) <= c for c in chemsys):
+            refs.append(s)
+    log.info("CHGNet check of the top %d crystal candidates (%d chemical systems, %d reference phases)",
+             len(top), len(chemsys), len(refs))
+    calc = load_chgnet().calculator
+    fmax, steps = oracle["fmax"], oracle["max_steps"]
+    references = ReferenceEnergies(refs, calculator=calc, fmax=fmax, steps=steps)
+    res = run_oracle([structure_from_record(r) for r in top["structure"]], references, fmax=fmax, steps=steps,
+                     e_hull_max=oracle["e_hull_max"], calculator=calc) if len(top) else pd.DataFrame()
+    out = pd.concat([top, res.reset_index(drop=True)], axis=1) if len(top) else top.assign(
+        e_hull=[], stable=[], eos_bulk_modulus_gpa=[])
+    k = out["eos_bulk_modulus_gpa"].to_numpy(float) if len(out) else np.array([])
+    out["eos_in_target"] = in_target(k, camp["target"])
+    out["eos_distance_to_target"] = distance_to_target(k, camp["target"])
+    out["predictor_vs_eos_gpa"] = out["predicted_property"].to_numpy(float) - k if len(out) else []
+    out = out.sort_values(["stable", "eos_in_target", "eos_distance_to_target", "rank"],
+                          ascending=[False, False, True, True], na_position="last", kind="stable")
+    out.insert(0, "final_rank", np.arange(1, len(out) + 1))
+    write_table(out, out_parquet)
+    write_table(out.drop(columns=[c for c in ("structure", "relaxed_cif") if c in out]), out_csv)
+    finite = np.isfinite(k)
+    metrics = {"campaign": name, "n_checked": int(len(out)),
+               "n_relaxed": int((out["oracle_error"].fillna("") == "").sum()) if len(out) else 0,
+               "n_stable": int(out["stable"].sum()) if len(out) else 0,
+               "e_hull_max": oracle["e_hull_max"],
+               "n_eos": int(finite.sum()), "n_stable_eos_in_target": int(out["eos_in_target"].sum()),
+               "eos_vs_predictor_mae_gpa": float(np.mean(np.abs(out["predictor_vs_eos_gpa"][finite])))
+               if finite.any() else None,
+               "seconds": time.monotonic() - t0}
+    log.info("%d/%d relaxed, %d stable (E_hull <= %.2f eV/atom), %d with an EOS bulk modulus in the target",
+             metrics["n_relaxed"], len(out), metrics["n_stable"], oracle["e_hull_max"],
+             metrics["n_stable_eos_in_target"])
+    write_json(metrics, metrics_path)
+    return metrics

@@ -1,6 +1,7 @@
 # Independent checks and chemist-facing exports. Molecules: GFN2-xTB (tblite) optimisation,
 # connectivity check and a gap calibrated to the data's DFT scale; SDF with 3D coordinates.
-# Crystals: a zip of CIFs (CHGNet relaxation and EOS bulk modulus come with the crystal oracle).
+# Crystals: CHGNet relaxation, energy above the CHGNet hull of the known phases, EOS bulk modulus
+# (matcalc) of the stable ones; a zip of CIFs.
 
 MOL_CAMPAIGNS = [c for c in CAMPAIGNS if config["campaigns"][c]["domain"] == "molecules"]
 CRY_CAMPAIGNS = [c for c in CAMPAIGNS if config["campaigns"][c]["domain"] == "crystals"]
@@ -55,6 +56,29 @@ rule verify_molecules:
         "../scripts/verify_molecules.py"
 
 
+rule verify_crystals:
+    input:
+        candidates=rules.filter_rank.output.parquet,
+        dataset=rules.prepare_dataset.output.dataset,
+    output:
+        csv=f"{RESULTS}/{{campaign}}/candidates_verified.csv",
+        parquet=f"{RESULTS}/{{campaign}}/candidates_verified.parquet",
+        metrics=f"{RESULTS}/{{campaign}}/oracle/metrics.json",
+    wildcard_constraints:
+        campaign=_only(CRY_CAMPAIGNS),
+    params:
+        campaign=campaign_params("oracle", "target"),
+    log:
+        log_path("verify_crystals"),
+    benchmark:
+        bench_path("verify_crystals")
+    threads: THREADS
+    conda:
+        "../../envs/chem.yaml"
+    script:
+        "../scripts/verify_crystals.py"
+
+
 rule package_crystals:
     input:
         candidates=rules.filter_rank.output.parquet,
@@ -72,6 +96,6 @@ rule package_crystals:
 
 
 def final_outputs():
-    return (expand(f"{RESULTS}/{{campaign}}/candidates_verified.csv", campaign=MOL_CAMPAIGNS)
+    return (expand(f"{RESULTS}/{{campaign}}/candidates_verified.csv", campaign=CAMPAIGNS)
             + expand(f"{RESULTS}/{{campaign}}/candidates.sdf", campaign=MOL_CAMPAIGNS)
             + expand(f"{RESULTS}/{{campaign}}/candidates_cifs.zip", campaign=CRY_CAMPAIGNS))

@@ -1,0 +1,490 @@
+"""CHGNet/matcalc physics oracle for generated crystals: relaxation, energy above hull, EOS bulk modulus.
+
+All energies come from the pretrained universal potential CHGNet (v0.3.0, shipped in the
+``chgnet`` wheel, so it works offline). Its energies are MP2020-compatible (it was trained on
+MPtrj), so candidates and reference phases relaxed with it can share one phase diagram.
+
+* :func:`relax` relaxes structures with chgnet's ``StructOptimizer`` (FIRE + FrechetCellFilter);
+  failures (exceptions, non-finite energies, exploding volume, collapsed atoms) become error rows.
+* :func:`hull_energies` places each relaxed candidate on a pymatgen ``PhaseDiagram`` built from
+  CHGNet energies of the reference (training) phases of its chemical system. A missing pure-element
+  reference is built from a bundled set: matcalc's MatPES-PBE elemental ground-state structures
+  plus fcc/bcc/hcp(/diamond) prototypes for metals and metalloids; the lowest CHGNet energy wins.
+  Relaxed reference energies are cached in a :class:`ReferenceEnergies` object (per composition,
+  minimum over polymorphs), so a batch relaxes each reference once.
+* :func:`eos_bulk_modulus` fits a Birch-Murnaghan EOS with matcalc's ``EOSCalc`` driven by the
+  ``CHGNetCalculator`` object.
+* :func:`verify_crystals` chains the three into one table.
+
+chgnet and matcalc are imported lazily, so importing this module does not need them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import logging
+import math
+import time
+import warnings
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from chgnet.model import CHGNet
+    from chgnet.model.dynamics import CHGNetCalculator
+    from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
+    from pymatgen.core import Structure
+
+log = logging.getLogger(__name__)
+
+#: Elements whose standard state is molecular (or a noble-gas solid): close-packed or diamond
+#: prototypes with covalent radii are unphysical for them, so only matcalc's bundled
+#: ground-state structure (e.g. solid O2, N2, H2, Cl2) is used as their elemental reference.
+MOLECULAR_ELEMENTS = frozenset({"H", "N", "O", "F", "Cl", "Br", "I", "He", "Ne", "Ar", "Kr", "Xe", "Rn"})
+
+#: matcalc bundles DFT ground-state structures of 89 elements; this set is used for elemental references.
+MATCALC_ELEMENT_REFS = "MatPES-PBE"
+
+
+class ChgnetBundle(NamedTuple):
+    """The pretrained CHGNet model and an ASE calculator wrapping it."""
+
+    model: CHGNet
+    calculator: CHGNetCalculator
+
+
+@functools.lru_cache(maxsize=4)
+def load_chgnet(model_name: str = "0.3.0", use_device: str | None = None) -> ChgnetBundle:
+    """Load chgnet's pretrained model (weights ship in its wheel) and a ``CHGNetCalculator``; cached.
+
+    ``use_device`` is passed to chgnet (None: CUDA when available, else CPU).
+    """
+    from chgnet.model import CHGNet
+    from chgnet.model.dynamics import CHGNetCalculator
+
+    with contextlib.redirect_stdout(io.StringIO()):  # chgnet prints its banner and device
+        model = CHGNet.load(model_name=model_name, use_device=use_device, verbose=False)
+        calculator = CHGNetCalculator(model=model, use_device=use_device)
+    log.info("loaded CHGNet %s (%d parameters) on %s", model.version, model.n_params, calculator.device)
+    return ChgnetBundle(model, calculator)
+
+
+def _calculator(calculator: CHGNetCalculator | None) -> CHGNetCalculator:
+    return calculator if calculator is not None else load_chgnet().calculator
+
+
+def shortest_distance(structure: Structure, cap: float = 4.0) -> float:
+    """Smallest distance (A) between two atoms, periodic images included; ``cap`` if none is closer.
+
+    Unlike a filter on positive distances, two distinct sites on the same point count as 0.
+    """
+    centers, neighbors, images, dists = structure.get_neighbor_list(r=cap)
+    self_pair = (centers == neighbors) & ~np.any(images, axis=1)
+    dists = dists[~self_pair]
+    return float(dists.min()) if dists.size else cap
+
+
+def _error_row(message: str, steps: int = 0) -> dict:
+    return {"structure": None, "energy_per_atom": math.nan, "converged": False, "steps": steps, "error": message}
+
+
+def relax(
+    structures: Iterable[Structure],
+    *,
+    fmax: float = 0.1,
+    steps: int = 300,
+    relax_cell: bool = True,
+    calculator: CHGNetCalculator | None = None,
+    optimizer: str = "FIRE",
+    min_distance: float = 0.5,
+    max_volume_ratio: float = 3.0,
+    log_every: int = 10,
+) -> list[dict]:
+    """Relax ``structures`` with CHGNet (chgnet's ``StructOptimizer``), one result dict per input.
+
+    Each dict has ``structure`` (relaxed pymatgen Structure or None), ``energy_per_atom``
+    (eV/atom, CHGNet, NaN on failure), ``converged`` (the optimizer stopped on ``fmax`` before the
+    ``steps`` limit), ``steps`` (optimizer steps taken) and ``error`` (None or a message).
+
+    A structure fails, without stopping the batch, when the relaxation raises, the energy is not
+    finite, the cell volume grows more than ``max_volume_ratio`` times, or two atoms are closer
+    than ``min_distance`` A before or after relaxing (CHGNet, like other learned potentials, has
+    no hard-core repulsion, so overlapping atoms fall into a spurious low-energy hole instead of
+    separating). Progress is logged every ``log_every`` structures.
+    """
+    from chgnet.model.dynamics import StructOptimizer
+
+    relaxer = StructOptimizer(model=_calculator(calculator), optimizer_class=optimizer)
+    structures = list(structures)
+    results: list[dict] = []
+    n_fail = 0
+    t0 = time.monotonic()
+    for i, structure in enumerate(structures):
+        row = _relax_one(relaxer, structure, fmax=fmax, steps=steps, relax_cell=relax_cell,
+                         min_distance=min_distance, max_volume_ratio=max_volume_ratio)
+        if row["error"] is not None:
+            n_fail += 1
+            log.debug("relaxation %d failed: %s", i, row["error"])
+        results.append(row)
+        if log_every and ((i + 1) % log_every == 0 or i + 1 == len(structures)):
+            log.info("CHGNet relaxed %d/%d structures (%d failed, %.1fs)",
+                     i + 1, len(structures), n_fail, time.monotonic() - t0)
+    return results
+
+
+def _relax_one(relaxer, structure, *, fmax, steps, relax_cell, min_distance, max_volume_ratio) -> dict:
+    try:
+        n_atoms = len(structure)
+        volume0 = float(structure.volume)
+        if n_atoms == 0 or not volume0 > 0:
+            return _error_row("empty structure or degenerate cell")
+        if shortest_distance(structure, cap=max(min_distance, 1e-3)) < min_distance:
+            return _error_row(f"atoms closer than {min_distance} A before relaxation")
+        out = relaxer.relax(structure, fmax=fmax, steps=steps, relax_cell=relax_cell, verbose=False)
+    except Exception as exc:  # noqa: BLE001  (any failure of one structure becomes an error row)
+        return _error_row(f"relaxation failed: {type(exc).__name__}: {exc}")
+    trajectory = out["trajectory"]
+    # The observer records the start, every step, and once more after the run: steps = len - 2.
+    n_steps = max(len(trajectory) - 2, 0)
+    final = out["final_structure"]
+    energy = float(trajectory.energies[-1]) / n_atoms
+    if not math.isfinite(energy):
+        return _error_row("non-finite CHGNet energy", n_steps)
+    if not final.volume <= max_volume_ratio * volume0:  # also catches a NaN volume
+        return _error_row(f"volume exploded ({final.volume / volume0:.1f}x the input)", n_steps)
+    if shortest_distance(final, cap=max(min_distance, 1e-3)) < min_distance:
+        return _error_row(f"atoms collapsed closer than {min_distance} A during relaxation", n_steps)
+    return {"structure": final, "energy_per_atom": energy, "converged": n_steps < steps,
+            "steps": n_steps, "error": None}
+
+
+# ---------------------------------------------------------------------------------------------
+# elemental references
+# ---------------------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=1)
+def _matcalc_element_structures() -> dict:
+    """matcalc's bundled elemental ground-state structures: {symbol: [Structure, ...]}."""
+    from pathlib import Path
+
+    import matcalc
+    from monty.serialization import loadfn
+
+    path = Path(matcalc.__file__).parent / "elemental_refs" / f"{MATCALC_ELEMENT_REFS}-Element-Refs.json.gz"
+    refs = loadfn(path)
+    return {el: (v["structure"] if isinstance(v["structure"], list) else [v["structure"]]) for el, v in refs.items()}
+
+
+def _nearest_neighbour_distance(symbol: str) -> float:
+    """Typical nearest-neighbour distance (A) of the elemental solid: twice the metallic radius,
+    else twice the calculated/empirical atomic radius."""
+    from pymatgen.core import Element
+
+    el = Element(symbol)
+    for attr in ("metallic_radius", "atomic_radius_calculated", "atomic_radius"):
+        with warnings.catch_warnings():  # pymatgen warns where its table has no value
+            warnings.simplefilter("ignore")
+            radius = getattr(el, attr)
+        if radius is not None and float(radius) > 0:
+            return 2.0 * float(radius)
+    return 3.0
+
+
+def elemental_prototypes(symbol: str) -> dict[str, Structure]:
+    """Candidate structures of the pure element ``symbol`` for its reference energy.
+
+    ``"matcalc"`` (``"matcalc_1"``, ...): matcalc's bundled MatPES-PBE ground-state structure(s),
+    when the element has one. ``"fcc"``, ``"bcc"``, ``"hcp"`` (ideal c/a) and, for group 14,
+    ``"diamond"``: primitive cells of these prototypes with lattice constants set by the typical
+    nearest-neighbour distance; used for metals and metalloids, and for any element matcalc lacks.
+    Molecular elements (:data:`MOLECULAR_ELEMENTS`) and other non-metals get the matcalc structure
+    only, since dense prototypes at covalent distances collapse under CHGNet.
+    """
+    from pymatgen.core import Element, Lattice, Structure
+
+    out: dict[str, Structure] = {}
+    for k, s in enumerate(_matcalc_element_structures().get(symbol, [])):
+        out["matcalc" if k == 0 else f"matcalc_{k}"] = s.copy()
+    el = Element(symbol)
+    if out and (symbol in MOLECULAR_ELEMENTS or not (el.is_metal or el.is_metalloid)):
+        return out
+    d = _nearest_neighbour_distance(symbol)
+    # primitive cells; the conventional ones are what Structure.from_spacegroup gives for
+    # Fm-3m, Im-3m, P6_3/mmc and Fd-3m with one Wyckoff site
+    h = math.sqrt(2.0) * d / 2.0                       # fcc: a = sqrt(2) d
+    fcc = Lattice([[0, h, h], [h, 0, h], [h, h, 0]])
+    out["fcc"] = Structure(fcc, [symbol], [[0, 0, 0]])
+    h = d / math.sqrt(3.0)                             # bcc: a = 2 d / sqrt(3)
+    out["bcc"] = Structure(Lattice([[-h, h, h], [h, -h, h], [h, h, -h]]), [symbol], [[0, 0, 0]])
+    out["hcp"] = Structure(Lattice.hexagonal(d, d * math.sqrt(8.0 / 3.0)), [symbol] * 2,
+                           [[1 / 3, 2 / 3, 1 / 4], [2 / 3, 1 / 3, 3 / 4]])
+    if el.group == 14:
+        h = 2.0 * d / math.sqrt(3.0)                   # diamond: a = 4 d / sqrt(3)
+        out["diamond"] = Structure(Lattice([[0, h, h], [h, 0, h], [h, h, 0]]), [symbol] * 2,
+                                   [[0, 0, 0], [0.25, 0.25, 0.25]])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# reference phases and the convex hull
+# ---------------------------------------------------------------------------------------------
+
+class ReferenceEnergies:
+    """CHGNet energies of reference phases, relaxed lazily and cached for reuse across a batch.
+
+    ``structures`` are the known (training) phases. For a chemical system, every reference whose
+    elements are a subset of it is relaxed once (with ``fmax``/``steps``); per reduced composition
+    the lowest energy per atom over polymorphs is kept. A pure element without a successfully
+    relaxed reference is taken from :func:`elemental_prototypes` (lowest CHGNet energy per atom).
+    Pass the same object to several :func:`hull_energies` calls to reuse the relaxations.
+    """
+
+    def __init__(
+        self,
+        structures: Iterable[Structure],
+        *,
+        calculator: CHGNetCalculator | None = None,
+        fmax: float = 0.1,
+        steps: int = 300,
+    ) -> None:
+        self.structures = list(structures)
+        self.calculator = calculator
+        self.fmax = fmax
+        self.steps = steps
+        self._by_elements: dict[frozenset[str], list[int]] = {}
+        for i, s in enumerate(self.structures):
+            self._by_elements.setdefault(frozenset(el.symbol for el in s.composition.elements), []).append(i)
+        self._relaxed: set[int] = set()
+        #: reduced formula -> (reduced Composition, lowest CHGNet energy per atom)
+        self.by_composition: dict[str, tuple[Any, float]] = {}
+        #: element -> (lowest CHGNet energy per atom, source name) for elements built from prototypes
+        self.elemental: dict[str, tuple[float, str]] = {}
+        self._diagrams: dict[frozenset[str], PhaseDiagram] = {}
+
+    def _relax(self, structures: list, what: str) -> list[dict]:
+        log.info("relaxing %d %s with CHGNet", len(structures), what)
+        return relax(structures, fmax=self.fmax, steps=self.steps, calculator=self.calculator)
+
+    def _update(self, composition, energy_per_atom: float) -> None:
+        if not math.isfinite(energy_per_atom):
+            return
+        key = composition.reduced_formula
+        best = self.by_composition.get(key)
+        if best is None or energy_per_atom < best[1]:
+            self.by_composition[key] = (composition.reduced_composition, energy_per_atom)
+
+    def _relax_references(self, chemsys: frozenset[str]) -> None:
+        pending = [i for key, idx in self._by_elements.items() if key <= chemsys for i in idx
+                   if i not in self._relaxed]
+        if not pending:
+            return
+        rows = self._relax([self.structures[i] for i in pending], f"reference phases of {'-'.join(sorted(chemsys))}")
+        for i, row in zip(pending, rows):
+            self._relaxed.add(i)
+            if row["error"] is not None:
+                log.warning("reference %d (%s) failed: %s", i, self.structures[i].composition.reduced_formula,
+                            row["error"])
+            self._update(self.structures[i].composition, row["energy_per_atom"])
+
+    def _ensure_element(self, symbol: str) -> None:
+        from pymatgen.core import Composition
+
+        if Composition(symbol).reduced_formula in self.by_composition:
+            return
+        protos = elemental_prototypes(symbol)
+        rows = self._relax(list(protos.values()), f"elemental prototypes of {symbol}")
+        energies = {name: row["energy_per_atom"] for name, row in zip(protos, rows)
+                    if row["error"] is None and math.isfinite(row["energy_per_atom"])}
+        if not energies:
+            log.warning("no elemental reference for %s could be relaxed", symbol)
+            return
+        name = min(energies, key=energies.get)
+        self.elemental[symbol] = (energies[name], name)
+        self._update(Composition(symbol), energies[name])
+        log.info("elemental reference %s: %s, %.4f eV/atom", symbol, name, energies[name])
+
+    def entries(self, elements: Iterable[str]) -> list[PDEntry]:
+        """One ``PDEntry`` per reduced composition of the chemical system (lowest CHGNet energy)."""
+        from pymatgen.analysis.phase_diagram import PDEntry
+
+        chemsys = frozenset(elements)
+        self._relax_references(chemsys)
+        for symbol in sorted(chemsys):
+            self._ensure_element(symbol)
+        out = []
+        for formula, (comp, e_atom) in sorted(self.by_composition.items()):
+            if {el.symbol for el in comp.elements} <= chemsys:
+                out.append(PDEntry(comp, e_atom * comp.num_atoms, name=formula))
+        return out
+
+    def phase_diagram(self, elements: Iterable[str]) -> PhaseDiagram:
+        """pymatgen ``PhaseDiagram`` of the chemical system from CHGNet energies (cached)."""
+        from pymatgen.analysis.phase_diagram import PhaseDiagram
+
+        chemsys = frozenset(elements)
+        if chemsys not in self._diagrams:
+            entries = self.entries(chemsys)
+            missing = chemsys - {e.composition.elements[0].symbol for e in entries if e.composition.is_element}
+            if missing:
+                raise ValueError(f"no elemental reference energy for {sorted(missing)}")
+            self._diagrams[chemsys] = PhaseDiagram(entries)
+        return self._diagrams[chemsys]
+
+
+def hull_energies(
+    candidates: Sequence[dict | Structure],
+    references: Iterable[Structure] | ReferenceEnergies,
+    *,
+    calculator: CHGNetCalculator | None = None,
+    fmax: float = 0.1,
+    steps: int = 300,
+) -> list[float]:
+    """Energy above the CHGNet convex hull (eV/atom) of each candidate; NaN where it cannot be had.
+
+    ``candidates`` are rows returned by :func:`relax` (``structure`` + ``energy_per_atom``) or bare
+    Structures, which are relaxed first. ``references`` are the known phases (pymatgen Structures),
+    or a :class:`ReferenceEnergies` to reuse its cached relaxations; ``calculator``, ``fmax`` and
+    ``steps`` apply to relaxations made here.
+
+    The value is the signed distance to the hull of the reference phases
+    (``PhaseDiagram.get_decomp_and_e_above_hull(..., allow_negative=True)``): 0 on the hull,
+    negative for a candidate below it (it would be a new ground state).
+    """
+    from pymatgen.analysis.phase_diagram import PDEntry
+
+    refs = references if isinstance(references, ReferenceEnergies) else \
+        ReferenceEnergies(references, calculator=calculator, fmax=fmax, steps=steps)
+    rows = list(candidates)
+    bare = [i for i, c in enumerate(rows) if not isinstance(c, dict)]
+    if bare:
+        for i, row in zip(bare, relax([rows[i] for i in bare], fmax=fmax, steps=steps, calculator=calculator)):
+            rows[i] = row
+
+    out: list[float] = []
+    for i, row in enumerate(rows):
+        structure, e_atom = row.get("structure"), row.get("energy_per_atom", math.nan)
+        if structure is None or e_atom is None or not math.isfinite(e_atom):
+            out.append(math.nan)
+            continue
+        try:
+            comp = structure.composition
+            pd_ = refs.phase_diagram(el.symbol for el in comp.elements)
+            _, e_hull = pd_.get_decomp_and_e_above_hull(PDEntry(comp, e_atom * comp.num_atoms),
+                                                        allow_negative=True)
+            out.append(float(e_hull))
+        except Exception as exc:  # noqa: BLE001  (one candidate's failure is a NaN, not a crash)
+            log.warning("hull energy of candidate %d failed: %s: %s", i, type(exc).__name__, exc)
+            out.append(math.nan)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# equation of state
+# ---------------------------------------------------------------------------------------------
+
+def eos_bulk_modulus(
+    structures: Sequence[Structure],
+    *,
+    calculator: CHGNetCalculator | None = None,
+    relaxed: bool | Sequence[bool] = False,
+    fmax: float = 0.1,
+    max_steps: int = 500,
+    max_abs_strain: float = 0.1,
+    n_points: int = 11,
+) -> list[float]:
+    """Birch-Murnaghan bulk modulus (GPa) per structure from matcalc's ``EOSCalc``; NaN on failure.
+
+    ``calculator`` is the ``CHGNetCalculator`` object (default: :func:`load_chgnet`'s). ``relaxed``
+    (one flag, or one per structure) marks structures already relaxed with CHGNet: for those the
+    EOSCalc pre-relaxation is skipped; the others are relaxed first (EOSCalc raises, hence NaN, if
+    that does not converge). The scan applies linear strains in +-``max_abs_strain`` at
+    ``n_points`` points, relaxing atoms and cell shape at fixed volume at each point (matcalc's
+    defaults). Non-finite or non-positive moduli become NaN.
+    """
+    from matcalc import EOSCalc
+
+    calc = _calculator(calculator)
+    flags = [bool(relaxed)] * len(structures) if isinstance(relaxed, bool) else [bool(r) for r in relaxed]
+    if len(flags) != len(structures):
+        raise ValueError(f"{len(flags)} relaxed flags for {len(structures)} structures")
+    eos = {flag: EOSCalc(calc, relax_structure=not flag, fmax=fmax, max_steps=max_steps,
+                         max_abs_strain=max_abs_strain, n_points=n_points) for flag in (False, True)}
+    out: list[float] = []
+    t0 = time.monotonic()
+    for i, (structure, flag) in enumerate(zip(structures, flags)):
+        k = math.nan
+        if structure is not None:
+            try:
+                result = eos[flag].calc(structure)
+                k = float(result["bulk_modulus_bm"])
+                if result.get("r2_score_bm", 1.0) < 0.95:
+                    log.warning("EOS fit of structure %d has R2=%.3f", i, result["r2_score_bm"])
+                if not (math.isfinite(k) and k > 0):
+                    k = math.nan
+            except Exception as exc:  # noqa: BLE001  (failure of one structure is a NaN)
+                log.warning("EOS of structure %d failed: %s: %s", i, type(exc).__name__, exc)
+        out.append(k)
+        log.debug("EOS %d/%d: K=%.1f GPa (%.1fs)", i + 1, len(structures), k, time.monotonic() - t0)
+    log.info("EOS bulk moduli of %d structures in %.1fs (%d failed)", len(structures), time.monotonic() - t0,
+             sum(math.isnan(k) for k in out))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# everything together
+# ---------------------------------------------------------------------------------------------
+
+VERIFY_COLUMNS = ["relaxed_cif", "chgnet_energy_per_atom", "e_hull", "stable", "eos_bulk_modulus_gpa",
+                  "relax_converged", "oracle_error"]
+
+
+def verify_crystals(
+    structures: Sequence[Structure],
+    references: Iterable[Structure] | ReferenceEnergies,
+    *,
+    fmax: float = 0.1,
+    steps: int = 300,
+    e_hull_max: float = 0.1,
+    calculator: CHGNetCalculator | None = None,
+    compute_eos: bool = True,
+) -> pd.DataFrame:
+    """Relax candidates with CHGNet, place them on the reference hull, and fit the EOS of stable ones.
+
+    Returns one row per input (same order) with :data:`VERIFY_COLUMNS`: ``relaxed_cif`` (CIF text,
+    "" on failure), ``chgnet_energy_per_atom`` (eV/atom), ``e_hull`` (eV/atom, signed, see
+    :func:`hull_energies`), ``stable`` (``e_hull <= e_hull_max``), ``eos_bulk_modulus_gpa`` (only for
+    stable candidates, NaN otherwise), ``relax_converged`` and ``oracle_error`` ("" when fine).
+    """
+    calc = _calculator(calculator)
+    refs = references if isinstance(references, ReferenceEnergies) else \
+        ReferenceEnergies(references, calculator=calc, fmax=fmax, steps=steps)
+    rows = relax(structures, fmax=fmax, steps=steps, calculator=calc)
+    e_hull = np.asarray(hull_energies(rows, refs, calculator=calc, fmax=fmax, steps=steps), dtype=float)
+    stable = np.nan_to_num(e_hull, nan=np.inf) <= e_hull_max
+    bulk = np.full(len(rows), np.nan)
+    idx = np.flatnonzero(stable)
+    if compute_eos and idx.size:
+        bulk[idx] = eos_bulk_modulus([rows[i]["structure"] for i in idx], calculator=calc,
+                                     relaxed=[rows[i]["converged"] for i in idx], fmax=fmax)
+    errors = []
+    for row, e in zip(rows, e_hull):
+        if row["error"] is not None:
+            errors.append(row["error"])
+        elif math.isnan(e):
+            errors.append("no energy above hull (missing or failed reference phases)")
+        else:
+            errors.append("")
+    return pd.DataFrame({
+        "relaxed_cif": [row["structure"].to(fmt="cif") if row["structure"] is not None else "" for row in rows],
+        "chgnet_energy_per_atom": [row["energy_per_atom"] for row in rows],
+        "e_hull": e_hull,
+        "stable": stable,
+        "eos_bulk_modulus_gpa": bulk,
+        "relax_converged": [bool(row["converged"]) for row in rows],
+        "oracle_error": errors,
+    }, columns=VERIFY_COLUMNS)
