@@ -87,10 +87,14 @@ def molecule_grid(cands: pd.DataFrame, unit: str, out_png: str, n: int = 24) -> 
         img.save(str(tmp), format="PNG")
 
 
-def crystal_table(cands: pd.DataFrame, out_html: str, n: int = 30) -> None:
-    top = cands[cands["passes"].astype(bool)].head(n)
-    cols = [c for c in ("rank", "formula", "predicted_property", "unit", "num_sites", "min_distance",
-                        "charge_neutral", "cif_path") if c in top]
+def crystal_table(cands: pd.DataFrame, out_html: str, n: int = 30, verified: pd.DataFrame | None = None) -> None:
+    """Top crystals: CHGNet-verified ones first (E_hull, EOS bulk modulus), then the other passing ones."""
+    top = cands[cands["passes"].astype(bool)]
+    if verified is not None and len(verified):
+        top = pd.concat([verified, top[~top["rank"].isin(verified["rank"])]], ignore_index=True)
+    top = top.head(n)
+    cols = [c for c in ("final_rank", "rank", "formula", "predicted_property", "unit", "e_hull", "stable",
+                        "eos_bulk_modulus_gpa", "num_sites", "min_distance", "charge_neutral", "cif_path") if c in top]
     with atomic_path(out_html) as tmp:
         Path(tmp).write_text(top[cols].to_html(index=False, float_format=lambda v: f"{v:.2f}"))
 
@@ -110,6 +114,12 @@ def make_report_figures(name: str, camp: dict, dataset_path: str, samples_path: 
     samples_pred = cands["predicted_property"].to_numpy(float)
     extra_hist, extra_funnel = {}, {}
     verified = pd.read_parquet(verified_path) if verified_path else None
+    if "generator" in cands and cands["generator"].nunique() > 1:  # merged campaigns: one curve per generator
+        for gen, part in cands[cands["passes"].astype(bool)].groupby("generator"):
+            extra_hist[f"passing, {gen}"] = part["predicted_property"].to_numpy(float)
+    if verified is not None and "eos_bulk_modulus_gpa" in verified:
+        extra_hist["CHGNet EOS (stable)"] = verified["eos_bulk_modulus_gpa"].to_numpy(float)
+        extra_funnel["CHGNet stable"] = int(verified["stable"].astype(bool).sum())
     if verified is not None and "xtb_calibrated" in verified:
         extra_hist["xTB-verified (calibrated)"] = verified["xtb_calibrated"].to_numpy(float)
         extra_funnel["xTB verified"] = int(verified["xtb_verified"].sum())
@@ -120,4 +130,4 @@ def make_report_figures(name: str, camp: dict, dataset_path: str, samples_path: 
         molecule_grid(verified if verified is not None else cands[cands["passes"].astype(bool)], unit,
                       str(out / "top_candidates.png"))
     else:
-        crystal_table(cands, str(out / "top_candidates.html"))
+        crystal_table(cands, str(out / "top_candidates.html"), verified=verified)

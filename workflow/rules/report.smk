@@ -33,6 +33,7 @@ rule report_crystals:
         samples=campaign_samples,
         candidates=rules.filter_rank.output.parquet,
         metrics=rules.filter_rank.output.metrics,
+        verified=rules.verify_crystals.output.parquet,
     output:
         hist=report(f"{RESULTS}/{{campaign}}/report/property_distribution.png",
                     caption="../report/property_distribution.rst", category="{campaign}", subcategory="plots"),
