@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -116,15 +118,41 @@ def graph_to_smiles(symbols: list[str], bonds, *, correct: bool = False, scores=
     return Chem.MolToSmiles(mol)
 
 
+# Structural alerts for kinetically unstable or implausible small molecules (SMARTS, heavy-atom graphs).
+# They catch what one-shot graph generators produce and RDKit still sanitises.
+STRUCTURAL_ALERTS = {
+    "cumulene in a ring": "[R]=[R]=[R]",
+    "triple bond in a ring": "[R]#[R]",
+    "cumulene chain (3+ double bonds)": "*=*=*=*",
+    "peroxide / O-O bond": "[OX2]-[OX2]",
+    "N-F / O-F bond": "[F]-[N,O]",
+    "polynitrogen chain": "[N;!a]~[N;!a]~[N;!a]~[N;!a]",
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _alert_patterns():
+    from rdkit import Chem
+
+    return {name: Chem.MolFromSmarts(smarts) for name, smarts in STRUCTURAL_ALERTS.items()}
+
+
+def structural_alerts(mol) -> list[str]:
+    """Names of the structural alerts a molecule raises (empty = none)."""
+    return [name for name, patt in _alert_patterns().items() if mol.HasSubstructMatch(patt)]
+
+
 def check_molecules(samples: pd.DataFrame, reference_smiles, min_heavy_atoms: int = 3,
-                    allowed_elements=None) -> pd.DataFrame:
+                    allowed_elements=None, alerts: bool = True) -> pd.DataFrame:
+    """Validity, uniqueness, novelty and (``alerts``) structural-alert checks; ``passes`` needs all four."""
     from rdkit import Chem
 
     out = samples.copy()
     ref = {canonical(s) for s in reference_smiles}
-    valid, n_heavy, reasons = [], [], []
+    valid, n_heavy, reasons, raised = [], [], [], []
     for smi in out["smiles"]:
         mol = Chem.MolFromSmiles(smi) if isinstance(smi, str) and smi else None
+        raised.append("; ".join(structural_alerts(mol)) if mol is not None and alerts else "")
         if mol is None:
             valid.append(False), n_heavy.append(0), reasons.append("invalid: does not parse/sanitise")
             continue
@@ -150,6 +178,10 @@ def check_molecules(samples: pd.DataFrame, reference_smiles, min_heavy_atoms: in
             reasons[i] = "duplicate of a higher sample"
         elif not out["novel"].iat[i]:
             reasons[i] = "not novel: in the dataset"
-    out["passes"] = out["valid"] & out["unique"] & out["novel"]
+    out["alerts"] = raised
+    out["stable"] = out["valid"] & (out["alerts"] == "")
+    for i in np.flatnonzero((out["valid"] & out["unique"] & out["novel"] & ~out["stable"]).to_numpy()):
+        reasons[i] = f"structural alert: {raised[i]}"
+    out["passes"] = out["valid"] & out["unique"] & out["novel"] & out["stable"]
     out["reject_reason"] = reasons
     return out

@@ -157,4 +157,5 @@ def decode(out: dict, meta: dict) -> pd.DataFrame:
 
 def filter_candidates(samples: pd.DataFrame, reference: pd.DataFrame, filt_cfg: dict) -> pd.DataFrame:
     allowed = sorted({a for s in reference["smiles"] for a in _elements(s)})
-    return check_molecules(samples, reference["smiles"], filt_cfg.get("min_heavy_atoms", 3), allowed)
+    return check_molecules(samples, reference["smiles"], filt_cfg.get("min_heavy_atoms", 3), allowed,
+                           alerts=filt_cfg.get("structural_alerts", True))
