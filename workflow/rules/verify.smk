@@ -72,7 +72,7 @@ rule verify_crystals:
         log_path("verify_crystals"),
     benchmark:
         bench_path("verify_crystals")
-    threads: THREADS
+    threads: 1  # CHGNet on small cells is fastest single-threaded
     conda:
         "../../envs/chem.yaml"
     script:
