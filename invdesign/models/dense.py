@@ -10,6 +10,7 @@ diffusion model, the EBM and the VAE all read the same graphs. torch only.
 from __future__ import annotations
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 from torch_geometric.utils import to_dense_adj, to_dense_batch
 
@@ -42,6 +43,27 @@ def dense_statistics(graphs: list) -> dict:
     return {"atom_classes": classes, "node_marginals": (node_m / node_m.sum()).tolist(),
             "edge_marginals": (bond_counts / bond_counts.sum()).tolist(),
             "n_hist": n_hist.tolist(), "max_nodes": max_n}
+
+
+class DenseGraphGenerator(nn.Module):
+    """Shared set-up of whole-graph generators: classes, size histogram and property scaling."""
+
+    def __init__(self, meta: dict, cfg: dict):
+        super().__init__()
+        if "dense" not in meta:
+            raise ValueError("graph statistics (meta['dense']) missing; re-run the featurize rule")
+        self.meta, self.cfg = dict(meta), dict(cfg)
+        st = meta["dense"]
+        self.max_nodes = int(st["max_nodes"])
+        self.dx = len(st["atom_classes"])
+        self.register_buffer("lut", class_lookup(st, len(meta["elements"])))
+        self.register_buffer("n_hist", torch.tensor(st["n_hist"], dtype=torch.float32))
+        self.register_buffer("y_mean", torch.tensor(float(meta.get("y_mean", 0.0))))
+        self.register_buffer("y_std", torch.tensor(float(meta.get("y_std", 1.0))))
+
+    def atom_classes(self, device) -> torch.Tensor:
+        """Model class -> element index."""
+        return torch.tensor(self.meta["dense"]["atom_classes"], device=device)
 
 
 def class_lookup(stats: dict, num_elements: int) -> torch.Tensor:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .dense import (NUM_BOND_CLASSES, class_lookup, pair_mask, sample_sizes, symmetrise_upper, to_dense,
+from .dense import (NUM_BOND_CLASSES, DenseGraphGenerator, pair_mask, sample_sizes, symmetrise_upper, to_dense,
                     walk_features)
 from .gnn import mlp
 
@@ -110,23 +110,15 @@ def cosine_alpha_bar(T: int, s: float = 0.008) -> torch.Tensor:
     return torch.cumprod(alpha, 0).float(), alpha.float()
 
 
-class GraphDiffusion(nn.Module):
+class GraphDiffusion(DenseGraphGenerator):
     """Molecule generator: marginal-transition discrete diffusion with classifier-free guidance."""
 
     def __init__(self, meta: dict, cfg: dict):
-        super().__init__()
-        if "dense" not in meta:
-            raise ValueError("graph statistics (meta['dense']) missing; re-run the featurize rule")
-        self.meta, self.cfg = dict(meta), dict(cfg)
+        super().__init__(meta, cfg)
         st = meta["dense"]
-        self.max_nodes = int(st["max_nodes"])
-        self.register_buffer("lut", class_lookup(st, len(meta["elements"])))
         self.register_buffer("node_m", torch.tensor(st["node_marginals"], dtype=torch.float32))
         self.register_buffer("edge_m", torch.tensor(st["edge_marginals"], dtype=torch.float32))
-        self.register_buffer("n_hist", torch.tensor(st["n_hist"], dtype=torch.float32))
-        self.register_buffer("y_mean", torch.tensor(float(meta.get("y_mean", 0.0))))
-        self.register_buffer("y_std", torch.tensor(float(meta.get("y_std", 1.0))))
-        self.dx, self.de = len(st["atom_classes"]), NUM_BOND_CLASSES
+        self.de = NUM_BOND_CLASSES
         self.T = int(cfg.get("diffusion_steps", 500))
         abar, alpha = cosine_alpha_bar(self.T)
         self.register_buffer("abar", abar)
@@ -257,7 +249,6 @@ class GraphDiffusion(nn.Module):
             es = torch.multinomial(qe.view(-1, self.de).cpu(), 1, generator=generator).view(B, N, N).to(dev)
             Xt = F.one_hot(xs, self.dx).float() * mask.unsqueeze(-1)
             Et = symmetrise_upper(F.one_hot(es, self.de).float()) * pm.unsqueeze(-1)
-        classes = torch.tensor(self.meta["dense"]["atom_classes"], device=dev)
-        atoms = torch.where(mask, classes[Xt.argmax(-1)], torch.full_like(xs, -1))
+        atoms = torch.where(mask, self.atom_classes(dev)[Xt.argmax(-1)], torch.full_like(xs, -1))
         bonds = Et.argmax(-1) * pm.long()
         return {"atom_classes": atoms.cpu(), "bonds": bonds.cpu(), "n": sizes.cpu()}

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .dense import NUM_BOND_CLASSES, class_lookup, pair_mask, sample_sizes, to_dense
+from .dense import NUM_BOND_CLASSES, DenseGraphGenerator, pair_mask, sample_sizes, to_dense
 from .gnn import mlp
 
 
@@ -47,19 +47,9 @@ class RelationalEnergy(nn.Module):
         return self.out(h.sum(1)).squeeze(-1)
 
 
-class GraphEBM(nn.Module):
+class GraphEBM(DenseGraphGenerator):
     def __init__(self, meta: dict, cfg: dict):
-        super().__init__()
-        if "dense" not in meta:
-            raise ValueError("graph statistics (meta['dense']) missing; re-run the featurize rule")
-        self.meta, self.cfg = dict(meta), dict(cfg)
-        st = meta["dense"]
-        self.max_nodes = int(st["max_nodes"])
-        self.dx = len(st["atom_classes"])
-        self.register_buffer("lut", class_lookup(st, len(meta["elements"])))
-        self.register_buffer("n_hist", torch.tensor(st["n_hist"], dtype=torch.float32))
-        self.register_buffer("y_mean", torch.tensor(float(meta.get("y_mean", 0.0))))
-        self.register_buffer("y_std", torch.tensor(float(meta.get("y_std", 1.0))))
+        super().__init__(meta, cfg)
         # training-data energy statistics for the OOD score (running averages during training)
         self.register_buffer("energy_mean", torch.tensor(0.0))
         self.register_buffer("energy_std", torch.tensor(1.0))
@@ -184,8 +174,8 @@ class GraphEBM(nn.Module):
             X, E = self._langevin(X, E, mask, steps or self.sample_steps, c, w)
             pred = self.property_net(X, E, mask) * self.y_std + self.y_mean
             pm = pair_mask(mask)
-            classes = torch.tensor(self.meta["dense"]["atom_classes"], device=dev)
-            atoms = torch.where(mask, classes[X.argmax(-1)], torch.full_like(mask, -1, dtype=torch.long))
+            atoms = torch.where(mask, self.atom_classes(dev)[X.argmax(-1)],
+                                torch.full_like(mask, -1, dtype=torch.long))
             Es = (E + E.transpose(1, 2)) / 2
             bonds = Es.argmax(-1) * pm.long()
             scores = (Es[..., 1:].max(-1).values - Es[..., 0]) * pm.float()
