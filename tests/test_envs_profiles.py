@@ -15,6 +15,7 @@ CONDA_NAME = {
     "pandas": "pandas", "pyarrow": "pyarrow", "yaml": "pyyaml", "jsonschema": "jsonschema",
     "matplotlib": "matplotlib-base", "rdkit": "rdkit", "selfies": "selfies", "pymatgen": "pymatgen",
     "ase": "ase", "smact": "smact", "pooch": "pooch", "tblite": "tblite-python", "qm9pack": "pip:qm9pack",
+    "chgnet": "pip:chgnet", "matcalc": "pip:matcalc", "monty": "monty",
 }
 STDLIB = set(sys.stdlib_module_names)
 # the modules each environment's rules execute (training rules must not need chemistry packages)

@@ -123,7 +123,7 @@ def test_vae_trains_decodes_and_filters(qm9_small):
     checked = dom.filter_candidates(samples, df, {"min_heavy_atoms": 1})
     assert checked["valid"].sum() > 0
     assert not checked.loc[checked["unique"], "smiles"].duplicated().any()
-    assert (checked["passes"] == checked["valid"] & checked["unique"] & checked["novel"]).all()
+    assert (checked["passes"] == checked["valid"] & checked["unique"] & checked["novel"] & checked["stable"]).all()
     # a training molecule is never novel
     again = dom.filter_candidates(pd.DataFrame({"smiles": [df.smiles.iloc[0]]}), df, {})
     assert not again["novel"].iloc[0] and again["reject_reason"].iloc[0].startswith("not novel")
