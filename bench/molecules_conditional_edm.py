@@ -153,6 +153,59 @@ def generate(kind, model, sizes, targets, meta, args):
     return decode(out, meta)["smiles"].tolist()
 
 
+def guide_error(guide, smiles, targets, metaA, device):
+    """(mean |guide_A - target| over valid samples, validity): the generator side's own view, used to
+    choose a guidance scale without touching the judge."""
+    valid = strict_valid(smiles)
+    pred = judge_smiles(guide, smiles, metaA, device)
+    ok = valid & np.isfinite(pred)
+    return (float(np.mean(np.abs(pred[ok] - targets[ok]))) if ok.any() else float("inf")), float(valid.mean())
+
+
+def choose_guidance(kind, model, guide, sizes, targets, metaA, args, device) -> tuple[float, dict]:
+    """Guidance scale with the lowest half-A guide error among scales keeping >= 80% of the best validity."""
+    scores = {}
+    for w in args.guidance_grid:
+        sub = argparse.Namespace(**vars(args))
+        sub.guidance = {kind: w}
+        sm = generate(kind, model, sizes, targets, metaA, sub)
+        scores[w] = guide_error(guide, sm, targets, metaA, device)
+        log.info("%s guidance %.2f: guide-A MAE %.3f eV, validity %.3f", kind, w, *scores[w])
+    best_valid = max(v for _, v in scores.values())
+    ok = {w: e for w, (e, v) in scores.items() if v >= 0.8 * best_valid}
+    chosen = min(ok, key=ok.get)
+    return chosen, {str(w): {"guide_mae": e, "validity": v} for w, (e, v) in scores.items()}
+
+
+def unconditional(kind, model, sizes, metaA, known, reference, args) -> dict:
+    """Unconditional sample quality: validity, uniqueness, novelty vs half A, FCD vs half B."""
+    t0 = time.monotonic()
+    if kind == "vae":
+        from invdesign.domains.molecules import decode
+
+        with torch.no_grad():
+            out = model.decode(torch.randn(len(sizes), model.latent_dim, generator=torch.Generator().manual_seed(2)))
+        smiles = decode(out, metaA)["smiles"].tolist()
+    else:
+        smiles = generate(kind, model, sizes, None, metaA, args)
+    seconds = time.monotonic() - t0
+    valid = strict_valid(smiles)
+    from invdesign.chem.molecules import canonical
+
+    canon = [canonical(s) for s, v in zip(smiles, valid) if v]
+    uniq = sorted(set(canon))
+    res = {"samples": len(smiles), "validity": float(valid.mean()), "uniqueness": len(uniq) / max(len(canon), 1),
+           "novelty": float(np.mean([s not in known for s in uniq])) if uniq else 0.0,
+           "samples_per_second": len(smiles) / seconds}
+    try:
+        from fcd_torch import FCD
+
+        res["fcd_vs_halfB"] = float(FCD(device="cpu", n_jobs=1)(uniq, reference))
+    except ImportError:
+        res["fcd_vs_halfB"] = None
+    return res
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "edm"))
@@ -164,6 +217,9 @@ def main(argv=None) -> int:
     ap.add_argument("--guidance", type=json.loads, default={"diffusion": 1.0, "ebm": 1.0})
     ap.add_argument("--best-of", type=int, default=4, help="k for the best-of-k variant (ranked by a half-A model)")
     ap.add_argument("--vae-steps", type=int, default=100)
+    ap.add_argument("--guidance-grid", type=float, nargs="+", default=[0.5, 1.0, 2.0, 4.0],
+                    help="guidance scales tried on 1,000 pairs, scored by the half-A guide (never the judge)")
+    ap.add_argument("--skip-unconditional", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -189,6 +245,8 @@ def main(argv=None) -> int:
     yA = df["property"].to_numpy(float)[parts["A"]["idx"]]
     nA = np.array([int(blob["graphs"][i].num_nodes) for i in parts["A"]["idx"]])
     known = set(smilesA)
+    smilesB = df["smiles"].to_numpy()[parts["B"]["idx"]]
+    reference = list(np.random.default_rng(3).choice(smilesB, size=min(10000, len(smilesB)), replace=False))
     rng = np.random.default_rng(0)
     pick = rng.choice(len(yA), size=args.samples, replace=True)
     sizes, targets = nA[pick], yA[pick].astype(np.float32)
@@ -213,6 +271,14 @@ def main(argv=None) -> int:
         model, info = train_model(out / f"{kind}_A.pt", lambda: build_generator(metaA, gcfg), parts["A"]["train"],
                                   parts["A"]["val"], gcfg, device)
         res = {"train_seconds": info["seconds"], "epochs": info["epochs_run"], "config": gcfg}
+        if kind != "vae" and len(args.guidance_grid) > 1:
+            w, res["guidance_grid"] = choose_guidance(kind, model, guide, sizes[-1000:], targets[-1000:], metaA,
+                                                      args, device)
+            args.guidance[kind] = w
+            res["guidance_scale"] = w
+        if not args.skip_unconditional:
+            res["unconditional"] = unconditional(kind, model, sizes, metaA, known, reference, args)
+            log.info("%s unconditional: %s", kind, res["unconditional"])
         t0 = time.monotonic()
         smiles = generate(kind, model, sizes, targets, metaA, args)
         res["samples_per_second"] = len(smiles) / (time.monotonic() - t0)

@@ -137,7 +137,7 @@ def _check_campaign(name: str, camp: dict, source: str) -> None:
                              f"{known[ds['property_column']]}; convert the target or fix the unit")
 
 
-GRAPH_GENERATORS = ("diffusion", "ebm")  # whole-graph generators; molecules only
+DOMAIN_GENERATORS = {"molecules": ("vae", "diffusion", "ebm"), "crystals": ("vae", "diffusion", "ebm")}
 
 
 def _normalise_generators(name: str, camp: dict, source: str) -> None:
@@ -150,9 +150,10 @@ def _normalise_generators(name: str, camp: dict, source: str) -> None:
         raise InvdesignError(f"{source}: campaigns.{name}.generators lists type {dup[0]!r} twice; "
                              "give each generator type once")
     for t in types:
-        if t in GRAPH_GENERATORS and camp["domain"] != "molecules":
-            raise InvdesignError(f"{source}: campaigns.{name}: generator type {t!r} is for molecules; "
-                                 "crystal campaigns use type: vae")
+        known = DOMAIN_GENERATORS[camp["domain"]]
+        if t not in known:
+            raise InvdesignError(f"{source}: campaigns.{name}: generator type {t!r} is not available for "
+                                 f"{camp['domain']}; use one of {', '.join(known)}")
     camp["generators"] = gens
 
 

@@ -57,7 +57,7 @@ def test_generator_lists(base):
 
 @pytest.mark.parametrize("mutate, match", [
     (lambda c: c["campaigns"]["qm9_gap"]["generators"].append({"type": "ebm"}), "lists type 'ebm' twice"),
-    (lambda c: c["campaigns"]["mp_bulk"]["generator"].update(type="diffusion"), "is for molecules"),
+    (lambda c: c["campaigns"]["mp_bulk"]["generator"].update(type="gan"), "campaigns.mp_bulk.generator"),
     (lambda c: c["campaigns"]["qm9_gap"].update(generator={"type": "vae"}), "both generator: and generators:"),
     (lambda c: c["campaigns"]["qm9_gap"]["generators"][1].update(type="gan"), "campaigns.qm9_gap.generators.1.type"),
 ])

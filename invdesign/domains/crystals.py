@@ -52,6 +52,19 @@ def _canonical(structure, elements):
     return s, symbols, frac
 
 
+def _attach_cell_targets(g, structure, elements, max_atoms) -> list[float]:
+    """Give graph ``g`` the cell-generators' inputs: types_t [1, max_atoms] (-1 = no atom), frac_t
+    [1, max_atoms, 3] of the canonical cell; returns its raw lattice parameters (standardise into lat_t)."""
+    red, symbols, frac = _canonical(structure, elements)
+    types = np.full(max_atoms, -1, dtype=np.int64)
+    types[: len(symbols)] = [elements.index(e) for e in symbols]
+    fr = np.zeros((max_atoms, 3), dtype=np.float32)
+    fr[: len(symbols)] = frac
+    g.types_t = torch.from_numpy(types).unsqueeze(0)
+    g.frac_t = torch.from_numpy(fr).unsqueeze(0)
+    return _lattice_params(red)
+
+
 def featurize(df: pd.DataFrame, feat_cfg: dict):
     structures = [structure_from_record(r) for r in df["structure"]]
     elements = sorted({site.specie.symbol for s in structures for site in s},
@@ -61,14 +74,7 @@ def featurize(df: pd.DataFrame, feat_cfg: dict):
     graphs, lattices = [], []
     for n_done, (s, y) in enumerate(zip(structures, df["property"].astype(float))):
         g = structure_to_graph(s, elements, cutoff, k, y)
-        red, symbols, frac = _canonical(s, elements)
-        types = np.full(max_atoms, -1, dtype=np.int64)
-        types[: len(symbols)] = [elements.index(e) for e in symbols]
-        fr = np.zeros((max_atoms, 3), dtype=np.float32)
-        fr[: len(symbols)] = frac
-        g.types_t = torch.from_numpy(types).unsqueeze(0)
-        g.frac_t = torch.from_numpy(fr).unsqueeze(0)
-        lattices.append(_lattice_params(red))
+        lattices.append(_attach_cell_targets(g, s, elements, max_atoms))
         graphs.append(g)
         if (n_done + 1) % 1000 == 0:
             log.info("featurized %d/%d structures", n_done + 1, len(structures))
@@ -85,6 +91,7 @@ def featurize(df: pd.DataFrame, feat_cfg: dict):
             "num_gaussians": ng, "lattice_mean": mean.tolist(), "lattice_std": std.tolist(),
             # what the decoder may produce: atom counts and numbers of distinct elements seen in the data
             "natoms_seen": sorted({len(s) for s in structures}),
+            "natoms_hist": np.bincount([len(s) for s in structures], minlength=max_atoms + 1).tolist(),
             "n_elements_range": [min(n_el), max(n_el)]}
     return graphs, meta
 
@@ -98,7 +105,12 @@ def featurize_like(df: pd.DataFrame, meta: dict) -> list:
             if not {site.specie.symbol for site in s} <= known:
                 out.append(None)
                 continue
-            out.append(structure_to_graph(s, meta["elements"], meta["cutoff"], meta["max_neighbors"]))
+            g = structure_to_graph(s, meta["elements"], meta["cutoff"], meta["max_neighbors"])
+            if len(s) <= meta["max_atoms"]:  # cell targets let the crystal EBM score the structure
+                lat = np.array(_attach_cell_targets(g, s, meta["elements"], meta["max_atoms"]), dtype=np.float32)
+                g.lat_t = torch.from_numpy((lat - np.array(meta["lattice_mean"])) / np.array(meta["lattice_std"]))
+                g.lat_t = g.lat_t.float().unsqueeze(0)
+            out.append(g)
         except Exception:  # noqa: BLE001
             out.append(None)
     return out

@@ -9,6 +9,8 @@ GENERATORS = {
     ("molecules", "diffusion"): ("invdesign.models.graph_diffusion", "GraphDiffusion"),
     ("molecules", "ebm"): ("invdesign.models.graph_ebm", "GraphEBM"),
     ("crystals", "vae"): ("invdesign.models.crystal_vae", "CrystalVAE"),
+    ("crystals", "diffusion"): ("invdesign.models.crystal_diffusion", "CrystalDiffusion"),
+    ("crystals", "ebm"): ("invdesign.models.crystal_ebm", "CrystalEBM"),
 }
 
 

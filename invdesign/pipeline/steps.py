@@ -365,7 +365,7 @@ def _generator_metrics(checked, keep) -> dict:
 
 
 def _ood_scores(ebm_path: str, graphs: list, runtime: dict):
-    """EBM energy and its z-score against the training molecules for each graph (NaN where no graph)."""
+    """EBM energy and its z-score against the training data for each graph (NaN where no graph)."""
     import torch
     from torch_geometric.loader import DataLoader
 
@@ -376,7 +376,8 @@ def _ood_scores(ebm_path: str, graphs: list, runtime: dict):
     device = resolve_device(runtime.get("device"))
     ebm.to(device)
     energy = np.full(len(graphs), np.nan)
-    ok = [i for i, g in enumerate(graphs) if g is not None]
+    needs = getattr(ebm, "score_inputs", ())  # crystal EBM: cell targets (absent for oversized cells)
+    ok = [i for i, g in enumerate(graphs) if g is not None and all(hasattr(g, a) for a in needs)]
     vals = []
     for batch in DataLoader([graphs[i] for i in ok], batch_size=512):
         vals.append(ebm.score_graphs(batch.to(device)).cpu())

@@ -1,0 +1,190 @@
+"""Energy-based model over periodic crystals, sampled with Langevin dynamics on types, coordinates and cell.
+
+A cell is its dequantised one-hot atom types ``A [B,M,T]``, fractional coordinates ``F [B,M,3]`` on the
+unit torus and six standardised lattice parameters ``L [B,6]`` (log lengths, angles). The energy
+network is the periodic message-passing stack of the crystal diffusion model (pair messages see
+Fourier features of fractional *differences* and the lattice parameters), read out by a sum over
+atoms, so the energy is invariant to rotation, to translation (by any vector, lattice vectors
+included) and to atom order.
+
+Training is contrastive divergence, as for the molecule EBM: data cells are pushed down and
+short-run Langevin samples started from noise are pushed up, with a square penalty holding the energy
+scale. Langevin moves wrap the coordinates back onto the torus. Conditional sampling adds a property
+energy ``w * ((f(A, F, L) - c) / tol)^2`` from a property head trained on the same inputs. The energy
+of a finished structure, against the training cells' energies, is its out-of-distribution score.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .crystal_diffusion import PeriodicLayer, allowed_elements, fourier, natoms_histogram
+from .gnn import mlp
+
+
+class PeriodicEnergy(nn.Module):
+    """Scalar of a (continuous) cell: invariant to rotation, translation and atom order."""
+
+    def __init__(self, n_types: int, hidden: int, layers: int, n_fourier: int):
+        super().__init__()
+        self.inp = nn.Linear(n_types, hidden)
+        self.ctx = mlp([6, hidden, hidden])
+        self.layers = nn.ModuleList(PeriodicLayer(hidden, n_fourier) for _ in range(layers))
+        self.out = mlp([hidden, hidden, 1])
+        self.n_fourier = n_fourier
+
+    def forward(self, A, Fr, L, mask):
+        m = mask.unsqueeze(-1).float()
+        h = (self.inp(A) + self.ctx(L).unsqueeze(1)) * m
+        ff = fourier(Fr.unsqueeze(1) - Fr.unsqueeze(2), self.n_fourier)
+        for layer in self.layers:
+            h = layer(h, ff, L, mask)
+        return self.out(h).mul(m).sum((1, 2))
+
+
+class CrystalEBM(nn.Module):
+    score_inputs = ("types_t", "frac_t", "lat_t")  # graph attributes score_graphs reads
+    def __init__(self, meta: dict, cfg: dict):
+        super().__init__()
+        self.meta = dict(meta)
+        self.cfg = dict(cfg)
+        self.max_atoms = int(meta["max_atoms"])
+        self.n_types = len(meta["elements"])
+        hidden, layers = int(cfg.get("hidden", 64)), int(cfg.get("layers", 3))
+        n_fourier = int(cfg.get("fourier_features", 8))
+        self.energy = PeriodicEnergy(self.n_types, hidden, layers, n_fourier)
+        self.property_net = PeriodicEnergy(self.n_types, hidden, layers, n_fourier)
+        self.register_buffer("y_mean", torch.tensor(float(meta.get("y_mean", 0.0))))
+        self.register_buffer("y_std", torch.tensor(float(meta.get("y_std", 1.0))))
+        self.register_buffer("lat_mean", torch.tensor(meta["lattice_mean"], dtype=torch.float32))
+        self.register_buffer("lat_std", torch.tensor(meta["lattice_std"], dtype=torch.float32))
+        self.register_buffer("n_hist", natoms_histogram(meta, self.max_atoms))
+        self.register_buffer("energy_mean", torch.tensor(0.0))
+        self.register_buffer("energy_std", torch.tensor(1.0))
+        lo, hi = meta.get("n_elements_range", [1, self.n_types])
+        self.n_elements_range = (int(lo), int(hi))
+        self.dequant = float(cfg.get("dequantization", 0.5))
+        self.alpha = float(cfg.get("energy_regularization", 1.0))
+        self.train_steps = int(cfg.get("langevin_train_steps", 20))
+        self.sample_steps = int(cfg.get("langevin_steps", 60))
+        self.step_size = float(cfg.get("langevin_step_size", 0.05))
+        self.noise = float(cfg.get("langevin_noise", 0.005))
+        self.coord_step = float(cfg.get("coordinate_step_scale", 0.2))
+        self.max_move = float(cfg.get("langevin_max_move", 0.1))
+        self.property_weight = float(cfg.get("property_weight", 1.0))
+        self.guidance_weight = float(cfg.get("guidance_scale", 1.0))
+        self.tolerance = float(cfg.get("property_tolerance", 0.5))
+
+    # ------------------------------------------------------------------ inputs
+    def _targets(self, batch):
+        types = batch.types_t[:, : self.max_atoms]
+        mask = types >= 0
+        A = F.one_hot(types.clamp(min=0), self.n_types).float() * mask.unsqueeze(-1)
+        return A, batch.frac_t[:, : self.max_atoms].float(), batch.lat_t.float(), mask
+
+    def _noise_init(self, mask, gen=None):
+        B, M = mask.shape
+        dev = mask.device
+        A = torch.rand(B, M, self.n_types, generator=gen).to(dev) * (1 + self.dequant)
+        Fr = torch.rand(B, M, 3, generator=gen).to(dev)
+        L = torch.randn(B, 6, generator=gen).to(dev)
+        return A * mask.unsqueeze(-1).float(), Fr, L
+
+    def _total(self, A, Fr, L, mask, target, weight):
+        energy = self.energy(A, Fr, L, mask)
+        if target is not None and weight > 0:
+            pred = self.property_net(A, Fr, L, mask)
+            energy = energy + weight * ((pred - target) / (self.tolerance / float(self.y_std))) ** 2
+        return energy
+
+    def _langevin(self, A, Fr, L, mask, steps, target=None, weight=0.0, gen=None):
+        m = mask.unsqueeze(-1).float()
+
+        def randn(x):
+            return torch.randn(x.shape, generator=gen).to(x.device) if gen is not None else torch.randn_like(x)
+
+        for _ in range(steps):
+            A, Fr, L = (v.detach().requires_grad_(True) for v in (A, Fr, L))
+            with torch.enable_grad():
+                e = self._total(A, Fr, L, mask, target, weight)
+                ga, gf, gl = torch.autograd.grad(e.sum(), [A, Fr, L])
+            # clipped Langevin: no coordinate moves more than max_move per step, however steep the energy
+            # (the property term with a tight tolerance is steep); coordinates move on the torus with a
+            # smaller step, since one fractional unit spans the whole cell
+            move = self.max_move
+            A = ((A - (self.step_size * ga / 2).clamp(-move, move) + self.noise * randn(A))
+                 .clamp(0, 1 + self.dequant)) * m
+            Fr = (Fr - (self.coord_step * self.step_size * gf / 2).clamp(-self.coord_step * move, self.coord_step * move)
+                  + self.coord_step * self.noise * randn(Fr)) % 1.0
+            L = (L - (self.step_size * gl / 2).clamp(-move, move) + self.noise * randn(L)).clamp(-4, 4)
+        return A.detach(), Fr.detach(), L.detach()
+
+    # ------------------------------------------------------------------ training
+    def loss(self, batch):
+        A, Fr, L, mask = self._targets(batch)
+        Ap = (A + self.dequant * torch.rand_like(A)) * mask.unsqueeze(-1).float()
+        An, Fn, Ln = self._noise_init(mask)
+        was = self.training
+        self.eval()
+        An, Fn, Ln = self._langevin(An, Fn, Ln, mask, self.train_steps)
+        self.train(was)
+        e_pos = self.energy(Ap, Fr, L, mask)
+        e_neg = self.energy(An, Fn, Ln, mask)
+        cd = e_pos.mean() - e_neg.mean()
+        reg = self.alpha * (e_pos.pow(2).mean() + e_neg.pow(2).mean())
+        y = (batch.y.view(-1) - self.y_mean) / self.y_std
+        known = torch.isfinite(y)
+        pred = self.property_net(Ap, Fr, L, mask)
+        prop = F.mse_loss(pred[known], y[known]) if known.any() else pred.sum() * 0
+        if self.training:
+            with torch.no_grad():
+                self.energy_mean.mul_(0.95).add_(0.05 * e_pos.mean())
+                self.energy_std.mul_(0.95).add_(0.05 * e_pos.std().clamp(min=1e-6))
+        return cd + reg + self.property_weight * prop, {
+            "e_pos": float(e_pos.mean().detach()), "e_neg": float(e_neg.mean().detach()),
+            "prop_mse": float(prop.detach()), "select": float((prop + reg).detach())}
+
+    # ------------------------------------------------------------------ use
+    @torch.no_grad()
+    def score_graphs(self, batch) -> torch.Tensor:
+        """Energy of finished structures (one-hot types at the dequantisation midpoint); lower = more typical."""
+        A, Fr, L, mask = self._targets(batch)
+        return self.energy((A + self.dequant / 2) * mask.unsqueeze(-1).float(), Fr, L, mask)
+
+    def ood_z(self, energies: torch.Tensor) -> torch.Tensor:
+        return (energies - self.energy_mean) / self.energy_std.clamp(min=1e-6)
+
+    @torch.no_grad()
+    def sample(self, count: int | None = None, *, sizes=None, target=None, guidance_scale: float | None = None,
+               generator: torch.Generator | None = None, batch_size: int = 512, progress=None,
+               steps: int | None = None) -> dict:
+        """Langevin samples; ``target`` (data units, one or one per cell) adds the property energy."""
+        if sizes is None:
+            sizes = torch.multinomial(self.n_hist.cpu(), int(count), replacement=True, generator=generator)
+        sizes = torch.as_tensor(sizes).long().clamp(1, self.max_atoms).cpu()
+        w = self.guidance_weight if guidance_scale is None else float(guidance_scale)
+        tgt = None
+        if target is not None:
+            tgt = torch.as_tensor(target, dtype=torch.float32).view(-1).cpu()
+            tgt = tgt.expand(len(sizes)) if tgt.numel() == 1 else tgt
+        dev = self.y_mean.device
+        outs = []
+        for start in range(0, len(sizes), batch_size):
+            sz = sizes[start:start + batch_size]
+            mask = (torch.arange(self.max_atoms).view(1, -1) < sz.view(-1, 1)).to(dev)
+            A, Fr, L = self._noise_init(mask, generator)
+            c = None if tgt is None else (tgt[start:start + batch_size].to(dev) - self.y_mean) / self.y_std
+            A, Fr, L = self._langevin(A, Fr, L, mask, steps or self.sample_steps, c, w, generator)
+            pred = self.property_net(A, Fr, L, mask) * self.y_std + self.y_mean
+            allowed = allowed_elements(A - self.dequant / 2, mask, self.n_elements_range)
+            types = torch.where(mask, A.masked_fill(~allowed.unsqueeze(1), -torch.inf).argmax(-1),
+                                torch.full_like(mask, -1, dtype=torch.long))
+            raw = L * self.lat_std + self.lat_mean
+            lattice = torch.cat([torch.exp(raw[:, :3]), torch.rad2deg(raw[:, 3:])], dim=1)
+            outs.append({"types": types.cpu(), "frac": Fr.cpu(), "lattice": lattice.cpu(), "num_atoms": sz,
+                         "property_pred": pred.cpu()})
+            if progress:
+                progress(min(start + batch_size, len(sizes)), len(sizes))
+        return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
