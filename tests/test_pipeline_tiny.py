@@ -83,6 +83,9 @@ def test_tiny_campaign_exports_and_report(tiny_run, repo, tmp_path):
         assert col in cver.columns, col
     om = json.loads((out / "tiny_cry" / "oracle" / "metrics.json").read_text())
     assert om["n_checked"] == len(cver) and om["n_stable"] == int(cver["stable"].astype(bool).sum())
+    assert om["n_batches"] == min(2, n_pass)  # oracle.batch_size = 1: one CHGNet job per candidate
+    for b in range(om["n_batches"]):
+        assert (out / "logs" / "tiny_cry" / f"relax_crystal_batch_{b:03d}.log").stat().st_size > 0
     with zipfile.ZipFile(out / "tiny_cry" / "candidates_cifs.zip") as zf:
         cry = pd.read_csv(out / "tiny_cry" / "candidates.csv")
         assert len(zf.namelist()) == int(cry["passes"].astype(bool).sum())

@@ -36,6 +36,7 @@ from torch.nn import functional as F
 
 from .gnn import mlp
 from .graph_diffusion import cosine_alpha_bar
+from .sampling import sample_in_batches
 
 
 def wrapped_normal_score(delta: torch.Tensor, sigma: torch.Tensor, images: int = 3) -> torch.Tensor:
@@ -215,17 +216,8 @@ class CrystalDiffusion(nn.Module):
             sizes = torch.multinomial(self.n_hist.cpu(), int(count), replacement=True, generator=generator)
         sizes = torch.as_tensor(sizes).long().clamp(1, self.max_atoms).cpu()
         w = self.guidance_scale if guidance_scale is None else float(guidance_scale)
-        tgt = None
-        if target is not None:
-            tgt = torch.as_tensor(target, dtype=torch.float32).view(-1).cpu()
-            tgt = tgt.expand(len(sizes)) if tgt.numel() == 1 else tgt
-        outs = []
-        for start in range(0, len(sizes), batch_size):
-            sl = slice(start, start + batch_size)
-            outs.append(self._sample_batch(sizes[sl], None if tgt is None else tgt[sl], w, generator))
-            if progress:
-                progress(min(start + batch_size, len(sizes)), len(sizes))
-        return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
+        return sample_in_batches(sizes, target, batch_size, lambda sz, t: self._sample_batch(sz, t, w, generator),
+                                 progress)
 
     def _sample_batch(self, sizes, target, w, gen):
         dev = self.abar.device

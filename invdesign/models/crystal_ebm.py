@@ -22,6 +22,7 @@ from torch.nn import functional as F
 
 from .crystal_diffusion import PeriodicLayer, allowed_elements, fourier, natoms_histogram
 from .gnn import mlp
+from .sampling import EnergyOODMixin, sample_in_batches
 
 
 class PeriodicEnergy(nn.Module):
@@ -44,7 +45,7 @@ class PeriodicEnergy(nn.Module):
         return self.out(h).mul(m).sum((1, 2))
 
 
-class CrystalEBM(nn.Module):
+class CrystalEBM(EnergyOODMixin, nn.Module):
     score_inputs = ("types_t", "frac_t", "lat_t")  # graph attributes score_graphs reads
     def __init__(self, meta: dict, cfg: dict):
         super().__init__()
@@ -153,9 +154,6 @@ class CrystalEBM(nn.Module):
         A, Fr, L, mask = self._targets(batch)
         return self.energy((A + self.dequant / 2) * mask.unsqueeze(-1).float(), Fr, L, mask)
 
-    def ood_z(self, energies: torch.Tensor) -> torch.Tensor:
-        return (energies - self.energy_mean) / self.energy_std.clamp(min=1e-6)
-
     @torch.no_grad()
     def sample(self, count: int | None = None, *, sizes=None, target=None, guidance_scale: float | None = None,
                generator: torch.Generator | None = None, batch_size: int = 512, progress=None,
@@ -165,17 +163,12 @@ class CrystalEBM(nn.Module):
             sizes = torch.multinomial(self.n_hist.cpu(), int(count), replacement=True, generator=generator)
         sizes = torch.as_tensor(sizes).long().clamp(1, self.max_atoms).cpu()
         w = self.guidance_weight if guidance_scale is None else float(guidance_scale)
-        tgt = None
-        if target is not None:
-            tgt = torch.as_tensor(target, dtype=torch.float32).view(-1).cpu()
-            tgt = tgt.expand(len(sizes)) if tgt.numel() == 1 else tgt
         dev = self.y_mean.device
-        outs = []
-        for start in range(0, len(sizes), batch_size):
-            sz = sizes[start:start + batch_size]
+
+        def one_batch(sz, tgt):
             mask = (torch.arange(self.max_atoms).view(1, -1) < sz.view(-1, 1)).to(dev)
             A, Fr, L = self._noise_init(mask, generator)
-            c = None if tgt is None else (tgt[start:start + batch_size].to(dev) - self.y_mean) / self.y_std
+            c = None if tgt is None else (tgt.to(dev) - self.y_mean) / self.y_std
             A, Fr, L = self._langevin(A, Fr, L, mask, steps or self.sample_steps, c, w, generator)
             pred = self.property_net(A, Fr, L, mask) * self.y_std + self.y_mean
             allowed = allowed_elements(A - self.dequant / 2, mask, self.n_elements_range)
@@ -183,8 +176,7 @@ class CrystalEBM(nn.Module):
                                 torch.full_like(mask, -1, dtype=torch.long))
             raw = L * self.lat_std + self.lat_mean
             lattice = torch.cat([torch.exp(raw[:, :3]), torch.rad2deg(raw[:, 3:])], dim=1)
-            outs.append({"types": types.cpu(), "frac": Fr.cpu(), "lattice": lattice.cpu(), "num_atoms": sz,
-                         "property_pred": pred.cpu()})
-            if progress:
-                progress(min(start + batch_size, len(sizes)), len(sizes))
-        return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
+            return {"types": types.cpu(), "frac": Fr.cpu(), "lattice": lattice.cpu(), "num_atoms": sz,
+                    "property_pred": pred.cpu()}
+
+        return sample_in_batches(sizes, target, batch_size, one_batch, progress)

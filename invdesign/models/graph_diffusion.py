@@ -23,6 +23,7 @@ from torch.nn import functional as F
 from .dense import (NUM_BOND_CLASSES, DenseGraphGenerator, pair_mask, sample_sizes, symmetrise_upper, to_dense,
                     walk_features)
 from .gnn import mlp
+from .sampling import sample_in_batches
 
 
 class _Film(nn.Module):
@@ -202,17 +203,8 @@ class GraphDiffusion(DenseGraphGenerator):
             sizes = sample_sizes(self.n_hist.cpu(), int(count), generator)
         sizes = sizes.long().cpu()
         w = self.guidance_scale if guidance_scale is None else float(guidance_scale)
-        tgt = None
-        if target is not None:
-            tgt = torch.as_tensor(target, dtype=torch.float32).view(-1).cpu()
-            tgt = tgt.expand(len(sizes)) if tgt.numel() == 1 else tgt
-        outs = []
-        for start in range(0, len(sizes), batch_size):
-            sl = slice(start, start + batch_size)
-            outs.append(self._sample_batch(sizes[sl], None if tgt is None else tgt[sl], w, generator))
-            if progress:
-                progress(min(start + batch_size, len(sizes)), len(sizes))
-        return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
+        return sample_in_batches(sizes, target, batch_size, lambda sz, t: self._sample_batch(sz, t, w, generator),
+                                 progress)
 
     def _sample_batch(self, sizes, target, w, generator):
         dev = self.abar.device

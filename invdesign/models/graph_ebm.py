@@ -21,6 +21,7 @@ from torch.nn import functional as F
 
 from .dense import NUM_BOND_CLASSES, DenseGraphGenerator, pair_mask, sample_sizes, to_dense
 from .gnn import mlp
+from .sampling import EnergyOODMixin, sample_in_batches
 
 
 class RelationalEnergy(nn.Module):
@@ -47,7 +48,7 @@ class RelationalEnergy(nn.Module):
         return self.out(h.sum(1)).squeeze(-1)
 
 
-class GraphEBM(DenseGraphGenerator):
+class GraphEBM(EnergyOODMixin, DenseGraphGenerator):
     def __init__(self, meta: dict, cfg: dict):
         super().__init__(meta, cfg)
         # training-data energy statistics for the OOD score (running averages during training)
@@ -147,9 +148,6 @@ class GraphEBM(DenseGraphGenerator):
         Ec = (E + off) * pair_mask(mask).unsqueeze(-1).float()
         return self.energy(Xc, Ec, mask)
 
-    def ood_z(self, energies: torch.Tensor) -> torch.Tensor:
-        return (energies - self.energy_mean) / self.energy_std.clamp(min=1e-6)
-
     @torch.no_grad()
     def sample(self, count: int | None = None, *, sizes=None, target=None, guidance_scale: float | None = None,
                generator: torch.Generator | None = None, batch_size: int = 1024, progress=None,
@@ -159,18 +157,12 @@ class GraphEBM(DenseGraphGenerator):
             sizes = sample_sizes(self.n_hist.cpu(), int(count), generator)
         sizes = sizes.long().cpu()
         w = self.guidance_weight if guidance_scale is None else float(guidance_scale)
-        tgt = None
-        if target is not None:
-            tgt = torch.as_tensor(target, dtype=torch.float32).view(-1).cpu()
-            tgt = tgt.expand(len(sizes)) if tgt.numel() == 1 else tgt
         dev = self.n_hist.device
-        outs = []
-        for start in range(0, len(sizes), batch_size):
-            sz = sizes[start:start + batch_size]
-            N = self.max_nodes
-            mask = (torch.arange(N).view(1, -1) < sz.view(-1, 1)).to(dev)
+
+        def one_batch(sz, tgt):
+            mask = (torch.arange(self.max_nodes).view(1, -1) < sz.view(-1, 1)).to(dev)
             X, E = self._noise_init(mask, generator)
-            c = None if tgt is None else ((tgt[start:start + batch_size].to(dev) - self.y_mean) / self.y_std)
+            c = None if tgt is None else (tgt.to(dev) - self.y_mean) / self.y_std
             X, E = self._langevin(X, E, mask, steps or self.sample_steps, c, w)
             pred = self.property_net(X, E, mask) * self.y_std + self.y_mean
             pm = pair_mask(mask)
@@ -179,10 +171,9 @@ class GraphEBM(DenseGraphGenerator):
             Es = (E + E.transpose(1, 2)) / 2
             bonds = Es.argmax(-1) * pm.long()
             scores = (Es[..., 1:].max(-1).values - Es[..., 0]) * pm.float()
-            outs.append({"atom_classes": atoms.cpu(), "bonds": bonds.cpu(), "bond_scores": scores.cpu(),
-                         "n": sz, "property_pred": pred.cpu()})
-            if progress:
-                progress(min(start + batch_size, len(sizes)), len(sizes))
-        out = {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
+            return {"atom_classes": atoms.cpu(), "bonds": bonds.cpu(), "bond_scores": scores.cpu(), "n": sz,
+                    "property_pred": pred.cpu()}
+
+        out = sample_in_batches(sizes, target, batch_size, one_batch, progress)
         out["valency_correction"] = True
         return out

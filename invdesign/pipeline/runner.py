@@ -95,9 +95,13 @@ def run(step: str, smk) -> None:
         elif step == "verify_molecules":
             verify.verify_molecules(name, camp, smk.input.candidates, smk.input.dataset, smk.input.calibration,
                                     smk.output.csv, smk.output.parquet, smk.output.sdf, smk.output.metrics)
+        elif step == "crystal_batches":
+            verify.crystal_batches(camp, smk.input.candidates, smk.output.batches)
+        elif step == "relax_crystal_batch":
+            verify.relax_crystal_batch(camp, smk.input.batch, smk.input.dataset, smk.output.verified)
         elif step == "verify_crystals":
-            verify.verify_crystals(name, camp, smk.input.candidates, smk.input.dataset, smk.output.csv,
-                                   smk.output.parquet, smk.output.metrics)
+            verify.verify_crystals(name, camp, list(smk.input.batches), smk.output.csv, smk.output.parquet,
+                                   smk.output.metrics)
         elif step == "package_crystals":
             n = verify.package_crystals(smk.input.candidates, smk.output.zip)
             log.info("zipped %d candidate CIFs into %s", n, smk.output.zip)

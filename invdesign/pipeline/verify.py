@@ -184,24 +184,39 @@ def package_crystals(candidates_path: str, out_zip: str) -> int:
     return len(cands)
 
 
-def verify_crystals(name: str, camp: dict, candidates_path: str, dataset_path: str, out_csv: str,
-                    out_parquet: str, metrics_path: str) -> dict:
-    """CHGNet relaxation, energy above hull and EOS bulk modulus of the best-ranked crystal candidates.
+def crystal_batches(camp: dict, candidates_path: str, out_dir: str) -> int:
+    """Split the best-ranked passing crystal candidates (``oracle.top_k``) into files of
+    ``oracle.batch_size`` rows, ``batch_000.parquet``, ... (the fan-out of the CHGNet check: one
+    Snakemake job per file). Returns the number of batches (0 when nothing passed)."""
+    oracle = camp["oracle"]
+    cands = pd.read_parquet(candidates_path)
+    top = cands[cands["passes"].astype(bool)].head(oracle["top_k"]).reset_index(drop=True)
+    out = Path(out_dir)
+    if out.exists():
+        for old in out.glob("batch_*.parquet"):
+            old.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    size = max(1, int(oracle.get("batch_size", 25)))
+    n = (len(top) + size - 1) // size
+    for b in range(n):
+        write_table(top.iloc[b * size:(b + 1) * size], str(out / f"batch_{b:03d}.parquet"))
+    log.info("%d candidates in %d CHGNet batches of up to %d", len(top), n, size)
+    return n
+
+
+def relax_crystal_batch(camp: dict, batch_path: str, dataset_path: str, out_path: str) -> None:
+    """CHGNet relaxation, energy above hull and EOS bulk modulus of one batch of candidates.
 
     The hull of each candidate's chemical system is built with the same CHGNet energies from the known
     phases in the dataset (all splits) plus elemental references. Stable candidates (E_hull <=
-    ``oracle.e_hull_max``) get a Birch-Murnaghan bulk modulus from matcalc's EOSCalc. The verified rows
-    are re-ranked: stable and EOS modulus in the target first, then by the EOS modulus's distance to it.
+    ``oracle.e_hull_max``) get a Birch-Murnaghan bulk modulus from matcalc's EOSCalc.
     """
     from ..chem.crystals import structure_from_record
     from ..oracles.crystal import ReferenceEnergies, load_chgnet
     from ..oracles.crystal import verify_crystals as run_oracle
-    from ..targets import distance_to_target, in_target
 
-    t0 = time.monotonic()
     oracle = camp["oracle"]
-    cands = pd.read_parquet(candidates_path)
-    top = cands[cands["passes"].astype(bool)].head(oracle["top_k"]).reset_index(drop=True)
+    top = pd.read_parquet(batch_path).reset_index(drop=True)
     dataset = pd.read_parquet(dataset_path)
     chemsys = {frozenset(structure_from_record(r).composition.chemical_system.split("-")) for r in top["structure"]}
     refs = []
@@ -209,18 +224,34 @@ def verify_crystals(name: str, camp: dict, candidates_path: str, dataset_path: s
         s = structure_from_record(rec)
         if any(set(s.composition.chemical_system.split("-")) <= c for c in chemsys):
             refs.append(s)
-    log.info("CHGNet check of the top %d crystal candidates (%d chemical systems, %d reference phases)",
+    log.info("CHGNet check of %d crystal candidates (%d chemical systems, %d reference phases)",
              len(top), len(chemsys), len(refs))
-    calc = load_chgnet().calculator
-    fmax, steps = oracle["fmax"], oracle["max_steps"]
-    references = ReferenceEnergies(refs, calculator=calc, fmax=fmax, steps=steps)
-    res = run_oracle([structure_from_record(r) for r in top["structure"]], references, fmax=fmax, steps=steps,
-                     e_hull_max=oracle["e_hull_max"], calculator=calc) if len(top) else pd.DataFrame()
-    out = pd.concat([top, res.reset_index(drop=True)], axis=1) if len(top) else top.assign(
-        e_hull=[], stable=[], eos_bulk_modulus_gpa=[])
-    k = out["eos_bulk_modulus_gpa"].to_numpy(float) if len(out) else np.array([])
-    out["eos_in_target"] = in_target(k, camp["target"])
-    out["eos_distance_to_target"] = distance_to_target(k, camp["target"])
+    if len(top):
+        calc = load_chgnet().calculator
+        fmax, steps = oracle["fmax"], oracle["max_steps"]
+        references = ReferenceEnergies(refs, calculator=calc, fmax=fmax, steps=steps)
+        res = run_oracle([structure_from_record(r) for r in top["structure"]], references, fmax=fmax,
+                         steps=steps, e_hull_max=oracle["e_hull_max"], calculator=calc)
+        top = pd.concat([top, res.reset_index(drop=True)], axis=1)
+    write_table(top, out_path)
+
+
+def verify_crystals(name: str, camp: dict, batch_paths: list[str], out_csv: str, out_parquet: str,
+                    metrics_path: str) -> dict:
+    """Merge the CHGNet-checked batches and re-rank: stable and EOS modulus in the target first, then by
+    the EOS modulus's distance to it."""
+    from ..targets import distance_to_target, in_target
+
+    t0 = time.monotonic()
+    oracle = camp["oracle"]
+    parts = [pd.read_parquet(p) for p in sorted(batch_paths)]
+    parts = [p for p in parts if len(p)]
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["rank", "predicted_property", "chgnet_energy_per_atom", "e_hull", "stable", "eos_bulk_modulus_gpa",
+                 "relax_converged", "oracle_error"])
+    k = out["eos_bulk_modulus_gpa"].to_numpy(float)
+    out["eos_in_target"] = in_target(k, camp["target"]) if len(out) else []
+    out["eos_distance_to_target"] = distance_to_target(k, camp["target"]) if len(out) else []
     out["predictor_vs_eos_gpa"] = out["predicted_property"].to_numpy(float) - k if len(out) else []
     out = out.sort_values(["stable", "eos_in_target", "eos_distance_to_target", "rank"],
                           ascending=[False, False, True, True], na_position="last", kind="stable")
@@ -228,14 +259,14 @@ def verify_crystals(name: str, camp: dict, candidates_path: str, dataset_path: s
     write_table(out, out_parquet)
     write_table(out.drop(columns=[c for c in ("structure", "relaxed_cif") if c in out]), out_csv)
     finite = np.isfinite(k)
-    metrics = {"campaign": name, "n_checked": int(len(out)),
+    metrics = {"campaign": name, "n_checked": int(len(out)), "n_batches": len(batch_paths),
                "n_relaxed": int((out["oracle_error"].fillna("") == "").sum()) if len(out) else 0,
-               "n_stable": int(out["stable"].sum()) if len(out) else 0,
+               "n_stable": int(out["stable"].astype(bool).sum()) if len(out) else 0,
                "e_hull_max": oracle["e_hull_max"],
                "n_eos": int(finite.sum()), "n_stable_eos_in_target": int(out["eos_in_target"].sum()),
-               "eos_vs_predictor_mae_gpa": float(np.mean(np.abs(out["predictor_vs_eos_gpa"][finite])))
-               if finite.any() else None,
-               "seconds": time.monotonic() - t0}
+               "eos_vs_predictor_mae_gpa": float(np.mean(np.abs(out["predictor_vs_eos_gpa"].to_numpy(float)[
+                   np.isfinite(out["predictor_vs_eos_gpa"].to_numpy(float))]))) if finite.any() else None,
+               "seconds_merge": time.monotonic() - t0}
     log.info("%d/%d relaxed, %d stable (E_hull <= %.2f eV/atom), %d with an EOS bulk modulus in the target",
              metrics["n_relaxed"], len(out), metrics["n_stable"], oracle["e_hull_max"],
              metrics["n_stable_eos_in_target"])

@@ -1,4 +1,5 @@
 # Config loading and validation, shared names. Runs before any rule is planned.
+import os
 import sys
 from pathlib import Path
 

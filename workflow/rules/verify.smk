@@ -56,10 +56,58 @@ rule verify_molecules:
         "../scripts/verify_molecules.py"
 
 
-rule verify_crystals:
+checkpoint crystal_batches:
     input:
         candidates=rules.filter_rank.output.parquet,
+    output:
+        batches=directory(f"{RESULTS}/{{campaign}}/oracle/batches"),
+    wildcard_constraints:
+        campaign=_only(CRY_CAMPAIGNS),
+    params:
+        campaign=campaign_params("oracle"),
+    log:
+        log_path("crystal_batches"),
+    threads: 1
+    conda:
+        "../../envs/chem.yaml"
+    script:
+        "../scripts/crystal_batches.py"
+
+
+rule relax_crystal_batch:
+    """One CHGNet job per batch of candidates; Snakemake learns the batches from the checkpoint above, so
+    a cluster profile runs them side by side."""
+    input:
+        batch=f"{RESULTS}/{{campaign}}/oracle/batches/batch_{{batch}}.parquet",
         dataset=rules.prepare_dataset.output.dataset,
+    output:
+        verified=f"{RESULTS}/{{campaign}}/oracle/verified/batch_{{batch}}.parquet",
+    wildcard_constraints:
+        campaign=_only(CRY_CAMPAIGNS),
+        batch=r"\d+",
+    params:
+        campaign=campaign_params("oracle", "target"),
+    log:
+        f"{RESULTS}/logs/{{campaign}}/relax_crystal_batch_{{batch}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{campaign}}/relax_crystal_batch_{{batch}}.tsv"
+    threads: 1  # CHGNet on small cells is fastest single-threaded
+    conda:
+        "../../envs/chem.yaml"
+    script:
+        "../scripts/relax_crystal_batch.py"
+
+
+def verified_batches(wc):
+    """The verified files of every batch the checkpoint wrote (known once it has run)."""
+    folder = checkpoints.crystal_batches.get(campaign=wc.campaign).output.batches
+    ids = glob_wildcards(os.path.join(folder, "batch_{batch}.parquet")).batch
+    return expand(f"{RESULTS}/{wc.campaign}/oracle/verified/batch_{{batch}}.parquet", batch=sorted(ids))
+
+
+rule verify_crystals:
+    input:
+        batches=verified_batches,
     output:
         csv=f"{RESULTS}/{{campaign}}/candidates_verified.csv",
         parquet=f"{RESULTS}/{{campaign}}/candidates_verified.parquet",
@@ -72,7 +120,7 @@ rule verify_crystals:
         log_path("verify_crystals"),
     benchmark:
         bench_path("verify_crystals")
-    threads: 1  # CHGNet on small cells is fastest single-threaded
+    threads: 1
     conda:
         "../../envs/chem.yaml"
     script:
