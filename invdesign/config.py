@@ -137,9 +137,6 @@ def _check_campaign(name: str, camp: dict, source: str) -> None:
                              f"{known[ds['property_column']]}; convert the target or fix the unit")
 
 
-DOMAIN_GENERATORS = {"molecules": ("vae", "diffusion", "ebm"), "crystals": ("vae", "diffusion", "ebm")}
-
-
 def _normalise_generators(name: str, camp: dict, source: str) -> None:
     """Campaigns always end up with ``generators``: a list with one entry per generator type."""
     single = camp.pop("generator", None)
@@ -149,11 +146,6 @@ def _normalise_generators(name: str, camp: dict, source: str) -> None:
     if dup:
         raise InvdesignError(f"{source}: campaigns.{name}.generators lists type {dup[0]!r} twice; "
                              "give each generator type once")
-    for t in types:
-        known = DOMAIN_GENERATORS[camp["domain"]]
-        if t not in known:
-            raise InvdesignError(f"{source}: campaigns.{name}: generator type {t!r} is not available for "
-                                 f"{camp['domain']}; use one of {', '.join(known)}")
     camp["generators"] = gens
 
 
