@@ -46,9 +46,10 @@ from invdesign.pipeline import steps  # noqa: E402
 log = logging.getLogger("bench")
 
 GEN_CFG = {
-    "diffusion": {"type": "diffusion", "hidden": 128, "layers": 4, "epochs": 400, "batch_size": 64, "lr": 0.001,
-                  "diffusion_steps": 1000, "sample_steps": 200},
-    "ebm": {"type": "ebm", "hidden": 64, "layers": 3, "epochs": 100, "batch_size": 64, "lr": 0.0005},
+    "diffusion": {"type": "diffusion", "hidden": 96, "layers": 3, "epochs": 400, "batch_size": 64, "lr": 0.001,
+                  "diffusion_steps": 1000, "sample_steps": 100},
+    "ebm": {"type": "ebm", "hidden": 64, "layers": 2, "epochs": 100, "batch_size": 64, "lr": 0.0005,
+            "langevin_train_steps": 10},
     "vae": {"type": "vae", "latent_dim": 64, "hidden": 128, "epochs": 200, "batch_size": 64, "lr": 0.002},
 }
 
@@ -93,7 +94,7 @@ def sample(kind, model, n, target_min, train_graphs, seed):
 
         hi = float(max(float(g.y.view(-1)[0]) for g in train_graphs))
         (_, z, _), = optimise_latents(model, torch.randn(n, model.latent_dim, generator=gen),
-                                      (torch.tensor(target_min), torch.tensor(hi)), steps=60, lr=0.05,
+                                      (float(target_min), hi), steps=60, lr=0.05,
                                       prior_weight=0.05, checkpoints=1)
         with torch.no_grad():
             return model.decode(z)
@@ -136,7 +137,7 @@ def main(argv=None) -> int:
     ap.add_argument("--samples", type=int, default=1000)
     ap.add_argument("--target-min", type=float, default=300.0)
     ap.add_argument("--max-atoms", type=int, default=20)
-    ap.add_argument("--minutes", type=json.loads, default={"diffusion": 20, "ebm": 10, "vae": 5, "predictor": 5})
+    ap.add_argument("--minutes", type=json.loads, default={"diffusion": 15, "ebm": 8, "vae": 4, "predictor": 3})
     ap.add_argument("--chgnet", type=int, default=0, help="CHGNet-check this many top candidates per generator")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)

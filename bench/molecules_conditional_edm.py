@@ -223,6 +223,9 @@ def main(argv=None) -> int:
                     help="search.uncertainty_weight of the VAE's latent optimisation (0 = plain gradient descent)")
     ap.add_argument("--guidance-grid", type=float, nargs="+", default=[0.5, 1.0, 2.0, 4.0],
                     help="guidance scales tried on 1,000 pairs, scored by the half-A guide (never the judge)")
+    ap.add_argument("--fixed-guidance", type=json.loads, default={},
+                    help='guidance scale per generator that skips the grid search, e.g. {"diffusion": 2.0}')
+    ap.add_argument("--unconditional-samples", type=int, default=10000)
     ap.add_argument("--skip-unconditional", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
@@ -275,13 +278,16 @@ def main(argv=None) -> int:
         res = {"train_seconds": info["seconds"], "epochs": info["epochs_run"], "config": gcfg}
         if kind == "vae":
             res["uncertainty_weight"] = args.vae_uncertainty
-        if kind != "vae" and len(args.guidance_grid) > 1:
+        if kind in args.fixed_guidance:
+            args.guidance[kind] = res["guidance_scale"] = args.fixed_guidance[kind]
+        elif kind != "vae" and len(args.guidance_grid) > 1:
             w, res["guidance_grid"] = choose_guidance(kind, model, guide, sizes[-1000:], targets[-1000:], metaA,
                                                       args, device)
             args.guidance[kind] = w
             res["guidance_scale"] = w
         if not args.skip_unconditional:
-            res["unconditional"] = unconditional(kind, model, sizes, metaA, known, reference, args)
+            usizes = nA[np.random.default_rng(5).choice(len(nA), size=args.unconditional_samples, replace=True)]
+            res["unconditional"] = unconditional(kind, model, usizes, metaA, known, reference, args)
             log.info("%s unconditional: %s", kind, res["unconditional"])
         t0 = time.monotonic()
         smiles = generate(kind, model, sizes, targets, metaA, args)
@@ -316,7 +322,7 @@ def main(argv=None) -> int:
         # window hit rates at the 10th / 90th percentile targets
         hits = {}
         for label, c in (("p10", p10), ("p90", p90)):
-            n = min(2000, args.samples)
+            n = min(2000, args.samples // 2)
             sz = nA[rng.choice(np.flatnonzero(np.abs(yA - c) <= 0.2), size=n)]
             sm = generate(kind, model, sz, np.full(n, c, dtype=np.float32), metaA, args)
             v = strict_valid(sm)
