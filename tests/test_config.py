@@ -19,9 +19,7 @@ def test_shipped_configs_validate(repo, name):
     for camp in cfg["campaigns"].values():
         assert "generator" not in camp  # normalised to a list
         types = [g["type"] for g in camp["generators"]]
-        assert types[0] == "vae" and len(set(types)) == len(types)
-        if camp["domain"] == "crystals":
-            assert types == ["vae"]
+        assert types[0] == "vae" and len(set(types)) == len(types) and set(types) <= {"vae", "diffusion", "ebm"}
         assert {"val", "test", "seed"} <= set(camp["split"])
         assert camp["dataset"]["property_column"]
 
