@@ -114,8 +114,8 @@ class PeriodicLayer(nn.Module):
         return self.norm(h + self.node(torch.cat([h, agg], -1))) * mask.unsqueeze(-1)
 
 
-class CrystalDiffusion(nn.Module):
-    """Periodic crystal generator; trains on the crystal graphs' decoder targets (types_t, frac_t, lat_t)."""
+class CellGenerator(nn.Module):
+    """Shared set-up of whole-cell generators: sizes, property and lattice scaling, the data's element range."""
 
     def __init__(self, meta: dict, cfg: dict):
         super().__init__()
@@ -123,6 +123,37 @@ class CrystalDiffusion(nn.Module):
         self.cfg = dict(cfg)
         self.max_atoms = int(meta["max_atoms"])
         self.n_types = len(meta["elements"])
+        self.register_buffer("y_mean", torch.tensor(float(meta.get("y_mean", 0.0))))
+        self.register_buffer("y_std", torch.tensor(float(meta.get("y_std", 1.0))))
+        self.register_buffer("lat_mean", torch.tensor(meta["lattice_mean"], dtype=torch.float32))
+        self.register_buffer("lat_std", torch.tensor(meta["lattice_std"], dtype=torch.float32))
+        self.register_buffer("n_hist", natoms_histogram(meta, self.max_atoms))
+        lo, hi = meta.get("n_elements_range", [1, self.n_types])
+        self.n_elements_range = (int(lo), int(hi))
+
+    def _targets(self, batch):
+        """(one-hot types [B,M,T], fractional coordinates [B,M,3], standardised lattice [B,6], atom mask [B,M])."""
+        types = batch.types_t[:, : self.max_atoms]
+        mask = types >= 0
+        A = F.one_hot(types.clamp(min=0), self.n_types).float() * mask.unsqueeze(-1)
+        return A, batch.frac_t[:, : self.max_atoms].float(), batch.lat_t.float(), mask
+
+    def _lattice(self, L: torch.Tensor) -> torch.Tensor:
+        """Standardised parameters -> (a, b, c in A, alpha, beta, gamma in degrees)."""
+        raw = L * self.lat_std + self.lat_mean
+        return torch.cat([torch.exp(raw[:, :3]), torch.rad2deg(raw[:, 3:])], dim=1)
+
+    def _sizes(self, count, sizes, generator) -> torch.Tensor:
+        if sizes is None:
+            sizes = torch.multinomial(self.n_hist.cpu(), int(count), replacement=True, generator=generator)
+        return torch.as_tensor(sizes).long().clamp(1, self.max_atoms).cpu()
+
+
+class CrystalDiffusion(CellGenerator):
+    """Periodic crystal generator; trains on the crystal graphs' decoder targets (types_t, frac_t, lat_t)."""
+
+    def __init__(self, meta: dict, cfg: dict):
+        super().__init__(meta, cfg)
         hidden = int(cfg.get("hidden", 128))
         self.n_fourier = int(cfg.get("fourier_features", 8))
         self.T = int(cfg.get("diffusion_steps", 1000))
@@ -132,13 +163,6 @@ class CrystalDiffusion(nn.Module):
         self.guidance_scale = float(cfg.get("guidance_scale", 1.0))
         abar, _ = cosine_alpha_bar(self.T)
         self.register_buffer("abar", abar)
-        self.register_buffer("lat_mean", torch.tensor(meta["lattice_mean"], dtype=torch.float32))
-        self.register_buffer("lat_std", torch.tensor(meta["lattice_std"], dtype=torch.float32))
-        self.register_buffer("y_mean", torch.tensor(float(meta.get("y_mean", 0.0))))
-        self.register_buffer("y_std", torch.tensor(float(meta.get("y_std", 1.0))))
-        self.register_buffer("n_hist", natoms_histogram(meta, self.max_atoms))
-        lo, hi = meta.get("n_elements_range", [1, self.n_types])
-        self.n_elements_range = (int(lo), int(hi))
         # composition projection (see allowed_elements) from this noise level on; 0 switches it off
         self.projection_from = float(cfg.get("composition_projection", 0.5))
         self.embed_type = nn.Linear(self.n_types, hidden)
@@ -168,12 +192,6 @@ class CrystalDiffusion(nn.Module):
             h = layer(h, ff, L, mask)
         pooled = torch.cat([(h * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True).clamp(min=1), ctx, L], -1)
         return self.out_type(h), self.out_frac(h), self.out_lat(pooled)
-
-    def _targets(self, batch):
-        types = batch.types_t[:, : self.max_atoms]
-        mask = types >= 0
-        A = F.one_hot(types.clamp(min=0), self.n_types).float() * mask.unsqueeze(-1)
-        return A, batch.frac_t[:, : self.max_atoms].float(), batch.lat_t.float(), mask
 
     def loss(self, batch):
         A0, F0, L0, mask = self._targets(batch)
@@ -212,9 +230,7 @@ class CrystalDiffusion(nn.Module):
                generator: torch.Generator | None = None, batch_size: int = 512, progress=None) -> dict:
         """Sample cells. ``sizes``: atoms per cell (else drawn from the training histogram); ``target``:
         property values in data units (one, or one per cell) for classifier-free guidance."""
-        if sizes is None:
-            sizes = torch.multinomial(self.n_hist.cpu(), int(count), replacement=True, generator=generator)
-        sizes = torch.as_tensor(sizes).long().clamp(1, self.max_atoms).cpu()
+        sizes = self._sizes(count, sizes, generator)
         w = self.guidance_scale if guidance_scale is None else float(guidance_scale)
         return sample_in_batches(sizes, target, batch_size, lambda sz, t: self._sample_batch(sz, t, w, generator),
                                  progress)
@@ -263,6 +279,4 @@ class CrystalDiffusion(nn.Module):
                    else torch.ones_like(At[:, 0], dtype=torch.bool))
         types = torch.where(mask, At.masked_fill(~allowed.unsqueeze(1), -torch.inf).argmax(-1),
                             torch.full_like(mask, -1, dtype=torch.long))
-        raw = Lt * self.lat_std + self.lat_mean
-        lattice = torch.cat([torch.exp(raw[:, :3]), torch.rad2deg(raw[:, 3:])], dim=1)
-        return {"types": types.cpu(), "frac": Ft.cpu(), "lattice": lattice.cpu(), "num_atoms": sizes.cpu()}
+        return {"types": types.cpu(), "frac": Ft.cpu(), "lattice": self._lattice(Lt).cpu(), "num_atoms": sizes.cpu()}

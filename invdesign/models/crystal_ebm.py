@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .crystal_diffusion import PeriodicLayer, allowed_elements, fourier, natoms_histogram
+from .crystal_diffusion import CellGenerator, PeriodicLayer, allowed_elements, fourier
 from .gnn import mlp
 from .sampling import EnergyOODMixin, sample_in_batches
 
@@ -45,33 +45,18 @@ class PeriodicEnergy(nn.Module):
         return self.out(h).mul(m).sum((1, 2))
 
 
-class CrystalEBM(EnergyOODMixin, nn.Module):
+class CrystalEBM(EnergyOODMixin, CellGenerator):
     score_inputs = ("types_t", "frac_t", "lat_t")  # graph attributes score_graphs reads
+
     def __init__(self, meta: dict, cfg: dict):
-        super().__init__()
-        self.meta = dict(meta)
-        self.cfg = dict(cfg)
-        self.max_atoms = int(meta["max_atoms"])
-        self.n_types = len(meta["elements"])
+        super().__init__(meta, cfg)
         hidden, layers = int(cfg.get("hidden", 64)), int(cfg.get("layers", 3))
         n_fourier = int(cfg.get("fourier_features", 8))
         self.energy = PeriodicEnergy(self.n_types, hidden, layers, n_fourier)
         self.property_net = PeriodicEnergy(self.n_types, hidden, layers, n_fourier)
-        self.register_buffer("y_mean", torch.tensor(float(meta.get("y_mean", 0.0))))
-        self.register_buffer("y_std", torch.tensor(float(meta.get("y_std", 1.0))))
-        self.register_buffer("lat_mean", torch.tensor(meta["lattice_mean"], dtype=torch.float32))
-        self.register_buffer("lat_std", torch.tensor(meta["lattice_std"], dtype=torch.float32))
-        self.register_buffer("n_hist", natoms_histogram(meta, self.max_atoms))
         self.register_buffer("energy_mean", torch.tensor(0.0))
         self.register_buffer("energy_std", torch.tensor(1.0))
-        lo, hi = meta.get("n_elements_range", [1, self.n_types])
-        self.n_elements_range = (int(lo), int(hi))
-        self.dequant = float(cfg.get("dequantization", 0.5))
-        self.alpha = float(cfg.get("energy_regularization", 1.0))
-        self.train_steps = int(cfg.get("langevin_train_steps", 20))
-        self.sample_steps = int(cfg.get("langevin_steps", 60))
-        self.step_size = float(cfg.get("langevin_step_size", 0.05))
-        self.noise = float(cfg.get("langevin_noise", 0.005))
+        self._langevin_settings(cfg)
         self.coord_step = float(cfg.get("coordinate_step_scale", 0.2))
         self.max_move = float(cfg.get("langevin_max_move", 0.1))
         self.property_weight = float(cfg.get("property_weight", 1.0))
@@ -79,12 +64,6 @@ class CrystalEBM(EnergyOODMixin, nn.Module):
         self.tolerance = float(cfg.get("property_tolerance", 0.5))
 
     # ------------------------------------------------------------------ inputs
-    def _targets(self, batch):
-        types = batch.types_t[:, : self.max_atoms]
-        mask = types >= 0
-        A = F.one_hot(types.clamp(min=0), self.n_types).float() * mask.unsqueeze(-1)
-        return A, batch.frac_t[:, : self.max_atoms].float(), batch.lat_t.float(), mask
-
     def _noise_init(self, mask, gen=None):
         B, M = mask.shape
         dev = mask.device
@@ -159,9 +138,7 @@ class CrystalEBM(EnergyOODMixin, nn.Module):
                generator: torch.Generator | None = None, batch_size: int = 512, progress=None,
                steps: int | None = None) -> dict:
         """Langevin samples; ``target`` (data units, one or one per cell) adds the property energy."""
-        if sizes is None:
-            sizes = torch.multinomial(self.n_hist.cpu(), int(count), replacement=True, generator=generator)
-        sizes = torch.as_tensor(sizes).long().clamp(1, self.max_atoms).cpu()
+        sizes = self._sizes(count, sizes, generator)
         w = self.guidance_weight if guidance_scale is None else float(guidance_scale)
         dev = self.y_mean.device
 
@@ -174,9 +151,7 @@ class CrystalEBM(EnergyOODMixin, nn.Module):
             allowed = allowed_elements(A - self.dequant / 2, mask, self.n_elements_range)
             types = torch.where(mask, A.masked_fill(~allowed.unsqueeze(1), -torch.inf).argmax(-1),
                                 torch.full_like(mask, -1, dtype=torch.long))
-            raw = L * self.lat_std + self.lat_mean
-            lattice = torch.cat([torch.exp(raw[:, :3]), torch.rad2deg(raw[:, 3:])], dim=1)
-            return {"types": types.cpu(), "frac": Fr.cpu(), "lattice": lattice.cpu(), "num_atoms": sz,
+            return {"types": types.cpu(), "frac": Fr.cpu(), "lattice": self._lattice(L).cpu(), "num_atoms": sz,
                     "property_pred": pred.cpu()}
 
         return sample_in_batches(sizes, target, batch_size, one_batch, progress)

@@ -30,10 +30,19 @@ def sample_in_batches(sizes: torch.Tensor, target, batch_size: int,
 
 
 class EnergyOODMixin:
-    """Out-of-distribution z-score from an EBM's running mean/std of training energies."""
+    """Shared by the EBMs: Langevin settings from the config, and the out-of-distribution z-score from the
+    running mean/std of training energies."""
 
     energy_mean: torch.Tensor
     energy_std: torch.Tensor
+
+    def _langevin_settings(self, cfg: dict) -> None:
+        self.dequant = float(cfg.get("dequantization", 0.5))
+        self.alpha = float(cfg.get("energy_regularization", 1.0))
+        self.train_steps = int(cfg.get("langevin_train_steps", 20))
+        self.sample_steps = int(cfg.get("langevin_steps", 60))
+        self.step_size = float(cfg.get("langevin_step_size", 0.05))
+        self.noise = float(cfg.get("langevin_noise", 0.005))
 
     def ood_z(self, energies: torch.Tensor) -> torch.Tensor:
         return (energies - self.energy_mean) / self.energy_std.clamp(min=1e-6)
