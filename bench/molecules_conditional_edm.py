@@ -129,7 +129,8 @@ GEN_CFG = {
     "diffusion": {"type": "diffusion", "hidden": 64, "edge_hidden": 32, "global_hidden": 32, "layers": 4,
                   "heads": 8, "epochs": 200, "batch_size": 256, "lr": 0.002, "sample_steps": 50},
     "ebm": {"type": "ebm", "hidden": 64, "layers": 3, "epochs": 50, "batch_size": 128, "lr": 0.0005},
-    "vae": {"type": "vae", "latent_dim": 64, "hidden": 128, "epochs": 60, "batch_size": 128, "lr": 0.002},
+    "vae": {"type": "vae", "latent_dim": 64, "hidden": 128, "epochs": 60, "batch_size": 128, "lr": 0.002,
+            "property_heads": 5},  # the campaign default: the uncertainty penalty needs an ensemble
 }
 
 
