@@ -92,8 +92,9 @@ def meta_for(blob, train):
 def train_model(path: Path, build, train, val, cfg, device):
     from invdesign.models.train import fit
 
-    if path.exists():
-        ck = torch.load(path, map_location="cpu", weights_only=False)
+    same = {k: v for k, v in cfg.items() if k != "max_minutes"}
+    ck = torch.load(path, map_location="cpu", weights_only=False) if path.exists() else None
+    if ck is not None and {k: v for k, v in ck.get("cfg", {}).items() if k != "max_minutes"} == same:
         model = build()
         model.load_state_dict(ck["state_dict"])
         return model.eval(), ck["info"]
