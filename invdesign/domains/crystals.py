@@ -108,8 +108,8 @@ def featurize_like(df: pd.DataFrame, meta: dict) -> list:
             g = structure_to_graph(s, meta["elements"], meta["cutoff"], meta["max_neighbors"])
             if len(s) <= meta["max_atoms"]:  # cell targets let the crystal EBM score the structure
                 lat = np.array(_attach_cell_targets(g, s, meta["elements"], meta["max_atoms"]), dtype=np.float32)
-                g.lat_t = torch.from_numpy((lat - np.array(meta["lattice_mean"])) / np.array(meta["lattice_std"]))
-                g.lat_t = g.lat_t.float().unsqueeze(0)
+                g.lat_t = torch.from_numpy((lat - np.array(meta["lattice_mean"])) / np.array(meta["lattice_std"])
+                                           ).float().unsqueeze(0)
             out.append(g)
         except Exception:  # noqa: BLE001
             out.append(None)

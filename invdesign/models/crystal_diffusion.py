@@ -97,6 +97,17 @@ def allowed_elements(x0: torch.Tensor, mask: torch.Tensor, n_elements_range) -> 
     return rank < k.unsqueeze(1)
 
 
+def _vp_step(x, eps, ab, ab_next, bounds, noise, project=None):
+    """One reverse step of the variance-preserving parts: the predicted clean value (clipped to ``bounds``,
+    optionally projected), its DDIM-style mean at the next noise level, plus the DDPM posterior noise."""
+    x0 = ((x - (1 - ab).sqrt() * eps) / ab.sqrt()).clamp(*bounds)
+    if project is not None:
+        x0 = project(x0)
+    var = ((1 - ab_next) / (1 - ab) * (1 - ab / ab_next)).clamp(min=0)
+    dir_coef = (1 - ab_next - var).clamp(min=0).sqrt()
+    return ab_next.sqrt() * x0 + dir_coef * eps + var.sqrt() * noise
+
+
 class PeriodicLayer(nn.Module):
     def __init__(self, hidden: int, n_fourier: int):
         super().__init__()
@@ -250,6 +261,11 @@ class CrystalDiffusion(CellGenerator):
             c, has = (target.to(dev) - self.y_mean) / self.y_std, torch.ones(B, dtype=torch.bool, device=dev)
         else:
             c, has = torch.zeros(B, device=dev), torch.zeros(B, dtype=torch.bool, device=dev)
+
+        def project(x0):  # each cell keeps its most abundant elements; the others are switched off
+            keep = allowed_elements(x0, mask, self.n_elements_range)
+            return torch.where(keep.unsqueeze(1), x0, x0.clamp(max=0.0))
+
         n = int(self.cfg.get("sample_steps", 200))
         grid = torch.linspace(1.0, 0.0, n + 1, device=dev)
         for t_now, t_next in zip(grid[:-1], grid[1:]):
@@ -257,19 +273,9 @@ class CrystalDiffusion(CellGenerator):
             pa, pf, pl = self._guided(At, Ft, Lt, mask, t, c, has, w)
             # VP parts (DDIM-style deterministic mean + the DDPM posterior noise)
             ab, ab_next = self._abar(t_now.view(1)), self._abar(t_next.view(1))
-            for name, x, eps in (("A", At, pa), ("L", Lt, pl)):
-                x0 = (x - (1 - ab).sqrt() * eps) / ab.sqrt()
-                x0 = x0.clamp(-4, 4) if name == "L" else x0.clamp(-1.5, 2.5)
-                if name == "A" and float(t_now) <= self.projection_from:
-                    keep = allowed_elements(x0, mask, self.n_elements_range)
-                    x0 = torch.where(keep.unsqueeze(1), x0, x0.clamp(max=0.0))
-                var = ((1 - ab_next) / (1 - ab) * (1 - ab / ab_next)).clamp(min=0)
-                dir_coef = (1 - ab_next - var).clamp(min=0).sqrt()
-                new = ab_next.sqrt() * x0 + dir_coef * eps + var.sqrt() * randn(*x.shape)
-                if name == "A":
-                    At = new * m
-                else:
-                    Lt = new
+            late = float(t_now) <= self.projection_from
+            At = _vp_step(At, pa, ab, ab_next, (-1.5, 2.5), randn(*At.shape), project if late else None) * m
+            Lt = _vp_step(Lt, pl, ab, ab_next, (-4.0, 4.0), randn(*Lt.shape))
             # VE torus part: reverse SDE, Euler-Maruyama, wrapped
             s_now, s_next = self.sigma(t_now), self.sigma(t_next) if t_next > 0 else torch.tensor(0.0, device=dev)
             score = pf / s_now

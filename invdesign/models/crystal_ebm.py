@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from .crystal_diffusion import CellGenerator, PeriodicLayer, allowed_elements, fourier
 from .gnn import mlp
-from .sampling import EnergyOODMixin, sample_in_batches
+from .sampling import EnergyModelMixin, sample_in_batches
 
 
 class PeriodicEnergy(nn.Module):
@@ -45,7 +44,7 @@ class PeriodicEnergy(nn.Module):
         return self.out(h).mul(m).sum((1, 2))
 
 
-class CrystalEBM(EnergyOODMixin, CellGenerator):
+class CrystalEBM(EnergyModelMixin, CellGenerator):
     score_inputs = ("types_t", "frac_t", "lat_t")  # graph attributes score_graphs reads
 
     def __init__(self, meta: dict, cfg: dict):
@@ -54,14 +53,9 @@ class CrystalEBM(EnergyOODMixin, CellGenerator):
         n_fourier = int(cfg.get("fourier_features", 8))
         self.energy = PeriodicEnergy(self.n_types, hidden, layers, n_fourier)
         self.property_net = PeriodicEnergy(self.n_types, hidden, layers, n_fourier)
-        self.register_buffer("energy_mean", torch.tensor(0.0))
-        self.register_buffer("energy_std", torch.tensor(1.0))
-        self._langevin_settings(cfg)
+        self._ebm_settings(cfg)
         self.coord_step = float(cfg.get("coordinate_step_scale", 0.2))
         self.max_move = float(cfg.get("langevin_max_move", 0.1))
-        self.property_weight = float(cfg.get("property_weight", 1.0))
-        self.guidance_weight = float(cfg.get("guidance_scale", 1.0))
-        self.tolerance = float(cfg.get("property_tolerance", 0.5))
 
     # ------------------------------------------------------------------ inputs
     def _noise_init(self, mask, gen=None):
@@ -76,7 +70,7 @@ class CrystalEBM(EnergyOODMixin, CellGenerator):
         energy = self.energy(A, Fr, L, mask)
         if target is not None and weight > 0:
             pred = self.property_net(A, Fr, L, mask)
-            energy = energy + weight * ((pred - target) / (self.tolerance / float(self.y_std))) ** 2
+            energy = energy + self._property_energy(pred, target, weight)
         return energy
 
     def _langevin(self, A, Fr, L, mask, steps, target=None, weight=0.0, gen=None):
@@ -112,19 +106,8 @@ class CrystalEBM(EnergyOODMixin, CellGenerator):
         self.train(was)
         e_pos = self.energy(Ap, Fr, L, mask)
         e_neg = self.energy(An, Fn, Ln, mask)
-        cd = e_pos.mean() - e_neg.mean()
-        reg = self.alpha * (e_pos.pow(2).mean() + e_neg.pow(2).mean())
         y = (batch.y.view(-1) - self.y_mean) / self.y_std
-        known = torch.isfinite(y)
-        pred = self.property_net(Ap, Fr, L, mask)
-        prop = F.mse_loss(pred[known], y[known]) if known.any() else pred.sum() * 0
-        if self.training:
-            with torch.no_grad():
-                self.energy_mean.mul_(0.95).add_(0.05 * e_pos.mean())
-                self.energy_std.mul_(0.95).add_(0.05 * e_pos.std().clamp(min=1e-6))
-        return cd + reg + self.property_weight * prop, {
-            "e_pos": float(e_pos.mean().detach()), "e_neg": float(e_neg.mean().detach()),
-            "prop_mse": float(prop.detach()), "select": float((prop + reg).detach())}
+        return self._contrastive_loss(e_pos, e_neg, self.property_net(Ap, Fr, L, mask), y)
 
     # ------------------------------------------------------------------ use
     @torch.no_grad()

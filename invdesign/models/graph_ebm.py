@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 from .dense import NUM_BOND_CLASSES, DenseGraphGenerator, pair_mask, sample_sizes, to_dense
 from .gnn import mlp
-from .sampling import EnergyOODMixin, sample_in_batches
+from .sampling import EnergyModelMixin, sample_in_batches
 
 
 class RelationalEnergy(nn.Module):
@@ -48,19 +48,14 @@ class RelationalEnergy(nn.Module):
         return self.out(h.sum(1)).squeeze(-1)
 
 
-class GraphEBM(EnergyOODMixin, DenseGraphGenerator):
+class GraphEBM(EnergyModelMixin, DenseGraphGenerator):
     def __init__(self, meta: dict, cfg: dict):
         super().__init__(meta, cfg)
         # training-data energy statistics for the OOD score (running averages during training)
-        self.register_buffer("energy_mean", torch.tensor(0.0))
-        self.register_buffer("energy_std", torch.tensor(1.0))
+        self._ebm_settings(cfg)
         hidden, layers = int(cfg.get("hidden", 64)), int(cfg.get("layers", 3))
         self.energy = RelationalEnergy(self.dx, hidden, layers)
         self.property_net = RelationalEnergy(self.dx, hidden, layers)
-        self._langevin_settings(cfg)
-        self.property_weight = float(cfg.get("property_weight", 1.0))
-        self.guidance_weight = float(cfg.get("guidance_scale", 1.0))
-        self.tolerance = float(cfg.get("property_tolerance", 0.5))
 
     # ------------------------------------------------------------------ inputs
     def _dense(self, batch, max_nodes=None):
@@ -91,7 +86,7 @@ class GraphEBM(EnergyOODMixin, DenseGraphGenerator):
                 energy = self.energy(X, E, mask)
                 if target is not None and weight > 0:
                     pred = self.property_net(X, E, mask)
-                    energy = energy + weight * ((pred - target) / self.tolerance_n) ** 2
+                    energy = energy + self._property_energy(pred, target, weight)
                 gx, ge = torch.autograd.grad(energy.sum(), [X, E], create_graph=create_graph)
             ge = (ge + ge.transpose(1, 2)) / 2
             nx = torch.randn_like(X) * self.noise
@@ -100,10 +95,6 @@ class GraphEBM(EnergyOODMixin, DenseGraphGenerator):
             X = ((X - self.step_size * gx.clamp(-1e3, 1e3) / 2 + nx).clamp(0, 1 + self.dequant)) * xm
             E = ((E - self.step_size * ge.clamp(-1e3, 1e3) / 2 + ne).clamp(0, 1 + self.dequant)) * pm
         return X.detach(), E.detach()
-
-    @property
-    def tolerance_n(self) -> float:
-        return self.tolerance / float(self.y_std)
 
     # ------------------------------------------------------------------ training
     def loss(self, batch):
@@ -116,22 +107,8 @@ class GraphEBM(EnergyOODMixin, DenseGraphGenerator):
         self.train(was)
         e_pos = self.energy(Xp, Ep, mask)
         e_neg = self.energy(Xn, En, mask)
-        cd = e_pos.mean() - e_neg.mean()
-        reg = self.alpha * (e_pos.pow(2).mean() + e_neg.pow(2).mean())
-        y = ((batch.y.view(-1) - self.y_mean) / self.y_std)
-        known = torch.isfinite(y)
-        pred = self.property_net(Xp, Ep, mask)
-        prop = F.mse_loss(pred[known], y[known]) if known.any() else pred.sum() * 0
-        if self.training:
-            with torch.no_grad():
-                m, s = e_pos.mean(), e_pos.std().clamp(min=1e-6)
-                self.energy_mean.mul_(0.95).add_(0.05 * m)
-                self.energy_std.mul_(0.95).add_(0.05 * s)
-        loss = cd + reg + self.property_weight * prop
-        return loss, {"e_pos": float(e_pos.mean().detach()), "e_neg": float(e_neg.mean().detach()),
-                      "prop_mse": float(prop.detach()),
-                      # selection: the property fit plus how well data and model samples are told apart
-                      "select": float((prop + reg).detach())}
+        y = (batch.y.view(-1) - self.y_mean) / self.y_std
+        return self._contrastive_loss(e_pos, e_neg, self.property_net(Xp, Ep, mask), y)
 
     # ------------------------------------------------------------------ use
     @torch.no_grad()

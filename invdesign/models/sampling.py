@@ -1,10 +1,12 @@
-"""Shared sampling plumbing of the whole-graph and whole-cell generators (diffusion, EBM)."""
+"""Shared plumbing of the whole-graph and whole-cell generators: batched sampling (diffusion, EBM) and the
+energy-based models' training and scoring."""
 
 from __future__ import annotations
 
 from typing import Callable
 
 import torch
+from torch.nn import functional as F
 
 
 def per_item_targets(target, n: int) -> torch.Tensor | None:
@@ -29,20 +31,48 @@ def sample_in_batches(sizes: torch.Tensor, target, batch_size: int,
     return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
 
 
-class EnergyOODMixin:
-    """Shared by the EBMs: Langevin settings from the config, and the out-of-distribution z-score from the
-    running mean/std of training energies."""
+class EnergyModelMixin:
+    """Shared by the energy-based models (graph and crystal): settings from the config, the property energy,
+    the contrastive-divergence loss and the out-of-distribution z-score from the running mean/std of training
+    energies. The host is an ``nn.Module`` with ``y_mean``/``y_std`` buffers."""
 
     energy_mean: torch.Tensor
     energy_std: torch.Tensor
 
-    def _langevin_settings(self, cfg: dict) -> None:
+    def _ebm_settings(self, cfg: dict) -> None:
+        self.register_buffer("energy_mean", torch.tensor(0.0))
+        self.register_buffer("energy_std", torch.tensor(1.0))
         self.dequant = float(cfg.get("dequantization", 0.5))
         self.alpha = float(cfg.get("energy_regularization", 1.0))
         self.train_steps = int(cfg.get("langevin_train_steps", 20))
         self.sample_steps = int(cfg.get("langevin_steps", 60))
         self.step_size = float(cfg.get("langevin_step_size", 0.05))
         self.noise = float(cfg.get("langevin_noise", 0.005))
+        self.property_weight = float(cfg.get("property_weight", 1.0))
+        self.guidance_weight = float(cfg.get("guidance_scale", 1.0))
+        self.tolerance = float(cfg.get("property_tolerance", 0.5))
+
+    def _property_energy(self, pred: torch.Tensor, target: torch.Tensor, weight: float) -> torch.Tensor:
+        """``weight * ((f - c) / tolerance)^2`` with f and c standardised (tolerance in data units)."""
+        return weight * ((pred - target) / (self.tolerance / float(self.y_std))) ** 2
+
+    def _contrastive_loss(self, e_pos: torch.Tensor, e_neg: torch.Tensor, pred: torch.Tensor, y: torch.Tensor):
+        """Contrastive divergence (data energies down, Langevin samples' up), a square penalty fixing the energy
+        scale, and the property head's MSE on standardised labels ``y`` (NaN = unknown). Tracks the training
+        energies' mean/std for :meth:`ood_z`."""
+        cd = e_pos.mean() - e_neg.mean()
+        reg = self.alpha * (e_pos.pow(2).mean() + e_neg.pow(2).mean())
+        known = torch.isfinite(y)
+        prop = F.mse_loss(pred[known], y[known]) if known.any() else pred.sum() * 0
+        if self.training:
+            with torch.no_grad():
+                self.energy_mean.mul_(0.95).add_(0.05 * e_pos.mean())
+                self.energy_std.mul_(0.95).add_(0.05 * e_pos.std().clamp(min=1e-6))
+        return cd + reg + self.property_weight * prop, {
+            "e_pos": float(e_pos.mean().detach()), "e_neg": float(e_neg.mean().detach()),
+            "prop_mse": float(prop.detach()),
+            # selection: the property fit plus how well data and model samples are told apart
+            "select": float((prop + reg).detach())}
 
     def ood_z(self, energies: torch.Tensor) -> torch.Tensor:
         return (energies - self.energy_mean) / self.energy_std.clamp(min=1e-6)
