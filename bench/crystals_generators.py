@@ -126,6 +126,7 @@ def chgnet_check(structures, references, target_min):
     res = verify_crystals(structures, refs, fmax=0.1, steps=300, e_hull_max=0.1)
     hit = res["stable"] & (res["eos_bulk_modulus_gpa"] >= target_min)
     return {"evaluated": len(structures), "stable": int(res["stable"].sum()), "stable_and_on_target": int(hit.sum()),
+            "hits": [s.composition.reduced_formula for s, h in zip(structures, hit) if h],
             "eos_bulk_modulus_gpa": [float(x) for x in res["eos_bulk_modulus_gpa"].dropna()],
             "e_hull": [float(x) for x in res["e_hull"].dropna()], "seconds": time.monotonic() - t0}
 
@@ -139,6 +140,8 @@ def main(argv=None) -> int:
     ap.add_argument("--max-atoms", type=int, default=20)
     ap.add_argument("--minutes", type=json.loads, default={"diffusion": 15, "ebm": 8, "vae": 4, "predictor": 3})
     ap.add_argument("--chgnet", type=int, default=0, help="CHGNet-check this many top candidates per generator")
+    ap.add_argument("--screening", type=int, default=None,
+                    help="training cells in the screening baseline (default: --chgnet)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     out, device = setup_run(args)
@@ -165,14 +168,18 @@ def main(argv=None) -> int:
         predictor.cpu()
         torch.save({"state_dict": predictor.state_dict()}, pred_path)
     predictor.eval()
-    results = {"date": str(date.today()), "device": str(device), "cpu": platform.processor() or platform.machine(),
-               "threads": args.threads, "n_train": len(train_df), "target_min_gpa": args.target_min,
-               "train_share_on_target": float(np.mean(y >= args.target_min)), "generators": {}}
+    res_path = out / "results.json"  # earlier generators' results are kept; the ones run now are replaced
+    old = json.loads(res_path.read_text()) if res_path.exists() else {}
+    results = old | {"date": str(date.today()), "device": str(device),
+                     "cpu": platform.processor() or platform.machine(), "threads": args.threads,
+                     "n_train": len(train_df), "target_min_gpa": args.target_min,
+                     "train_share_on_target": float(np.mean(y >= args.target_min)),
+                     "generators": old.get("generators", {})}
     references = [structure_from_record(r) for r in train_df["structure"]]
     for kind in args.generators:
         model, info = train(out / f"{kind}.pt", kind, meta, split, args.minutes[kind], device)
         res = {"train_seconds": info["seconds"], "epochs": info["epochs_run"], "config": GEN_CFG[kind]}
-        for label, tmin in (("unconditional", None), ("targeted", args.target_min)):
+        for label, tmin in (("targeted", args.target_min), ("unconditional", None)):
             t0 = time.monotonic()
             raw = sample(kind, model, args.samples, tmin, split["train"], seed=1)
             seconds = time.monotonic() - t0
@@ -198,14 +205,16 @@ def main(argv=None) -> int:
                 q["sun_rate_chgnet"] = float(len(vun) / len(checked) * q["chgnet"]["stable"] / checked_n)
             res[label] = q
             log.info("%s %s: %s", kind, label, {k: v for k, v in q.items() if k != "chgnet"})
-        results["generators"][kind] = res
-        (out / "results.json").write_text(json.dumps(results, indent=2))
-    if args.chgnet:
+            results["generators"][kind] = res
+            res_path.write_text(json.dumps(results, indent=2))
+    n_screen = args.chgnet if args.screening is None else args.screening
+    if n_screen:
         rng = np.random.default_rng(0)
-        pick = rng.choice(len(references), size=min(args.chgnet, len(references)), replace=False)
-        others = [references[i] for i in range(len(references)) if i not in set(pick)]
+        pick = rng.choice(len(references), size=min(n_screen, len(references)), replace=False)
+        chosen = set(pick.tolist())
+        others = [references[i] for i in range(len(references)) if i not in chosen]
         results["screening_baseline"] = chgnet_check([references[i] for i in pick], others, args.target_min)
-        (out / "results.json").write_text(json.dumps(results, indent=2))
+        res_path.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
     return 0
 

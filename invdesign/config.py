@@ -84,12 +84,43 @@ def _fill_defaults(instance: Any, schema: dict, root: dict) -> None:
                 _fill_defaults(value, extra, root)
 
 
+def _coerce_strings(instance: Any, schema: dict, root: dict) -> Any:
+    """Numbers, booleans and nulls that arrive as strings where the schema wants no string, parsed as YAML.
+
+    Snakemake reads nested ``--config key={...}`` values with YAML's BaseLoader, so
+    ``--config 'runtime={"gpus": 4}'`` gives the string "4"; this makes it the integer 4.
+    """
+    import yaml
+
+    schema = _resolve(schema, root)
+    types = schema.get("type")
+    types = [types] if isinstance(types, str) else (types or [])
+    if isinstance(instance, str) and types and "string" not in types:
+        for parse in ((int, float) if {"integer", "number"} & set(types) else ()) + (yaml.safe_load,):
+            try:
+                parsed = parse(instance)
+            except (ValueError, yaml.YAMLError):
+                continue
+            if not isinstance(parsed, (str, dict, list)):
+                return parsed
+        return instance
+    if isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        return [_coerce_strings(item, schema["items"], root) for item in instance]
+    if isinstance(instance, dict):
+        props, extra = schema.get("properties", {}), schema.get("additionalProperties")
+        for key, value in instance.items():
+            sub = props.get(key, extra if isinstance(extra, dict) else None)
+            if sub is not None:
+                instance[key] = _coerce_strings(value, sub, root)
+    return instance
+
+
 def validate_config(config: dict, source: str = "config", schema: dict | None = None) -> dict:
     """Return a validated copy of ``config`` with defaults filled in."""
     import jsonschema
 
     schema = schema or load_schema()
-    cfg = copy.deepcopy(config or {})
+    cfg = _coerce_strings(copy.deepcopy(config or {}), schema, schema)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:

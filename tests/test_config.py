@@ -104,3 +104,17 @@ def test_target_bounds():
     assert target_bounds({"window": [1, 2]}) == (1.0, 2.0)
     assert target_bounds({"min": 3}) == (3.0, float("inf"))
     assert target_bounds({"max": 3}) == (float("-inf"), 3.0)
+
+
+def test_strings_from_snakemake_config_flag_become_numbers(base):
+    """``--config 'runtime={"gpus": 4}'`` reaches the workflow as strings (YAML BaseLoader)."""
+    cfg = copy.deepcopy(base)
+    cfg["runtime"] = {"gpus": "4", "nodes": "2", "device": "cpu"}
+    name = next(iter(cfg["campaigns"]))
+    cfg["campaigns"][name]["target"] = {"min": "1.5e1"}
+    out = validate_config(cfg)
+    assert out["runtime"]["gpus"] == 4 and out["runtime"]["nodes"] == 2 and out["runtime"]["device"] == "cpu"
+    assert out["campaigns"][name]["target"]["min"] == 15.0
+    cfg["runtime"] = {"gpus": "four"}
+    with pytest.raises(InvdesignError, match="runtime.gpus: 'four' is not of type 'integer'"):
+        validate_config(cfg)

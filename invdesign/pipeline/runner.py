@@ -30,29 +30,8 @@ def setup_logging(log_path: str | None = None) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _torchrun(kind: str, name: str, camp: dict, runtime: dict, smk) -> None:
-    """Data-parallel training on ``runtime.gpus`` processes of this node with torchrun."""
-    import json
-    import subprocess
-    import tempfile
-
-    log = logging.getLogger("invdesign")
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        json.dump({"name": name, "campaign": camp, "runtime": runtime}, fh)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={runtime['gpus']}",
-           "-m", "invdesign.pipeline.train_entry", kind, "--job", fh.name, "--graphs", smk.input.graphs,
-           "--model", smk.output.model, "--metrics", smk.output.metrics]
-    log.info("launching DDP training: %s", " ".join(cmd))
-    try:
-        subprocess.run(cmd, check=True)
-    except subprocess.CalledProcessError as exc:
-        raise InvdesignError(f"torchrun training of {name} failed (exit {exc.returncode}); see the log above") from None
-    finally:
-        Path(fh.name).unlink(missing_ok=True)
-
-
 def run(step: str, smk) -> None:
-    from . import steps, verify
+    from . import launch, steps, verify
 
     setup_logging(smk.log[0] if smk.log else None)
     log = logging.getLogger("invdesign")
@@ -79,8 +58,9 @@ def run(step: str, smk) -> None:
         elif step == "featurize":
             steps.featurize(name, camp, smk.input.dataset, smk.output.graphs)
         elif step in ("train_generator", "train_predictor"):
-            if int(runtime.get("gpus", 1)) > 1:
-                _torchrun(step.split("_")[1], name, camp, runtime, smk)
+            if launch.uses_torchrun(runtime):
+                launch.run_torchrun(step.split("_")[1], name, camp, runtime, smk.input.graphs, smk.output.model,
+                                    smk.output.metrics)
             else:
                 fn = steps.train_generator if step == "train_generator" else steps.train_predictor
                 fn(name, camp, runtime, smk.input.graphs, smk.output.model, smk.output.metrics)

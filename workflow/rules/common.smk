@@ -8,6 +8,7 @@ from snakemake.utils import update_config
 
 from invdesign.config import validate_config
 from invdesign.errors import InvdesignError
+from invdesign.pipeline.launch import train_resources
 
 _cli_configfiles = [str(p) for p in (getattr(workflow, "overwrite_configfiles", None) or [])]
 if not _cli_configfiles:
@@ -32,6 +33,8 @@ RESULTS = config["results"].rstrip("/")
 THREADS = config["runtime"]["threads"]
 # GPUs a training job asks the executor for (SLURM --gpus, Kubernetes nvidia.com/gpu); 0 on CPU-only runs
 GPUS = 0 if config["runtime"]["device"] == "cpu" else config["runtime"]["gpus"]
+# what a training job asks for: GPUs on one node, or nodes x GPUs for multi-node DDP (SLURM)
+TRAIN_RESOURCES = train_resources(GPUS, config["runtime"]["nodes"])
 
 
 wildcard_constraints:

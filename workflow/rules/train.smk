@@ -1,6 +1,7 @@
 # Generators (one job per generator type of a campaign) and the independent property predictor. torch + torch-geometric only: these rules
 # run on GPU nodes without rdkit/pymatgen (runtime.device: auto picks CUDA when present).
-# runtime.gpus > 1 trains data-parallel with torchrun (DDP) and asks the executor for that many GPUs.
+# runtime.gpus > 1 trains data-parallel with torchrun (DDP) and asks the executor for that many GPUs;
+# runtime.nodes > 1 spreads it over that many SLURM nodes (see invdesign/pipeline/launch.py).
 
 
 rule train_generator:
@@ -17,7 +18,7 @@ rule train_generator:
         bench_path("train_generator_{generator}")
     threads: THREADS
     resources:
-        gpu=GPUS,
+        **TRAIN_RESOURCES,
     conda:
         "../../envs/train.yaml"
     script:
@@ -38,7 +39,7 @@ rule train_predictor:
         bench_path("train_predictor")
     threads: THREADS
     resources:
-        gpu=GPUS,
+        **TRAIN_RESOURCES,
     conda:
         "../../envs/train.yaml"
     script:
