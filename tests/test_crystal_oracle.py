@@ -80,7 +80,7 @@ def test_relax_hull_and_bad_structure(nial_refs):
 
 def test_verify_crystals_table(nial_refs):
     bad = Structure(Lattice.cubic(3.0), ["Ni", "Al"], [[0, 0, 0], [0.1, 0, 0]])
-    df = crystal.verify_crystals([nial_b2(2.95), bad], nial_refs, fmax=0.05, steps=200, compute_eos=False)
+    df = crystal.verify_crystals([nial_b2(2.95), bad], nial_refs, fmax=0.05, steps=200, eos_for="none")
     assert list(df.columns) == crystal.VERIFY_COLUMNS
     assert df.loc[0, "stable"] and df.loc[0, "relax_converged"] and df.loc[0, "oracle_error"] == ""
     assert "_cell_length_a" in df.loc[0, "relaxed_cif"]

@@ -81,6 +81,8 @@ def test_tiny_campaign_exports_and_report(tiny_run, repo, tmp_path):
     assert len(cver) == min(2, n_pass)
     for col in ("final_rank", "e_hull", "stable", "eos_bulk_modulus_gpa", "chgnet_energy_per_atom", "oracle_error"):
         assert col in cver.columns, col
+    fine = cver["oracle_error"].fillna("") == ""  # oracle.eos_for: all -> every checked row has both numbers
+    assert cver.loc[fine, ["e_hull", "eos_bulk_modulus_gpa"]].notna().all().all()
     om = json.loads((out / "tiny_cry" / "oracle" / "metrics.json").read_text())
     assert om["n_checked"] == len(cver) and om["n_stable"] == int(cver["stable"].astype(bool).sum())
     assert om["n_batches"] == min(2, n_pass)  # oracle.batch_size = 1: one CHGNet job per candidate

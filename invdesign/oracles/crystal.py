@@ -451,15 +451,20 @@ def verify_crystals(
     steps: int = 300,
     e_hull_max: float = 0.1,
     calculator: CHGNetCalculator | None = None,
-    compute_eos: bool = True,
+    eos_for: str = "all",
 ) -> pd.DataFrame:
-    """Relax candidates with CHGNet, place them on the reference hull, and fit the EOS of stable ones.
+    """Relax candidates with CHGNet, place them on the reference hull, and fit their EOS.
 
     Returns one row per input (same order) with :data:`VERIFY_COLUMNS`: ``relaxed_cif`` (CIF text,
     "" on failure), ``chgnet_energy_per_atom`` (eV/atom), ``e_hull`` (eV/atom, signed, see
-    :func:`hull_energies`), ``stable`` (``e_hull <= e_hull_max``), ``eos_bulk_modulus_gpa`` (only for
-    stable candidates, NaN otherwise), ``relax_converged`` and ``oracle_error`` ("" when fine).
+    :func:`hull_energies`), ``stable`` (``e_hull <= e_hull_max``), ``eos_bulk_modulus_gpa``,
+    ``relax_converged`` and ``oracle_error`` ("" when fine).
+
+    ``eos_for`` picks who gets the matcalc EOS bulk modulus: ``"all"`` (every candidate that relaxed,
+    stable or not), ``"stable"`` (only those within ``e_hull_max``) or ``"none"``; the others get NaN.
     """
+    if eos_for not in ("all", "stable", "none"):
+        raise ValueError(f"eos_for must be 'all', 'stable' or 'none', not {eos_for!r}")
     calc = _calculator(calculator)
     refs = references if isinstance(references, ReferenceEnergies) else \
         ReferenceEnergies(references, calculator=calc, fmax=fmax, steps=steps)
@@ -467,16 +472,21 @@ def verify_crystals(
     e_hull = np.asarray(hull_energies(rows, refs, calculator=calc, fmax=fmax, steps=steps), dtype=float)
     stable = np.nan_to_num(e_hull, nan=np.inf) <= e_hull_max
     bulk = np.full(len(rows), np.nan)
-    idx = np.flatnonzero(stable)
-    if compute_eos and idx.size:
+    relaxed = np.array([row["structure"] is not None and row["error"] is None for row in rows], dtype=bool)
+    idx = np.flatnonzero({"all": relaxed, "stable": stable & relaxed, "none": np.zeros_like(relaxed)}[eos_for])
+    if idx.size:
         bulk[idx] = eos_bulk_modulus([rows[i]["structure"] for i in idx], calculator=calc,
                                      relaxed=[rows[i]["converged"] for i in idx], fmax=fmax)
+    wanted_eos = np.zeros(len(rows), dtype=bool)
+    wanted_eos[idx] = True
     errors = []
-    for row, e in zip(rows, e_hull):
+    for row, e, k, want in zip(rows, e_hull, bulk, wanted_eos):
         if row["error"] is not None:
             errors.append(row["error"])
         elif math.isnan(e):
             errors.append("no energy above hull (missing or failed reference phases)")
+        elif want and math.isnan(k):
+            errors.append("EOS fit failed")
         else:
             errors.append("")
     return pd.DataFrame({

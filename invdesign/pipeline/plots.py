@@ -118,8 +118,11 @@ def make_report_figures(name: str, camp: dict, dataset_path: str, samples_path: 
         for gen, part in cands[cands["passes"].astype(bool)].groupby("generator"):
             extra_hist[f"passing, {gen}"] = part["predicted_property"].to_numpy(float)
     if verified is not None and "eos_bulk_modulus_gpa" in verified:
-        extra_hist["CHGNet EOS (stable)"] = verified["eos_bulk_modulus_gpa"].to_numpy(float)
+        extra_hist["CHGNet EOS (checked candidates)"] = verified["eos_bulk_modulus_gpa"].to_numpy(float)
         extra_funnel["CHGNet stable"] = int(verified["stable"].astype(bool).sum())
+        if "eos_in_target" in verified:
+            extra_funnel["stable, EOS on target"] = int((verified["stable"].astype(bool)
+                                                         & verified["eos_in_target"].astype(bool)).sum())
     if verified is not None and "xtb_calibrated" in verified:
         extra_hist["xTB-verified (calibrated)"] = verified["xtb_calibrated"].to_numpy(float)
         extra_funnel["xTB verified"] = int(verified["xtb_verified"].sum())

@@ -208,8 +208,9 @@ def relax_crystal_batch(camp: dict, batch_path: str, dataset_path: str, out_path
     """CHGNet relaxation, energy above hull and EOS bulk modulus of one batch of candidates.
 
     The hull of each candidate's chemical system is built with the same CHGNet energies from the known
-    phases in the dataset (all splits) plus elemental references. Stable candidates (E_hull <=
-    ``oracle.e_hull_max``) get a Birch-Murnaghan bulk modulus from matcalc's EOSCalc.
+    phases in the dataset (all splits) plus elemental references. Every relaxed candidate
+    (``oracle.eos_for: all``) or only the stable ones (E_hull <= ``oracle.e_hull_max``, ``stable``) get a
+    Birch-Murnaghan bulk modulus from matcalc's EOSCalc.
     """
     from ..chem.crystals import structure_from_record
     from ..oracles.crystal import ReferenceEnergies, load_chgnet
@@ -231,7 +232,8 @@ def relax_crystal_batch(camp: dict, batch_path: str, dataset_path: str, out_path
         fmax, steps = oracle["fmax"], oracle["max_steps"]
         references = ReferenceEnergies(refs, calculator=calc, fmax=fmax, steps=steps)
         res = run_oracle([structure_from_record(r) for r in top["structure"]], references, fmax=fmax,
-                         steps=steps, e_hull_max=oracle["e_hull_max"], calculator=calc)
+                         steps=steps, e_hull_max=oracle["e_hull_max"], calculator=calc,
+                         eos_for=oracle["eos_for"])
         top = pd.concat([top, res.reset_index(drop=True)], axis=1)
     write_table(top, out_path)
 
@@ -264,7 +266,8 @@ def verify_crystals(name: str, camp: dict, batch_paths: list[str], out_csv: str,
                "n_relaxed": int((out["oracle_error"].fillna("") == "").sum()) if len(out) else 0,
                "n_stable": int(out["stable"].astype(bool).sum()) if len(out) else 0,
                "e_hull_max": oracle["e_hull_max"],
-               "n_eos": int(finite.sum()), "n_stable_eos_in_target": int(out["eos_in_target"].sum()),
+               "n_eos": int(finite.sum()), "n_eos_in_target": int(out["eos_in_target"].sum()),
+               "n_stable_eos_in_target": int((out["eos_in_target"] & out["stable"].astype(bool)).sum()) if len(out) else 0,
                "eos_vs_predictor_mae_gpa": float(np.mean(np.abs(diff[np.isfinite(diff)]))) if finite.any() else None,
                "seconds_merge": time.monotonic() - t0}
     log.info("%d/%d relaxed, %d stable (E_hull <= %.2f eV/atom), %d with an EOS bulk modulus in the target",
