@@ -118,6 +118,48 @@ def quality(df: pd.DataFrame, checked: pd.DataFrame) -> dict:
             "novelty": float(checked["novel"].sum() / max(checked["unique"].sum(), 1))}
 
 
+def fingerprints(structures):
+    """CDVAE's fingerprints: the mean over sites of matminer's CrystalNN 'ops' site fingerprint, and the
+    Magpie composition features; None for a structure the featurizer cannot handle."""
+    import warnings
+
+    from matminer.featurizers.composition.composite import ElementProperty
+    from matminer.featurizers.site.fingerprint import CrystalNNFingerprint
+
+    cnn, magpie = CrystalNNFingerprint.from_preset("ops"), ElementProperty.from_preset("magpie")
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for s in structures:
+            try:
+                site = np.array([cnn.featurize(s, i) for i in range(len(s))], dtype=float).mean(axis=0)
+                comp = np.array(magpie.featurize(s.composition), dtype=float)
+                out.append((site, comp) if np.isfinite(site).all() and np.isfinite(comp).all() else None)
+            except Exception:  # noqa: BLE001 (any featurizer failure: the sample covers nothing)
+                out.append(None)
+    return out
+
+
+def coverage(gen_fps, ref_fps, comp_mean, comp_std, struct_cutoff=0.4, comp_cutoff=10.0) -> dict:
+    """COV-R / COV-P as defined for CDVAE (Xie et al. 2022): a reference crystal is recalled when some
+    generated crystal is within ``struct_cutoff`` in structure fingerprint distance and some (not
+    necessarily the same) within ``comp_cutoff`` in standardised composition distance; precision swaps
+    the roles. MP-20 cut-offs (0.4, 10). Generated crystals without a fingerprint count as misses."""
+    from scipy.spatial.distance import cdist
+
+    ok = [f for f in gen_fps if f is not None]
+    refs = [f for f in ref_fps if f is not None]
+    if not ok or not refs:
+        return {"cov_recall": 0.0, "cov_precision": 0.0, "n_generated": len(gen_fps), "n_reference": len(refs)}
+    gs, gc = np.stack([f[0] for f in ok]), (np.stack([f[1] for f in ok]) - comp_mean) / comp_std
+    rs, rc = np.stack([f[0] for f in refs]), (np.stack([f[1] for f in refs]) - comp_mean) / comp_std
+    ds, dc = cdist(gs, rs), cdist(gc, rc)
+    recall = np.mean((ds.min(axis=0) <= struct_cutoff) & (dc.min(axis=0) <= comp_cutoff))
+    precision = np.sum((ds.min(axis=1) <= struct_cutoff) & (dc.min(axis=1) <= comp_cutoff)) / len(gen_fps)
+    return {"cov_recall": float(recall), "cov_precision": float(precision), "n_generated": len(gen_fps),
+            "n_reference": len(refs), "struct_cutoff": struct_cutoff, "comp_cutoff": comp_cutoff}
+
+
 def chgnet_check(structures, references, target_min, eos_for="all"):
     from invdesign.oracles.crystal import ReferenceEnergies, verify_crystals
 
@@ -131,6 +173,13 @@ def chgnet_check(structures, references, target_min, eos_for="all"):
             "e_hull": [float(x) for x in res["e_hull"].dropna()], "seconds": time.monotonic() - t0}
 
 
+def merge_checks(a: dict, b: dict) -> dict:
+    """Two CHGNet checks of consecutive candidate ranges as one."""
+    out = {k: a[k] + b[k] for k in ("evaluated", "stable", "stable_and_on_target", "hits", "eos_bulk_modulus_gpa",
+                                     "e_hull", "seconds")}
+    return out | {"ranks": [a["ranks"][0], b["ranks"][1]]}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "crystals"))
@@ -140,8 +189,17 @@ def main(argv=None) -> int:
     ap.add_argument("--max-atoms", type=int, default=20)
     ap.add_argument("--minutes", type=json.loads, default={"diffusion": 15, "ebm": 8, "vae": 4, "predictor": 3})
     ap.add_argument("--chgnet", type=int, default=0, help="CHGNet-check this many top candidates per generator")
+    ap.add_argument("--chgnet-start", type=int, default=0,
+                    help="skip this many candidates already CHGNet-checked by an earlier run (its counts are extended)")
+    ap.add_argument("--eos-for", default="all", choices=["all", "stable"],
+                    help="targeted CHGNet check: EOS of every relaxed candidate or only of the stable ones")
     ap.add_argument("--screening", type=int, default=None,
                     help="training cells in the screening baseline (default: --chgnet)")
+    ap.add_argument("--cov", action="store_true",
+                    help="COV-R/COV-P of the valid unconditional samples vs the validation cells (needs matminer: "
+                         "pip install --no-deps matminer)")
+    ap.add_argument("--modes", nargs="+", default=["targeted", "unconditional"],
+                    choices=["targeted", "unconditional"])
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     out, device = setup_run(args)
@@ -176,15 +234,29 @@ def main(argv=None) -> int:
                      "train_share_on_target": float(np.mean(y >= args.target_min)),
                      "generators": old.get("generators", {})}
     references = [structure_from_record(r) for r in train_df["structure"]]
+    cov_refs = None
+    if args.cov:
+        val_df = df[df["split"] == "val"]
+        cov_refs = fingerprints([structure_from_record(r) for r in val_df["structure"]])
+        from matminer.featurizers.composition.composite import ElementProperty
+
+        magpie = ElementProperty.from_preset("magpie")  # the composition scale comes from the training cells
+        comps = np.array([magpie.featurize(s.composition) for s in references], dtype=float)
+        comps = comps[np.isfinite(comps).all(axis=1)]
+        comp_mean, comp_std = comps.mean(axis=0), comps.std(axis=0) + 1e-8
+        log.info("COV references: %d validation cells", len(cov_refs))
     for kind in args.generators:
         model, info = train(out / f"{kind}.pt", kind, meta, split, args.minutes[kind], device)
-        res = {"train_seconds": info["seconds"], "epochs": info["epochs_run"], "config": GEN_CFG[kind]}
-        for label, tmin in (("targeted", args.target_min), ("unconditional", None)):
+        res = results["generators"].get(kind, {}) | {"train_seconds": info["seconds"], "epochs": info["epochs_run"],
+                                                      "config": GEN_CFG[kind]}
+        modes = {"targeted": args.target_min, "unconditional": None}
+        for label, tmin in ((m, modes[m]) for m in args.modes):
             t0 = time.monotonic()
             raw = sample(kind, model, args.samples, tmin, split["train"], seed=1)
             seconds = time.monotonic() - t0
             samples = dom.decode({k: v for k, v in raw.items() if torch.is_tensor(v)}, meta)
             checked = dom.filter_candidates(samples, train_df, {})
+            checked.to_parquet(out / f"samples_{kind}_{label}.parquet")  # for later analysis
             q = quality(samples, checked) | {"samples_per_second": args.samples / seconds}
             graphs = dom.featurize_like(checked, meta)
             ok = [i for i, g in enumerate(graphs) if g is not None]
@@ -193,17 +265,28 @@ def main(argv=None) -> int:
                 pred[ok] = predict_graphs(predictor, [graphs[i] for i in ok], torch.device("cpu")).numpy()
             sun_like = checked["valid"] & checked["unique"] & checked["novel"]
             q["predicted_on_target_share"] = float(np.mean((pred >= args.target_min) & sun_like.to_numpy()))
+            if cov_refs is not None and tmin is None:
+                valid = [structure_from_record(checked["structure"].iat[i])
+                         for i in np.flatnonzero(checked["valid"].to_numpy())]
+                q["coverage"] = coverage(fingerprints(valid) + [None] * (len(checked) - len(valid)), cov_refs,
+                                         comp_mean, comp_std)
+                log.info("%s COV: %s", kind, q["coverage"])
             if args.chgnet:
                 vun = np.flatnonzero(sun_like.to_numpy())
                 if tmin is None:  # S.U.N. rate: a random subset of the valid, unique, novel samples
-                    order = np.random.default_rng(0).permutation(vun)[: args.chgnet]
+                    order = np.random.default_rng(0).permutation(vun)
                 else:             # targeted: the predictor's best
-                    order = vun[np.argsort(-pred[vun])][: args.chgnet]
+                    order = vun[np.argsort(-pred[vun])]
+                order = order[args.chgnet_start: args.chgnet_start + args.chgnet]
                 q["chgnet"] = chgnet_check([structure_from_record(checked["structure"].iat[i]) for i in order],
-                                           references, args.target_min, eos_for="all" if tmin else "none")
+                                           references, args.target_min, eos_for=args.eos_for if tmin else "none")
+                q["chgnet"]["ranks"] = [args.chgnet_start, args.chgnet_start + len(order)]
+                earlier = res.get(label, {}).get("chgnet")
+                if args.chgnet_start and earlier and earlier.get("ranks", [0, 0])[1] == args.chgnet_start:
+                    q["chgnet"] = merge_checks(earlier, q["chgnet"])  # extends the earlier check of ranks [0, start)
                 checked_n = max(q["chgnet"]["evaluated"], 1)
                 q["sun_rate_chgnet"] = float(len(vun) / len(checked) * q["chgnet"]["stable"] / checked_n)
-            res[label] = q
+            res[label] = res.get(label, {}) | q  # a re-run without --chgnet/--cov keeps the earlier numbers
             log.info("%s %s: %s", kind, label, {k: v for k, v in q.items() if k != "chgnet"})
             results["generators"][kind] = res
             res_path.write_text(json.dumps(results, indent=2))
