@@ -101,3 +101,21 @@ def test_optional_xtb_orbital_features():
     assert {i_h, i_l, i_ok} <= set(meta["sample_unavailable_node_features"])
     plain, _ = dom.featurize(df, {})
     assert plain[0].x[:, i_ok].max() == 0
+
+
+@pytest.mark.parametrize("top_k, batch_size, expected", [(3, 2, [2, 1]), (None, 2, [2, 2, 1]), (0, 2, [])])
+def test_crystal_batches_split_the_best_passing_candidates(tmp_path, top_k, batch_size, expected):
+    from invdesign.pipeline.verify import crystal_batches
+
+    cands = pd.DataFrame({"rank": range(1, 8), "passes": [True, False, True, True, True, False, True]})
+    cands.to_parquet(tmp_path / "c.parquet")
+    (tmp_path / "batches").mkdir()
+    (tmp_path / "batches" / "batch_009.parquet").write_text("stale")  # from an earlier run: removed
+    n = crystal_batches({"oracle": {"top_k": top_k, "batch_size": batch_size}}, str(tmp_path / "c.parquet"),
+                        str(tmp_path / "batches"))
+    files = sorted((tmp_path / "batches").glob("batch_*.parquet"))
+    assert n == len(expected) == len(files)
+    parts = [pd.read_parquet(f) for f in files]
+    assert [len(p) for p in parts] == expected
+    ranks = [r for p in parts for r in p["rank"]]
+    assert ranks == [1, 3, 4, 5, 7][: sum(expected)]  # passing ones only, best first

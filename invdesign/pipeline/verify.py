@@ -80,7 +80,7 @@ def verify_molecules(name: str, camp: dict, candidates_path: str, dataset_path: 
                                                                                  reference["smiles"])
     log.info("QED, SA score and nearest known molecule for %d candidates in %.1fs", len(cands),
              time.monotonic() - t0)
-    top = cands.head(oracle["top_k"])
+    top = cands if oracle["top_k"] is None else cands.head(oracle["top_k"])
     runs = _run_xtb(top["smiles"].tolist(), oracle, "verification")
     for key in ("xtb_ok", "xtb_converged", "xtb_connectivity_ok", "xtb_gap_ev", "xtb_homo_ev", "xtb_lumo_ev",
                 "xtb_error", "xtb_homo_density", "xtb_lumo_density", "xtb_charges", "molblock"):
@@ -185,12 +185,13 @@ def package_crystals(candidates_path: str, out_zip: str) -> int:
 
 
 def crystal_batches(camp: dict, candidates_path: str, out_dir: str) -> int:
-    """Split the best-ranked passing crystal candidates (``oracle.top_k``) into files of
+    """Split the best-ranked passing crystal candidates (``oracle.top_k``; null = all) into files of
     ``oracle.batch_size`` rows, ``batch_000.parquet``, ... (the fan-out of the CHGNet check: one
     Snakemake job per file). Returns the number of batches (0 when nothing passed)."""
     oracle = camp["oracle"]
     cands = pd.read_parquet(candidates_path)
-    top = cands[cands["passes"].astype(bool)].head(oracle["top_k"]).reset_index(drop=True)
+    top = cands[cands["passes"].astype(bool)]
+    top = (top if oracle["top_k"] is None else top.head(oracle["top_k"])).reset_index(drop=True)
     out = Path(out_dir)
     if out.exists():
         for old in out.glob("batch_*.parquet"):
