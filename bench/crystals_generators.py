@@ -183,7 +183,7 @@ def merge_checks(a: dict, b: dict) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "crystals"))
-    ap.add_argument("--generators", nargs="+", default=["diffusion", "ebm", "vae"])
+    ap.add_argument("--generators", nargs="*", default=["diffusion", "ebm", "vae"])
     ap.add_argument("--samples", type=int, default=1000)
     ap.add_argument("--target-min", type=float, default=300.0)
     ap.add_argument("--max-atoms", type=int, default=20)
@@ -292,8 +292,7 @@ def main(argv=None) -> int:
             res_path.write_text(json.dumps(results, indent=2))
     n_screen = args.chgnet if args.screening is None else args.screening
     if n_screen:
-        rng = np.random.default_rng(0)
-        pick = rng.choice(len(references), size=min(n_screen, len(references)), replace=False)
+        pick = np.random.default_rng(0).permutation(len(references))[:n_screen]
         chosen = set(pick.tolist())
         others = [references[i] for i in range(len(references)) if i not in chosen]
         results["screening_baseline"] = chgnet_check([references[i] for i in pick], others, args.target_min,
