@@ -106,8 +106,7 @@ class CrystalEBM(EnergyModelMixin, CellGenerator):
         self.train(was)
         e_pos = self.energy(Ap, Fr, L, mask)
         e_neg = self.energy(An, Fn, Ln, mask)
-        y = (batch.y.view(-1) - self.y_mean) / self.y_std
-        return self._contrastive_loss(e_pos, e_neg, self.property_net(Ap, Fr, L, mask), y)
+        return self._contrastive_loss(e_pos, e_neg, self.property_net(Ap, Fr, L, mask), batch.y)
 
     # ------------------------------------------------------------------ use
     @torch.no_grad()

@@ -107,8 +107,7 @@ class GraphEBM(EnergyModelMixin, DenseGraphGenerator):
         self.train(was)
         e_pos = self.energy(Xp, Ep, mask)
         e_neg = self.energy(Xn, En, mask)
-        y = (batch.y.view(-1) - self.y_mean) / self.y_std
-        return self._contrastive_loss(e_pos, e_neg, self.property_net(Xp, Ep, mask), y)
+        return self._contrastive_loss(e_pos, e_neg, self.property_net(Xp, Ep, mask), batch.y)
 
     # ------------------------------------------------------------------ use
     @torch.no_grad()

@@ -58,8 +58,9 @@ class EnergyModelMixin:
 
     def _contrastive_loss(self, e_pos: torch.Tensor, e_neg: torch.Tensor, pred: torch.Tensor, y: torch.Tensor):
         """Contrastive divergence (data energies down, Langevin samples' up), a square penalty fixing the energy
-        scale, and the property head's MSE on standardised labels ``y`` (NaN = unknown). Tracks the training
-        energies' mean/std for :meth:`ood_z`."""
+        scale, and the property head's MSE against the labels ``y`` (data units, NaN = unknown; the head predicts
+        standardised values). Tracks the training energies' mean/std for :meth:`ood_z`."""
+        y = (y.view(-1) - self.y_mean) / self.y_std
         cd = e_pos.mean() - e_neg.mean()
         reg = self.alpha * (e_pos.pow(2).mean() + e_neg.pow(2).mean())
         known = torch.isfinite(y)

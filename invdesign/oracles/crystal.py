@@ -473,14 +473,13 @@ def verify_crystals(
     stable = np.nan_to_num(e_hull, nan=np.inf) <= e_hull_max
     bulk = np.full(len(rows), np.nan)
     relaxed = np.array([row["structure"] is not None and row["error"] is None for row in rows], dtype=bool)
-    idx = np.flatnonzero({"all": relaxed, "stable": stable & relaxed, "none": np.zeros_like(relaxed)}[eos_for])
+    want_eos = {"all": relaxed, "stable": stable & relaxed, "none": np.zeros_like(relaxed)}[eos_for]
+    idx = np.flatnonzero(want_eos)
     if idx.size:
         bulk[idx] = eos_bulk_modulus([rows[i]["structure"] for i in idx], calculator=calc,
                                      relaxed=[rows[i]["converged"] for i in idx], fmax=fmax)
-    wanted_eos = np.zeros(len(rows), dtype=bool)
-    wanted_eos[idx] = True
     errors = []
-    for row, e, k, want in zip(rows, e_hull, bulk, wanted_eos):
+    for row, e, k, want in zip(rows, e_hull, bulk, want_eos):
         if row["error"] is not None:
             errors.append(row["error"])
         elif math.isnan(e):
