@@ -195,6 +195,10 @@ def main(argv=None) -> int:
                     help="targeted CHGNet check: EOS of every relaxed candidate or only of the stable ones")
     ap.add_argument("--screening", type=int, default=None,
                     help="training cells in the screening baseline (default: --chgnet)")
+    ap.add_argument("--screening-start", type=int, default=0,
+                    help="the first cells of the screening were checked by an earlier run: check the rest, merge")
+    ap.add_argument("--reuse-samples", action="store_true",
+                    help="use the samples an earlier run saved (samples_<generator>_<mode>.parquet) instead of sampling")
     ap.add_argument("--cov", action="store_true",
                     help="COV-R/COV-P of the valid unconditional samples vs the validation cells (needs matminer: "
                          "pip install --no-deps matminer)")
@@ -251,13 +255,18 @@ def main(argv=None) -> int:
                                                       "config": GEN_CFG[kind]}
         modes = {"targeted": args.target_min, "unconditional": None}
         for label, tmin in ((m, modes[m]) for m in args.modes):
-            t0 = time.monotonic()
-            raw = sample(kind, model, args.samples, tmin, split["train"], seed=1)
-            seconds = time.monotonic() - t0
-            samples = dom.decode({k: v for k, v in raw.items() if torch.is_tensor(v)}, meta)
-            checked = dom.filter_candidates(samples, train_df, {})
-            checked.to_parquet(out / f"samples_{kind}_{label}.parquet")  # for later analysis
-            q = quality(samples, checked) | {"samples_per_second": args.samples / seconds}
+            saved = out / f"samples_{kind}_{label}.parquet"
+            if args.reuse_samples and saved.exists():  # the earlier run's samples; their quality numbers stay
+                checked, q = pd.read_parquet(saved), {}
+                log.info("%s %s: %d saved samples from %s", kind, label, len(checked), saved)
+            else:
+                t0 = time.monotonic()
+                raw = sample(kind, model, args.samples, tmin, split["train"], seed=1)
+                seconds = time.monotonic() - t0
+                samples = dom.decode({k: v for k, v in raw.items() if torch.is_tensor(v)}, meta)
+                checked = dom.filter_candidates(samples, train_df, {})
+                checked.to_parquet(saved)  # for later analysis
+                q = quality(samples, checked) | {"samples_per_second": args.samples / seconds}
             graphs = dom.featurize_like(checked, meta)
             ok = [i for i, g in enumerate(graphs) if g is not None]
             pred = np.full(len(graphs), np.nan)
@@ -293,10 +302,17 @@ def main(argv=None) -> int:
     n_screen = args.chgnet if args.screening is None else args.screening
     if n_screen:
         pick = np.random.default_rng(0).permutation(len(references))[:n_screen]
-        chosen = set(pick.tolist())
+        chosen = set(pick.tolist())  # every screened cell is left out of the hull of every other one
         others = [references[i] for i in range(len(references)) if i not in chosen]
-        results["screening_baseline"] = chgnet_check([references[i] for i in pick], others, args.target_min,
-                                                     eos_for="stable")
+        start = args.screening_start
+        screen = chgnet_check([references[i] for i in pick[start:]], others, args.target_min, eos_for="stable")
+        screen["ranks"] = [start, n_screen]
+        earlier = results.get("screening_baseline")
+        if start:
+            if not earlier or earlier.get("ranks", [0, earlier.get("evaluated", 0)])[1] != start:
+                raise SystemExit(f"--screening-start {start}: {res_path} holds no screening of the first {start} cells")
+            screen = merge_checks(earlier | {"ranks": [0, start]}, screen)
+        results["screening_baseline"] = screen
         res_path.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
     return 0

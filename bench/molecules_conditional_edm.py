@@ -89,11 +89,11 @@ def meta_for(blob, train):
     return meta
 
 
-def train_model(path: Path, build, train, val, cfg, device):
+def train_model(path: Path, build, train, val, cfg, device, retrain=False):
     from invdesign.models.train import fit
 
     same = {k: v for k, v in cfg.items() if k != "max_minutes"}
-    ck = torch.load(path, map_location="cpu", weights_only=False) if path.exists() else None
+    ck = torch.load(path, map_location="cpu", weights_only=False) if path.exists() and not retrain else None
     if ck is not None and {k: v for k, v in ck.get("cfg", {}).items() if k != "max_minutes"} == same:
         model = build()
         model.load_state_dict(ck["state_dict"])
@@ -210,6 +210,39 @@ def unconditional(kind, model, sizes, metaA, known, reference, args) -> dict:
     return res
 
 
+def best_of_k(kind, model, guide, judge, sizes, targets, ks, args, metaA, metaB, device) -> dict:
+    """Guide-ranked best-of-k: max(ks) samples per request, the half-A guide picks the one whose
+    predicted gap is closest to the request (the judge only scores the pick). One pool of samples
+    serves every k (the first k of each request's samples), so the curve over k is paired."""
+    kmax = ks[-1]
+    m = min(args.best_of_targets or len(targets) // kmax, len(targets))
+    tk, reps = targets[:m], np.repeat(np.arange(m), kmax)
+    t0 = time.monotonic()
+    s2 = generate(kind, model, sizes[:m][reps], tk[reps], metaA, args)
+    seconds = time.monotonic() - t0
+    v2 = strict_valid(s2)
+    g2 = judge_smiles(guide, s2, metaA, device)
+    g2[~v2] = np.nan
+    j2 = judge_smiles(judge, s2, metaB, device)
+    err = np.abs(g2 - tk[reps]).reshape(m, kmax)
+    err = np.where(np.isfinite(err), err, np.inf)
+    jd = j2.reshape(m, kmax)
+    curve = {}
+    for k in ks:
+        best = err[:, :k].argmin(1)
+        okb = np.isfinite(err[:, :k].min(1))
+        picked = jd[np.arange(m), best]
+        curve[str(k)] = {"mae": float(np.mean(np.abs(picked[okb] - tk[okb]))), "share_with_valid": float(okb.mean()),
+                         "guide_mae_of_pick": float(np.mean(err[:, :k].min(1)[okb]))}
+        log.info("%s best-of-%d: judge MAE %.3f eV (%d requests)", kind, k, curve[str(k)]["mae"], m)
+    return {"k": kmax, "targets": int(m), "samples": int(m * kmax), "mae": curve[str(kmax)]["mae"],
+            "share_with_valid": curve[str(kmax)]["share_with_valid"], "curve": curve,
+            "samples_per_second": len(s2) / seconds}
+
+
+STAGES = ("unconditional", "conditional", "best_of", "windows")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "edm"))
@@ -219,7 +252,12 @@ def main(argv=None) -> int:
     ap.add_argument("--minutes", type=json.loads, default={"judge": 10, "guide": 6, "diffusion": 25, "ebm": 8,
                                                            "vae": 10}, help="training budget per model (JSON)")
     ap.add_argument("--guidance", type=json.loads, default={"diffusion": 1.0, "ebm": 1.0})
-    ap.add_argument("--best-of", type=int, default=4, help="k for the best-of-k variant (ranked by a half-A model)")
+    ap.add_argument("--best-of", type=int, nargs="+", default=[4],
+                    help="k for the best-of-k variant (ranked by the half-A guide); several give a paired curve")
+    ap.add_argument("--best-of-targets", type=int, default=None,
+                    help="requests for best-of-k (default: --samples / max k, i.e. the same sample budget)")
+    ap.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
+                    help="what to (re)measure; the numbers of stages left out stay from the last run")
     ap.add_argument("--vae-steps", type=int, default=100)
     ap.add_argument("--vae-uncertainty", type=float, default=1.0,
                     help="search.uncertainty_weight of the VAE's latent optimisation (0 = plain gradient descent)")
@@ -230,6 +268,8 @@ def main(argv=None) -> int:
     ap.add_argument("--unconditional-samples", type=int, default=10000)
     ap.add_argument("--skip-unconditional", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--retrain", nargs="+", default=[], choices=["judge", "guide", *GEN_CFG],
+                    help="train these models again (by default a cached model with the same config is reused)")
     args = ap.parse_args(argv)
     out, device = setup_run(args)
     from invdesign.models.predictor import GraphPropertyPredictor
@@ -242,9 +282,11 @@ def main(argv=None) -> int:
     metaA, metaB = meta_for(blob, parts["A"]["train"]), meta_for(blob, parts["B"]["train"])
     pcfg = {"hidden": 128, "layers": 4, "epochs": 200, "batch_size": 128, "lr": 0.001}
     judge, jinfo = train_model(out / "judge_B.pt", lambda: GraphPropertyPredictor(metaB, pcfg), parts["B"]["train"],
-                               parts["B"]["val"], pcfg | {"max_minutes": args.minutes["judge"]}, device)
+                               parts["B"]["val"], pcfg | {"max_minutes": args.minutes["judge"]}, device,
+                               retrain="judge" in args.retrain)
     guide, ginfo = train_model(out / "guide_A.pt", lambda: GraphPropertyPredictor(metaA, pcfg), parts["A"]["train"],
-                               parts["A"]["val"], pcfg | {"max_minutes": args.minutes["guide"]}, device)
+                               parts["A"]["val"], pcfg | {"max_minutes": args.minutes["guide"]}, device,
+                               retrain="guide" in args.retrain)
 
     smilesA = df["smiles"].to_numpy()[parts["A"]["idx"]]
     yA = df["property"].to_numpy(float)[parts["A"]["idx"]]
@@ -276,7 +318,7 @@ def main(argv=None) -> int:
     for kind in args.generators:
         gcfg = GEN_CFG[kind] | {"max_minutes": args.minutes[kind]}
         model, info = train_model(out / f"{kind}_A.pt", lambda: build_generator(metaA, gcfg), parts["A"]["train"],
-                                  parts["A"]["val"], gcfg, device)
+                                  parts["A"]["val"], gcfg, device, retrain=kind in args.retrain)
         res = {"train_seconds": info["seconds"], "epochs": info["epochs_run"], "config": gcfg}
         if kind == "vae":
             res["uncertainty_weight"] = args.vae_uncertainty
@@ -287,54 +329,45 @@ def main(argv=None) -> int:
                                                       args, device)
             args.guidance[kind] = w
             res["guidance_scale"] = w
-        if not args.skip_unconditional:
+        key = kind if kind != "vae" or args.vae_uncertainty else "vae_plain_gradient"
+        if set(args.stages) != set(STAGES):  # a partial re-run keeps the stages it skips
+            res = results["generators"].get(key, {}) | res
+        if "unconditional" in args.stages and not args.skip_unconditional:
             usizes = nA[np.random.default_rng(5).choice(len(nA), size=args.unconditional_samples, replace=True)]
             res["unconditional"] = unconditional(kind, model, usizes, metaA, known, reference, args)
             log.info("%s unconditional: %s", kind, res["unconditional"])
-        t0 = time.monotonic()
-        smiles = generate(kind, model, sizes, targets, metaA, args)
-        res["samples_per_second"] = len(smiles) / (time.monotonic() - t0)
-        valid = strict_valid(smiles)
-        judged = judge_smiles(judge, smiles, metaB, device)
-        ok = valid & np.isfinite(judged)
-        canon = pd.Series(smiles)[valid]
-        res.update(validity=float(valid.mean()), uniqueness=float(canon.nunique() / max(len(canon), 1)),
-                   novelty=float(np.mean([s not in known for s in canon.unique()])) if len(canon) else 0.0,
-                   mae=float(np.mean(np.abs(judged[ok] - targets[ok]))), n_judged=int(ok.sum()),
-                   mae_unconditional_same_samples=float(np.mean(np.abs(judged[ok] - rng.permutation(targets[ok])))))
-        # best-of-k at the same sample budget: k candidates per target, the half-A model picks one
-        k = args.best_of
-        if k > 1:
-            m = len(smiles) // k
-            tk = targets[:m]
-            reps = np.repeat(np.arange(m), k)
-            s2 = generate(kind, model, sizes[reps], tk[reps], metaA, args)
-            v2 = strict_valid(s2)
-            g2 = judge_smiles(guide, s2, metaA, device)
-            g2[~v2] = np.nan
-            j2 = judge_smiles(judge, s2, metaB, device)
-            err = np.abs(g2 - tk[reps]).reshape(m, k)
-            err = np.where(np.isfinite(err), err, np.inf)
-            best = err.argmin(1)
-            sel = np.arange(m) * k + best
-            okb = np.isfinite(err.min(1))
-            res["best_of_k"] = {"k": k, "targets": int(m), "samples": int(m * k),
-                                "mae": float(np.mean(np.abs(j2[sel][okb] - tk[okb]))),
-                                "share_with_valid": float(okb.mean())}
-        # window hit rates at the 10th / 90th percentile targets
-        hits = {}
-        for label, c in (("p10", p10), ("p90", p90)):
-            n = min(2000, args.samples // 2)
-            sz = nA[rng.choice(np.flatnonzero(np.abs(yA - c) <= 0.2), size=n)]
-            sm = generate(kind, model, sz, np.full(n, c, dtype=np.float32), metaA, args)
-            v = strict_valid(sm)
-            jd = judge_smiles(judge, sm, metaB, device)
-            nov = np.array([s not in known for s in sm])
-            inside = v & nov & (np.abs(jd - c) <= 0.2)
-            hits[label] = {"target_ev": float(c), "samples": n, "share_valid_novel_in_window": float(inside.mean()),
-                           "data_share_in_window": float(np.mean(np.abs(yA - c) <= 0.2))}
-        res["window_hits"] = hits
-        results["generators"][kind if kind != "vae" or args.vae_uncertainty else "vae_plain_gradient"] = res
+        if "conditional" in args.stages:
+            t0 = time.monotonic()
+            smiles = generate(kind, model, sizes, targets, metaA, args)
+            res["samples_per_second"] = len(smiles) / (time.monotonic() - t0)
+            valid = strict_valid(smiles)
+            judged = judge_smiles(judge, smiles, metaB, device)
+            ok = valid & np.isfinite(judged)
+            canon = pd.Series(smiles)[valid]
+            res.update(validity=float(valid.mean()), uniqueness=float(canon.nunique() / max(len(canon), 1)),
+                       novelty=float(np.mean([s not in known for s in canon.unique()])) if len(canon) else 0.0,
+                       mae=float(np.mean(np.abs(judged[ok] - targets[ok]))), n_judged=int(ok.sum()),
+                       mae_unconditional_same_samples=float(np.mean(np.abs(judged[ok] - rng.permutation(targets[ok])))))
+        ks = sorted(set(args.best_of))
+        if "best_of" in args.stages and ks[-1] > 1:
+            res["best_of_k"] = best_of_k(kind, model, guide, judge, sizes, targets, ks, args, metaA, metaB, device)
+            res["best_of_k"]["guide"] = results["guide_A"]
+        if "windows" in args.stages:
+            # window hit rates at the 10th / 90th percentile targets
+            hits = {}
+            for label, c in (("p10", p10), ("p90", p90)):
+                n = min(2000, args.samples // 2)
+                sz = nA[rng.choice(np.flatnonzero(np.abs(yA - c) <= 0.2), size=n)]
+                sm = generate(kind, model, sz, np.full(n, c, dtype=np.float32), metaA, args)
+                v = strict_valid(sm)
+                jd = judge_smiles(judge, sm, metaB, device)
+                nov = np.array([s not in known for s in sm])
+                inside = v & nov & (np.abs(jd - c) <= 0.2)
+                hits[label] = {"target_ev": float(c), "samples": n,
+                               "share_valid_novel_in_window": float(inside.mean()),
+                               "data_share_in_window": float(np.mean(np.abs(yA - c) <= 0.2))}
+            res["window_hits"] = hits
+        results["generators"][key] = res
         log.info("%s: %s", kind, json.dumps({k: v for k, v in res.items() if k != "config"}))
         (out / "results.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))

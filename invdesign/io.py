@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -27,8 +28,22 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_json(obj: Any, path: str | os.PathLike) -> None:
+    """Strict JSON (NaN and infinities become null, so jq and other parsers read it)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+        tmp.write_text(json.dumps(_finite(obj), indent=2, sort_keys=True, default=_json_default,
+                                  allow_nan=False) + "\n")
+
+
+def _finite(o: Any) -> Any:
+    if isinstance(o, float):  # numpy float64 included
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    if type(o).__module__ == "numpy":
+        return _finite(_json_default(o))
+    return o
 
 
 def _json_default(o: Any) -> Any:

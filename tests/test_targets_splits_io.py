@@ -54,3 +54,15 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     assert list(tmp_path.iterdir()) == []
     write_json({"a": np.float32(1.5)}, target)
     assert target.read_text().strip().startswith("{")
+
+
+def test_write_json_is_strict_json(tmp_path):
+    """NaN/inf (e.g. a metric of an empty group) become null: jq and JSON.parse reject bare NaN."""
+    import json
+
+    target = tmp_path / "m.json"
+    write_json({"nan": float("nan"), "np": np.float64("inf"), "arr": np.array([1.0, np.nan]),
+                "nested": [{"x": np.float32(2.5)}], "ok": 1}, target)
+    text = target.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"nan": None, "np": None, "arr": [1.0, None], "nested": [{"x": 2.5}], "ok": 1}

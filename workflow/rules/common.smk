@@ -42,6 +42,13 @@ wildcard_constraints:
     generator="vae|diffusion|ebm",
 
 
+def chain_priority(wc):
+    """Crystal campaigns' jobs go first: their CHGNet check (relax_crystal_batch) is the longest
+    single-threaded job and sits at the end of the chain, so starting that chain early lets it run
+    beside the molecule training instead of after it (Snakemake picks higher priorities first)."""
+    return 1 if config["campaigns"][wc.campaign]["domain"] == "crystals" else 0
+
+
 def generator_types(campaign):
     return [g["type"] for g in config["campaigns"][campaign]["generators"]]
 

@@ -12,6 +12,7 @@ rule prepare_dataset:
     benchmark:
         bench_path("prepare_dataset")
     threads: 1
+    priority: chain_priority
     conda:
         "../../envs/chem.yaml"
     script:

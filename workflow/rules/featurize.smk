@@ -14,6 +14,7 @@ rule featurize:
     benchmark:
         bench_path("featurize")
     threads: 1
+    priority: chain_priority
     conda:
         "../../envs/chem.yaml"
     script:

@@ -21,6 +21,7 @@ rule filter_rank:
     benchmark:
         bench_path("filter_rank")
     threads: 1
+    priority: chain_priority
     conda:
         "../../envs/chem.yaml"
     script:

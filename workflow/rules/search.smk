@@ -16,6 +16,7 @@ rule search:
     benchmark:
         bench_path("search_{generator}")
     threads: THREADS
+    priority: chain_priority
     conda:
         "../../envs/chem.yaml"
     script:

@@ -17,6 +17,7 @@ rule train_generator:
     benchmark:
         bench_path("train_generator_{generator}")
     threads: THREADS
+    priority: chain_priority
     resources:
         **TRAIN_RESOURCES,
     conda:
@@ -38,6 +39,7 @@ rule train_predictor:
     benchmark:
         bench_path("train_predictor")
     threads: THREADS
+    priority: chain_priority
     resources:
         **TRAIN_RESOURCES,
     conda:

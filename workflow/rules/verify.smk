@@ -68,6 +68,7 @@ checkpoint crystal_batches:
     log:
         log_path("crystal_batches"),
     threads: 1
+    priority: chain_priority
     conda:
         "../../envs/chem.yaml"
     script:
@@ -92,6 +93,7 @@ rule relax_crystal_batch:
     benchmark:
         f"{RESULTS}/benchmarks/{{campaign}}/relax_crystal_batch_{{batch}}.tsv"
     threads: 1  # CHGNet on small cells is fastest single-threaded
+    priority: chain_priority
     conda:
         "../../envs/chem.yaml"
     script:
@@ -121,6 +123,7 @@ rule verify_crystals:
     benchmark:
         bench_path("verify_crystals")
     threads: 1
+    priority: chain_priority
     conda:
         "../../envs/chem.yaml"
     script:
