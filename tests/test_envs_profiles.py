@@ -104,11 +104,24 @@ def _plan(repo, args, configfile, results):
                          text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "train_generator" in res.stdout + res.stderr
+    return res.stdout + res.stderr
 
 
 @pytest.mark.parametrize("configfile", CONFIGS)
 def test_default_profile_plans_each_config(repo, configfile, tmp_path):
-    _plan(repo, ["--workflow-profile", "workflow/profiles/default"], configfile, tmp_path)
+    text = _plan(repo, ["--workflow-profile", "workflow/profiles/default"], configfile, tmp_path)
+    if configfile is None:
+        # the crystal chain goes first so its CHGNet check overlaps the molecule training (2-core budget)
+        prio = {}
+        for block in re.split(r"\n(?=(?:rule|checkpoint) \w+:)", text):
+            camp, pr = re.search(r"campaign=(\w+)", block), re.search(r"priority: (\d+)", block)
+            if camp:
+                rule = re.match(r"(?:rule|checkpoint) (\w+):", block).group(1)
+                prio[(camp.group(1), rule)] = int(pr.group(1)) if pr else 0
+        chain = {"prepare_dataset", "featurize", "train_generator", "train_predictor", "search", "filter_rank",
+                 "crystal_batches", "verify_crystals"}
+        assert {r for (c, r), v in prio.items() if c == "mp_bulk" and v == 1} == chain, prio
+        assert {v for (c, _), v in prio.items() if c == "qm9_gap"} == {0}, prio
 
 
 @pytest.mark.parametrize("configfile", CONFIGS)
