@@ -210,10 +210,12 @@ def unconditional(kind, model, sizes, metaA, known, reference, args) -> dict:
     return res
 
 
-def best_of_k(kind, model, guide, judge, sizes, targets, ks, args, metaA, metaB, device) -> dict:
+def best_of_k(kind, model, guide, judge, sizes, targets, ks, args, metaA, metaB, known, device) -> dict:
     """Guide-ranked best-of-k: max(ks) samples per request, the half-A guide picks the one whose
     predicted gap is closest to the request (the judge only scores the pick). One pool of samples
     serves every k (the first k of each request's samples), so the curve over k is paired."""
+    from invdesign.chem.molecules import canonical
+
     kmax = ks[-1]
     m = min(args.best_of_targets or len(targets) // kmax, len(targets))
     tk, reps = targets[:m], np.repeat(np.arange(m), kmax)
@@ -232,8 +234,12 @@ def best_of_k(kind, model, guide, judge, sizes, targets, ks, args, metaA, metaB,
         best = err[:, :k].argmin(1)
         okb = np.isfinite(err[:, :k].min(1))
         picked = jd[np.arange(m), best]
+        smiles = [canonical(s) for s in np.asarray(s2, dtype=object).reshape(m, kmax)[np.arange(m), best][okb]]
+        novel = np.array([s not in known for s in smiles])
         curve[str(k)] = {"mae": float(np.mean(np.abs(picked[okb] - tk[okb]))), "share_with_valid": float(okb.mean()),
-                         "guide_mae_of_pick": float(np.mean(err[:, :k].min(1)[okb]))}
+                         "guide_mae_of_pick": float(np.mean(err[:, :k].min(1)[okb])),
+                         "uniqueness": float(len(set(smiles)) / max(len(smiles), 1)), "novelty": float(novel.mean()),
+                         "mae_novel_picks": float(np.mean(np.abs(picked[okb][novel] - tk[okb][novel])))}
         log.info("%s best-of-%d: judge MAE %.3f eV (%d requests)", kind, k, curve[str(k)]["mae"], m)
     return {"k": kmax, "targets": int(m), "samples": int(m * kmax), "mae": curve[str(kmax)]["mae"],
             "share_with_valid": curve[str(kmax)]["share_with_valid"], "curve": curve,
@@ -350,7 +356,8 @@ def main(argv=None) -> int:
                        mae_unconditional_same_samples=float(np.mean(np.abs(judged[ok] - rng.permutation(targets[ok])))))
         ks = sorted(set(args.best_of))
         if "best_of" in args.stages and ks[-1] > 1:
-            res["best_of_k"] = best_of_k(kind, model, guide, judge, sizes, targets, ks, args, metaA, metaB, device)
+            res["best_of_k"] = best_of_k(kind, model, guide, judge, sizes, targets, ks, args, metaA, metaB, known,
+                                         device)
             res["best_of_k"]["guide"] = results["guide_A"]
         if "windows" in args.stages:
             # window hit rates at the 10th / 90th percentile targets

@@ -429,7 +429,8 @@ def eos_bulk_modulus(
             except Exception as exc:  # noqa: BLE001  (failure of one structure is a NaN)
                 log.warning("EOS of structure %d failed: %s: %s", i, type(exc).__name__, exc)
         out.append(k)
-        log.debug("EOS %d/%d: K=%.1f GPa (%.1fs)", i + 1, len(structures), k, time.monotonic() - t0)
+        # one line per structure: each EOS scan is 11 relaxations (tens of seconds on a CPU core)
+        log.info("EOS %d/%d: K=%.1f GPa (%.1fs)", i + 1, len(structures), k, time.monotonic() - t0)
     log.info("EOS bulk moduli of %d structures in %.1fs (%d failed)", len(structures), time.monotonic() - t0,
              sum(math.isnan(k) for k in out))
     return out
