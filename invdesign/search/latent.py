@@ -82,7 +82,11 @@ def optimise_latents(model, z0: torch.Tensor, aim: tuple[float, float], *, steps
         if steps >= 10 and (step + 1) % max(1, steps // 5) == 0:
             with torch.no_grad():
                 p = model.predict_property(z)
-                inside = ((p >= aim[0]) & (p <= aim[1])).float().mean()
-            log.info("latent search step %d/%d: %.1f%% of latents predicted inside the aim range",
-                     step + 1, steps, 100 * float(inside))
+                a_lo, a_hi = torch.as_tensor(aim[0]).to(p), torch.as_tensor(aim[1]).to(p)
+                if torch.equal(a_lo, a_hi):  # point targets (one per latent): how far the predictions are
+                    log.info("latent search step %d/%d: mean |predicted - target| %.3g", step + 1, steps,
+                             float((p - a_lo).abs().mean()))
+                else:
+                    log.info("latent search step %d/%d: %.1f%% of latents predicted inside the aim range",
+                             step + 1, steps, 100 * float(((p >= a_lo) & (p <= a_hi)).float().mean()))
     return out
