@@ -125,6 +125,13 @@ def test_checks_reject_overlaps_nonneutral_duplicates_and_known():
     assert out["novel"].tolist() == [False, False, False, True, False]  # TiO2 is known
     assert out["passes"].tolist() == [False, False, False, True, False]
     assert min_distance(nacl) == pytest.approx(5.64 / 2, abs=1e-3)
+    # a campaign can bar elements (e.g. radioactive ones): the candidate stays valid/unique/novel but fails
+    barred = check_crystals(samples, reference, {"min_distance": 0.5, "allow_alloys": False,
+                                                 "exclude_elements": ["Na"]})
+    assert barred["novel"].tolist() == out["novel"].tolist()
+    assert not barred["passes"].any() and "Na (filters.exclude_elements)" in barred["reject_reason"].iloc[3]
+    with pytest.raises(InvdesignError, match="Xq is not an element symbol"):
+        check_crystals(samples, reference, {"exclude_elements": ["Xq"]})
 
 
 def structure_from(record):

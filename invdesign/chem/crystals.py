@@ -11,6 +11,8 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 
+from invdesign.errors import InvdesignError
+
 log = logging.getLogger(__name__)
 
 
@@ -110,9 +112,21 @@ def _matcher():
     return StructureMatcher(stol=0.5, ltol=0.3, angle_tol=10)
 
 
+def _excluded_elements(cfg: dict) -> set[str]:
+    from pymatgen.core.periodic_table import Element
+
+    names = set(cfg.get("exclude_elements") or [])
+    unknown = sorted(e for e in names if not Element.is_valid_symbol(e))
+    if unknown:
+        raise InvdesignError(f"filters.exclude_elements: {', '.join(unknown)} is not an element symbol "
+                             "(write symbols as in the periodic table, e.g. Tc, Pu)")
+    return names
+
+
 def check_crystals(samples: pd.DataFrame, reference: pd.DataFrame, cfg: dict) -> pd.DataFrame:
     out = samples.copy()
     n = len(out)
+    excluded = _excluded_elements(cfg)
     valid = np.zeros(n, bool)
     dist_ok = np.zeros(n, bool)
     neutral = np.zeros(n, bool)
@@ -167,6 +181,14 @@ def check_crystals(samples: pd.DataFrame, reference: pd.DataFrame, cfg: dict) ->
             novel[i] = True
     out["unique"] = unique
     out["novel"] = novel
-    out["passes"] = valid & unique & novel
+    # a campaign's choice (e.g. no radioactive elements for the bench), not a generator's failure: validity,
+    # uniqueness and novelty stay as they are; only `passes` drops these
+    allowed = np.ones(n, bool)
+    for i in np.flatnonzero(valid & unique & novel):
+        found = sorted(excluded & {el.symbol for el in structures[i].composition.elements})
+        if found:
+            allowed[i] = False
+            reasons[i] = f"contains {', '.join(found)} (filters.exclude_elements)"
+    out["passes"] = valid & unique & novel & allowed
     out["reject_reason"] = reasons
     return out
