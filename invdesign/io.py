@@ -30,11 +30,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def write_json(obj: Any, path: str | os.PathLike) -> None:
     """Strict JSON (NaN and infinities become null, so jq and other parsers read it)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(_finite(obj), indent=2, sort_keys=True, default=_json_default,
-                                  allow_nan=False) + "\n")
+        tmp.write_text(json.dumps(_finite(obj), indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
 def _finite(o: Any) -> Any:
+    """``o`` with numpy values as Python ones and non-finite floats as None (the one conversion path)."""
     if isinstance(o, float):  # numpy float64 included
         return o if math.isfinite(o) else None
     if isinstance(o, dict):

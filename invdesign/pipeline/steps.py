@@ -355,8 +355,7 @@ def _generator_metrics(checked, keep) -> dict:
         mine = keep[keep["generator"] == gen]
         passing = mine[mine["passes"]]
         out[str(gen)] = {"n_samples": len(part), "validity": len(valid) / max(len(part), 1),
-                         "raw_validity": (float(part["raw_valid"].mean()) if "raw_valid" in part
-                                          and part["raw_valid"].notna().any() else None),
+                         "raw_validity": float(part["raw_valid"].mean()) if "raw_valid" in part else None,
                          "uniqueness": n_unique / max(len(valid), 1),
                          "novelty": float(mine["novel"].mean()) if len(mine) else 0.0,
                          "n_candidates": int(len(passing)),
