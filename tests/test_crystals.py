@@ -134,6 +134,22 @@ def test_checks_reject_overlaps_nonneutral_duplicates_and_known():
         check_crystals(samples, reference, {"exclude_elements": ["Xq"]})
 
 
+def test_known_matches_after_relaxation():
+    """A relaxed candidate that landed on a known phase is found whatever its cell, pose or atom order."""
+    from invdesign.chem.crystals import known_matches
+
+    nacl, tio2 = rocksalt(), rutile()
+    strained = Structure.from_sites(list(reversed(nacl.sites)))  # other atom order and volume
+    strained.scale_lattice(nacl.volume * 1.1)
+    supercell = nacl.copy()
+    supercell.make_supercell([2, 1, 1])
+    cscl_type = Structure(Lattice.cubic(3.3), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])  # another NaCl polymorph
+    reference = pd.DataFrame({"id": ["mp-22862", "mp-2657"], "formula": ["NaCl", "TiO2"],
+                              "structure": [structure_to_record(nacl), structure_to_record(tio2)]})
+    assert known_matches([strained, supercell, cscl_type, None, tio2], reference) == \
+        ["mp-22862", "mp-22862", None, None, "mp-2657"]
+
+
 def structure_from(record):
     from invdesign.chem.crystals import structure_from_record
 

@@ -79,12 +79,15 @@ def test_tiny_campaign_exports_and_report(tiny_run, repo, tmp_path):
     cver = pd.read_csv(out / "tiny_cry" / "candidates_verified.csv")
     n_pass = int(pd.read_csv(out / "tiny_cry" / "candidates.csv")["passes"].astype(bool).sum())
     assert len(cver) == min(2, n_pass)
-    for col in ("final_rank", "e_hull", "stable", "eos_bulk_modulus_gpa", "chgnet_energy_per_atom", "oracle_error"):
+    for col in ("final_rank", "e_hull", "stable", "eos_bulk_modulus_gpa", "chgnet_energy_per_atom", "oracle_error",
+                "novel_after_relaxation", "matches_known"):
         assert col in cver.columns, col
     fine = cver["oracle_error"].fillna("") == ""  # oracle.eos_for: all -> every checked row has both numbers
     assert cver.loc[fine, ["e_hull", "eos_bulk_modulus_gpa"]].notna().all().all()
     om = json.loads((out / "tiny_cry" / "oracle" / "metrics.json").read_text())
     assert om["n_checked"] == len(cver) and om["n_stable"] == int(cver["stable"].astype(bool).sum())
+    assert om["n_sun_eos_in_target"] <= om["n_stable_eos_in_target"]
+    assert om["n_relaxed_onto_known"] == int(cver["matches_known"].fillna("").astype(str).ne("").sum())
     assert om["n_batches"] == min(2, n_pass)  # oracle.batch_size = 1: one CHGNet job per candidate
     for b in range(om["n_batches"]):
         assert (out / "logs" / "tiny_cry" / f"relax_crystal_batch_{b:03d}.log").stat().st_size > 0

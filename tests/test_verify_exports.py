@@ -119,3 +119,29 @@ def test_crystal_batches_split_the_best_passing_candidates(tmp_path, top_k, batc
     assert [len(p) for p in parts] == expected
     ranks = [r for p in parts for r in p["rank"]]
     assert ranks == [1, 3, 4, 5, 7][: sum(expected)]  # passing ones only, best first
+
+
+def test_verify_crystals_ranks_novel_hits_above_known_ones(tmp_path):
+    """Stable and on target first; among those, a cell that relaxed onto a known phase goes below novel ones.
+    Batches written before the post-relaxation novelty column existed still merge (unknown, ranked last)."""
+    from invdesign.pipeline.verify import verify_crystals
+
+    camp = {"target": {"min": 300}, "oracle": {"e_hull_max": 0.1}}
+    batch = pd.DataFrame({"rank": [1, 2, 3, 4], "predicted_property": [350.0, 340.0, 330.0, 320.0],
+                          "chgnet_energy_per_atom": -8.0, "e_hull": [0.0, 0.0, 0.3, 0.0],
+                          "stable": [True, True, False, True], "eos_bulk_modulus_gpa": [320.0, 310.0, 400.0, 200.0],
+                          "relax_converged": True, "oracle_error": "",
+                          "matches_known": ["mp-1", "", "", ""],
+                          "novel_after_relaxation": [False, True, True, True]})
+    batch.to_parquet(tmp_path / "b0.parquet")
+    m = verify_crystals("t", camp, [str(tmp_path / "b0.parquet")], str(tmp_path / "v.csv"),
+                        str(tmp_path / "v.parquet"), str(tmp_path / "m.json"))
+    out = pd.read_parquet(tmp_path / "v.parquet")
+    assert out["rank"].tolist() == [2, 1, 4, 3]
+    assert (m["n_stable_eos_in_target"], m["n_sun_eos_in_target"], m["n_relaxed_onto_known"]) == (2, 1, 1)
+    old = batch.drop(columns=["matches_known", "novel_after_relaxation"])
+    old.to_parquet(tmp_path / "b1.parquet")
+    m = verify_crystals("t", camp, [str(tmp_path / "b1.parquet")], str(tmp_path / "v.csv"),
+                        str(tmp_path / "v.parquet"), str(tmp_path / "m.json"))
+    assert pd.read_parquet(tmp_path / "v.parquet")["rank"].tolist() == [1, 2, 4, 3]
+    assert m["n_sun_eos_in_target"] == 0 and m["n_stable_eos_in_target"] == 2

@@ -112,6 +112,31 @@ def _matcher():
     return StructureMatcher(stol=0.5, ltol=0.3, angle_tol=10)
 
 
+def known_matches(structures, reference: pd.DataFrame, id_column: str = "id") -> list[str | None]:
+    """For each structure (None allowed), the ``id_column`` value of the first ``reference`` row whose structure
+    has the same reduced formula and matches it under the campaign's StructureMatcher, else None.
+
+    Used after relaxation: a sample that was novel as generated can relax onto a known phase."""
+    from pymatgen.core import Composition
+
+    matcher = _matcher()
+    formulas = [Composition(f).reduced_formula for f in reference["formula"]]
+    ids = reference[id_column] if id_column in reference else pd.Series(reference.index, index=reference.index)
+    by_formula: dict[str, list] = defaultdict(list)
+    for f, mid, rec in zip(formulas, ids, reference["structure"]):
+        by_formula[f].append((str(mid), rec))
+    out: list[str | None] = []
+    for s in structures:
+        hit = None
+        if s is not None:
+            for mid, rec in by_formula.get(s.composition.reduced_formula, []):
+                if matcher.fit(s, structure_from_record(rec)):
+                    hit = mid
+                    break
+        out.append(hit)
+    return out
+
+
 def _excluded_elements(cfg: dict) -> set[str]:
     from pymatgen.core.periodic_table import Element
 

@@ -94,7 +94,8 @@ def crystal_table(cands: pd.DataFrame, out_html: str, n: int = 30, verified: pd.
         top = pd.concat([verified, top[~top["rank"].isin(verified["rank"])]], ignore_index=True)
     top = top.head(n)
     cols = [c for c in ("final_rank", "rank", "formula", "predicted_property", "unit", "e_hull", "stable",
-                        "eos_bulk_modulus_gpa", "num_sites", "min_distance", "charge_neutral", "cif_path") if c in top]
+                        "eos_bulk_modulus_gpa", "novel_after_relaxation", "matches_known", "num_sites",
+                        "min_distance", "charge_neutral", "cif_path") if c in top]
     with atomic_path(out_html) as tmp:
         Path(tmp).write_text(top[cols].to_html(index=False, float_format=lambda v: f"{v:.2f}"))
 
@@ -121,8 +122,11 @@ def make_report_figures(name: str, camp: dict, dataset_path: str, samples_path: 
         extra_hist["CHGNet EOS (checked candidates)"] = verified["eos_bulk_modulus_gpa"].to_numpy(float)
         extra_funnel["CHGNet stable"] = int(verified["stable"].astype(bool).sum())
         if "eos_in_target" in verified:
-            extra_funnel["stable, EOS on target"] = int((verified["stable"].astype(bool)
-                                                         & verified["eos_in_target"].astype(bool)).sum())
+            hit = verified["stable"].astype(bool) & verified["eos_in_target"].astype(bool)
+            extra_funnel["stable, EOS on target"] = int(hit.sum())
+            if "novel_after_relaxation" in verified:
+                extra_funnel["... and novel after relaxation"] = int(
+                    (hit & verified["novel_after_relaxation"].fillna(False).astype(bool)).sum())
     if verified is not None and "xtb_calibrated" in verified:
         extra_hist["xTB-verified (calibrated)"] = verified["xtb_calibrated"].to_numpy(float)
         extra_funnel["xTB verified"] = int(verified["xtb_verified"].sum())

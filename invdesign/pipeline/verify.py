@@ -211,9 +211,10 @@ def relax_crystal_batch(camp: dict, batch_path: str, dataset_path: str, out_path
     The hull of each candidate's chemical system is built with the same CHGNet energies from the known
     phases in the dataset (all splits) plus elemental references. Every relaxed candidate
     (``oracle.eos_for: all``) or only the stable ones (E_hull <= ``oracle.e_hull_max``, ``stable``) get a
-    Birch-Murnaghan bulk modulus from matcalc's EOSCalc.
+    Birch-Murnaghan bulk modulus from matcalc's EOSCalc. Each relaxed cell is matched again against the
+    dataset (``matches_known``, ``novel_after_relaxation``): a novel generated cell can relax onto a known phase.
     """
-    from ..chem.crystals import structure_from_record
+    from ..chem.crystals import known_matches, structure_from_record
     from ..oracles.crystal import ReferenceEnergies, load_chgnet
     from ..oracles.crystal import verify_crystals as run_oracle
 
@@ -236,13 +237,22 @@ def relax_crystal_batch(camp: dict, batch_path: str, dataset_path: str, out_path
                          steps=steps, e_hull_max=oracle["e_hull_max"], calculator=calc,
                          eos_for=oracle["eos_for"])
         top = pd.concat([top, res.reset_index(drop=True)], axis=1)
+        # novelty was judged on the generated cell; CHGNet may relax it onto a known phase
+        from pymatgen.core import Structure
+
+        relaxed = [Structure.from_str(c, fmt="cif") if c else None for c in top["relaxed_cif"]]
+        known = known_matches(relaxed, dataset)
+        top["matches_known"] = [k or "" for k in known]
+        top["novel_after_relaxation"] = [r is not None and k is None for r, k in zip(relaxed, known)]
+        log.info("%d of %d relaxed candidates relaxed onto a known phase of the dataset",
+                 sum(k is not None for k in known), sum(r is not None for r in relaxed))
     write_table(top, out_path)
 
 
 def verify_crystals(name: str, camp: dict, batch_paths: list[str], out_csv: str, out_parquet: str,
                     metrics_path: str) -> dict:
-    """Merge the CHGNet-checked batches and re-rank: stable and EOS modulus in the target first, then by
-    the EOS modulus's distance to it."""
+    """Merge the CHGNet-checked batches and re-rank: stable and EOS modulus in the target first, then those
+    still novel after relaxation, then by the EOS modulus's distance to the target."""
     from ..targets import distance_to_target, in_target
 
     t0 = time.monotonic()
@@ -251,13 +261,17 @@ def verify_crystals(name: str, camp: dict, batch_paths: list[str], out_csv: str,
     parts = [p for p in parts if len(p)]
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         columns=["rank", "predicted_property", "chgnet_energy_per_atom", "e_hull", "stable", "eos_bulk_modulus_gpa",
-                 "relax_converged", "oracle_error"])
+                 "relax_converged", "oracle_error", "matches_known", "novel_after_relaxation"])
+    if "novel_after_relaxation" not in out:  # batches checked before this column existed: unknown, ranked last
+        out["novel_after_relaxation"], out["matches_known"] = pd.NA, ""
+    out["novel_after_relaxation"] = out["novel_after_relaxation"].astype("boolean")
     k = out["eos_bulk_modulus_gpa"].to_numpy(float)
     out["eos_in_target"] = in_target(k, camp["target"]) if len(out) else []
     out["eos_distance_to_target"] = distance_to_target(k, camp["target"]) if len(out) else []
     out["predictor_vs_eos_gpa"] = out["predicted_property"].to_numpy(float) - k if len(out) else []
-    out = out.sort_values(["stable", "eos_in_target", "eos_distance_to_target", "rank"],
-                          ascending=[False, False, True, True], na_position="last", kind="stable")
+    # S.U.N. hits first: stable, EOS modulus in the target, still novel after relaxation
+    out = out.sort_values(["stable", "eos_in_target", "novel_after_relaxation", "eos_distance_to_target", "rank"],
+                          ascending=[False, False, False, True, True], na_position="last", kind="stable")
     out.insert(0, "final_rank", np.arange(1, len(out) + 1))
     write_table(out, out_parquet)
     write_table(out.drop(columns=[c for c in ("structure", "relaxed_cif") if c in out]), out_csv)
@@ -269,10 +283,14 @@ def verify_crystals(name: str, camp: dict, batch_paths: list[str], out_csv: str,
                "e_hull_max": oracle["e_hull_max"],
                "n_eos": int(finite.sum()), "n_eos_in_target": int(out["eos_in_target"].sum()),
                "n_stable_eos_in_target": int((out["eos_in_target"] & out["stable"].astype(bool)).sum()) if len(out) else 0,
+               "n_relaxed_onto_known": int((out["matches_known"].fillna("") != "").sum()) if len(out) else 0,
+               "n_sun_eos_in_target": int((out["eos_in_target"] & out["stable"].astype(bool)
+                                           & out["novel_after_relaxation"].fillna(False).astype(bool)).sum())
+               if len(out) else 0,
                "eos_vs_predictor_mae_gpa": float(np.mean(np.abs(diff[np.isfinite(diff)]))) if finite.any() else None,
                "seconds_merge": time.monotonic() - t0}
-    log.info("%d/%d relaxed, %d stable (E_hull <= %.2f eV/atom), %d with an EOS bulk modulus in the target",
-             metrics["n_relaxed"], len(out), metrics["n_stable"], oracle["e_hull_max"],
-             metrics["n_stable_eos_in_target"])
+    log.info("%d/%d relaxed, %d stable (E_hull <= %.2f eV/atom), %d with an EOS bulk modulus in the target "
+             "(%d of them still novel after relaxation)", metrics["n_relaxed"], len(out), metrics["n_stable"],
+             oracle["e_hull_max"], metrics["n_stable_eos_in_target"], metrics["n_sun_eos_in_target"])
     write_json(metrics, metrics_path)
     return metrics
