@@ -84,7 +84,7 @@ def train(path: Path, kind: str, meta: dict, split: dict, minutes: float, device
     return model.eval(), info
 
 
-def sample(kind, model, n, target_min, train_graphs, seed):
+def sample(kind, model, n, target_min, train_graphs, seed, guidance=None):
     gen = torch.Generator().manual_seed(seed)
     if kind == "vae":
         if target_min is None:
@@ -103,8 +103,28 @@ def sample(kind, model, n, target_min, train_graphs, seed):
     y = np.array([float(g.y.view(-1)[0]) for g in train_graphs])
     nn_ = np.array([int(g.num_nodes) for g in train_graphs])
     pick = np.random.default_rng(seed).choice(np.flatnonzero(y >= target_min), size=n, replace=True)
+    extra = {} if guidance is None or kind != "diffusion" else {"guidance_scale": guidance}
     return model.sample(sizes=torch.as_tensor(nn_[pick]), target=torch.as_tensor(y[pick], dtype=torch.float32),
-                        generator=gen)
+                        generator=gen, **extra)
+
+
+def predicted(checked: pd.DataFrame, predictor, meta) -> np.ndarray:
+    """The independent predictor's K (GPa) for each checked sample; NaN where no graph could be built."""
+    from invdesign.domains import crystals as dom
+    from invdesign.models.predictor import predict_graphs
+
+    graphs = dom.featurize_like(checked, meta)
+    ok = [i for i, g in enumerate(graphs) if g is not None]
+    pred = np.full(len(graphs), np.nan)
+    if ok:
+        pred[ok] = predict_graphs(predictor, [graphs[i] for i in ok], torch.device("cpu")).numpy()
+    return pred
+
+
+def targeted_order(checked: pd.DataFrame, pred: np.ndarray) -> np.ndarray:
+    """Row indices of the valid, unique, novel samples, the predictor's highest K first (the CHGNet check order)."""
+    vun = np.flatnonzero((checked["valid"] & checked["unique"] & checked["novel"]).to_numpy())
+    return vun[np.argsort(-pred[vun])]
 
 
 def quality(df: pd.DataFrame, checked: pd.DataFrame) -> dict:
@@ -170,13 +190,21 @@ def chgnet_check(structures, references, target_min, eos_for="all"):
     return {"evaluated": len(structures), "stable": int(res["stable"].sum()), "stable_and_on_target": int(hit.sum()),
             "hits": [s.composition.reduced_formula for s, h in zip(structures, hit) if h],
             "eos_bulk_modulus_gpa": [float(x) for x in res["eos_bulk_modulus_gpa"].dropna()],
-            "e_hull": [float(x) for x in res["e_hull"].dropna()], "seconds": time.monotonic() - t0}
+            "e_hull": [float(x) for x in res["e_hull"].dropna()], "seconds": time.monotonic() - t0,
+            "candidates": [  # one record per evaluated cell, in rank order (NaN -> None)
+                {"formula": s.composition.reduced_formula, "hit": bool(h), "stable": bool(r.stable),
+                 "e_hull": None if np.isnan(r.e_hull) else float(r.e_hull),
+                 "eos_bulk_modulus_gpa": None if np.isnan(r.eos_bulk_modulus_gpa) else float(r.eos_bulk_modulus_gpa),
+                 "oracle_error": r.oracle_error, "relaxed_cif": r.relaxed_cif}
+                for s, h, r in zip(structures, hit, res.itertuples())]}
 
 
 def merge_checks(a: dict, b: dict) -> dict:
     """Two CHGNet checks of consecutive candidate ranges as one."""
     out = {k: a[k] + b[k] for k in ("evaluated", "stable", "stable_and_on_target", "hits", "eos_bulk_modulus_gpa",
                                      "e_hull", "seconds")}
+    if "candidates" in a and "candidates" in b:  # checks from before the per-candidate records have none
+        out["candidates"] = a["candidates"] + b["candidates"]
     return out | {"ranks": [a["ranks"][0], b["ranks"][1]]}
 
 
@@ -205,11 +233,16 @@ def main(argv=None) -> int:
     ap.add_argument("--modes", nargs="+", default=["targeted", "unconditional"],
                     choices=["targeted", "unconditional"])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1,
+                    help="sampling seed (noise and the conditioning cells); a new seed with a new --out draws a fresh "
+                         "batch from the same trained models")
+    ap.add_argument("--guidance", type=float, default=None,
+                    help="diffusion: classifier-free guidance scale of the targeted samples (default: the model's, 1)")
     args = ap.parse_args(argv)
     out, device = setup_run(args)
     from invdesign.chem.crystals import structure_from_record
     from invdesign.domains import crystals as dom
-    from invdesign.models.predictor import GraphPropertyPredictor, predict_graphs
+    from invdesign.models.predictor import GraphPropertyPredictor
     from invdesign.models.train import fit
 
     df, blob, camp = load(out, args.max_atoms)
@@ -261,17 +294,14 @@ def main(argv=None) -> int:
                 log.info("%s %s: %d saved samples from %s", kind, label, len(checked), saved)
             else:
                 t0 = time.monotonic()
-                raw = sample(kind, model, args.samples, tmin, split["train"], seed=1)
+                raw = sample(kind, model, args.samples, tmin, split["train"], seed=args.seed, guidance=args.guidance)
                 seconds = time.monotonic() - t0
                 samples = dom.decode({k: v for k, v in raw.items() if torch.is_tensor(v)}, meta)
                 checked = dom.filter_candidates(samples, train_df, {})
                 checked.to_parquet(saved)  # for later analysis
-                q = quality(samples, checked) | {"samples_per_second": args.samples / seconds}
-            graphs = dom.featurize_like(checked, meta)
-            ok = [i for i, g in enumerate(graphs) if g is not None]
-            pred = np.full(len(graphs), np.nan)
-            if ok:
-                pred[ok] = predict_graphs(predictor, [graphs[i] for i in ok], torch.device("cpu")).numpy()
+                q = quality(samples, checked) | {"samples_per_second": args.samples / seconds, "seed": args.seed,
+                                               "guidance": args.guidance}
+            pred = predicted(checked, predictor, meta)
             sun_like = checked["valid"] & checked["unique"] & checked["novel"]
             q["predicted_on_target_share"] = float(np.mean((pred >= args.target_min) & sun_like.to_numpy()))
             if cov_refs is not None and tmin is None:
@@ -285,7 +315,7 @@ def main(argv=None) -> int:
                 if tmin is None:  # S.U.N. rate: a random subset of the valid, unique, novel samples
                     order = np.random.default_rng(0).permutation(vun)
                 else:             # targeted: the predictor's best
-                    order = vun[np.argsort(-pred[vun])]
+                    order = targeted_order(checked, pred)
                 order = order[args.chgnet_start: args.chgnet_start + args.chgnet]
                 q["chgnet"] = chgnet_check([structure_from_record(checked["structure"].iat[i]) for i in order],
                                            references, args.target_min, eos_for=args.eos_for if tmin else "none")
