@@ -114,16 +114,15 @@ def _matcher():
 
 def known_matches(structures, reference: pd.DataFrame, id_column: str = "id") -> list[str | None]:
     """For each structure (None allowed), the ``id_column`` value of the first ``reference`` row whose structure
-    has the same reduced formula and matches it under the campaign's StructureMatcher, else None.
+    has the same reduced formula (the ``formula`` column, reduced as every loader writes it) and matches it under
+    the campaign's StructureMatcher, else None.
 
-    Used after relaxation: a sample that was novel as generated can relax onto a known phase."""
-    from pymatgen.core import Composition
-
+    The novelty check of generated cells, and again after relaxation: a novel generated cell can relax onto a
+    known phase."""
     matcher = _matcher()
-    formulas = [Composition(f).reduced_formula for f in reference["formula"]]
     ids = reference[id_column] if id_column in reference else pd.Series(reference.index, index=reference.index)
     by_formula: dict[str, list] = defaultdict(list)
-    for f, mid, rec in zip(formulas, ids, reference["structure"]):
+    for f, mid, rec in zip(reference["formula"], ids, reference["structure"]):
         by_formula[f].append((str(mid), rec))
     out: list[str | None] = []
     for s in structures:
@@ -197,13 +196,12 @@ def check_crystals(samples: pd.DataFrame, reference: pd.DataFrame, cfg: dict) ->
         unique[i] = True
         kept_by_formula[f].append(structures[i])
     novel = np.zeros(n, bool)
-    ref_by_formula = reference.groupby("formula")["structure"].apply(list).to_dict()
-    for i in np.flatnonzero(unique):
-        known = ref_by_formula.get(out["formula"].iat[i], [])
-        if any(matcher.fit(structures[i], structure_from_record(r)) for r in known):
-            reasons[i] = "not novel: matches a known structure"
-        else:
+    idx = np.flatnonzero(unique)
+    for i, known in zip(idx, known_matches([structures[i] for i in idx], reference)):
+        if known is None:
             novel[i] = True
+        else:
+            reasons[i] = "not novel: matches a known structure"
     out["unique"] = unique
     out["novel"] = novel
     # a campaign's choice (e.g. no radioactive elements for the bench), not a generator's failure: validity,
