@@ -47,7 +47,7 @@ def _check(folder: Path, generator: str) -> dict:
         raise SystemExit(f"{path}: missing; run bench/crystals_generators.py --out {folder} --chgnet N first")
     res = json.loads(path.read_text())
     try:
-        return res["generators"][generator]["targeted"]["chgnet"] | {"target_min_gpa": res["target_min_gpa"]}
+        return res["generators"][generator]["targeted"]["chgnet"]
     except KeyError:
         raise SystemExit(f"{path}: no targeted CHGNet check of {generator}; run with --modes targeted --chgnet N") \
             from None
@@ -148,9 +148,10 @@ def main(argv=None) -> int:
     train = train[train["split"] == "train"]
 
     folders = [(Path(f), "primary") for f in args.targeted] + [(Path(f), "earlier") for f in args.earlier]
-    batches, hits = [], []
+    batches, checks, hits = [], [], []
     for folder, role in folders:
         check = _check(folder, args.generator)
+        checks.append(check)
         batch_hits = _hits(folder, check, args.generator)
         for h in batch_hits:
             h["role"] = role
@@ -179,12 +180,11 @@ def main(argv=None) -> int:
         extra = max(0, len(k) - check_like["stable"]) if lower else 0
         return max(0, int((k >= t).sum()) - extra)
 
-    checks = [(b, _check(Path(b["folder"]), args.generator)) for b in batches]
     summary["thresholds"] = {}
     for t in args.thresholds:
         for name, roles in (("primary", {"primary"}), ("pooled", {"primary", "earlier"})):
-            k_t = sum(at(c, t, True) for b, c in checks if b["role"] in roles)
-            n_t = sum(c["evaluated"] for b, c in checks if b["role"] in roles)
+            k_t = sum(at(c, t, True) for b, c in zip(batches, checks) if b["role"] in roles)
+            n_t = sum(b["evaluated"] for b in batches if b["role"] in roles)
             summary["thresholds"].setdefault(str(t), {})[name] = compare(n_t, k_t, screen["evaluated"],
                                                                          at(screen, t, False))
     Path(args.out).write_text(json.dumps(summary, indent=2))
