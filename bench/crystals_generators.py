@@ -341,6 +341,7 @@ def main(argv=None) -> int:
         if start:
             if not earlier or earlier.get("ranks", [0, earlier.get("evaluated", 0)])[1] != start:
                 raise SystemExit(f"--screening-start {start}: {res_path} holds no screening of the first {start} cells")
+            results[f"screening_baseline_first{start}"] = earlier  # kept: later cells can be analysed alone
             screen = merge_checks(earlier | {"ranks": [0, start]}, screen)
         results["screening_baseline"] = screen
         res_path.write_text(json.dumps(results, indent=2))

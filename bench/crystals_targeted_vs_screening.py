@@ -1,7 +1,7 @@
 """Targeted crystal search against screening, pooled over sampling batches, with a significance test.
 
     python bench/crystals_targeted_vs_screening.py --targeted bench/out/crystals_seed{2,3,4,5} \
-        [--earlier bench/out/crystals] --screening bench/out/crystals [--threads 1]
+        [--earlier bench/out/crystals] --screening bench/out/crystals [--screening-from N] [--threads 1]
 
 Reads the ``results.json`` that ``bench/crystals_generators.py`` wrote in each folder (the diffusion
 generator's targeted CHGNet check in the ``--targeted`` and ``--earlier`` folders, the screening
@@ -81,6 +81,27 @@ def _relaxed_hits_again(folder: Path, check: dict, generator: str) -> list:
     return [row["structure"] for row in relax(found, fmax=0.1, steps=300)]
 
 
+def _screening(results: dict, start: int, path: Path) -> dict:
+    """The screening baseline, or only its cells from rank ``start`` on: the record minus the snapshot of the
+    first ``start`` cells that ``crystals_generators.py --screening-start start`` keeps."""
+    screen = results.get("screening_baseline")
+    if not screen:
+        raise SystemExit(f"{path}: no screening_baseline; run bench/crystals_generators.py --screening N")
+    if not start:
+        return screen
+    first = results.get(f"screening_baseline_first{start}")
+    if not first:
+        raise SystemExit(f"{path}: no snapshot of the first {start} screened cells (screening_baseline_first{start}); "
+                         f"it is kept by a run with --screening-start {start}")
+    out = {k: screen[k] - first[k] for k in ("evaluated", "stable", "stable_and_on_target")}
+    hits = list(screen["hits"])
+    for f in first["hits"]:
+        hits.remove(f)
+    # EOS values are appended in rank order: the later cells' values are the tail
+    eos = screen["eos_bulk_modulus_gpa"][len(first["eos_bulk_modulus_gpa"]):]
+    return out | {"hits": hits, "eos_bulk_modulus_gpa": eos, "ranks": [start, screen["ranks"][1]]}
+
+
 def _hits(folder: Path, check: dict, generator: str) -> list[dict]:
     from pymatgen.core import Structure
 
@@ -133,6 +154,9 @@ def main(argv=None) -> int:
     ap.add_argument("--targeted", nargs="+", required=True, help="folders with fresh targeted batches (primary)")
     ap.add_argument("--earlier", nargs="*", default=[], help="folders with earlier targeted batches (pooled only)")
     ap.add_argument("--screening", required=True, help="folder whose results.json holds screening_baseline")
+    ap.add_argument("--screening-from", type=int, default=0,
+                    help="count only the screened cells from this rank on (a comparison on new data only)")
+    ap.add_argument("--depth", type=int, default=20, help="candidates CHGNet-checked per --targeted batch")
     ap.add_argument("--generator", default="diffusion")
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "crystals_targeted_vs_screening.json"))
     ap.add_argument("--threads", type=int, default=1)
@@ -141,9 +165,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     setup_run(argparse.Namespace(threads=args.threads, out=str(Path(args.out).parent)))
     screen_path = Path(args.screening) / "results.json"
-    screen = json.loads(screen_path.read_text()).get("screening_baseline") if screen_path.exists() else None
-    if not screen:
-        raise SystemExit(f"{screen_path}: no screening_baseline; run bench/crystals_generators.py --screening N")
+    screen = _screening(json.loads(screen_path.read_text()) if screen_path.exists() else {}, args.screening_from,
+                        screen_path)
     train = pd.read_parquet(Path(args.screening) / "dataset.parquet")
     train = train[train["split"] == "train"]
 
@@ -151,6 +174,9 @@ def main(argv=None) -> int:
     batches, checks, hits = [], [], []
     for folder, role in folders:
         check = _check(folder, args.generator)
+        if role == "primary" and check["ranks"] != [0, args.depth]:
+            raise SystemExit(f"{folder}: ranks {check['ranks']} checked; the primary comparison counts complete "
+                             f"batches only (ranks [0, {args.depth}]): finish it with --chgnet-start, or leave it out")
         checks.append(check)
         batch_hits = _hits(folder, check, args.generator)
         for h in batch_hits:
@@ -160,7 +186,8 @@ def main(argv=None) -> int:
                         "stable": check["stable"], "hits": check["hits"]})
     label_hits(hits, train)
     summary = {"date": str(date.today()), "generator": args.generator, "batches": batches,
-               "screening": {k: screen[k] for k in ("evaluated", "stable", "stable_and_on_target", "hits")},
+               "screening": {k: screen[k] for k in ("evaluated", "stable", "stable_and_on_target", "hits")}
+               | {"ranks": screen.get("ranks", [0, screen["evaluated"]])},
                "hits": [{k: v for k, v in h.items() if k != "structure"} for h in hits]}
     for name, roles in (("primary", {"primary"}), ("pooled", {"primary", "earlier"})):
         n_t = sum(b["evaluated"] for b in batches if b["role"] in roles)
