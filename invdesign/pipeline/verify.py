@@ -277,16 +277,15 @@ def verify_crystals(name: str, camp: dict, batch_paths: list[str], out_csv: str,
     write_table(out.drop(columns=[c for c in ("structure", "relaxed_cif") if c in out]), out_csv)
     finite = np.isfinite(k)
     diff = out["predictor_vs_eos_gpa"].to_numpy(float)  # re-read: the rows were re-ranked
+    hit = out["eos_in_target"].astype(bool) & out["stable"].astype(bool)  # stable, EOS modulus in the target
     metrics = {"campaign": name, "n_checked": int(len(out)), "n_batches": len(batch_paths),
                "n_relaxed": int((out["oracle_error"].fillna("") == "").sum()) if len(out) else 0,
                "n_stable": int(out["stable"].astype(bool).sum()) if len(out) else 0,
                "e_hull_max": oracle["e_hull_max"],
                "n_eos": int(finite.sum()), "n_eos_in_target": int(out["eos_in_target"].sum()),
-               "n_stable_eos_in_target": int((out["eos_in_target"] & out["stable"].astype(bool)).sum()) if len(out) else 0,
+               "n_stable_eos_in_target": int(hit.sum()),
                "n_relaxed_onto_known": int((out["matches_known"].fillna("") != "").sum()) if len(out) else 0,
-               "n_sun_eos_in_target": int((out["eos_in_target"] & out["stable"].astype(bool)
-                                           & out["novel_after_relaxation"].fillna(False).astype(bool)).sum())
-               if len(out) else 0,
+               "n_sun_eos_in_target": int((hit & out["novel_after_relaxation"].fillna(False)).sum()),
                "eos_vs_predictor_mae_gpa": float(np.mean(np.abs(diff[np.isfinite(diff)]))) if finite.any() else None,
                "seconds_merge": time.monotonic() - t0}
     log.info("%d/%d relaxed, %d stable (E_hull <= %.2f eV/atom), %d with an EOS bulk modulus in the target "
