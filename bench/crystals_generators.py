@@ -121,10 +121,28 @@ def predicted(checked: pd.DataFrame, predictor, meta) -> np.ndarray:
     return pred
 
 
-def targeted_order(checked: pd.DataFrame, pred: np.ndarray) -> np.ndarray:
-    """Row indices of the valid, unique, novel samples, the predictor's highest K first (the CHGNet check order)."""
+def targeted_order(checked: pd.DataFrame, pred: np.ndarray, one_per_formula: bool = False) -> np.ndarray:
+    """Row indices of the valid, unique, novel samples, the predictor's highest K first (the CHGNet check order);
+    with ``one_per_formula`` only the best-ranked cell of each reduced formula (a diversity filter)."""
     vun = np.flatnonzero((checked["valid"] & checked["unique"] & checked["novel"]).to_numpy())
-    return vun[np.argsort(-pred[vun])]
+    order = vun[np.argsort(-pred[vun], kind="stable")]
+    if one_per_formula:
+        first = ~pd.Series(checked["formula"].to_numpy()[order]).duplicated().to_numpy()
+        order = order[first]
+    return order
+
+
+def volume_ratios(checked: pd.DataFrame, volumes: dict) -> np.ndarray:
+    """Generated cell volume over its composition's additive volume, per valid sample (below 1: compressed)."""
+    from invdesign.chem.crystals import rescale_to_volume, structure_from_record
+
+    out = []
+    for rec in checked.loc[checked["valid"], "structure"]:
+        s = structure_from_record(rec)
+        r = rescale_to_volume(s, volumes)
+        if r is not s:
+            out.append(s.volume / r.volume)
+    return np.array(out)
 
 
 def quality(df: pd.DataFrame, checked: pd.DataFrame) -> dict:
@@ -236,6 +254,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1,
                     help="sampling seed (noise and the conditioning cells); a new seed with a new --out draws a fresh "
                          "batch from the same trained models")
+    ap.add_argument("--rescale-volume", action="store_true",
+                    help="targeted CHGNet check: scale each chosen cell to its composition's additive volume (atomic "
+                         "volumes fitted on the training cells) before relaxing it; filters and ranking are unchanged")
+    ap.add_argument("--one-per-formula", action="store_true",
+                    help="targeted CHGNet check: only the predictor's best cell of each reduced formula")
     ap.add_argument("--guidance", type=float, default=None,
                     help="diffusion: classifier-free guidance scale of the targeted samples (default: the model's, 1)")
     args = ap.parse_args(argv)
@@ -271,6 +294,11 @@ def main(argv=None) -> int:
                      "train_share_on_target": float(np.mean(y >= args.target_min)),
                      "generators": old.get("generators", {})}
     references = [structure_from_record(r) for r in train_df["structure"]]
+    volumes = None
+    if args.rescale_volume:
+        from invdesign.chem.crystals import fit_atomic_volumes
+
+        volumes = fit_atomic_volumes(references)
     cov_refs = None
     if args.cov:
         val_df = df[df["split"] == "val"]
@@ -302,6 +330,10 @@ def main(argv=None) -> int:
                 q = quality(samples, checked) | {"samples_per_second": args.samples / seconds, "seed": args.seed,
                                                "guidance": args.guidance}
             pred = predicted(checked, predictor, meta)
+            if volumes is not None:
+                ratios = volume_ratios(checked, volumes)
+                q["volume_ratio_quartiles"] = [float(x) for x in np.quantile(ratios, [0.25, 0.5, 0.75])] \
+                    if len(ratios) else None
             sun_like = checked["valid"] & checked["unique"] & checked["novel"]
             q["predicted_on_target_share"] = float(np.mean((pred >= args.target_min) & sun_like.to_numpy()))
             if cov_refs is not None and tmin is None:
@@ -315,10 +347,17 @@ def main(argv=None) -> int:
                 if tmin is None:  # S.U.N. rate: a random subset of the valid, unique, novel samples
                     order = np.random.default_rng(0).permutation(vun)
                 else:             # targeted: the predictor's best
-                    order = targeted_order(checked, pred)
+                    order = targeted_order(checked, pred, one_per_formula=args.one_per_formula)
+                    q["one_per_formula"] = args.one_per_formula
                 order = order[args.chgnet_start: args.chgnet_start + args.chgnet]
-                q["chgnet"] = chgnet_check([structure_from_record(checked["structure"].iat[i]) for i in order],
-                                           references, args.target_min, eos_for=args.eos_for if tmin else "none")
+                chosen = [structure_from_record(checked["structure"].iat[i]) for i in order]
+                if volumes is not None and tmin is not None:
+                    from invdesign.chem.crystals import rescale_to_volume
+
+                    chosen = [rescale_to_volume(c, volumes) for c in chosen]
+                    q["rescaled_volume"] = True
+                q["chgnet"] = chgnet_check(chosen, references, args.target_min,
+                                           eos_for=args.eos_for if tmin else "none")
                 q["chgnet"]["ranks"] = [args.chgnet_start, args.chgnet_start + len(order)]
                 earlier = res.get(label, {}).get("chgnet")
                 if args.chgnet_start and earlier and earlier.get("ranks", [0, 0])[1] == args.chgnet_start:

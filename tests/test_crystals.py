@@ -7,7 +7,8 @@ import torch
 from pymatgen.core import Lattice, Structure
 from torch_geometric.data import Batch
 
-from invdesign.chem.crystals import check_crystals, min_distance, structure_to_record
+from invdesign.chem.crystals import (check_crystals, fit_atomic_volumes, min_distance, rescale_to_volume,
+                                    structure_to_record)
 from invdesign.data.materials import MP_ELASTICITY, fetch
 from invdesign.domains import crystals as dom
 from invdesign.errors import InvdesignError
@@ -174,3 +175,27 @@ def test_mp_vae_trains_and_decodes(mirror, tmp_path):
     checked = dom.filter_candidates(samples, df, {})
     assert {"valid", "unique", "novel", "passes", "min_distance_ok", "charge_neutral"} <= set(checked.columns)
     assert checked["structure"].notna().sum() > 0
+
+
+def test_additive_volumes_recover_known_atomic_volumes_and_rescale_keeps_shape():
+    # cells built from two known atomic volumes (Ir 14, N 8 A^3): the fit recovers them
+    def cell(species, vol_per):
+        s = Structure(Lattice.cubic(3.0), species, [[0.0, 0.0, 0.0], [0.5, 0.5, 0.5]][: len(species)])
+        s.scale_lattice(sum(vol_per[e] for e in species))
+        return s
+
+    true = {"Ir": 14.0, "N": 8.0}
+    cells = [cell(["Ir", "Ir"], true), cell(["Ir", "N"], true), cell(["N", "N"], true), cell(["Ir"], true)]
+    vols = fit_atomic_volumes(cells)
+    assert vols == pytest.approx(true, rel=1e-6)
+    squeezed = Structure(Lattice.from_parameters(2.0, 2.5, 3.0, 80, 95, 100), ["Ir", "N"],
+                         [[0.1, 0.2, 0.3], [0.6, 0.7, 0.8]])
+    out = rescale_to_volume(squeezed, vols)
+    assert out.volume == pytest.approx(22.0)
+    assert squeezed.volume == pytest.approx(Lattice.from_parameters(2.0, 2.5, 3.0, 80, 95, 100).volume)  # a copy
+    np.testing.assert_allclose(out.frac_coords, squeezed.frac_coords)
+    np.testing.assert_allclose(out.lattice.angles, squeezed.lattice.angles)
+    ratios = np.array(out.lattice.abc) / np.array(squeezed.lattice.abc)
+    np.testing.assert_allclose(ratios, ratios[0])
+    unknown = Structure(Lattice.cubic(3.0), ["Os"], [[0, 0, 0]])
+    assert rescale_to_volume(unknown, vols) is unknown  # no fitted volume: left as generated

@@ -44,6 +44,37 @@ def build_structure(types, frac, lattice, elements):
         return None
 
 
+def fit_atomic_volumes(structures) -> dict[str, float]:
+    """Per-element atomic volumes (A^3) whose sums best reproduce the cells' volumes (non-negative least squares).
+
+    Volume additivity (Biltz, Vegard): a cell's volume is close to the sum of its atoms' volumes; fitted on the
+    training cells it predicts a relaxed cell's volume to ~5% (median) from its composition alone.
+    """
+    from scipy.optimize import nnls
+
+    elements = sorted({el.symbol for s in structures for el in s.composition.elements})
+    col = {e: j for j, e in enumerate(elements)}
+    counts = np.zeros((len(structures), len(elements)))
+    for i, s in enumerate(structures):
+        for el, n in s.composition.items():
+            counts[i, col[el.symbol]] += n
+    volumes = np.array([s.volume for s in structures])
+    weights, _ = nnls(counts, volumes)
+    return {e: float(w) for e, w in zip(elements, weights) if w > 0}
+
+
+def rescale_to_volume(structure, atomic_volumes: dict[str, float]):
+    """A copy of ``structure`` with its lattice scaled (shape and fractional coordinates kept) to the sum of its
+    atoms' volumes; the structure itself when an element has no fitted volume."""
+    try:
+        target = sum(n * atomic_volumes[el.symbol] for el, n in structure.composition.items())
+    except KeyError:
+        return structure
+    out = structure.copy()
+    out.scale_lattice(target)
+    return out
+
+
 def merge_duplicate_sites(structure, tol: float = 0.5):
     """Merge atoms of the same element closer than ``tol`` (A) into one at their periodic mean.
 
