@@ -145,3 +145,17 @@ def test_verify_crystals_ranks_novel_hits_above_known_ones(tmp_path):
                         str(tmp_path / "v.parquet"), str(tmp_path / "m.json"))
     assert pd.read_parquet(tmp_path / "v.parquet")["rank"].tolist() == [1, 2, 4, 3]
     assert m["n_sun_eos_in_target"] == 0 and m["n_stable_eos_in_target"] == 2
+
+
+def test_crystal_batches_one_cell_per_formula(tmp_path):
+    from invdesign.pipeline.verify import crystal_batches
+
+    cands = pd.DataFrame({"rank": range(1, 7), "formula": ["TcRh", "MoN", "TcRh", "IrW", "MoN", "NbIr5"],
+                          "passes": [True, True, True, False, True, True]})
+    cands.to_parquet(tmp_path / "c.parquet")
+    oracle = {"top_k": 3, "batch_size": 10, "one_per_formula": True}
+    assert crystal_batches({"oracle": oracle}, str(tmp_path / "c.parquet"), str(tmp_path / "b")) == 1
+    picked = pd.read_parquet(tmp_path / "b" / "batch_000.parquet")
+    assert picked["rank"].tolist() == [1, 2, 6]  # best cell of each formula, failing IrW skipped
+    crystal_batches({"oracle": oracle | {"one_per_formula": False}}, str(tmp_path / "c.parquet"), str(tmp_path / "b"))
+    assert pd.read_parquet(tmp_path / "b" / "batch_000.parquet")["rank"].tolist() == [1, 2, 3]

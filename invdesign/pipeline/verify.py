@@ -185,12 +185,15 @@ def package_crystals(candidates_path: str, out_zip: str) -> int:
 
 
 def crystal_batches(camp: dict, candidates_path: str, out_dir: str) -> int:
-    """Split the best-ranked passing crystal candidates (``oracle.top_k``; null = all) into files of
+    """Split the best-ranked passing crystal candidates (``oracle.top_k``; null = all; with
+    ``oracle.one_per_formula`` only the best cell of each reduced formula) into files of
     ``oracle.batch_size`` rows, ``batch_000.parquet``, ... (the fan-out of the CHGNet check: one
     Snakemake job per file). Returns the number of batches (0 when nothing passed)."""
     oracle = camp["oracle"]
     cands = pd.read_parquet(candidates_path)
     top = cands[cands["passes"].astype(bool)]
+    if oracle.get("one_per_formula") and "formula" in top:
+        top = top.drop_duplicates("formula")  # a diversity filter: the best-ranked cell of each formula
     top = (top if oracle["top_k"] is None else top.head(oracle["top_k"])).reset_index(drop=True)
     out = Path(out_dir)
     if out.exists():
@@ -214,7 +217,7 @@ def relax_crystal_batch(camp: dict, batch_path: str, dataset_path: str, out_path
     Birch-Murnaghan bulk modulus from matcalc's EOSCalc. Each relaxed cell is matched again against the
     dataset (``matches_known``, ``novel_after_relaxation``): a novel generated cell can relax onto a known phase.
     """
-    from ..chem.crystals import known_matches, structure_from_record
+    from ..chem.crystals import fit_atomic_volumes, known_matches, rescale_to_volume, structure_from_record
     from ..oracles.crystal import ReferenceEnergies, load_chgnet
     from ..oracles.crystal import verify_crystals as run_oracle
 
@@ -222,18 +225,29 @@ def relax_crystal_batch(camp: dict, batch_path: str, dataset_path: str, out_path
     top = pd.read_parquet(batch_path).reset_index(drop=True)
     dataset = pd.read_parquet(dataset_path)
     chemsys = {frozenset(structure_from_record(r).composition.chemical_system.split("-")) for r in top["structure"]}
-    refs = []
+    refs, known_cells = [], []
     for rec in dataset["structure"]:
         s = structure_from_record(rec)
+        known_cells.append(s)
         if any(set(s.composition.chemical_system.split("-")) <= c for c in chemsys):
             refs.append(s)
+    cells = [structure_from_record(r) for r in top["structure"]]
+    if oracle.get("rescale_volume") and cells:
+        # generated cells are often compressed (median 0.45x the relaxed volume in the bench); relaxing from
+        # the composition's additive volume avoids blown-up or collapsed relaxations
+        volumes = fit_atomic_volumes(known_cells)
+        rescaled = [rescale_to_volume(c, volumes) for c in cells]
+        top["volume_scale"] = [r.volume / c.volume for r, c in zip(rescaled, cells)]
+        cells = rescaled
+        log.info("cells scaled to their additive volume before relaxing (median factor %.2f)",
+                 float(np.median(top["volume_scale"])))
     log.info("CHGNet check of %d crystal candidates (%d chemical systems, %d reference phases)",
              len(top), len(chemsys), len(refs))
     if len(top):
         calc = load_chgnet().calculator
         fmax, steps = oracle["fmax"], oracle["max_steps"]
         references = ReferenceEnergies(refs, calculator=calc, fmax=fmax, steps=steps)
-        res = run_oracle([structure_from_record(r) for r in top["structure"]], references, fmax=fmax,
+        res = run_oracle(cells, references, fmax=fmax,
                          steps=steps, e_hull_max=oracle["e_hull_max"], calculator=calc,
                          eos_for=oracle["eos_for"])
         top = pd.concat([top, res.reset_index(drop=True)], axis=1)
