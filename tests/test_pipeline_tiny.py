@@ -82,7 +82,7 @@ def test_tiny_campaign_exports_and_report(tiny_run, repo, tmp_path):
     for col in ("final_rank", "e_hull", "stable", "eos_bulk_modulus_gpa", "chgnet_energy_per_atom", "oracle_error",
                 "novel_after_relaxation", "matches_known"):
         assert col in cver.columns, col
-    assert (cver["volume_scale"] > 0).all()  # oracle.rescale_volume: each cell relaxed from its additive volume
+    assert (cver["volume_scale"] > 0).all()  # oracle.rescale_volume (default): relaxed from the additive volume
     fine = cver["oracle_error"].fillna("") == ""  # oracle.eos_for: all -> every checked row has both numbers
     assert cver.loc[fine, ["e_hull", "eos_bulk_modulus_gpa"]].notna().all().all()
     om = json.loads((out / "tiny_cry" / "oracle" / "metrics.json").read_text())
