@@ -134,14 +134,14 @@ def targeted_order(checked: pd.DataFrame, pred: np.ndarray, one_per_formula: boo
 
 def volume_ratios(checked: pd.DataFrame, volumes: dict) -> np.ndarray:
     """Generated cell volume over its composition's additive volume, per valid sample (below 1: compressed)."""
-    from invdesign.chem.crystals import rescale_to_volume, structure_from_record
+    from invdesign.chem.crystals import additive_volume, structure_from_record
 
     out = []
     for rec in checked.loc[checked["valid"], "structure"]:
         s = structure_from_record(rec)
-        r = rescale_to_volume(s, volumes)
-        if r is not s:
-            out.append(s.volume / r.volume)
+        target = additive_volume(s, volumes)
+        if target is not None:
+            out.append(s.volume / target)
     return np.array(out)
 
 

@@ -7,8 +7,8 @@ import torch
 from pymatgen.core import Lattice, Structure
 from torch_geometric.data import Batch
 
-from invdesign.chem.crystals import (check_crystals, fit_atomic_volumes, min_distance, rescale_to_volume,
-                                    structure_to_record)
+from invdesign.chem.crystals import (additive_volume, check_crystals, fit_atomic_volumes, min_distance,
+                                    rescale_to_volume, structure_to_record)
 from invdesign.data.materials import MP_ELASTICITY, fetch
 from invdesign.domains import crystals as dom
 from invdesign.errors import InvdesignError
@@ -199,3 +199,4 @@ def test_additive_volumes_recover_known_atomic_volumes_and_rescale_keeps_shape()
     np.testing.assert_allclose(ratios, ratios[0])
     unknown = Structure(Lattice.cubic(3.0), ["Os"], [[0, 0, 0]])
     assert rescale_to_volume(unknown, vols) is unknown  # no fitted volume: left as generated
+    assert additive_volume(unknown, vols) is None and additive_volume(squeezed, vols) == pytest.approx(22.0)

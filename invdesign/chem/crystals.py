@@ -63,12 +63,19 @@ def fit_atomic_volumes(structures) -> dict[str, float]:
     return {e: float(w) for e, w in zip(elements, weights) if w > 0}
 
 
-def rescale_to_volume(structure, atomic_volumes: dict[str, float]):
-    """A copy of ``structure`` with its lattice scaled (shape and fractional coordinates kept) to the sum of its
-    atoms' volumes; the structure itself when an element has no fitted volume."""
+def additive_volume(structure, atomic_volumes: dict[str, float]) -> float | None:
+    """The sum of the cell's atoms' fitted volumes (A^3); None when an element has no fitted volume."""
     try:
-        target = sum(n * atomic_volumes[el.symbol] for el, n in structure.composition.items())
+        return sum(n * atomic_volumes[el.symbol] for el, n in structure.composition.items())
     except KeyError:
+        return None
+
+
+def rescale_to_volume(structure, atomic_volumes: dict[str, float]):
+    """A copy of ``structure`` with its lattice scaled (shape and fractional coordinates kept) to its
+    ``additive_volume``; the structure itself when an element has no fitted volume."""
+    target = additive_volume(structure, atomic_volumes)
+    if target is None:
         return structure
     out = structure.copy()
     out.scale_lattice(target)

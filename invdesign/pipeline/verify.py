@@ -192,7 +192,7 @@ def crystal_batches(camp: dict, candidates_path: str, out_dir: str) -> int:
     oracle = camp["oracle"]
     cands = pd.read_parquet(candidates_path)
     top = cands[cands["passes"].astype(bool)]
-    if oracle.get("one_per_formula") and "formula" in top:
+    if oracle.get("one_per_formula"):
         top = top.drop_duplicates("formula")  # a diversity filter: the best-ranked cell of each formula
     top = (top if oracle["top_k"] is None else top.head(oracle["top_k"])).reset_index(drop=True)
     out = Path(out_dir)
@@ -224,14 +224,14 @@ def relax_crystal_batch(camp: dict, batch_path: str, dataset_path: str, out_path
     oracle = camp["oracle"]
     top = pd.read_parquet(batch_path).reset_index(drop=True)
     dataset = pd.read_parquet(dataset_path)
-    chemsys = {frozenset(structure_from_record(r).composition.chemical_system.split("-")) for r in top["structure"]}
+    cells = [structure_from_record(r) for r in top["structure"]]
+    chemsys = {frozenset(c.composition.chemical_system.split("-")) for c in cells}
     refs, known_cells = [], []
     for rec in dataset["structure"]:
         s = structure_from_record(rec)
         known_cells.append(s)
         if any(set(s.composition.chemical_system.split("-")) <= c for c in chemsys):
             refs.append(s)
-    cells = [structure_from_record(r) for r in top["structure"]]
     if oracle.get("rescale_volume") and cells:
         # generated cells are often compressed (median 0.45x the relaxed volume in the bench); relaxed from the
         # composition's additive volume, 1 of 80 bench cells failed to relax against 21 of 100 as generated
