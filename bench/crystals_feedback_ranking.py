@@ -1,0 +1,292 @@
+"""Targeted crystal search, protocol v3: pick candidates by what the CHGNet oracle has said so far.
+
+    python bench/crystals_feedback_ranking.py rank --batches bench/out/crystals bench/out/crystals_seed{2,3,...} \
+        --out bench/out/crystals_v3
+    python bench/crystals_feedback_ranking.py evaluate --out bench/out/crystals_v3 --lane 0 --threads 1 &
+    python bench/crystals_feedback_ranking.py evaluate --out bench/out/crystals_v3 --lane 1 --threads 1 &
+    python bench/crystals_feedback_ranking.py analyse --out bench/out/crystals_v3 --until 2026-11-24T05:15:00+00:00
+
+``rank``: pools the saved targeted samples of the given batch folders (written by
+``bench/crystals_generators.py``: the diffusion model's samples toward K >= 300 GPa) and keeps the valid,
+unique, novel ones that no earlier check evaluated and whose reduced formula no earlier check evaluated (so
+every new hit is a new formula): ``pool.parquet``. The earlier checks' per-candidate CHGNet verdicts (stable
+or not, EOS bulk modulus of the stable ones) go to ``earlier.parquet``. ``ranker.json`` holds a
+leave-one-batch-out check of :class:`invdesign.search.feedback.OracleFeedbackRanker` on those verdicts, its
+weights and its first picks.
+
+``evaluate``: adaptive, one lane per thread. Before each pick the ranker is refitted on the earlier verdicts
+plus every verdict of this study so far (all lanes); the best-scored formula no lane has claimed is claimed
+and CHGNet-checked exactly as protocol v2 checks a batch (cell scaled to its composition's additive volume,
+relaxation, hull of the training phases + elemental references, EOS of the stable ones). Every verdict is
+appended to ``lane{i}.jsonl`` at once, so a stopped lane loses at most the cell in hand; a ``STOP`` file in
+the folder ends the lanes after their current cell.
+
+``analyse``: counts every verdict finished by ``--until`` (a time fixed in advance, so where the lanes stand
+cannot pick the result). Hits (stable, EOS K >= target) are checked for novelty after relaxation against the
+training cells; one-sided Fisher's exact test against the screening baseline of ``--screening``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from _util import setup_run  # noqa: E402 (bench/ is the script's folder)
+
+log = logging.getLogger("bench")
+
+
+def _fractions(formula: str) -> dict[str, float]:
+    from pymatgen.core import Composition
+
+    return {str(el): float(x) for el, x in Composition(formula).fractional_composition.items()}
+
+
+def _batch(folder: Path, predictor, meta) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(samples with the predictor's value and an ``evaluated`` flag, per-candidate records of the earlier check)."""
+    from crystals_generators import predicted, targeted_order
+
+    res = json.loads((folder / "results.json").read_text())["generators"]["diffusion"]["targeted"]
+    samples = pd.read_parquet(folder / "samples_diffusion_targeted.parquet")
+    samples["pred"] = predicted(samples, predictor, meta)
+    check = res.get("chgnet", {})
+    order = targeted_order(samples, samples["pred"].to_numpy(), one_per_formula=bool(res.get("one_per_formula")))
+    done = order[: check.get("evaluated", 0)]
+    samples["evaluated"] = False
+    samples.loc[samples.index[done], "evaluated"] = True
+    samples["batch"] = str(folder)
+    records = pd.DataFrame(check.get("candidates", []))
+    if len(records):
+        if list(records["formula"]) != list(samples["formula"].iloc[done]):
+            raise SystemExit(f"{folder}: the saved check does not follow the predictor's ranking of its samples")
+        records["pred"] = samples["pred"].iloc[done].to_numpy()
+        records["batch"] = str(folder)
+    return samples, records
+
+
+def _fit(records: pd.DataFrame, target: float):
+    from invdesign.search.feedback import OracleFeedbackRanker
+
+    return OracleFeedbackRanker((target, None)).fit(
+        [_fractions(f) for f in records["formula"]], records["pred"].to_numpy(),
+        records["stable"].to_numpy(bool), records["eos_bulk_modulus_gpa"].astype(float).to_numpy())
+
+
+def _atomic_parquet(df: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    df.to_parquet(tmp)
+    os.replace(tmp, path)
+
+
+def _ranked(pool: pd.DataFrame, ranker) -> pd.DataFrame:
+    """The pool scored by the ranker, best first, one cell (the best) per formula."""
+    scored = ranker.score([_fractions(f) for f in pool["formula"]], pool["pred"].to_numpy())
+    out = pd.concat([pool.reset_index(drop=True), scored], axis=1)
+    return out.sort_values("score", ascending=False, kind="stable").drop_duplicates("formula")
+
+
+def _auc(score, label) -> float | None:
+    from scipy.stats import mannwhitneyu
+
+    label = np.asarray(label, bool)
+    if label.all() or not label.any():
+        return None
+    return float(mannwhitneyu(np.asarray(score)[label], np.asarray(score)[~label]).statistic
+                 / (label.sum() * (~label).sum()))
+
+
+def rank(args) -> int:
+    import torch
+
+    from invdesign.models.predictor import GraphPropertyPredictor
+    from invdesign.pipeline import steps
+
+    out, _ = setup_run(args)
+    models = Path(args.models)
+    meta = steps._load_blob(str(models / "graphs.pt"))["meta"]
+    predictor = GraphPropertyPredictor(meta, {"hidden": 128, "layers": 3, "epochs": 300, "batch_size": 64, "lr": 0.002})
+    predictor.load_state_dict(torch.load(models / "predictor.pt", weights_only=False)["state_dict"])
+    predictor.eval()
+    pools, recs = zip(*(_batch(Path(b), predictor, meta) for b in args.batches))
+    pool, records = pd.concat(pools, ignore_index=True), pd.concat(recs, ignore_index=True)
+    records = records[records["oracle_error"].fillna("").eq("") | ~records["stable"]]  # a failed EOS says nothing
+    log.info("%d earlier verdicts (%d stable, %d hits) from %d batches", len(records), records["stable"].sum(),
+             records["hit"].sum(), records["batch"].nunique())
+    # leave-one-batch-out: does the ranker order the earlier verdicts better than the predictor alone?
+    held = []
+    for b in records["batch"].unique():
+        test = records["batch"] == b
+        s = _fit(records[~test], args.target_min).score([_fractions(f) for f in records.loc[test, "formula"]],
+                                                         records.loc[test, "pred"].to_numpy())
+        held.append(s.set_index(records.index[test]))
+    held = pd.concat(held).loc[records.index]
+    hit, stable = records["hit"].to_numpy(bool), records["stable"].to_numpy(bool)
+    cv = {"verdicts": len(records), "hits": int(hit.sum()), "stable": int(stable.sum()),
+          "auc_hit": {"ranker": _auc(held["score"], hit), "predictor": _auc(records["pred"], hit)},
+          "auc_stable": {"ranker": _auc(held["p_stable"], stable), "predictor": _auc(records["pred"], stable)}}
+    ranker = _fit(records, args.target_min)
+    vun = pool[pool["valid"] & pool["unique"] & pool["novel"]]
+    seen = set(pool.loc[pool["evaluated"], "formula"])
+    fresh = vun[~vun["evaluated"] & ~vun["formula"].isin(seen)]
+    fresh = fresh[["batch", "formula", "pred", "structure"]].reset_index(drop=True)
+    _atomic_parquet(fresh, out / "pool.parquet")
+    _atomic_parquet(records[["batch", "formula", "pred", "stable", "eos_bulk_modulus_gpa", "hit"]],
+                    out / "earlier.parquet")
+    first = _ranked(fresh, ranker)
+    summary = {"date": str(date.today()), "batches": list(args.batches), "target_min_gpa": args.target_min,
+               "pool_valid_unique_novel": len(vun), "pool_fresh_cells": len(fresh),
+               "pool_fresh_formulas": int(fresh["formula"].nunique()), "excluded_formulas": len(seen),
+               "sigma_gpa": ranker.sigma, "leave_one_batch_out": cv,
+               "expected_hits_first": {str(k): float(first["score"].head(k).sum()) for k in (20, 40, 80)},
+               "weights": ranker.weights().round(3).to_dict(orient="index"),
+               "first20": first.drop(columns="structure").head(20).round(3).to_dict(orient="records")}
+    (out / "ranker.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps({k: v for k, v in summary.items() if k != "weights"}, indent=2))
+    return 0
+
+
+def _references(models: Path):
+    from invdesign.chem.crystals import structure_from_record
+
+    df = pd.read_parquet(models / "dataset.parquet")
+    return df, [structure_from_record(r) for r in df.loc[df["split"] == "train", "structure"]]
+
+
+def _verdicts(out: Path) -> list[dict]:
+    return [json.loads(line) for p in sorted(out.glob("lane*.jsonl")) for line in p.read_text().splitlines()]
+
+
+def evaluate(args) -> int:
+    """Adaptive: before each pick the ranker is refitted on the earlier verdicts plus every verdict of this
+    study so far (all lanes), and the best-scored formula nobody has claimed is claimed (an exclusive file in
+    ``claims/``) and CHGNet-checked."""
+    from invdesign.chem.crystals import fit_atomic_volumes, rescale_to_volume, structure_from_record
+    from invdesign.oracles.crystal import ReferenceEnergies, verify_crystals
+
+    out, _ = setup_run(args)
+    pool = pd.read_parquet(out / "pool.parquet")
+    earlier = pd.read_parquet(out / "earlier.parquet")
+    _, references = _references(Path(args.models))
+    volumes = fit_atomic_volumes(references)
+    refs = ReferenceEnergies(references, fmax=0.1, steps=300)  # kept across candidates: each system relaxed once
+    claims = out / "claims"
+    claims.mkdir(exist_ok=True)
+    path = out / f"lane{args.lane}.jsonl"
+    picks = 0
+    while picks < args.max_picks and not (out / "STOP").exists():
+        mine = _verdicts(out)
+        known = pd.concat([earlier, pd.DataFrame(mine, columns=earlier.columns)], ignore_index=True) if mine \
+            else earlier
+        ranker = _fit(known, args.target_min)
+        taken = {p.name for p in claims.iterdir()}
+        ranked = _ranked(pool[~pool["formula"].isin(taken)], ranker)
+        if ranked.empty:
+            log.info("lane %d: the pool is exhausted", args.lane)
+            break
+        row = ranked.iloc[0]
+        try:  # exclusive: two lanes never check the same formula
+            fd = os.open(claims / row["formula"], os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            continue
+        os.write(fd, datetime.now(UTC).isoformat(timespec="seconds").encode())
+        os.close(fd)
+        t0 = time.monotonic()
+        cell = rescale_to_volume(structure_from_record(row["structure"]), volumes)
+        v = verify_crystals([cell], refs, fmax=0.1, steps=300, e_hull_max=0.1, eos_for="stable").iloc[0]
+        k = None if np.isnan(v["eos_bulk_modulus_gpa"]) else float(v["eos_bulk_modulus_gpa"])
+        rec = {"lane": args.lane, "pick": len(taken), "formula": row["formula"], "batch": row["batch"],
+               "pred": float(row["pred"]), "score": float(row["score"]), "p_stable": float(row["p_stable"]),
+               "expected": float(row["expected"]), "verdicts_known": len(known),
+               "stable": bool(v["stable"]), "e_hull": None if np.isnan(v["e_hull"]) else float(v["e_hull"]),
+               "eos_bulk_modulus_gpa": k, "hit": bool(v["stable"] and k is not None and k >= args.target_min),
+               "oracle_error": v["oracle_error"], "relaxed_cif": v["relaxed_cif"],
+               "seconds": time.monotonic() - t0, "finished_utc": datetime.now(UTC).isoformat(timespec="seconds")}
+        with path.open("a") as fh:  # one line per verdict, flushed: a stopped lane loses at most the cell in hand
+            fh.write(json.dumps(rec) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        picks += 1
+        log.info("lane %d: pick %d %s score %.3f stable=%s K=%s (%.0f s)", args.lane, rec["pick"], row["formula"],
+                 row["score"], rec["stable"], k and round(k), rec["seconds"])
+    return 0
+
+
+def analyse(args) -> int:
+    from pymatgen.core import Structure
+
+    from crystals_targeted_vs_screening import compare, label_hits
+
+    out, _ = setup_run(args)
+    recs = _verdicts(out)
+    if args.until:  # the look counts every verdict finished by a time fixed in advance, whatever it says
+        until = datetime.fromisoformat(args.until)
+        recs = [r for r in recs if datetime.fromisoformat(r["finished_utc"]) <= until]
+    prefix = sorted(recs, key=lambda r: r["finished_utc"])
+    m = len(prefix)
+    if not prefix:
+        raise SystemExit(f"{out}: no verdicts yet; run the evaluate step first")
+    screen = json.loads((Path(args.screening) / "results.json").read_text())["screening_baseline"]
+    k_eos = np.array([r["eos_bulk_modulus_gpa"] if r["eos_bulk_modulus_gpa"] is not None else np.nan
+                      for r in prefix])
+    stable = np.array([r["stable"] for r in prefix])
+    hits = [{"formula": r["formula"], "structure": Structure.from_str(r["relaxed_cif"], fmt="cif"),
+             "eos_bulk_modulus_gpa": r["eos_bulk_modulus_gpa"], "e_hull": r["e_hull"], "pick": r["pick"]}
+            for r in prefix if r["hit"]]
+    df, _ = _references(Path(args.models))
+    label_hits(hits, df[df["split"] == "train"])
+    n_hit = len(hits)
+    sun = sum(h["novel"] and h["duplicate_of"] is None for h in hits)
+    res = {"date": str(date.today()), "until": args.until, "evaluated": m,
+           "stable": int(stable.sum()),
+           "relax_failures": sum(r["oracle_error"].startswith(("relax", "volume", "atoms")) or
+                                 (not r["relaxed_cif"]) for r in prefix),
+           "oracle_errors": sum(bool(r["oracle_error"]) for r in prefix),
+           "hits": [{k: h[k] for k in ("pick", "formula", "eos_bulk_modulus_gpa", "e_hull", "novel", "known_as")}
+                    for h in hits],
+           "test_hits": compare(m, n_hit, screen["evaluated"], screen["stable_and_on_target"]),
+           "sun_hits": compare(m, sun, screen["evaluated"], screen["stable_and_on_target"]),
+           "stable_at_250": int(np.sum(stable & (np.nan_to_num(k_eos) >= 250))),
+           "stable_at_200": int(np.sum(stable & (np.nan_to_num(k_eos) >= 200))),
+           "hours_of_lanes": sum(r["seconds"] for r in prefix) / 3600}
+    (out / "analysis.json").write_text(json.dumps(res, indent=2))
+    print(json.dumps(res, indent=2))
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in ("rank", "evaluate", "analyse"):
+        p = sub.add_parser(name)
+        p.add_argument("--out", default=str(ROOT / "bench" / "out" / "crystals_v3"))
+        p.add_argument("--models", default=str(ROOT / "bench" / "out" / "crystals"),
+                       help="folder with dataset.parquet, graphs.pt and predictor.pt of the batches")
+        p.add_argument("--target-min", type=float, default=300.0)
+        p.add_argument("--threads", type=int, default=1)
+        if name == "rank":
+            p.add_argument("--batches", nargs="+", required=True)
+        if name == "evaluate":
+            p.add_argument("--lane", type=int, default=0)
+            p.add_argument("--lanes", type=int, default=1)
+            p.add_argument("--max-picks", type=int, default=400)
+        if name == "analyse":
+            p.add_argument("--screening", default=str(ROOT / "bench" / "out" / "crystals"))
+            p.add_argument("--until", default=None, help="ISO time (UTC): count only verdicts finished by then")
+    args = ap.parse_args(argv)
+    return {"rank": rank, "evaluate": evaluate, "analyse": analyse}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

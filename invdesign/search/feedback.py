@@ -1,0 +1,118 @@
+"""Oracle-feedback ranking: learn from the physics oracle's verdicts on checked candidates to rank the rest.
+
+A property predictor trained on one label source (e.g. DFT bulk moduli) ranks generated candidates, but the
+campaign is judged by an independent oracle (e.g. CHGNet relaxation, hull and EOS), whose scale and whose idea
+of stability differ by chemistry. Once the oracle has judged some candidates, this module fits two small,
+regularised models on those verdicts, with the composition (element fractions) and the predictor's value as
+features:
+
+* ``P(stable)``: L2-regularised logistic regression on the oracle's stable / not stable verdicts;
+* ``K | stable``: ridge regression of the oracle's property on the stable candidates, with a Gaussian
+  residual of the fitted spread.
+
+The score of a new candidate is the probability that the oracle will call it stable *and* put its property
+inside the target window: ``P(stable) * P(lo <= K <= hi | stable)``. Elements the oracle has not seen carry
+no weight, so such candidates are scored by the predictor term alone.
+
+numpy/scipy only: compositions come in as ``{element: fraction}`` mappings (the caller parses formulas).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+from scipy.stats import norm
+
+
+class OracleFeedbackRanker:
+    """Scores candidates by the chance the oracle finds them stable and on target, learnt from its verdicts.
+
+    ``target`` is ``(lo, hi)`` in the property's unit; either may be None (a threshold). ``l2`` is the
+    penalty on the element and predictor weights of both models (features are element fractions in [0, 1]
+    and the predictor value standardised by ``centre``/``scale``).
+    """
+
+    def __init__(self, target: tuple[float | None, float | None], *, l2: float = 1.0,
+                 centre: float | None = None, scale: float = 50.0) -> None:
+        lo, hi = target
+        if lo is None and hi is None:
+            raise ValueError("target needs a lower bound, an upper bound or both")
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError(f"target ({lo}, {hi}): the lower bound is above the upper bound")
+        if scale <= 0 or l2 < 0:
+            raise ValueError("scale must be > 0 and l2 >= 0")
+        self.lo, self.hi, self.l2, self.scale = lo, hi, float(l2), float(scale)
+        self.centre = centre if centre is not None else (lo if lo is not None else hi)
+        self.elements: list[str] = []
+
+    def _features(self, compositions: Sequence[Mapping[str, float]], predicted) -> np.ndarray:
+        predicted = np.asarray(predicted, dtype=float)
+        if len(compositions) != len(predicted):
+            raise ValueError(f"{len(compositions)} compositions but {len(predicted)} predicted values")
+        index = {el: i for i, el in enumerate(self.elements)}
+        x = np.zeros((len(predicted), len(self.elements) + 2))
+        for row, comp in enumerate(compositions):
+            total = float(sum(comp.values()))
+            if total <= 0:
+                raise ValueError(f"composition {dict(comp)!r} has no atoms")
+            for el, amount in comp.items():
+                if el in index:  # unseen elements carry no weight
+                    x[row, index[el]] = amount / total
+        x[:, -2] = (predicted - self.centre) / self.scale
+        x[:, -1] = 1.0
+        return x
+
+    def _penalty(self) -> np.ndarray:
+        pen = np.full(len(self.elements) + 2, self.l2)
+        pen[-1] = 1e-3  # the intercept is (almost) free; a little keeps it finite when all verdicts agree
+        return pen
+
+    def fit(self, compositions: Sequence[Mapping[str, float]], predicted, stable, measured) -> OracleFeedbackRanker:
+        """``stable``: the oracle's verdicts (bool); ``measured``: its property value, NaN where not measured.
+        Needs at least two stable candidates with a measured value."""
+        stable = np.asarray(stable, dtype=bool)
+        measured = np.asarray(measured, dtype=float)
+        if not (len(compositions) == len(stable) == len(measured)):
+            raise ValueError("compositions, predicted, stable and measured must have the same length")
+        self.elements = sorted({el for comp in compositions for el in comp})
+        x = self._features(compositions, predicted)
+        pen = self._penalty()
+        y = stable.astype(float)
+
+        def loss(w):
+            z = x @ w
+            return np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * np.sum(pen * w * w), \
+                x.T @ (1.0 / (1.0 + np.exp(-z)) - y) + pen * w
+
+        self.w_stable = minimize(loss, np.zeros(x.shape[1]), jac=True, method="L-BFGS-B").x
+        rows = stable & np.isfinite(measured)
+        if rows.sum() < 2:
+            raise ValueError(f"need at least 2 stable candidates with a measured value, got {int(rows.sum())}")
+        xs, ks = x[rows], measured[rows]
+        self.w_value = np.linalg.solve(xs.T @ xs + np.diag(pen), xs.T @ ks)
+        resid = xs @ self.w_value - ks
+        self.sigma = max(float(np.sqrt(np.sum(resid**2) / max(len(ks) - 2, 1))), 1e-6)
+        self.n_fit, self.n_stable = len(y), int(rows.sum())
+        return self
+
+    def score(self, compositions: Sequence[Mapping[str, float]], predicted) -> pd.DataFrame:
+        """One row per candidate: ``p_stable``, ``expected`` (the property if stable), ``p_on_target``
+        (given stable) and ``score`` = their product of probabilities, the ranking key (higher is better)."""
+        if not self.elements:
+            raise RuntimeError("fit the ranker on the oracle's verdicts first")
+        x = self._features(compositions, predicted)
+        p_stable = 1.0 / (1.0 + np.exp(-(x @ self.w_stable)))
+        mu = x @ self.w_value
+        above = norm.sf((self.lo - mu) / self.sigma) if self.lo is not None else 1.0
+        below = norm.sf((mu - self.hi) / self.sigma) if self.hi is not None else 1.0
+        p_target = np.clip(above + below - 1.0, 0.0, 1.0)
+        return pd.DataFrame({"p_stable": p_stable, "expected": mu, "p_on_target": p_target,
+                             "score": p_stable * p_target})
+
+    def weights(self) -> pd.DataFrame:
+        """The fitted per-element weights (log-odds of stability; property shift at a pure element)."""
+        names = [*self.elements, "predicted", "intercept"]
+        return pd.DataFrame({"stable_log_odds": self.w_stable, "value": self.w_value}, index=names)
