@@ -133,7 +133,21 @@ def validate_config(config: dict, source: str = "config", schema: dict | None = 
     for name, camp in cfg["campaigns"].items():
         _check_campaign(name, camp, source)
         _normalise_generators(name, camp, source)
+        _check_feedback(name, camp, cfg.get("results", "results"), source)
     return cfg
+
+
+def _check_feedback(name: str, camp: dict, results: str, source: str) -> None:
+    """``oracle.feedback_from`` is for crystal campaigns and cannot feed a campaign its own verdicts."""
+    paths = camp.get("oracle", {}).get("feedback_from") or []
+    where = f"{source}: campaigns.{name}.oracle.feedback_from"
+    if paths and camp["domain"] != "crystals":
+        raise InvdesignError(f"{where} ranks by CHGNet verdicts and works for crystal campaigns only; remove it")
+    own = Path(results.rstrip("/"), name).resolve()
+    for p in paths:
+        if Path(p).resolve().parent == own:
+            raise InvdesignError(f"{where}: {p} is this campaign's own output, a cycle; point it at an earlier "
+                                 "campaign's candidates_verified table (e.g. a copy of this one's from a previous run)")
 
 
 def _check_campaign(name: str, camp: dict, source: str) -> None:

@@ -83,6 +83,10 @@ def test_unknown_top_level_key(base):
     (lambda c: c["campaigns"]["qm9_gap"]["dataset"].update(source="csv"), "dataset.path is required"),
     (lambda c: c["campaigns"]["qm9_gap"].update(domain="proteins"), "is not allowed"),
     (lambda c: c["runtime"].update(device="gpu"), "runtime.device"),
+    (lambda c: c["campaigns"]["qm9_gap"].setdefault("oracle", {}).update(feedback_from=["old.parquet"]),
+     "crystal campaigns only"),
+    (lambda c: c["campaigns"]["mp_bulk"].setdefault("oracle", {}).update(
+        feedback_from=["results/mp_bulk/candidates_verified.parquet"]), "own output, a cycle"),
 ])
 def test_semantic_errors(base, mutate, match):
     bad = copy.deepcopy(base)

@@ -159,3 +159,46 @@ def test_crystal_batches_one_cell_per_formula(tmp_path):
     assert picked["rank"].tolist() == [1, 2, 6]  # best cell of each formula, failing IrW skipped
     crystal_batches({"oracle": oracle | {"one_per_formula": False}}, str(tmp_path / "c.parquet"), str(tmp_path / "b"))
     assert pd.read_parquet(tmp_path / "b" / "batch_000.parquet")["rank"].tolist() == [1, 2, 3]
+
+
+def test_crystal_batches_ranked_by_earlier_oracle_verdicts(tmp_path):
+    """With oracle.feedback_from the CHGNet check starts from the chemistry earlier verdicts rewarded, even
+    where the predictor ranks it lower; bad feedback tables get one-line errors naming the file."""
+    from invdesign.errors import InvdesignError
+    from invdesign.pipeline.verify import crystal_batches
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(60):  # Ir alloys: stable and hard; Mo alloys: stable and soft; B compounds: unstable
+        kind = ["Ir", "Mo", "B"][i % 3]
+        partner = ["Nb", "Ta", "V"][i // 3 % 3]
+        stable = kind != "B" and rng.random() < 0.8
+        k = (330 if kind == "Ir" else 220) + rng.normal(0, 10)
+        rows.append({"formula": f"{partner}{kind}{1 + i % 4}", "predicted_property": 320 + rng.normal(0, 15),
+                     "stable": stable, "eos_bulk_modulus_gpa": k if stable else np.nan})
+    pd.DataFrame(rows).to_parquet(tmp_path / "earlier.parquet")
+    cands = pd.DataFrame({"rank": [1, 2, 3, 4], "formula": ["MoB2", "Mo3Ti", "TiIr3", "ZrIr"],
+                          "predicted_property": [360.0, 350.0, 330.0, 320.0], "passes": True})
+    cands.to_parquet(tmp_path / "c.parquet")
+    camp = {"oracle": {"top_k": 3, "batch_size": 10, "feedback_from": [str(tmp_path / "earlier.parquet")]},
+            "target": {"min": 300}}
+    assert crystal_batches(camp, str(tmp_path / "c.parquet"), str(tmp_path / "b")) == 1
+    picked = pd.read_parquet(tmp_path / "b" / "batch_000.parquet")
+    assert picked["rank"].tolist()[:2] == [3, 4]  # the Ir cells first, ahead of the predictor's favourites
+    camp["oracle"]["top_k"] = None
+    crystal_batches(camp, str(tmp_path / "c.parquet"), str(tmp_path / "b"))
+    p_stable = pd.read_parquet(tmp_path / "b" / "batch_000.parquet").set_index("formula")["feedback_p_stable"]
+    assert p_stable["MoB2"] < 0.5 * p_stable["Mo3Ti"]  # boron compounds were unstable
+    assert picked["feedback_score"].is_monotonic_decreasing and (picked["feedback_p_stable"] > 0).all()
+    assert picked["feedback_expected_gpa"].iloc[0] > 290
+    with pytest.raises(InvdesignError, match="missing.parquet not found"):
+        crystal_batches(camp | {"oracle": camp["oracle"] | {"feedback_from": [str(tmp_path / "missing.parquet")]}},
+                        str(tmp_path / "c.parquet"), str(tmp_path / "b"))
+    pd.DataFrame(rows).drop(columns="stable").to_csv(tmp_path / "nostable.csv", index=False)
+    with pytest.raises(InvdesignError, match="nostable.csv lacks column"):
+        crystal_batches(camp | {"oracle": camp["oracle"] | {"feedback_from": [str(tmp_path / "nostable.csv")]}},
+                        str(tmp_path / "c.parquet"), str(tmp_path / "b"))
+    pd.DataFrame(rows).assign(stable=False).to_csv(tmp_path / "unstable.csv", index=False)
+    with pytest.raises(InvdesignError, match="at least 2 stable"):
+        crystal_batches(camp | {"oracle": camp["oracle"] | {"feedback_from": [str(tmp_path / "unstable.csv")]}},
+                        str(tmp_path / "c.parquet"), str(tmp_path / "b"))

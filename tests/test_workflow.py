@@ -48,3 +48,23 @@ def test_every_rule_has_a_log(repo):
         blocks = re.split(r"^rule \w+:", text, flags=re.M)[1:]
         for name, block in zip(rules, blocks):
             assert "log:" in block, f"rule {name} in {smk.name} has no log:"
+
+
+def test_feedback_from_another_campaign_is_planned_first(repo, tmp_path):
+    """A crystal campaign ranked by another campaign's CHGNet verdicts (oracle.feedback_from) makes Snakemake
+    verify that campaign first."""
+    import yaml
+
+    cfg = yaml.safe_load((repo / "config" / "tests" / "tiny.yaml").read_text())
+    second = dict(cfg["campaigns"]["tiny_cry"])
+    second["oracle"] = dict(second.get("oracle") or {},
+                            feedback_from=[f"{tmp_path}/tiny_cry/candidates_verified.parquet"])
+    cfg["campaigns"] = {"tiny_cry": cfg["campaigns"]["tiny_cry"], "tiny_cry_round2": second}
+    cfg["results"] = str(tmp_path)
+    path = tmp_path / "two_rounds.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    res = snakemake(repo, "-n", "--configfile", str(path), "--", f"{tmp_path}/tiny_cry_round2/oracle/batches")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-2000:]
+    # round 2's checkpoint waits for round 1's verified table, so round 1's whole chain is planned
+    assert "crystal_batches" in out and f"{tmp_path}/tiny_cry/oracle/batches" in out

@@ -184,14 +184,73 @@ def package_crystals(candidates_path: str, out_zip: str) -> int:
     return len(cands)
 
 
+FEEDBACK_COLUMNS = ("formula", "predicted_property", "stable", "eos_bulk_modulus_gpa")
+
+
+def rank_by_feedback(cands: pd.DataFrame, paths: list[str], target: dict) -> pd.DataFrame:
+    """Re-order crystal candidates by what the CHGNet oracle said about earlier ones.
+
+    ``paths`` are ``candidates_verified`` tables (Parquet or CSV) of earlier crystal campaigns. An
+    :class:`~invdesign.search.feedback.OracleFeedbackRanker` fitted on their verdicts (stable or not, EOS
+    bulk modulus of the stable ones; element fractions and the predictor's value as features) scores each
+    candidate by P(stable) x P(modulus in the target | stable); candidates come back best score first, with
+    ``feedback_score``, ``feedback_p_stable`` and ``feedback_expected_gpa`` columns."""
+    from pymatgen.core import Composition
+
+    from ..config import target_bounds
+    from ..errors import InvdesignError
+    from ..search.feedback import OracleFeedbackRanker
+
+    tables = []
+    for path in paths:
+        p = Path(path)
+        if not p.exists():
+            raise InvdesignError(f"oracle.feedback_from: {path} not found; give the candidates_verified.parquet "
+                                 "(or .csv) of an earlier crystal campaign, relative to where snakemake runs")
+        t = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
+        missing = [c for c in FEEDBACK_COLUMNS if c not in t.columns]
+        if missing:
+            raise InvdesignError(f"oracle.feedback_from: {path} lacks column(s) {', '.join(missing)}; it must be a "
+                                 "candidates_verified table of a crystal campaign")
+        tables.append(t[list(FEEDBACK_COLUMNS)])
+    seen = pd.concat(tables, ignore_index=True)
+    seen = seen[seen["stable"].notna() & seen["predicted_property"].notna()]
+    stable = seen["stable"].astype(bool).to_numpy()
+    lo, hi = target_bounds(target)
+    pred = seen["predicted_property"].to_numpy(float)
+    ranker = OracleFeedbackRanker((lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None),
+                                  scale=float(np.std(pred)) or 1.0)
+
+    def fractions(formulas):
+        return [{str(el): float(x) for el, x in Composition(f).fractional_composition.items()} for f in formulas]
+
+    try:
+        ranker.fit(fractions(seen["formula"]), pred, stable, seen["eos_bulk_modulus_gpa"].to_numpy(float))
+    except ValueError as err:
+        raise InvdesignError(f"oracle.feedback_from ({', '.join(map(str, paths))}): {err}; verify more candidates "
+                             "in those campaigns first or drop oracle.feedback_from") from None
+    if cands.empty:
+        return cands
+    score = ranker.score(fractions(cands["formula"]), cands["predicted_property"].to_numpy(float))
+    out = cands.reset_index(drop=True).assign(feedback_score=score["score"].to_numpy(),
+                                              feedback_p_stable=score["p_stable"].to_numpy(),
+                                              feedback_expected_gpa=score["expected"].to_numpy())
+    log.info("oracle feedback: ranker fitted on %d earlier verdicts (%d stable) from %d table(s)", len(seen),
+             int(stable.sum()), len(paths))
+    return out.sort_values("feedback_score", ascending=False, kind="stable")
+
+
 def crystal_batches(camp: dict, candidates_path: str, out_dir: str) -> int:
     """Split the best-ranked passing crystal candidates (``oracle.top_k``; null = all; with
-    ``oracle.one_per_formula`` only the best cell of each reduced formula) into files of
+    ``oracle.feedback_from`` ranked by :func:`rank_by_feedback`; with ``oracle.one_per_formula`` only the best
+    cell of each reduced formula) into files of
     ``oracle.batch_size`` rows, ``batch_000.parquet``, ... (the fan-out of the CHGNet check: one
     Snakemake job per file). Returns the number of batches (0 when nothing passed)."""
     oracle = camp["oracle"]
     cands = pd.read_parquet(candidates_path)
     top = cands[cands["passes"].astype(bool)]
+    if oracle.get("feedback_from"):
+        top = rank_by_feedback(top, oracle["feedback_from"], camp["target"])
     if oracle.get("one_per_formula"):
         top = top.drop_duplicates("formula")  # a diversity filter: the best-ranked cell of each formula
     top = (top if oracle["top_k"] is None else top.head(oracle["top_k"])).reset_index(drop=True)

@@ -59,6 +59,9 @@ rule verify_molecules:
 checkpoint crystal_batches:
     input:
         candidates=rules.filter_rank.output.parquet,
+        # earlier campaigns' verdicts that rank the candidates (oracle.feedback_from); one produced by this
+        # workflow (results/<other campaign>/candidates_verified.parquet) is built first
+        feedback=lambda wc: config["campaigns"][wc.campaign]["oracle"]["feedback_from"],
     output:
         batches=directory(f"{RESULTS}/{{campaign}}/oracle/batches"),
     wildcard_constraints:
