@@ -177,6 +177,7 @@ def test_crystal_batches_ranked_by_earlier_oracle_verdicts(tmp_path):
         rows.append({"formula": f"{partner}{kind}{1 + i % 4}", "predicted_property": 320 + rng.normal(0, 15),
                      "stable": stable, "eos_bulk_modulus_gpa": k if stable else np.nan})
     pd.DataFrame(rows).to_parquet(tmp_path / "earlier.parquet")
+    pd.DataFrame(rows).astype({"stable": str}).to_csv(tmp_path / "earlier.csv", index=False)  # verdicts as text
     cands = pd.DataFrame({"rank": [1, 2, 3, 4], "formula": ["MoB2", "Mo3Ti", "TiIr3", "ZrIr"],
                           "predicted_property": [360.0, 350.0, 330.0, 320.0], "passes": True})
     cands.to_parquet(tmp_path / "c.parquet")
@@ -189,6 +190,11 @@ def test_crystal_batches_ranked_by_earlier_oracle_verdicts(tmp_path):
     crystal_batches(camp, str(tmp_path / "c.parquet"), str(tmp_path / "b"))
     p_stable = pd.read_parquet(tmp_path / "b" / "batch_000.parquet").set_index("formula")["feedback_p_stable"]
     assert p_stable["MoB2"] < 0.5 * p_stable["Mo3Ti"]  # boron compounds were unstable
+    camp["oracle"]["feedback_from"] = [str(tmp_path / "earlier.csv")]  # the same verdicts from a CSV
+    crystal_batches(camp, str(tmp_path / "c.parquet"), str(tmp_path / "b"))
+    from_csv = pd.read_parquet(tmp_path / "b" / "batch_000.parquet").set_index("formula")["feedback_p_stable"]
+    assert np.allclose(from_csv[p_stable.index], p_stable)
+    camp["oracle"]["feedback_from"] = [str(tmp_path / "earlier.parquet")]
     assert picked["feedback_score"].is_monotonic_decreasing and (picked["feedback_p_stable"] > 0).all()
     assert picked["feedback_expected_gpa"].iloc[0] > 290
     with pytest.raises(InvdesignError, match="missing.parquet not found"):

@@ -215,7 +215,8 @@ def rank_by_feedback(cands: pd.DataFrame, paths: list[str], target: dict) -> pd.
         tables.append(t[list(FEEDBACK_COLUMNS)])
     seen = pd.concat(tables, ignore_index=True)
     seen = seen[seen["stable"].notna() & seen["predicted_property"].notna()]
-    stable = seen["stable"].astype(bool).to_numpy()
+    # a CSV may hold the verdicts as text; "False" must not read as true
+    stable = seen["stable"].map(lambda v: str(v).strip().lower() in ("true", "1", "1.0")).to_numpy(bool)
     lo, hi = target_bounds(target)
     pred = seen["predicted_property"].to_numpy(float)
     ranker = OracleFeedbackRanker((lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None),
