@@ -49,9 +49,9 @@ log = logging.getLogger("bench")
 
 
 def _fractions(formula: str) -> dict[str, float]:
-    from pymatgen.core import Composition
+    from invdesign.chem.crystals import element_fractions
 
-    return {str(el): float(x) for el, x in Composition(formula).fractional_composition.items()}
+    return element_fractions(formula)
 
 
 def _batch(folder: Path, predictor, meta) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -82,6 +82,13 @@ def rescale_to_volume(structure, atomic_volumes: dict[str, float]):
     return out
 
 
+def element_fractions(formula: str) -> dict[str, float]:
+    """``{element: atomic fraction}`` of a formula (what :mod:`invdesign.search.feedback` takes)."""
+    from pymatgen.core import Composition
+
+    return {str(el): float(x) for el, x in Composition(formula).fractional_composition.items()}
+
+
 def merge_duplicate_sites(structure, tol: float = 0.5):
     """Merge atoms of the same element closer than ``tol`` (A) into one at their periodic mean.
 

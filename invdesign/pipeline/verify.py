@@ -195,8 +195,7 @@ def rank_by_feedback(cands: pd.DataFrame, paths: list[str], target: dict) -> pd.
     bulk modulus of the stable ones; element fractions and the predictor's value as features) scores each
     candidate by P(stable) x P(modulus in the target | stable); candidates come back best score first, with
     ``feedback_score``, ``feedback_p_stable`` and ``feedback_expected_gpa`` columns."""
-    from pymatgen.core import Composition
-
+    from ..chem.crystals import element_fractions
     from ..config import target_bounds
     from ..errors import InvdesignError
     from ..search.feedback import OracleFeedbackRanker
@@ -223,7 +222,7 @@ def rank_by_feedback(cands: pd.DataFrame, paths: list[str], target: dict) -> pd.
                                   scale=float(np.std(pred)) or 1.0)
 
     def fractions(formulas):
-        return [{str(el): float(x) for el, x in Composition(f).fractional_composition.items()} for f in formulas]
+        return [element_fractions(f) for f in formulas]
 
     try:
         ranker.fit(fractions(seen["formula"]), pred, stable, seen["eos_bulk_modulus_gpa"].to_numpy(float))
