@@ -250,8 +250,7 @@ def analyse(args) -> int:
     sun = sum(h["novel"] and h["duplicate_of"] is None for h in hits)
     res = {"date": str(date.today()), "until": args.until, "evaluated": m,
            "stable": int(stable.sum()),
-           "relax_failures": sum(r["oracle_error"].startswith(("relax", "volume", "atoms")) or
-                                 (not r["relaxed_cif"]) for r in prefix),
+           "relax_failures": sum(not r["relaxed_cif"] for r in prefix),  # no relaxed cell: relaxation failed
            "oracle_errors": sum(bool(r["oracle_error"]) for r in prefix),
            "hits": [{k: h[k] for k in ("pick", "formula", "eos_bulk_modulus_gpa", "e_hull", "novel", "known_as")}
                     for h in hits],
@@ -259,6 +258,8 @@ def analyse(args) -> int:
            "sun_hits": compare(m, sun, screen["evaluated"], screen["stable_and_on_target"]),
            "stable_at_250": int(np.sum(stable & (np.nan_to_num(k_eos) >= 250))),
            "stable_at_200": int(np.sum(stable & (np.nan_to_num(k_eos) >= 200))),
+           "expected_stable_at_pick": float(sum(r["p_stable"] for r in prefix)),
+           "expected_hits_at_pick": float(sum(r["score"] for r in prefix)),
            "hours_of_lanes": sum(r["seconds"] for r in prefix) / 3600}
     (out / "analysis.json").write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))
