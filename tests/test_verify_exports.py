@@ -178,14 +178,16 @@ def test_crystal_batches_ranked_by_earlier_oracle_verdicts(tmp_path):
                      "stable": stable, "eos_bulk_modulus_gpa": k if stable else np.nan})
     pd.DataFrame(rows).to_parquet(tmp_path / "earlier.parquet")
     pd.DataFrame(rows).astype({"stable": str}).to_csv(tmp_path / "earlier.csv", index=False)  # verdicts as text
-    cands = pd.DataFrame({"rank": [1, 2, 3, 4], "formula": ["MoB2", "Mo3Ti", "TiIr3", "ZrIr"],
-                          "predicted_property": [360.0, 350.0, 330.0, 320.0], "passes": True})
+    cands = pd.DataFrame({"rank": [1, 2, 3, 4, 5],
+                          "formula": ["MoB2", "Mo3Ti", "TiIr3", "ZrIr", rows[0]["formula"]],
+                          "predicted_property": [360.0, 350.0, 330.0, 320.0, 400.0], "passes": True})
     cands.to_parquet(tmp_path / "c.parquet")
     camp = {"oracle": {"top_k": 3, "batch_size": 10, "feedback_from": [str(tmp_path / "earlier.parquet")]},
             "target": {"min": 300}}
     assert crystal_batches(camp, str(tmp_path / "c.parquet"), str(tmp_path / "b")) == 1
     picked = pd.read_parquet(tmp_path / "b" / "batch_000.parquet")
     assert picked["rank"].tolist()[:2] == [3, 4]  # the Ir cells first, ahead of the predictor's favourites
+    assert 5 not in picked["rank"].tolist()  # its formula was verified already
     camp["oracle"]["top_k"] = None
     crystal_batches(camp, str(tmp_path / "c.parquet"), str(tmp_path / "b"))
     p_stable = pd.read_parquet(tmp_path / "b" / "batch_000.parquet").set_index("formula")["feedback_p_stable"]

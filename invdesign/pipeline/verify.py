@@ -194,7 +194,8 @@ def rank_by_feedback(cands: pd.DataFrame, paths: list[str], target: dict) -> pd.
     :class:`~invdesign.search.feedback.OracleFeedbackRanker` fitted on their verdicts (stable or not, EOS
     bulk modulus of the stable ones; element fractions and the predictor's value as features) scores each
     candidate by P(stable) x P(modulus in the target | stable); candidates come back best score first, with
-    ``feedback_score``, ``feedback_p_stable`` and ``feedback_expected_gpa`` columns."""
+    ``feedback_score``, ``feedback_p_stable`` and ``feedback_expected_gpa`` columns. Candidates whose reduced
+    formula those tables verified already are left out: the oracle's budget goes to new chemistry."""
     from ..chem.crystals import element_fractions
     from ..config import target_bounds
     from ..errors import InvdesignError
@@ -213,6 +214,7 @@ def rank_by_feedback(cands: pd.DataFrame, paths: list[str], target: dict) -> pd.
                                  "candidates_verified table of a crystal campaign")
         tables.append(t[list(FEEDBACK_COLUMNS)])
     seen = pd.concat(tables, ignore_index=True)
+    verified_formulas = set(seen["formula"].dropna())
     seen = seen[seen["stable"].notna() & seen["predicted_property"].notna()]
     # a CSV may hold the verdicts as text; "False" must not read as true
     stable = seen["stable"].map(lambda v: str(v).strip().lower() in ("true", "1", "1.0")).to_numpy(bool)
@@ -229,6 +231,10 @@ def rank_by_feedback(cands: pd.DataFrame, paths: list[str], target: dict) -> pd.
     except ValueError as err:
         raise InvdesignError(f"oracle.feedback_from ({', '.join(map(str, paths))}): {err}; verify more candidates "
                              "in those campaigns first or drop oracle.feedback_from") from None
+    again = cands["formula"].isin(verified_formulas)
+    if again.any():
+        log.info("oracle feedback: %d candidates skipped, their formulas were verified already", int(again.sum()))
+        cands = cands[~again]
     if cands.empty:
         return cands
     score = ranker.score(fractions(cands["formula"]), cands["predicted_property"].to_numpy(float))
