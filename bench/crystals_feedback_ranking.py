@@ -135,7 +135,12 @@ def rank(args) -> int:
     hit, stable = records["hit"].to_numpy(bool), records["stable"].to_numpy(bool)
     cv = {"verdicts": len(records), "hits": int(hit.sum()), "stable": int(stable.sum()),
           "auc_hit": {"ranker": _auc(held["score"], hit), "predictor": _auc(records["pred"], hit)},
-          "auc_stable": {"ranker": _auc(held["p_stable"], stable), "predictor": _auc(records["pred"], stable)}}
+          "auc_stable": {"ranker": _auc(held["p_stable"], stable), "predictor": _auc(records["pred"], stable)},
+          "calibration": {"expected_stable": float(held["p_stable"].sum()), "expected_hits": float(held["score"].sum())}}
+    by_ranker = hit[np.argsort(-held["score"].to_numpy(), kind="stable")]
+    by_predictor = hit[np.argsort(-records["pred"].to_numpy(), kind="stable")]
+    cv["hits_among_best"] = {str(k): {"ranker": int(by_ranker[:k].sum()), "predictor": int(by_predictor[:k].sum())}
+                             for k in (20, 40, 60)}
     ranker = _fit(records, args.target_min)
     vun = pool[pool["valid"] & pool["unique"] & pool["novel"]]
     seen = set(pool.loc[pool["evaluated"], "formula"])
