@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
+from scipy.special import expit
 from scipy.stats import norm
 
 
@@ -85,7 +86,7 @@ class OracleFeedbackRanker:
         def loss(w):
             z = x @ w
             return np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * np.sum(pen * w * w), \
-                x.T @ (1.0 / (1.0 + np.exp(-z)) - y) + pen * w
+                x.T @ (expit(z) - y) + pen * w
 
         self.w_stable = minimize(loss, np.zeros(x.shape[1]), jac=True, method="L-BFGS-B").x
         rows = stable & np.isfinite(measured)
@@ -104,7 +105,7 @@ class OracleFeedbackRanker:
         if not self.elements:
             raise RuntimeError("fit the ranker on the oracle's verdicts first")
         x = self._features(compositions, predicted)
-        p_stable = 1.0 / (1.0 + np.exp(-(x @ self.w_stable)))
+        p_stable = expit(x @ self.w_stable)
         mu = x @ self.w_value
         above = norm.sf((self.lo - mu) / self.sigma) if self.lo is not None else 1.0
         below = norm.sf((mu - self.hi) / self.sigma) if self.hi is not None else 1.0
@@ -113,6 +114,7 @@ class OracleFeedbackRanker:
                              "score": p_stable * p_target})
 
     def weights(self) -> pd.DataFrame:
-        """The fitted per-element weights (log-odds of stability; property shift at a pure element)."""
+        """The fitted weights: per element, its log-odds of stability and its property contribution at a pure element
+        (both relative to the intercept); then the predictor's weight and the intercept."""
         names = [*self.elements, "predicted", "intercept"]
         return pd.DataFrame({"stable_log_odds": self.w_stable, "value": self.w_value}, index=names)
