@@ -4,7 +4,9 @@
         --out bench/out/crystals_v3
     python bench/crystals_feedback_ranking.py evaluate --out bench/out/crystals_v3 --lane 0 --threads 1 &
     python bench/crystals_feedback_ranking.py evaluate --out bench/out/crystals_v3 --lane 1 --threads 1 &
-    python bench/crystals_feedback_ranking.py analyse --out bench/out/crystals_v3 --until 2026-11-24T05:15:00+00:00
+    python bench/crystals_feedback_ranking.py analyse --out bench/out/crystals_v3 --until 2026-11-24T05:10:00+00:00
+    # protocol v4: compositions from the verdicts, structures from the diffusion model, same lanes and look
+    python bench/crystals_feedback_ranking.py propose --out bench/out/crystals_v4 --after bench/out/crystals_v3
 
 ``rank``: pools the saved targeted samples of the given batch folders (written by
 ``bench/crystals_generators.py``: the diffusion model's samples toward K >= 300 GPa) and keeps the valid,
@@ -13,6 +15,12 @@ every new hit is a new formula): ``pool.parquet``. The earlier checks' per-candi
 or not, EOS bulk modulus of the stable ones) go to ``earlier.parquet``. ``ranker.json`` holds a
 leave-one-batch-out check of :class:`invdesign.search.feedback.OracleFeedbackRanker` on those verdicts, its
 weights and its first picks.
+
+``propose`` (protocol v4): a pool made by structure prediction instead. The ranker, refitted on the earlier
+verdicts plus those of ``--after``, names the elements that raise the oracle's modulus; the diffusion model
+generates lattice and coordinates for every unchecked binary formula of those elements (types given); the
+valid, unique, novel cells with the predictor's value go to ``pool.parquet``, all verdicts so far to
+``earlier.parquet``, the summary to ``propose.json``.
 
 ``evaluate``: adaptive, one lane per thread. Before each pick the ranker is refitted on the earlier verdicts
 plus every verdict of this study so far (all lanes); the best-scored formula no lane has claimed is claimed
@@ -107,18 +115,22 @@ def _auc(score, label) -> float | None:
                  / (label.sum() * (~label).sum()))
 
 
-def rank(args) -> int:
+def _predictor(models: Path):
     import torch
 
     from invdesign.models.predictor import GraphPropertyPredictor
     from invdesign.pipeline import steps
 
-    out, _ = setup_run(args)
-    models = Path(args.models)
     meta = steps._load_blob(str(models / "graphs.pt"))["meta"]
     predictor = GraphPropertyPredictor(meta, {"hidden": 128, "layers": 3, "epochs": 300, "batch_size": 64, "lr": 0.002})
     predictor.load_state_dict(torch.load(models / "predictor.pt", weights_only=False)["state_dict"])
-    predictor.eval()
+    return predictor.eval(), meta
+
+
+def rank(args) -> int:
+    out, _ = setup_run(args)
+    models = Path(args.models)
+    predictor, meta = _predictor(models)
     pools, recs = zip(*(_batch(Path(b), predictor, meta) for b in args.batches))
     pool, records = pd.concat(pools, ignore_index=True), pd.concat(recs, ignore_index=True)
     records = records[records["oracle_error"].fillna("").eq("") | ~records["stable"]]  # a failed EOS says nothing
@@ -159,6 +171,80 @@ def rank(args) -> int:
                "first20": first.drop(columns="structure").head(20).round(3).to_dict(orient="records")}
     (out / "ranker.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps({k: v for k, v in summary.items() if k != "weights"}, indent=2))
+    return 0
+
+
+def propose(args) -> int:
+    """Protocol v4's pool: the ranker, refitted on every verdict so far, names the elements that raise the
+    oracle's modulus (positive weight, seen in at least two verdicts); the diffusion model predicts
+    structures (given types, generated lattice and coordinates) for every binary formula of those elements
+    that nobody has checked, a cell of one and one of two formula units where it fits; the valid, unique,
+    novel cells with the DFT predictor's value form the pool, which ``evaluate`` ranks with the full ranker."""
+    import torch
+
+    from crystals_generators import GEN_CFG, predicted, quality
+    from invdesign.chem.crystals import binary_formulas
+    from invdesign.domains import crystals as dom
+    from invdesign.models.registry import build_generator
+
+    out, _ = setup_run(args)
+    models, after = Path(args.models), Path(args.after)
+    predictor, meta = _predictor(models)
+    earlier = pd.read_parquet(after / "earlier.parquet")
+    new = pd.DataFrame(_verdicts(after))
+    new = new[new["oracle_error"].fillna("").eq("") | ~new["stable"]]  # a failed EOS says nothing
+    known = pd.concat([earlier, new[earlier.columns]], ignore_index=True)
+    ranker = _fit(known, args.target_min)
+    train_df, _ = _references(models)
+    train_df = train_df[train_df["split"] == "train"]
+    # the elements the oracle's verdicts say raise the modulus (positive fitted weight, in >= 2 verdicts)
+    weights = ranker.weights()
+    counts = pd.Series([el for f in known["formula"] for el in _fractions(f)]).value_counts()
+    elements = [el for el in weights.index if el in counts and counts[el] >= 2 and weights.loc[el, "value"] > 0]
+    log.info("%d elements: %s", len(elements), " ".join(elements))
+    comps = binary_formulas(elements, args.max_reduced_atoms)
+    seen = set(known["formula"])
+    formulas = [f for f in comps if f not in seen]
+    scored = ranker.score([_fractions(f) for f in formulas], np.full(len(formulas), ranker.centre))
+    scored.insert(0, "formula", formulas)
+    chosen = scored.sort_values("score", ascending=False, kind="stable").head(args.compositions)
+    index = {el: i for i, el in enumerate(meta["elements"])}
+    types, owner = [], []
+    for f in chosen["formula"]:
+        per_cell = sum(comps[f].values())
+        for z in range(1, args.cells_per_composition + 1):
+            z_cell = z if z * per_cell <= meta["max_atoms"] else 1
+            types.append([index[el] for el, n in comps[f].items() for _ in range(n * z_cell)])
+            owner.append(f)
+    model = build_generator(meta, GEN_CFG["diffusion"])
+    model.load_state_dict(torch.load(models / "diffusion.pt", map_location="cpu", weights_only=False)["state_dict"])
+    model.eval()
+    t0 = time.monotonic()
+    raw = model.sample(types=types, generator=torch.Generator().manual_seed(args.seed), batch_size=64,
+                       progress=lambda d, n: log.info("structure prediction: %d / %d cells", d, n))
+    seconds = time.monotonic() - t0
+    samples = dom.decode({k: v for k, v in raw.items() if torch.is_tensor(v)}, meta)
+    checked = dom.filter_candidates(samples, train_df, {})
+    checked["pred"] = predicted(checked, predictor, meta)
+    checked["batch"] = f"csp-seed{args.seed}"
+    vun = checked[checked["valid"] & checked["unique"] & checked["novel"] & ~checked["formula"].isin(seen)]
+    pool = vun[["batch", "formula", "pred", "structure"]].reset_index(drop=True)
+    _atomic_parquet(pool, out / "pool.parquet")
+    _atomic_parquet(known[["batch", "formula", "pred", "stable", "eos_bulk_modulus_gpa", "hit"]],
+                    out / "earlier.parquet")
+    first = _ranked(pool, ranker)
+    summary = {"date": str(date.today()), "after": str(after), "verdicts": len(known), "stable": int(known["stable"].sum()),
+               "hits": int(known["hit"].sum()), "elements": elements, "binary_formulas": len(comps), "unchecked_formulas": len(formulas),
+               "chosen_formulas": len(chosen), "cells": len(types), "seconds": seconds,
+               "quality": quality(samples, checked), "same_formula_as_asked": float(
+                   (samples["formula"].to_numpy() == np.array(owner, dtype=object)).mean()),
+               "pool_cells": len(pool), "pool_formulas": int(pool["formula"].nunique()),
+               "expected_hits_first": {str(k): float(first["score"].head(k).sum()) for k in (20, 40, 80)},
+               "expected_stable_first": {str(k): float(first["p_stable"].head(k).sum()) for k in (20, 40, 80)},
+               "chosen": chosen.head(40).round(3).to_dict(orient="records"),
+               "first20": first.drop(columns="structure").head(20).round(3).to_dict(orient="records")}
+    (out / "propose.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps({k: v for k, v in summary.items() if k not in ("chosen",)}, indent=2))
     return 0
 
 
@@ -274,7 +360,7 @@ def analyse(args) -> int:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("rank", "evaluate", "analyse"):
+    for name in ("rank", "propose", "evaluate", "analyse"):
         p = sub.add_parser(name)
         p.add_argument("--out", default=str(ROOT / "bench" / "out" / "crystals_v3"))
         p.add_argument("--models", default=str(ROOT / "bench" / "out" / "crystals"),
@@ -283,6 +369,13 @@ def main(argv=None) -> int:
         p.add_argument("--threads", type=int, default=1)
         if name == "rank":
             p.add_argument("--batches", nargs="+", required=True)
+        if name == "propose":
+            p.add_argument("--after", default=str(ROOT / "bench" / "out" / "crystals_v3"),
+                           help="the earlier study folder: its earlier.parquet and lane verdicts train the ranker")
+            p.add_argument("--compositions", type=int, default=5000, help="at most this many, best-scored first")
+            p.add_argument("--cells-per-composition", type=int, default=2)
+            p.add_argument("--max-reduced-atoms", type=int, default=8)
+            p.add_argument("--seed", type=int, default=0)
         if name == "evaluate":
             p.add_argument("--lane", type=int, default=0)
             p.add_argument("--lanes", type=int, default=1)
@@ -291,7 +384,7 @@ def main(argv=None) -> int:
             p.add_argument("--screening", default=str(ROOT / "bench" / "out" / "crystals"))
             p.add_argument("--until", default=None, help="ISO time (UTC): count only verdicts finished by then")
     args = ap.parse_args(argv)
-    return {"rank": rank, "evaluate": evaluate, "analyse": analyse}[args.cmd](args)
+    return {"rank": rank, "propose": propose, "evaluate": evaluate, "analyse": analyse}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -138,11 +138,25 @@ def validate_config(config: dict, source: str = "config", schema: dict | None = 
 
 
 def _check_feedback(name: str, camp: dict, results: str, source: str) -> None:
-    """``oracle.feedback_from`` is for crystal campaigns and cannot feed a campaign its own verdicts."""
+    """``oracle.feedback_from`` is for crystal campaigns and cannot feed a campaign its own verdicts;
+    a generator's ``compositions:`` (structure prediction) is for crystal diffusion."""
     paths = camp.get("oracle", {}).get("feedback_from") or []
     where = f"{source}: campaigns.{name}.oracle.feedback_from"
     if paths and camp["domain"] != "crystals":
         raise InvdesignError(f"{where} ranks by CHGNet verdicts and works for crystal campaigns only; remove it")
+    for gen in camp.get("generators", []):
+        comp = gen.get("compositions")
+        if comp is None:
+            continue
+        at = f"{source}: campaigns.{name} generator {gen['type']}: compositions"
+        if camp["domain"] != "crystals" or gen["type"] != "diffusion":
+            raise InvdesignError(f"{at} is structure prediction for crystal diffusion only; remove it or use "
+                                 "a crystal campaign's diffusion generator")
+        if comp.get("from_feedback") and not paths:
+            raise InvdesignError(f"{at}.from_feedback needs oracle.feedback_from (earlier campaigns' "
+                                 "candidates_verified tables); add it or list formulas instead")
+        if not comp.get("formulas") and not comp.get("from_feedback"):
+            raise InvdesignError(f"{at} names no formula; list some under formulas: or set from_feedback: true")
     own = Path(results.rstrip("/"), name).resolve()
     for p in paths:
         if Path(p).resolve().parent == own:

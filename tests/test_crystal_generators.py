@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 from torch_geometric.data import Data
 
@@ -81,6 +82,19 @@ def test_crystal_diffusion_learns_rocksalt_and_follows_the_condition():
     assert (out["lattice"][:, 3:] - 60).abs().median() < 5
     lo = model.sample(sizes=torch.full((64,), 2), target=torch.tensor(-2.0), generator=torch.Generator().manual_seed(1))
     assert out["lattice"][:, 0].median() > lo["lattice"][:, 0].median() + 0.2   # the condition moves the cell size
+    # structure prediction for a given composition: the types are kept as given (either order), only the
+    # geometry is generated, and it is the learnt one
+    csp = model.sample(types=[[0, 2]] * 16 + [[2, 0]] * 16, generator=torch.Generator().manual_seed(2))
+    assert (csp["types"][:16, :2] == torch.tensor([0, 2])).all() and (csp["types"][16:, :2] == torch.tensor([2, 0])).all()
+    assert (csp["types"][:, 2:] == -1).all() and (csp["num_atoms"] == 2).all()
+    d = csp["frac"][:, 1] - csp["frac"][:, 0]
+    d = (d - d.round()).abs()
+    assert (d - 0.5).abs().max(1).values.median() < 0.08
+    assert (csp["lattice"][:, 3:] - 60).abs().median() < 5
+    with pytest.raises(ValueError, match="element index"):
+        model.sample(types=[[0, 7]])
+    with pytest.raises(ValueError, match="1-4"):
+        model.sample(types=[[0, 1, 2, 3, 0]])
 
 
 def test_crystal_ebm_energy_is_invariant_and_scores_batches():

@@ -60,3 +60,19 @@ def test_bad_input_is_refused():
         r.fit([{"A": 1.0}, {"B": 1.0}], [300.0, 310.0], [False, False], [np.nan, np.nan])
     with pytest.raises(ValueError, match="same length"):
         r.fit([{"A": 1.0}], [300.0, 310.0], [True, True], [300.0, 310.0])
+
+
+def test_raising_elements_need_a_positive_weight_and_enough_verdicts():
+    comps, pred, stable, measured = _verdicts()
+    # one stable, very stiff cell of a rare element D: a single verdict is not evidence
+    comps = comps + [{"D": 0.5, "X": 0.5}]
+    pred, stable, measured = np.append(pred, 320.0), np.append(stable, True), np.append(measured, 400.0)
+    ranker = OracleFeedbackRanker((290.0, None)).fit(comps, pred, stable, measured)
+    w = ranker.weights()["value"]
+    assert w["D"] > 0 and w["A"] > w["X"]
+    assert "D" not in ranker.raising_elements() and "D" in ranker.raising_elements(min_verdicts=1)
+    up = ranker.raising_elements()
+    assert "A" in up and "B" not in up            # B makes cells softer than X
+    assert up == sorted(up, key=lambda el: -w[el])
+    with pytest.raises(RuntimeError, match="fit"):
+        OracleFeedbackRanker((300.0, None)).raising_elements()

@@ -68,3 +68,26 @@ def test_feedback_from_another_campaign_is_planned_first(repo, tmp_path):
     assert res.returncode == 0, out[-2000:]
     # round 2's checkpoint waits for round 1's verified table, so round 1's whole chain is planned
     assert "crystal_batches" in out and f"{tmp_path}/tiny_cry/oracle/batches" in out
+
+
+def test_structure_prediction_from_feedback_waits_for_the_verdicts_and_keeps_the_model(repo, tmp_path):
+    """A diffusion generator predicting structures for the formulas an earlier campaign's verdicts suggest
+    (compositions.from_feedback) is sampled after that campaign is verified."""
+    import yaml
+
+    cfg = yaml.safe_load((repo / "config" / "tests" / "tiny.yaml").read_text())
+    second = dict(cfg["campaigns"]["tiny_cry"])
+    second["oracle"] = dict(second.get("oracle") or {},
+                            feedback_from=[f"{tmp_path}/tiny_cry/candidates_verified.parquet"])
+    second["generators"] = [dict(g, compositions={"from_feedback": True, "formulas": ["Ir3Re"]})
+                            for g in second["generators"] if g.get("type") == "diffusion"]
+    cfg["campaigns"] = {"tiny_cry": cfg["campaigns"]["tiny_cry"], "tiny_cry_round2": second}
+    cfg["results"] = str(tmp_path)
+    path = tmp_path / "two_rounds.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    target = f"{tmp_path}/tiny_cry_round2/samples/samples_diffusion.parquet"
+    res = snakemake(repo, "-n", "--configfile", str(path), "--", target)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-2000:]
+    # round 2's sampling waits for round 1's verified table, so round 1's CHGNet check is planned
+    assert "verify_crystals" in out and f"{tmp_path}/tiny_cry/candidates_verified.parquet" in out

@@ -89,6 +89,45 @@ def element_fractions(formula: str) -> dict[str, float]:
     return {str(el): float(x) for el, x in Composition(formula).fractional_composition.items()}
 
 
+def formula_counts(formula: str) -> dict[str, int]:
+    """``{element: count}`` of a formula's reduced integer composition (``"Ir6Re2"`` -> ``{"Ir": 3, "Re": 1}``).
+    ValueError for a formula pymatgen cannot read or with fractional amounts."""
+    from pymatgen.core import Composition, Element
+
+    try:
+        comp = Composition(formula)
+    except Exception as err:  # noqa: BLE001 (pymatgen raises several kinds)
+        raise ValueError(f"{formula!r} is not a chemical formula ({err})") from None
+    if not len(comp):
+        raise ValueError(f"{formula!r} is not a chemical formula (no elements)")
+    fake = [str(el) for el in comp if not isinstance(el, Element)]
+    if fake:
+        raise ValueError(f"{formula!r} is not a chemical formula ({', '.join(fake)} is not an element)")
+    reduced, _ = comp.get_reduced_composition_and_factor()
+    counts = {str(el): float(n) for el, n in reduced.items()}
+    if any(abs(n - round(n)) > 1e-6 for n in counts.values()):
+        raise ValueError(f"{formula!r} has fractional amounts; give whole numbers of atoms (e.g. Ir3Re)")
+    return {el: int(round(n)) for el, n in counts.items()}
+
+
+def binary_formulas(elements, max_reduced_atoms: int = 8) -> dict[str, dict[str, int]]:
+    """Every binary A_a B_b of ``elements`` with a, b >= 1 coprime and a + b <= ``max_reduced_atoms``, as
+    ``{reduced formula: {element: count}}`` (the composition space a structure-prediction round covers)."""
+    from math import gcd
+
+    from pymatgen.core import Composition
+
+    elements = sorted(set(elements))
+    out: dict[str, dict[str, int]] = {}
+    for i, x in enumerate(elements):
+        for y in elements[i + 1:]:
+            for a in range(1, max_reduced_atoms):
+                for b in range(1, max_reduced_atoms - a + 1):
+                    if gcd(a, b) == 1:
+                        out.setdefault(Composition({x: a, y: b}).reduced_formula, {x: a, y: b})
+    return out
+
+
 def merge_duplicate_sites(structure, tol: float = 0.5):
     """Merge atoms of the same element closer than ``tol`` (A) into one at their periodic mean.
 

@@ -238,17 +238,40 @@ class CrystalDiffusion(CellGenerator):
 
     @torch.no_grad()
     def sample(self, count: int | None = None, *, sizes=None, target=None, guidance_scale: float | None = None,
-               generator: torch.Generator | None = None, batch_size: int = 512, progress=None) -> dict:
+               generator: torch.Generator | None = None, batch_size: int = 512, progress=None,
+               types=None) -> dict:
         """Sample cells. ``sizes``: atoms per cell (else drawn from the training histogram); ``target``:
-        property values in data units (one, or one per cell) for classifier-free guidance."""
+        property values in data units (one, or one per cell) for classifier-free guidance.
+
+        ``types``: structure prediction for given compositions (as in DiffCSP's CSP task): one sequence of
+        element indices (into ``meta["elements"]``) per cell; the cell's size is its length, and only the
+        lattice and the coordinates are generated. The joint model is conditioned on the known types by
+        replacement: at every step the type channel is the given composition noised to that step's level."""
+        fixed = None
+        if types is not None:
+            types = [torch.as_tensor(t, dtype=torch.long).view(-1) for t in types]
+            if sizes is not None or count is not None:
+                raise ValueError("give either types (one composition per cell) or count/sizes, not both")
+            if not types:
+                raise ValueError("types is empty: give at least one composition")
+            for t in types:
+                if len(t) < 1 or len(t) > self.max_atoms:
+                    raise ValueError(f"a cell of {len(t)} atoms: this model makes cells of 1-{self.max_atoms}")
+                if int(t.min()) < 0 or int(t.max()) >= self.n_types:
+                    raise ValueError(f"element index outside 0-{self.n_types - 1} (the model's element list)")
+            sizes = torch.tensor([len(t) for t in types])
+            fixed = torch.full((len(types), self.max_atoms), -1, dtype=torch.long)
+            for i, t in enumerate(types):
+                fixed[i, : len(t)] = t
         sizes = self._sizes(count, sizes, generator)
         w = self.guidance_scale if guidance_scale is None else float(guidance_scale)
-        return sample_in_batches(sizes, target, batch_size, lambda sz, t: self._sample_batch(sz, t, w, generator),
-                                 progress)
+        return sample_in_batches(sizes, target, batch_size,
+                                 lambda sz, t, fx=None: self._sample_batch(sz, t, w, generator, fx), progress, fixed)
 
-    def _sample_batch(self, sizes, target, w, gen):
+    def _sample_batch(self, sizes, target, w, gen, fixed=None):
         dev = self.abar.device
-        B, M = len(sizes), self.max_atoms
+        # with given types the batch needs only as many slots as its largest cell (the network ignores padding)
+        B, M = len(sizes), (self.max_atoms if fixed is None else int(sizes.max()))
 
         def randn(*shape):
             return torch.randn(*shape, generator=gen).to(dev)
@@ -266,6 +289,10 @@ class CrystalDiffusion(CellGenerator):
             keep = allowed_elements(x0, mask, self.n_elements_range)
             return torch.where(keep.unsqueeze(1), x0, x0.clamp(max=0.0))
 
+        A0 = None
+        if fixed is not None:  # given composition: one-hot of the given types
+            fixed = fixed[:, :M].to(dev)
+            A0 = F.one_hot(fixed.clamp(min=0), self.n_types).float() * m
         n = int(self.cfg.get("sample_steps", 200))
         grid = torch.linspace(1.0, 0.0, n + 1, device=dev)
         for t_now, t_next in zip(grid[:-1], grid[1:]):
@@ -274,15 +301,23 @@ class CrystalDiffusion(CellGenerator):
             # VP parts (DDIM-style deterministic mean + the DDPM posterior noise)
             ab, ab_next = self._abar(t_now.view(1)), self._abar(t_next.view(1))
             late = float(t_now) <= self.projection_from
-            At = _vp_step(At, pa, ab, ab_next, (-1.5, 2.5), randn(*At.shape), project if late else None) * m
+            if A0 is None:
+                At = _vp_step(At, pa, ab, ab_next, (-1.5, 2.5), randn(*At.shape), project if late else None) * m
+            else:  # replacement: the type channel is the known composition at the next step's noise level
+                At = (ab_next.sqrt() * A0 + (1 - ab_next).sqrt() * randn(*At.shape)) * m
             Lt = _vp_step(Lt, pl, ab, ab_next, (-4.0, 4.0), randn(*Lt.shape))
             # VE torus part: reverse SDE, Euler-Maruyama, wrapped
             s_now, s_next = self.sigma(t_now), self.sigma(t_next) if t_next > 0 else torch.tensor(0.0, device=dev)
             score = pf / s_now
             dvar = s_now ** 2 - s_next ** 2
             Ft = (Ft + dvar * score + dvar.clamp(min=0).sqrt() * randn(B, M, 3) * (t_next > 0)) % 1.0
-        allowed = (allowed_elements(At, mask, self.n_elements_range) if self.projection_from > 0
-                   else torch.ones_like(At[:, 0], dtype=torch.bool))
-        types = torch.where(mask, At.masked_fill(~allowed.unsqueeze(1), -torch.inf).argmax(-1),
-                            torch.full_like(mask, -1, dtype=torch.long))
+        if fixed is not None:
+            pad = self.max_atoms - M
+            types = F.pad(torch.where(mask, fixed, torch.full_like(fixed, -1)), (0, pad), value=-1)
+            Ft = F.pad(Ft, (0, 0, 0, pad))
+        else:
+            allowed = (allowed_elements(At, mask, self.n_elements_range) if self.projection_from > 0
+                       else torch.ones_like(At[:, 0], dtype=torch.bool))
+            types = torch.where(mask, At.masked_fill(~allowed.unsqueeze(1), -torch.inf).argmax(-1),
+                                torch.full_like(mask, -1, dtype=torch.long))
         return {"types": types.cpu(), "frac": Ft.cpu(), "lattice": self._lattice(Lt).cpu(), "num_atoms": sizes.cpu()}

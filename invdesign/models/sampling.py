@@ -18,14 +18,16 @@ def per_item_targets(target, n: int) -> torch.Tensor | None:
 
 
 def sample_in_batches(sizes: torch.Tensor, target, batch_size: int,
-                      sample_batch: Callable[[torch.Tensor, torch.Tensor | None], dict], progress=None) -> dict:
+                      sample_batch: Callable[..., dict], progress=None, fixed: torch.Tensor | None = None) -> dict:
     """Run ``sample_batch(sizes, targets)`` over batches and concatenate its tensors; ``progress(done,
-    total)`` is called after each batch."""
+    total)`` is called after each batch. ``fixed`` (one row per item, e.g. given atom types) is sliced
+    with the batch and passed on as a third argument."""
     tgt = per_item_targets(target, len(sizes))
     outs = []
     for start in range(0, len(sizes), batch_size):
         sl = slice(start, start + batch_size)
-        outs.append(sample_batch(sizes[sl], None if tgt is None else tgt[sl]))
+        args = (sizes[sl], None if tgt is None else tgt[sl]) + (() if fixed is None else (fixed[sl],))
+        outs.append(sample_batch(*args))
         if progress:
             progress(min(start + batch_size, len(sizes)), len(sizes))
     return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}

@@ -252,10 +252,25 @@ def _guided_sampling(camp, model, meta, train):
         el = time.monotonic() - t0
         log.info("sampled %d/%d graphs [%.0fs elapsed, ETA %.0fs]", done, total, el, el / done * (total - done))
 
-    log.info("%s sampling of %d graphs conditioned on %s in [%.3g, %.3g] (guidance %.2f)", cfg["type"], len(sizes),
-             camp["dataset"]["property_column"], float(values.min()), float(values.max()), cfg["guidance_scale"])
-    out = model.sample(sizes=sizes, target=values, generator=gen, progress=progress)
+    asked = None
+    if cfg.get("compositions"):  # structure prediction for given formulas (crystal diffusion)
+        from .compositions import composition_cells, structure_prediction_formulas
+
+        types, asked = composition_cells(structure_prediction_formulas(camp, meta), meta,
+                                         cfg["compositions"].get("cells_per_formula", 2))
+        values = values[torch.randint(len(values), (len(types),), generator=gen)]
+        log.info("structure prediction for %d formulas (%d cells) conditioned on %s in [%.3g, %.3g] (guidance "
+                 "%.2f)", len(set(asked)), len(types), camp["dataset"]["property_column"], float(values.min()),
+                 float(values.max()), cfg["guidance_scale"])
+        out = model.sample(types=types, target=values, generator=gen, progress=progress)
+    else:
+        log.info("%s sampling of %d graphs conditioned on %s in [%.3g, %.3g] (guidance %.2f)", cfg["type"],
+                 len(sizes), camp["dataset"]["property_column"], float(values.min()), float(values.max()),
+                 cfg["guidance_scale"])
+        out = model.sample(sizes=sizes, target=values, generator=gen, progress=progress)
     df = _domain(camp).decode(out, meta)
+    if asked is not None:
+        df["requested_formula"] = asked
     df["requested_property"] = values.numpy()
     df["generator_pred"] = values.numpy() if "property_pred" not in out else out["property_pred"].numpy()
     df["search_step"] = 0

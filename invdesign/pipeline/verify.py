@@ -187,15 +187,9 @@ def package_crystals(candidates_path: str, out_zip: str) -> int:
 FEEDBACK_COLUMNS = ("formula", "predicted_property", "stable", "eos_bulk_modulus_gpa")
 
 
-def rank_by_feedback(cands: pd.DataFrame, paths: list[str], target: dict) -> pd.DataFrame:
-    """Re-order crystal candidates by what the CHGNet oracle said about earlier ones.
-
-    ``paths`` are ``candidates_verified`` tables (Parquet or CSV) of earlier crystal campaigns. An
-    :class:`~invdesign.search.feedback.OracleFeedbackRanker` fitted on their verdicts (stable or not, EOS
-    bulk modulus of the stable ones; element fractions and the predictor's value as features) scores each
-    candidate by P(stable) x P(modulus in the target | stable); candidates come back best score first, with
-    ``feedback_score``, ``feedback_p_stable`` and ``feedback_expected_gpa`` columns. Candidates whose reduced
-    formula those tables verified already are left out: the oracle's budget goes to new chemistry."""
+def feedback_ranker(paths: list[str], target: dict):
+    """(an :class:`~invdesign.search.feedback.OracleFeedbackRanker` fitted on the CHGNet verdicts of the
+    ``candidates_verified`` tables at ``paths``, the set of reduced formulas those tables verified)."""
     from ..chem.crystals import element_fractions
     from ..config import target_bounds
     from ..errors import InvdesignError
@@ -222,27 +216,39 @@ def rank_by_feedback(cands: pd.DataFrame, paths: list[str], target: dict) -> pd.
     pred = seen["predicted_property"].to_numpy(float)
     ranker = OracleFeedbackRanker((lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None),
                                   scale=float(np.std(pred)) or 1.0)
-
-    def fractions(formulas):
-        return [element_fractions(f) for f in formulas]
-
     try:
-        ranker.fit(fractions(seen["formula"]), pred, stable, seen["eos_bulk_modulus_gpa"].to_numpy(float))
+        ranker.fit([element_fractions(f) for f in seen["formula"]], pred, stable,
+                   seen["eos_bulk_modulus_gpa"].to_numpy(float))
     except ValueError as err:
         raise InvdesignError(f"oracle.feedback_from ({', '.join(map(str, paths))}): {err}; verify more candidates "
                              "in those campaigns first or drop oracle.feedback_from") from None
+    log.info("oracle feedback: ranker fitted on %d earlier verdicts (%d stable) from %d table(s)", len(seen),
+             int(stable.sum()), len(paths))
+    return ranker, verified_formulas
+
+
+def rank_by_feedback(cands: pd.DataFrame, paths: list[str], target: dict) -> pd.DataFrame:
+    """Re-order crystal candidates by what the CHGNet oracle said about earlier ones.
+
+    ``paths`` are ``candidates_verified`` tables (Parquet or CSV) of earlier crystal campaigns. An
+    :class:`~invdesign.search.feedback.OracleFeedbackRanker` fitted on their verdicts (stable or not, EOS
+    bulk modulus of the stable ones; element fractions and the predictor's value as features) scores each
+    candidate by P(stable) x P(modulus in the target | stable); candidates come back best score first, with
+    ``feedback_score``, ``feedback_p_stable`` and ``feedback_expected_gpa`` columns. Candidates whose reduced
+    formula those tables verified already are left out: the oracle's budget goes to new chemistry."""
+    from ..chem.crystals import element_fractions
+
+    ranker, verified_formulas = feedback_ranker(paths, target)
     again = cands["formula"].isin(verified_formulas)
     if again.any():
         log.info("oracle feedback: %d candidates skipped, their formulas were verified already", int(again.sum()))
         cands = cands[~again]
     if cands.empty:
         return cands
-    score = ranker.score(fractions(cands["formula"]), cands["predicted_property"].to_numpy(float))
+    score = ranker.score([element_fractions(f) for f in cands["formula"]], cands["predicted_property"].to_numpy(float))
     out = cands.reset_index(drop=True).assign(feedback_score=score["score"].to_numpy(),
                                               feedback_p_stable=score["p_stable"].to_numpy(),
                                               feedback_expected_gpa=score["expected"].to_numpy())
-    log.info("oracle feedback: ranker fitted on %d earlier verdicts (%d stable) from %d table(s)", len(seen),
-             int(stable.sum()), len(paths))
     return out.sort_values("feedback_score", ascending=False, kind="stable")
 
 

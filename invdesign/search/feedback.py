@@ -79,6 +79,7 @@ class OracleFeedbackRanker:
         if not (len(compositions) == len(stable) == len(measured)):
             raise ValueError("compositions, predicted, stable and measured must have the same length")
         self.elements = sorted({el for comp in compositions for el in comp})
+        self.element_verdicts = {el: sum(1 for comp in compositions if comp.get(el, 0) > 0) for el in self.elements}
         x = self._features(compositions, predicted)
         pen = self._penalty()
         y = stable.astype(float)
@@ -112,6 +113,15 @@ class OracleFeedbackRanker:
         p_target = np.clip(above + below - 1.0, 0.0, 1.0)
         return pd.DataFrame({"p_stable": p_stable, "expected": mu, "p_on_target": p_target,
                              "score": p_stable * p_target})
+
+    def raising_elements(self, min_verdicts: int = 2) -> list[str]:
+        """The elements the verdicts say raise the property: a positive fitted property weight, present in at
+        least ``min_verdicts`` of the verdicts (one lucky cell is not evidence). Sorted by that weight."""
+        if not self.elements:
+            raise RuntimeError("fit the ranker on the oracle's verdicts first")
+        w = self.weights()["value"].iloc[: len(self.elements)]
+        keep = [el for el in self.elements if w[el] > 0 and self.element_verdicts.get(el, 0) >= min_verdicts]
+        return sorted(keep, key=lambda el: -w[el])
 
     def weights(self) -> pd.DataFrame:
         """The fitted weights: per element, its log-odds of stability and its property contribution at a pure element

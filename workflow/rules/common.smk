@@ -53,9 +53,24 @@ def generator_types(campaign):
     return [g["type"] for g in config["campaigns"][campaign]["generators"]]
 
 
-def generator_params():
-    """The config of the job's generator (a change re-runs its training and sampling only)."""
-    return lambda wc: next(g for g in config["campaigns"][wc.campaign]["generators"] if g["type"] == wc.generator)
+SAMPLING_ONLY = ("compositions",)  # generator keys that change what is sampled, not the trained model
+
+
+def generator_params(training=False):
+    """The config of the job's generator (a change re-runs its training and sampling only); for training,
+    without the sampling-only keys."""
+    def params(wc):
+        gen = next(g for g in config["campaigns"][wc.campaign]["generators"] if g["type"] == wc.generator)
+        return {k: v for k, v in gen.items() if not (training and k in SAMPLING_ONLY)}
+
+    return params
+
+
+def composition_feedback(wc):
+    """The verdict tables a generator's structure prediction chooses its formulas from (none otherwise)."""
+    camp = config["campaigns"][wc.campaign]
+    gen = next(g for g in camp["generators"] if g["type"] == wc.generator)
+    return camp["oracle"]["feedback_from"] if (gen.get("compositions") or {}).get("from_feedback") else []
 
 
 def campaign_samples(wc):

@@ -6,6 +6,8 @@ rule search:
     input:
         generator=rules.train_generator.output.model,
         graphs=rules.featurize.output.graphs,
+        # structure prediction from earlier campaigns' verdicts (compositions.from_feedback) reads them
+        feedback=composition_feedback,
     output:
         samples=f"{RESULTS}/{{campaign}}/samples/samples_{{generator}}.parquet",
     params:

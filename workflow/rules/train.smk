@@ -11,7 +11,7 @@ rule train_generator:
         model=f"{RESULTS}/{{campaign}}/models/generator_{{generator}}.pt",
         metrics=f"{RESULTS}/{{campaign}}/models/generator_{{generator}}_metrics.json",
     params:
-        generator=generator_params(),
+        generator=generator_params(training=True),
     log:
         log_path("train_generator_{generator}"),
     benchmark:
