@@ -55,6 +55,8 @@ from _util import setup_run  # noqa: E402 (bench/ is the script's folder)
 
 log = logging.getLogger("bench")
 
+VERDICT_COLUMNS = ["batch", "formula", "pred", "stable", "eos_bulk_modulus_gpa", "hit"]
+
 
 def _fractions(formula: str) -> dict[str, float]:
     from invdesign.chem.crystals import element_fractions
@@ -99,7 +101,11 @@ def _atomic_parquet(df: pd.DataFrame, path: Path) -> None:
 
 
 def _ranked(pool: pd.DataFrame, ranker) -> pd.DataFrame:
-    """The pool scored by the ranker, best first, one cell (the best) per formula."""
+    """The pool scored by the ranker, best first, one cell (the best) per formula; without a ranker (a cold
+    start, before the oracle has said enough) by the DFT predictor's value, the ranker's columns left empty."""
+    if ranker is None:
+        out = pool.reset_index(drop=True).assign(score=np.nan, p_stable=np.nan, expected=np.nan)
+        return out.sort_values("pred", ascending=False, kind="stable").drop_duplicates("formula")
     scored = ranker.score([_fractions(f) for f in pool["formula"]], pool["pred"].to_numpy())
     out = pd.concat([pool.reset_index(drop=True), scored], axis=1)
     return out.sort_values("score", ascending=False, kind="stable").drop_duplicates("formula")
@@ -188,26 +194,37 @@ def propose(args) -> int:
     from invdesign.models.registry import build_generator
 
     out, _ = setup_run(args)
-    models, after = Path(args.models), Path(args.after)
+    models = Path(args.models)
     predictor, meta = _predictor(models)
-    earlier = pd.read_parquet(after / "earlier.parquet")
-    new = pd.DataFrame(_verdicts(after))
-    new = new[new["oracle_error"].fillna("").eq("") | ~new["stable"]]  # a failed EOS says nothing
-    known = pd.concat([earlier, new[earlier.columns]], ignore_index=True)
-    ranker = _fit(known, args.target_min)
     train_df, _ = _references(models)
     train_df = train_df[train_df["split"] == "train"]
-    # the elements the oracle's verdicts say raise the modulus (positive fitted weight, in >= 2 verdicts)
-    weights = ranker.weights()
-    counts = pd.Series([el for f in known["formula"] for el in _fractions(f)]).value_counts()
-    elements = [el for el in weights.index if el in counts and counts[el] >= 2 and weights.loc[el, "value"] > 0]
+    if args.elements:  # a list fixed in advance: no earlier verdicts, no ranker yet (evaluate starts cold)
+        ranker, elements = None, sorted(set(args.elements))
+        known = pd.DataFrame(columns=VERDICT_COLUMNS)
+        unknown = sorted(set(elements) - set(meta["elements"]))
+        if unknown:
+            raise SystemExit(f"--elements: {' '.join(unknown)} not in the training cells")
+    else:
+        after = Path(args.after)
+        earlier = pd.read_parquet(after / "earlier.parquet")
+        new = pd.DataFrame(_verdicts(after))
+        new = new[new["oracle_error"].fillna("").eq("") | ~new["stable"]]  # a failed EOS says nothing
+        known = pd.concat([earlier, new[earlier.columns]], ignore_index=True)
+        ranker = _fit(known, args.target_min)
+        # the elements the oracle's verdicts say raise the modulus (positive fitted weight, in >= 2 verdicts)
+        weights = ranker.weights()
+        counts = pd.Series([el for f in known["formula"] for el in _fractions(f)]).value_counts()
+        elements = [el for el in weights.index if el in counts and counts[el] >= 2 and weights.loc[el, "value"] > 0]
     log.info("%d elements: %s", len(elements), " ".join(elements))
     comps = binary_formulas(elements, args.max_reduced_atoms)
     seen = set(known["formula"])
     formulas = [f for f in comps if f not in seen]
-    scored = ranker.score([_fractions(f) for f in formulas], np.full(len(formulas), ranker.centre))
-    scored.insert(0, "formula", formulas)
-    chosen = scored.sort_values("score", ascending=False, kind="stable").head(args.compositions)
+    if ranker is None:
+        chosen = pd.DataFrame({"formula": formulas}).head(args.compositions)
+    else:
+        scored = ranker.score([_fractions(f) for f in formulas], np.full(len(formulas), ranker.centre))
+        scored.insert(0, "formula", formulas)
+        chosen = scored.sort_values("score", ascending=False, kind="stable").head(args.compositions)
     index = {el: i for i, el in enumerate(meta["elements"])}
     types, owner = [], []
     for f in chosen["formula"]:
@@ -230,17 +247,19 @@ def propose(args) -> int:
     vun = checked[checked["valid"] & checked["unique"] & checked["novel"] & ~checked["formula"].isin(seen)]
     pool = vun[["batch", "formula", "pred", "structure"]].reset_index(drop=True)
     _atomic_parquet(pool, out / "pool.parquet")
-    _atomic_parquet(known[["batch", "formula", "pred", "stable", "eos_bulk_modulus_gpa", "hit"]],
-                    out / "earlier.parquet")
+    _atomic_parquet(known[VERDICT_COLUMNS], out / "earlier.parquet")
     first = _ranked(pool, ranker)
-    summary = {"date": str(date.today()), "after": str(after), "verdicts": len(known), "stable": int(known["stable"].sum()),
+    summary = {"date": str(date.today()), "after": None if args.elements else str(args.after),
+               "verdicts": len(known), "stable": int(known["stable"].sum()),
                "hits": int(known["hit"].sum()), "elements": elements, "binary_formulas": len(comps), "unchecked_formulas": len(formulas),
                "chosen_formulas": len(chosen), "cells": len(types), "seconds": seconds,
                "quality": quality(samples, checked), "same_formula_as_asked": float(
                    (samples["formula"].to_numpy() == np.array(owner, dtype=object)).mean()),
                "pool_cells": len(pool), "pool_formulas": int(pool["formula"].nunique()),
-               "expected_hits_first": {str(k): float(first["score"].head(k).sum()) for k in (20, 40, 80)},
-               "expected_stable_first": {str(k): float(first["p_stable"].head(k).sum()) for k in (20, 40, 80)},
+               "expected_hits_first": {str(k): float(first["score"].head(k).sum()) for k in (20, 40, 80)}
+               if ranker else None,
+               "expected_stable_first": {str(k): float(first["p_stable"].head(k).sum()) for k in (20, 40, 80)}
+               if ranker else None,
                "chosen": chosen.head(40).round(3).to_dict(orient="records"),
                "first20": first.drop(columns="structure").head(20).round(3).to_dict(orient="records")}
     (out / "propose.json").write_text(json.dumps(summary, indent=2))
@@ -253,6 +272,10 @@ def _references(models: Path):
 
     df = pd.read_parquet(models / "dataset.parquet")
     return df, [structure_from_record(r) for r in df.loc[df["split"] == "train", "structure"]]
+
+
+def _num(x) -> float | None:
+    return None if x is None or np.isnan(x) else float(x)
 
 
 def _verdicts(out: Path) -> list[dict]:
@@ -280,7 +303,12 @@ def evaluate(args) -> int:
         mine = _verdicts(out)
         known = pd.concat([earlier, pd.DataFrame(mine, columns=earlier.columns)], ignore_index=True) if mine \
             else earlier
-        ranker = _fit(known, args.target_min)
+        ranker = None
+        if len(known) >= args.warmup:  # a cold start picks by the predictor until the oracle has said enough
+            try:
+                ranker = _fit(known, args.target_min)
+            except ValueError as err:  # e.g. fewer than 2 stable cells with a modulus yet
+                log.info("lane %d: ranker not fitted yet (%s); the predictor picks", args.lane, err)
         taken = {p.name for p in claims.iterdir()}
         ranked = _ranked(pool[~pool["formula"].isin(taken)], ranker)
         if ranked.empty:
@@ -298,8 +326,9 @@ def evaluate(args) -> int:
         v = verify_crystals([cell], refs, fmax=0.1, steps=300, e_hull_max=0.1, eos_for="stable").iloc[0]
         k = None if np.isnan(v["eos_bulk_modulus_gpa"]) else float(v["eos_bulk_modulus_gpa"])
         rec = {"lane": args.lane, "pick": len(taken), "formula": row["formula"], "batch": row["batch"],
-               "pred": float(row["pred"]), "score": float(row["score"]), "p_stable": float(row["p_stable"]),
-               "expected": float(row["expected"]), "verdicts_known": len(known),
+               "pred": float(row["pred"]), "ranked_by": "predictor" if ranker is None else "ranker",
+               "score": _num(row["score"]), "p_stable": _num(row["p_stable"]), "expected": _num(row["expected"]),
+               "verdicts_known": len(known),
                "stable": bool(v["stable"]), "e_hull": None if np.isnan(v["e_hull"]) else float(v["e_hull"]),
                "eos_bulk_modulus_gpa": k, "hit": bool(v["stable"] and k is not None and k >= args.target_min),
                "oracle_error": v["oracle_error"], "relaxed_cif": v["relaxed_cif"],
@@ -309,8 +338,8 @@ def evaluate(args) -> int:
             fh.flush()
             os.fsync(fh.fileno())
         picks += 1
-        log.info("lane %d: pick %d %s score %.3f stable=%s K=%s (%.0f s)", args.lane, rec["pick"], row["formula"],
-                 row["score"], rec["stable"], k and round(k), rec["seconds"])
+        log.info("lane %d: pick %d %s (%s) score %s stable=%s K=%s (%.0f s)", args.lane, rec["pick"],
+                 row["formula"], rec["ranked_by"], rec["score"], rec["stable"], k and round(k), rec["seconds"])
     return 0
 
 
@@ -328,7 +357,11 @@ def analyse(args) -> int:
     m = len(prefix)
     if not prefix:
         raise SystemExit(f"{out}: no verdicts yet; run the evaluate step first")
-    screen = json.loads((Path(args.screening) / "results.json").read_text())["screening_baseline"]
+    if args.screening_counts:  # counts recorded in docs/benchmarks.md (the screening arm's files are not needed)
+        n_s, k_s = args.screening_counts
+        screen = {"evaluated": n_s, "stable_and_on_target": k_s}
+    else:
+        screen = json.loads((Path(args.screening) / "results.json").read_text())["screening_baseline"]
     k_eos = np.array([r["eos_bulk_modulus_gpa"] if r["eos_bulk_modulus_gpa"] is not None else np.nan
                       for r in prefix])
     stable = np.array([r["stable"] for r in prefix])
@@ -349,8 +382,12 @@ def analyse(args) -> int:
            "sun_hits": compare(m, sun, screen["evaluated"], screen["stable_and_on_target"]),
            "stable_at_250": int(np.sum(stable & (np.nan_to_num(k_eos) >= 250))),
            "stable_at_200": int(np.sum(stable & (np.nan_to_num(k_eos) >= 200))),
-           "expected_stable_at_pick": float(sum(r["p_stable"] for r in prefix)),
-           "expected_hits_at_pick": float(sum(r["score"] for r in prefix)),
+           "ranked_by": pd.Series([r.get("ranked_by", "ranker") for r in prefix]).value_counts().to_dict(),
+           # calibration over the ranker's picks (cold-start picks by the predictor carry no probability)
+           "expected_stable_at_pick": float(sum(r["p_stable"] for r in prefix if r["p_stable"] is not None)),
+           "stable_at_ranker_picks": int(sum(r["stable"] for r in prefix if r["p_stable"] is not None)),
+           "expected_hits_at_pick": float(sum(r["score"] for r in prefix if r["score"] is not None)),
+           "hits_at_ranker_picks": int(sum(r["hit"] for r in prefix if r["score"] is not None)),
            "hours_of_lanes": sum(r["seconds"] for r in prefix) / 3600}
     (out / "analysis.json").write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))
@@ -376,13 +413,19 @@ def main(argv=None) -> int:
             p.add_argument("--cells-per-composition", type=int, default=2)
             p.add_argument("--max-reduced-atoms", type=int, default=8)
             p.add_argument("--seed", type=int, default=0)
+            p.add_argument("--elements", nargs="+", default=None,
+                           help="the elements, fixed in advance, instead of those the --after verdicts name")
         if name == "evaluate":
             p.add_argument("--lane", type=int, default=0)
             p.add_argument("--lanes", type=int, default=1)
             p.add_argument("--max-picks", type=int, default=400)
+            p.add_argument("--warmup", type=int, default=0,
+                           help="pick by the DFT predictor until this many verdicts (earlier + this study) exist")
         if name == "analyse":
             p.add_argument("--screening", default=str(ROOT / "bench" / "out" / "crystals"))
             p.add_argument("--until", default=None, help="ISO time (UTC): count only verdicts finished by then")
+            p.add_argument("--screening-counts", type=int, nargs=2, metavar=("EVALUATED", "HITS"), default=None,
+                           help="the screening arm as counts (e.g. 235 3 from docs/benchmarks.md)")
     args = ap.parse_args(argv)
     return {"rank": rank, "propose": propose, "evaluate": evaluate, "analyse": analyse}[args.cmd](args)
 
