@@ -192,6 +192,7 @@ def propose(args) -> int:
     from invdesign.chem.crystals import binary_formulas
     from invdesign.domains import crystals as dom
     from invdesign.models.registry import build_generator
+    from invdesign.pipeline.compositions import composition_cells
 
     out, _ = setup_run(args)
     models = Path(args.models)
@@ -211,10 +212,7 @@ def propose(args) -> int:
         new = new[new["oracle_error"].fillna("").eq("") | ~new["stable"]]  # a failed EOS says nothing
         known = pd.concat([earlier, new[earlier.columns]], ignore_index=True)
         ranker = _fit(known, args.target_min)
-        # the elements the oracle's verdicts say raise the modulus (positive fitted weight, in >= 2 verdicts)
-        weights = ranker.weights()
-        counts = pd.Series([el for f in known["formula"] for el in _fractions(f)]).value_counts()
-        elements = [el for el in weights.index if el in counts and counts[el] >= 2 and weights.loc[el, "value"] > 0]
+        elements = ranker.raising_elements(min_verdicts=2)  # positive fitted weight, in >= 2 verdicts
     log.info("%d elements: %s", len(elements), " ".join(elements))
     comps = binary_formulas(elements, args.max_reduced_atoms)
     seen = set(known["formula"])
@@ -225,14 +223,7 @@ def propose(args) -> int:
         scored = ranker.score([_fractions(f) for f in formulas], np.full(len(formulas), ranker.centre))
         scored.insert(0, "formula", formulas)
         chosen = scored.sort_values("score", ascending=False, kind="stable").head(args.compositions)
-    index = {el: i for i, el in enumerate(meta["elements"])}
-    types, owner = [], []
-    for f in chosen["formula"]:
-        per_cell = sum(comps[f].values())
-        for z in range(1, args.cells_per_composition + 1):
-            z_cell = z if z * per_cell <= meta["max_atoms"] else 1
-            types.append([index[el] for el, n in comps[f].items() for _ in range(n * z_cell)])
-            owner.append(f)
+    types, owner = composition_cells(list(chosen["formula"]), meta, args.cells_per_composition)
     model = build_generator(meta, GEN_CFG["diffusion"])
     model.load_state_dict(torch.load(models / "diffusion.pt", map_location="cpu", weights_only=False)["state_dict"])
     model.eval()
@@ -324,12 +315,12 @@ def evaluate(args) -> int:
         t0 = time.monotonic()
         cell = rescale_to_volume(structure_from_record(row["structure"]), volumes)
         v = verify_crystals([cell], refs, fmax=0.1, steps=300, e_hull_max=0.1, eos_for="stable").iloc[0]
-        k = None if np.isnan(v["eos_bulk_modulus_gpa"]) else float(v["eos_bulk_modulus_gpa"])
+        k = _num(v["eos_bulk_modulus_gpa"])
         rec = {"lane": args.lane, "pick": len(taken), "formula": row["formula"], "batch": row["batch"],
                "pred": float(row["pred"]), "ranked_by": "predictor" if ranker is None else "ranker",
                "score": _num(row["score"]), "p_stable": _num(row["p_stable"]), "expected": _num(row["expected"]),
                "verdicts_known": len(known),
-               "stable": bool(v["stable"]), "e_hull": None if np.isnan(v["e_hull"]) else float(v["e_hull"]),
+               "stable": bool(v["stable"]), "e_hull": _num(v["e_hull"]),
                "eos_bulk_modulus_gpa": k, "hit": bool(v["stable"] and k is not None and k >= args.target_min),
                "oracle_error": v["oracle_error"], "relaxed_cif": v["relaxed_cif"],
                "seconds": time.monotonic() - t0, "finished_utc": datetime.now(UTC).isoformat(timespec="seconds")}
