@@ -273,6 +273,93 @@ def _verdicts(out: Path) -> list[dict]:
     return [json.loads(line) for p in sorted(out.glob("lane*.jsonl")) for line in p.read_text().splitlines()]
 
 
+def _screening_cells(models: Path, seed: int, size: int):
+    """The screening arm of protocol v6: the first ``size`` training cells of a seeded permutation, with the
+    training cells left over for their hull (every screened cell is left out of every screened cell's hull,
+    as in the first screening arm)."""
+    df, references = _references(models)
+    train = df[df["split"] == "train"].reset_index(drop=True)
+    pick = np.random.default_rng(seed).permutation(len(references))[:size]
+    chosen = set(pick.tolist())
+    others = [references[i] for i in range(len(references)) if i not in chosen]
+    return train, references, pick, others
+
+
+def _screen_verdicts(out: Path) -> list[dict]:
+    return [json.loads(line) for p in sorted(out.glob("screen*.jsonl")) for line in p.read_text().splitlines()]
+
+
+def _append(path: Path, rec: dict) -> None:
+    with path.open("a") as fh:  # one line per verdict, flushed: a stopped lane loses at most the cell in hand
+        fh.write(json.dumps(rec) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _claim(folder: Path, name: str) -> bool:
+    try:  # exclusive: two lanes never check the same candidate
+        fd = os.open(folder / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return False
+    os.write(fd, datetime.now(UTC).isoformat(timespec="seconds").encode())
+    os.close(fd)
+    return True
+
+
+def screen(args) -> int:
+    """Protocol v6's screening arm: training cells in a seeded random order, each claimed by one lane and
+    CHGNet-checked as the first screening arm was (the cell as it is, relaxation, hull of the training cells
+    not in the arm + elemental references, EOS of the stable ones); verdicts to ``screen{lane}.jsonl``."""
+    from invdesign.oracles.crystal import ReferenceEnergies, verify_crystals
+
+    out, _ = setup_run(args)
+    train, references, pick, others = _screening_cells(Path(args.models), args.screening_seed, args.arm_size)
+    refs = ReferenceEnergies(others, fmax=0.1, steps=300)
+    claims = out / "claims_screening"
+    claims.mkdir(exist_ok=True)
+    path = out / f"screen{args.lane}.jsonl"
+    while not (out / "STOP").exists():
+        if len(_screen_verdicts(out)) >= args.arm_size:
+            log.info("screening lane %d: the arm has its %d verdicts", args.lane, args.arm_size)
+            break
+        taken = {p.name for p in claims.iterdir()}
+        rank = next((r for r in range(len(pick)) if f"{r:04d}" not in taken), None)
+        if rank is None:
+            break
+        if not _claim(claims, f"{rank:04d}"):
+            continue
+        idx = int(pick[rank])
+        t0 = time.monotonic()
+        v = verify_crystals([references[idx]], refs, fmax=0.1, steps=300, e_hull_max=0.1, eos_for="stable").iloc[0]
+        k = _num(v["eos_bulk_modulus_gpa"])
+        rec = {"arm": "screening", "lane": args.lane, "pick": rank, "id": str(train.loc[idx, "id"]),
+               "formula": str(train.loc[idx, "formula"]), "dft_bulk_modulus_gpa": float(train.loc[idx, "bulk_modulus_gpa"]),
+               "stable": bool(v["stable"]), "e_hull": _num(v["e_hull"]), "eos_bulk_modulus_gpa": k,
+               "hit": bool(v["stable"] and k is not None and k >= args.target_min),
+               "oracle_error": v["oracle_error"], "relaxed_cif": v["relaxed_cif"],
+               "seconds": time.monotonic() - t0, "finished_utc": datetime.now(UTC).isoformat(timespec="seconds")}
+        _append(path, rec)
+        log.info("screening lane %d: pick %d %s stable=%s K=%s (%.0f s)", args.lane, rank, rec["formula"],
+                 rec["stable"], k and round(k), rec["seconds"])
+    return 0
+
+
+def release(args) -> int:
+    """Frees the claims of a study folder that have no verdict (a lane stopped mid-check, e.g. when a session
+    ended): run once, with no lane running, before the lanes of a new session start."""
+    out = Path(args.out)
+    done_t = {r["formula"] for r in _verdicts(out)}
+    done_s = {f"{r['pick']:04d}" for r in _screen_verdicts(out)}
+    freed = []
+    for folder, done in ((out / "claims", done_t), (out / "claims_screening", done_s)):
+        for p in sorted(folder.glob("*")) if folder.exists() else []:
+            if p.name not in done:
+                p.unlink()
+                freed.append(f"{folder.name}/{p.name}")
+    print(json.dumps({"freed": freed}))
+    return 0
+
+
 def evaluate(args) -> int:
     """Adaptive: before each pick the ranker is refitted on the earlier verdicts plus every verdict of this
     study so far (all lanes), and the best-scored formula nobody has claimed is claimed (an exclusive file in
@@ -292,6 +379,9 @@ def evaluate(args) -> int:
     picks = 0
     while picks < args.max_picks and not (out / "STOP").exists():
         mine = _verdicts(out)
+        if args.arm_size and len(mine) >= args.arm_size:
+            log.info("lane %d: the targeted arm has its %d verdicts", args.lane, args.arm_size)
+            break
         known = pd.concat([earlier, pd.DataFrame(mine, columns=earlier.columns)], ignore_index=True) if mine \
             else earlier
         ranker = None
@@ -306,17 +396,13 @@ def evaluate(args) -> int:
             log.info("lane %d: the pool is exhausted", args.lane)
             break
         row = ranked.iloc[0]
-        try:  # exclusive: two lanes never check the same formula
-            fd = os.open(claims / row["formula"], os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
+        if not _claim(claims, row["formula"]):
             continue
-        os.write(fd, datetime.now(UTC).isoformat(timespec="seconds").encode())
-        os.close(fd)
         t0 = time.monotonic()
         cell = rescale_to_volume(structure_from_record(row["structure"]), volumes)
         v = verify_crystals([cell], refs, fmax=0.1, steps=300, e_hull_max=0.1, eos_for="stable").iloc[0]
         k = _num(v["eos_bulk_modulus_gpa"])
-        rec = {"lane": args.lane, "pick": len(taken), "formula": row["formula"], "batch": row["batch"],
+        rec = {"arm": "targeted", "lane": args.lane, "pick": len(taken), "formula": row["formula"], "batch": row["batch"],
                "pred": float(row["pred"]), "ranked_by": "predictor" if ranker is None else "ranker",
                "score": _num(row["score"]), "p_stable": _num(row["p_stable"]), "expected": _num(row["expected"]),
                "verdicts_known": len(known),
@@ -324,14 +410,25 @@ def evaluate(args) -> int:
                "eos_bulk_modulus_gpa": k, "hit": bool(v["stable"] and k is not None and k >= args.target_min),
                "oracle_error": v["oracle_error"], "relaxed_cif": v["relaxed_cif"],
                "seconds": time.monotonic() - t0, "finished_utc": datetime.now(UTC).isoformat(timespec="seconds")}
-        with path.open("a") as fh:  # one line per verdict, flushed: a stopped lane loses at most the cell in hand
-            fh.write(json.dumps(rec) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        _append(path, rec)
         picks += 1
         log.info("lane %d: pick %d %s (%s) score %s stable=%s K=%s (%.0f s)", args.lane, rec["pick"],
                  row["formula"], rec["ranked_by"], rec["score"], rec["stable"], k and round(k), rec["seconds"])
     return 0
+
+
+def spending_look(n_t: int, n_s: int, arm_size: int, alpha: float, spent: float) -> dict:
+    """Protocol v6's alpha at a look: information t = min(n_T, n_S) / arm_size; the one-sided ``alpha`` is spent
+    along the O'Brien-Fleming-type Lan-DeMets function a(t) = 2 (1 - Phi(z_{1-alpha/2} / sqrt t)); a look
+    tests at a(t) minus what earlier looks spent (``spent``), and the final look (t >= 1) at ``alpha`` minus
+    it (Bonferroni over the looks: valid without modelling their correlation, slightly conservative)."""
+    from scipy.stats import norm
+
+    t = min(n_t, n_s) / arm_size
+    final = t >= 1
+    cum = alpha if final else float(2 * (1 - norm.cdf(norm.ppf(1 - alpha / 2) / np.sqrt(t))))
+    return {"information": t, "final": final, "alpha_spent_before": spent, "alpha_cumulative": cum,
+            "alpha_nominal": max(cum - spent, 0.0)}
 
 
 def analyse(args) -> int:
@@ -348,7 +445,25 @@ def analyse(args) -> int:
     m = len(prefix)
     if not prefix:
         raise SystemExit(f"{out}: no verdicts yet; run the evaluate step first")
-    if args.screening_counts:  # counts recorded in docs/benchmarks.md (the screening arm's files are not needed)
+    look = None
+    if args.screening_arm:  # protocol v6: the study's own screening arm, same cut-off time
+        srecs = _screen_verdicts(out)
+        if args.until:
+            srecs = [r for r in srecs if datetime.fromisoformat(r["finished_utc"]) <= until]
+        if not srecs:
+            raise SystemExit(f"{out}: no screening verdicts yet; run the screen step first")
+        s_k = np.array([np.nan if r["eos_bulk_modulus_gpa"] is None else r["eos_bulk_modulus_gpa"] for r in srecs])
+        s_stable = np.array([r["stable"] for r in srecs])
+        screen = {"evaluated": len(srecs), "stable_and_on_target": int(sum(r["hit"] for r in srecs)),
+                  "stable": int(s_stable.sum()),
+                  "stable_at_250": int(np.sum(s_stable & (np.nan_to_num(s_k) >= 250))),
+                  "stable_at_200": int(np.sum(s_stable & (np.nan_to_num(s_k) >= 200))),
+                  "oracle_errors": sum(bool(r["oracle_error"]) for r in srecs),
+                  "hits": [{k: r[k] for k in ("pick", "id", "formula", "dft_bulk_modulus_gpa", "eos_bulk_modulus_gpa",
+                                              "e_hull")} for r in srecs if r["hit"]],
+                  "hours_of_lanes": sum(r["seconds"] for r in srecs) / 3600}
+        look = spending_look(m, len(srecs), args.arm_size, args.alpha, args.spent)
+    elif args.screening_counts:  # counts recorded in docs/benchmarks.md (the screening arm's files are not needed)
         n_s, k_s = args.screening_counts
         screen = {"evaluated": n_s, "stable_and_on_target": k_s}
     else:
@@ -380,6 +495,9 @@ def analyse(args) -> int:
            "expected_hits_at_pick": float(sum(r["score"] for r in prefix if r["score"] is not None)),
            "hits_at_ranker_picks": int(sum(r["hit"] for r in prefix if r["score"] is not None)),
            "hours_of_lanes": sum(r["seconds"] for r in prefix) / 3600}
+    if look is not None:
+        res["screening_arm"] = screen
+        res["look"] = look | {"met": bool(res["test_hits"]["p_one_sided_fisher"] < look["alpha_nominal"])}
     (out / "analysis.json").write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))
     return 0
@@ -388,7 +506,7 @@ def analyse(args) -> int:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("rank", "propose", "evaluate", "analyse"):
+    for name in ("rank", "propose", "evaluate", "screen", "release", "analyse"):
         p = sub.add_parser(name)
         p.add_argument("--out", default=str(ROOT / "bench" / "out" / "crystals_v3"))
         p.add_argument("--models", default=str(ROOT / "bench" / "out" / "crystals"),
@@ -406,6 +524,12 @@ def main(argv=None) -> int:
             p.add_argument("--seed", type=int, default=0)
             p.add_argument("--elements", nargs="+", default=None,
                            help="the elements, fixed in advance, instead of those the --after verdicts name")
+        if name in ("evaluate", "screen", "analyse"):
+            p.add_argument("--arm-size", type=int, default=0,
+                           help="a lane stops once its arm has this many verdicts (0: no limit; v6: 300 per arm)")
+        if name == "screen":
+            p.add_argument("--lane", type=int, default=0)
+            p.add_argument("--screening-seed", type=int, default=1)
         if name == "evaluate":
             p.add_argument("--lane", type=int, default=0)
             p.add_argument("--lanes", type=int, default=1)
@@ -417,8 +541,13 @@ def main(argv=None) -> int:
             p.add_argument("--until", default=None, help="ISO time (UTC): count only verdicts finished by then")
             p.add_argument("--screening-counts", type=int, nargs=2, metavar=("EVALUATED", "HITS"), default=None,
                            help="the screening arm as counts (e.g. 235 3 from docs/benchmarks.md)")
+            p.add_argument("--screening-arm", action="store_true",
+                           help="protocol v6: the screening verdicts in the same folder (screen*.jsonl)")
+            p.add_argument("--alpha", type=float, default=0.025, help="one-sided alpha of the whole study (v6)")
+            p.add_argument("--spent", type=float, default=0.0, help="alpha spent by earlier looks of the study (v6)")
     args = ap.parse_args(argv)
-    return {"rank": rank, "propose": propose, "evaluate": evaluate, "analyse": analyse}[args.cmd](args)
+    return {"rank": rank, "propose": propose, "evaluate": evaluate, "screen": screen, "release": release,
+            "analyse": analyse}[args.cmd](args)
 
 
 if __name__ == "__main__":
