@@ -29,9 +29,20 @@ relaxation, hull of the training phases + elemental references, EOS of the stabl
 appended to ``lane{i}.jsonl`` at once, so a stopped lane loses at most the cell in hand; a ``STOP`` file in
 the folder ends the lanes after their current cell.
 
+``screen`` (protocol v6): the study's own screening arm, training cells in a seeded random order, checked
+as the first screening arm was (``screen{i}.jsonl``); ``--arm-size`` stops the lanes of an arm at its planned
+size. ``release``: frees the claims left without a verdict by a stopped session, before the next one starts.
+
 ``analyse``: counts every verdict finished by ``--until`` (a time fixed in advance, so where the lanes stand
 cannot pick the result). Hits (stable, EOS K >= target) are checked for novelty after relaxation against the
-training cells; one-sided Fisher's exact test against the screening baseline of ``--screening``.
+training cells; one-sided Fisher's exact test against the screening baseline of ``--screening`` (or, with
+``--screening-arm``, the screening verdicts in the same folder, at the alpha the v6 spending rule allows).
+
+    # protocol v6 (several sessions; see docs/benchmarks.md)
+    python bench/crystals_feedback_ranking.py evaluate --out bench/records/crystals_v6 --lane 0 --warmup 10 --arm-size 300 &
+    python bench/crystals_feedback_ranking.py screen --out bench/records/crystals_v6 --lane 0 --arm-size 300 &
+    python bench/crystals_feedback_ranking.py analyse --out bench/records/crystals_v6 --screening-arm --arm-size 300 \
+        --until <the session's stop> --spent <alpha spent by earlier looks>
 """
 
 from __future__ import annotations
