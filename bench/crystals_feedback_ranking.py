@@ -280,8 +280,10 @@ def _num(x) -> float | None:
     return None if x is None or np.isnan(x) else float(x)
 
 
-def _verdicts(out: Path) -> list[dict]:
-    return [json.loads(line) for p in sorted(out.glob("lane*.jsonl")) for line in p.read_text().splitlines()]
+def _verdicts(out: Path, files: str = "lane*.jsonl") -> list[dict]:
+    """Every verdict line of a study folder: the targeted lanes' (``lane*.jsonl``) or, with
+    ``files="screen*.jsonl"``, the screening lanes' (protocol v6)."""
+    return [json.loads(line) for p in sorted(out.glob(files)) for line in p.read_text().splitlines()]
 
 
 def _screening_cells(models: Path, seed: int, size: int):
@@ -296,15 +298,21 @@ def _screening_cells(models: Path, seed: int, size: int):
     return train, references, pick, others
 
 
-def _screen_verdicts(out: Path) -> list[dict]:
-    return [json.loads(line) for p in sorted(out.glob("screen*.jsonl")) for line in p.read_text().splitlines()]
-
-
 def _append(path: Path, rec: dict) -> None:
     with path.open("a") as fh:  # one line per verdict, flushed: a stopped lane loses at most the cell in hand
         fh.write(json.dumps(rec) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def _oracle_fields(v, target_min: float, t0: float) -> dict:
+    """The oracle's part of a lane verdict (one row of ``verify_crystals``), the same for both arms; a hit is
+    stable with an EOS modulus at or above the target."""
+    k = _num(v["eos_bulk_modulus_gpa"])
+    return {"stable": bool(v["stable"]), "e_hull": _num(v["e_hull"]), "eos_bulk_modulus_gpa": k,
+            "hit": bool(v["stable"] and k is not None and k >= target_min),
+            "oracle_error": v["oracle_error"], "relaxed_cif": v["relaxed_cif"],
+            "seconds": time.monotonic() - t0, "finished_utc": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
 def _claim(folder: Path, name: str) -> bool:
@@ -317,7 +325,7 @@ def _claim(folder: Path, name: str) -> bool:
     return True
 
 
-def screen(args) -> int:
+def screen_arm(args) -> int:
     """Protocol v6's screening arm: training cells in a seeded random order, each claimed by one lane and
     CHGNet-checked as the first screening arm was (the cell as it is, relaxation, hull of the training cells
     not in the arm + elemental references, EOS of the stable ones); verdicts to ``screen{lane}.jsonl``."""
@@ -330,7 +338,7 @@ def screen(args) -> int:
     claims.mkdir(exist_ok=True)
     path = out / f"screen{args.lane}.jsonl"
     while not (out / "STOP").exists():
-        if len(_screen_verdicts(out)) >= args.arm_size:
+        if len(_verdicts(out, "screen*.jsonl")) >= args.arm_size:
             log.info("screening lane %d: the arm has its %d verdicts", args.lane, args.arm_size)
             break
         taken = {p.name for p in claims.iterdir()}
@@ -342,14 +350,11 @@ def screen(args) -> int:
         idx = int(pick[rank])
         t0 = time.monotonic()
         v = verify_crystals([references[idx]], refs, fmax=0.1, steps=300, e_hull_max=0.1, eos_for="stable").iloc[0]
-        k = _num(v["eos_bulk_modulus_gpa"])
         rec = {"arm": "screening", "lane": args.lane, "pick": rank, "id": str(train.loc[idx, "id"]),
-               "formula": str(train.loc[idx, "formula"]), "dft_bulk_modulus_gpa": float(train.loc[idx, "bulk_modulus_gpa"]),
-               "stable": bool(v["stable"]), "e_hull": _num(v["e_hull"]), "eos_bulk_modulus_gpa": k,
-               "hit": bool(v["stable"] and k is not None and k >= args.target_min),
-               "oracle_error": v["oracle_error"], "relaxed_cif": v["relaxed_cif"],
-               "seconds": time.monotonic() - t0, "finished_utc": datetime.now(UTC).isoformat(timespec="seconds")}
+               "formula": str(train.loc[idx, "formula"]), "dft_bulk_modulus_gpa": float(train.loc[idx, "bulk_modulus_gpa"])
+               } | _oracle_fields(v, args.target_min, t0)
         _append(path, rec)
+        k = rec["eos_bulk_modulus_gpa"]
         log.info("screening lane %d: pick %d %s stable=%s K=%s (%.0f s)", args.lane, rank, rec["formula"],
                  rec["stable"], k and round(k), rec["seconds"])
     return 0
@@ -360,7 +365,7 @@ def release(args) -> int:
     ended): run once, with no lane running, before the lanes of a new session start."""
     out = Path(args.out)
     done_t = {r["formula"] for r in _verdicts(out)}
-    done_s = {f"{r['pick']:04d}" for r in _screen_verdicts(out)}
+    done_s = {f"{r['pick']:04d}" for r in _verdicts(out, "screen*.jsonl")}
     freed = []
     for folder, done in ((out / "claims", done_t), (out / "claims_screening", done_s)):
         for p in sorted(folder.glob("*")) if folder.exists() else []:
@@ -412,16 +417,12 @@ def evaluate(args) -> int:
         t0 = time.monotonic()
         cell = rescale_to_volume(structure_from_record(row["structure"]), volumes)
         v = verify_crystals([cell], refs, fmax=0.1, steps=300, e_hull_max=0.1, eos_for="stable").iloc[0]
-        k = _num(v["eos_bulk_modulus_gpa"])
         rec = {"arm": "targeted", "lane": args.lane, "pick": len(taken), "formula": row["formula"], "batch": row["batch"],
                "pred": float(row["pred"]), "ranked_by": "predictor" if ranker is None else "ranker",
                "score": _num(row["score"]), "p_stable": _num(row["p_stable"]), "expected": _num(row["expected"]),
-               "verdicts_known": len(known),
-               "stable": bool(v["stable"]), "e_hull": _num(v["e_hull"]),
-               "eos_bulk_modulus_gpa": k, "hit": bool(v["stable"] and k is not None and k >= args.target_min),
-               "oracle_error": v["oracle_error"], "relaxed_cif": v["relaxed_cif"],
-               "seconds": time.monotonic() - t0, "finished_utc": datetime.now(UTC).isoformat(timespec="seconds")}
+               "verdicts_known": len(known)} | _oracle_fields(v, args.target_min, t0)
         _append(path, rec)
+        k = rec["eos_bulk_modulus_gpa"]
         picks += 1
         log.info("lane %d: pick %d %s (%s) score %s stable=%s K=%s (%.0f s)", args.lane, rec["pick"],
                  row["formula"], rec["ranked_by"], rec["score"], rec["stable"], k and round(k), rec["seconds"])
@@ -442,33 +443,40 @@ def spending_look(n_t: int, n_s: int, arm_size: int, alpha: float, spent: float)
             "alpha_nominal": max(cum - spent, 0.0)}
 
 
+def _stable_at(recs: list[dict], threshold: float) -> int:
+    """Verdicts that are stable with an EOS modulus at or above ``threshold`` (GPa)."""
+    return sum(r["stable"] and r["eos_bulk_modulus_gpa"] is not None and r["eos_bulk_modulus_gpa"] >= threshold
+               for r in recs)
+
+
 def analyse(args) -> int:
     from pymatgen.core import Structure
 
     from crystals_targeted_vs_screening import compare, label_hits
 
+    if args.screening_arm and args.arm_size <= 0:
+        raise SystemExit("analyse --screening-arm: give the study's planned --arm-size (300 for protocol v6)")
     out, _ = setup_run(args)
-    recs = _verdicts(out)
-    if args.until:  # the look counts every verdict finished by a time fixed in advance, whatever it says
-        until = datetime.fromisoformat(args.until)
-        recs = [r for r in recs if datetime.fromisoformat(r["finished_utc"]) <= until]
-    prefix = sorted(recs, key=lambda r: r["finished_utc"])
+
+    def finished(files: str) -> list[dict]:  # a look counts every verdict finished by a time fixed in advance
+        recs = _verdicts(out, files)
+        if args.until:
+            until = datetime.fromisoformat(args.until)
+            recs = [r for r in recs if datetime.fromisoformat(r["finished_utc"]) <= until]
+        return recs
+
+    prefix = sorted(finished("lane*.jsonl"), key=lambda r: r["finished_utc"])
     m = len(prefix)
     if not prefix:
         raise SystemExit(f"{out}: no verdicts yet; run the evaluate step first")
     look = None
     if args.screening_arm:  # protocol v6: the study's own screening arm, same cut-off time
-        srecs = _screen_verdicts(out)
-        if args.until:
-            srecs = [r for r in srecs if datetime.fromisoformat(r["finished_utc"]) <= until]
+        srecs = finished("screen*.jsonl")
         if not srecs:
             raise SystemExit(f"{out}: no screening verdicts yet; run the screen step first")
-        s_k = np.array([np.nan if r["eos_bulk_modulus_gpa"] is None else r["eos_bulk_modulus_gpa"] for r in srecs])
-        s_stable = np.array([r["stable"] for r in srecs])
         screen = {"evaluated": len(srecs), "stable_and_on_target": int(sum(r["hit"] for r in srecs)),
-                  "stable": int(s_stable.sum()),
-                  "stable_at_250": int(np.sum(s_stable & (np.nan_to_num(s_k) >= 250))),
-                  "stable_at_200": int(np.sum(s_stable & (np.nan_to_num(s_k) >= 200))),
+                  "stable": int(sum(r["stable"] for r in srecs)),
+                  "stable_at_250": _stable_at(srecs, 250), "stable_at_200": _stable_at(srecs, 200),
                   "oracle_errors": sum(bool(r["oracle_error"]) for r in srecs),
                   "hits": [{k: r[k] for k in ("pick", "id", "formula", "dft_bulk_modulus_gpa", "eos_bulk_modulus_gpa",
                                               "e_hull")} for r in srecs if r["hit"]],
@@ -479,9 +487,6 @@ def analyse(args) -> int:
         screen = {"evaluated": n_s, "stable_and_on_target": k_s}
     else:
         screen = json.loads((Path(args.screening) / "results.json").read_text())["screening_baseline"]
-    k_eos = np.array([r["eos_bulk_modulus_gpa"] if r["eos_bulk_modulus_gpa"] is not None else np.nan
-                      for r in prefix])
-    stable = np.array([r["stable"] for r in prefix])
     hits = [{"formula": r["formula"], "structure": Structure.from_str(r["relaxed_cif"], fmt="cif"),
              "eos_bulk_modulus_gpa": r["eos_bulk_modulus_gpa"], "e_hull": r["e_hull"], "pick": r["pick"]}
             for r in prefix if r["hit"]]
@@ -490,15 +495,15 @@ def analyse(args) -> int:
     n_hit = len(hits)
     sun = sum(h["novel"] and h["duplicate_of"] is None for h in hits)
     res = {"date": str(date.today()), "until": args.until, "evaluated": m,
-           "stable": int(stable.sum()),
+           "stable": int(sum(r["stable"] for r in prefix)),
            "relax_failures": sum(not r["relaxed_cif"] for r in prefix),  # no relaxed cell: relaxation failed
            "oracle_errors": sum(bool(r["oracle_error"]) for r in prefix),
            "hits": [{k: h[k] for k in ("pick", "formula", "eos_bulk_modulus_gpa", "e_hull", "novel", "known_as")}
                     for h in hits],
            "test_hits": compare(m, n_hit, screen["evaluated"], screen["stable_and_on_target"]),
            "sun_hits": compare(m, sun, screen["evaluated"], screen["stable_and_on_target"]),
-           "stable_at_250": int(np.sum(stable & (np.nan_to_num(k_eos) >= 250))),
-           "stable_at_200": int(np.sum(stable & (np.nan_to_num(k_eos) >= 200))),
+           "stable_at_250": _stable_at(prefix, 250),
+           "stable_at_200": _stable_at(prefix, 200),
            "ranked_by": pd.Series([r.get("ranked_by", "ranker") for r in prefix]).value_counts().to_dict(),
            # calibration over the ranker's picks (cold-start picks by the predictor carry no probability)
            "expected_stable_at_pick": float(sum(r["p_stable"] for r in prefix if r["p_stable"] is not None)),
@@ -557,7 +562,7 @@ def main(argv=None) -> int:
             p.add_argument("--alpha", type=float, default=0.025, help="one-sided alpha of the whole study (v6)")
             p.add_argument("--spent", type=float, default=0.0, help="alpha spent by earlier looks of the study (v6)")
     args = ap.parse_args(argv)
-    return {"rank": rank, "propose": propose, "evaluate": evaluate, "screen": screen, "release": release,
+    return {"rank": rank, "propose": propose, "evaluate": evaluate, "screen": screen_arm, "release": release,
             "analyse": analyse}[args.cmd](args)
 
 
