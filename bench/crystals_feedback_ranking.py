@@ -466,12 +466,14 @@ def analyse(args) -> int:
         return recs
 
     prefix = sorted(finished("lane*.jsonl"), key=lambda r: r["finished_utc"])
+    if args.screening_arm:  # two lanes can both pick at 299: an arm is at most its first arm_size verdicts
+        prefix = prefix[:args.arm_size]
     m = len(prefix)
     if not prefix:
         raise SystemExit(f"{out}: no verdicts yet; run the evaluate step first")
     look = None
     if args.screening_arm:  # protocol v6: the study's own screening arm, same cut-off time
-        srecs = finished("screen*.jsonl")
+        srecs = sorted(finished("screen*.jsonl"), key=lambda r: r["finished_utc"])[:args.arm_size]
         if not srecs:
             raise SystemExit(f"{out}: no screening verdicts yet; run the screen step first")
         screen = {"evaluated": len(srecs), "stable_and_on_target": int(sum(r["hit"] for r in srecs)),
