@@ -458,14 +458,15 @@ def analyse(args) -> int:
         raise SystemExit("analyse --screening-arm: give the study's planned --arm-size (300 for protocol v6)")
     out, _ = setup_run(args)
 
-    def finished(files: str) -> list[dict]:  # a look counts every verdict finished by a time fixed in advance
+    def finished(files: str) -> list[dict]:
+        """Verdicts in finishing order; a look counts every verdict finished by a time fixed in advance."""
         recs = _verdicts(out, files)
         if args.until:
             until = datetime.fromisoformat(args.until)
             recs = [r for r in recs if datetime.fromisoformat(r["finished_utc"]) <= until]
-        return recs
+        return sorted(recs, key=lambda r: r["finished_utc"])
 
-    prefix = sorted(finished("lane*.jsonl"), key=lambda r: r["finished_utc"])
+    prefix = finished("lane*.jsonl")
     if args.screening_arm:  # two lanes can both pick at 299: an arm is at most its first arm_size verdicts
         prefix = prefix[:args.arm_size]
     m = len(prefix)
@@ -473,7 +474,7 @@ def analyse(args) -> int:
         raise SystemExit(f"{out}: no verdicts yet; run the evaluate step first")
     look = None
     if args.screening_arm:  # protocol v6: the study's own screening arm, same cut-off time
-        srecs = sorted(finished("screen*.jsonl"), key=lambda r: r["finished_utc"])[:args.arm_size]
+        srecs = finished("screen*.jsonl")[:args.arm_size]
         if not srecs:
             raise SystemExit(f"{out}: no screening verdicts yet; run the screen step first")
         screen = {"evaluated": len(srecs), "stable_and_on_target": int(sum(r["hit"] for r in srecs)),
