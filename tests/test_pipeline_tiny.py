@@ -119,3 +119,27 @@ def test_rerun_does_nothing_and_target_change_reruns_only_search(tiny_run, repo)
     assert res.returncode == 0, text[-2000:]
     assert "search" in text and "filter_rank" in text
     assert "train_generator" not in text and "featurize" not in text
+
+
+@pytest.mark.parametrize("camp", ["tiny_mol", "tiny_cry"])
+def test_training_bench_times_every_model_of_a_multi_generator_campaign(tiny_run, repo, tmp_path, camp):
+    """bench/gpu_train.py (the script a GPU node runs for docs/benchmarks.md) on the campaign's gzipped graphs."""
+    import gzip
+    import shutil
+
+    out, _ = tiny_run
+    graphs = tmp_path / "graphs.pt.gz"
+    with open(out / camp / "data" / "graphs.pt", "rb") as src, gzip.open(graphs, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    cmd = [sys.executable, "bench/gpu_train.py", str(graphs), "--config", "config/tests/tiny.yaml", "--campaign", camp,
+           "--device", "cpu", "--epochs", "1", "--samples", "10", "--out", str(tmp_path / "bench")]
+    res = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    rep = json.loads((tmp_path / "bench" / f"bench_{camp}_cpu.json").read_text())
+    assert list(rep["models"]) == ["vae", "diffusion", "ebm", "predictor"]
+    for kind, row in rep["models"].items():
+        assert row["epochs"] == 1 and row["train_graphs_per_s"] > 0, kind
+    assert rep["models"]["vae"]["decode_latents_per_s"] > 0
+    for kind in ("diffusion", "ebm"):
+        assert rep["models"][kind]["sampled"] == 10 and rep["models"][kind]["sample_graphs_per_s"] > 0
+    assert rep["models"]["predictor"]["test_mae"] >= 0
