@@ -33,3 +33,28 @@ def test_torchrun_ddp_trains_and_rank0_writes(tmp_path, repo):
     assert "x 2 processes (DDP)" in res.stderr
     ckpt = torch.load(tmp_path / "p.pt", weights_only=False)
     assert ckpt["kind"] == "predictor"
+
+
+class _TwoReplicas:
+    """Stands in for torch.distributed: the other process's weight fingerprint is ours times (1 + drift)."""
+
+    def __init__(self, drift):
+        self.drift = drift
+
+    def get_world_size(self):
+        return 2
+
+    def all_gather(self, out, mine):
+        out[0].copy_(mine)
+        out[1].copy_(mine * (1 + self.drift))
+
+
+def test_replica_check_passes_in_step_and_stops_drifted_weights():
+    import pytest
+
+    from invdesign.models.train import _check_replicas_agree
+
+    model = torch.nn.Linear(4, 3)
+    _check_replicas_agree(model, _TwoReplicas(0.0), torch.device("cpu"), "m")
+    with pytest.raises(RuntimeError, match="different weights"):
+        _check_replicas_agree(model, _TwoReplicas(1e-3), torch.device("cpu"), "m")

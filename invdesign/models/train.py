@@ -155,10 +155,29 @@ def fit(model, train_set, val_set, *, epochs: int, batch_size: int, lr: float, d
         if stop:
             say("%s: %s; stopping", name, stop)
             break
+    if dist is not None:
+        _check_replicas_agree(model, dist, device, name)
     if best_state is not None:
         model.load_state_dict(best_state)
     return {"history": history, "best_epoch": best_epoch, "best_val": best,
             "seconds": time.monotonic() - start, "device": str(device)}
+
+
+def _check_replicas_agree(model, dist, device, name: str) -> None:
+    """Data-parallel replicas must end with the same weights: a model whose gradients DDP failed to average
+    (a parameter used outside the wrapped forward, say) would drift apart silently. Compare a fingerprint of
+    the weights across processes and stop with a clear error if they differ."""
+    flat = torch.cat([p.detach().reshape(-1).double() for p in model.parameters()])
+    probe = torch.arange(1, flat.numel() + 1, dtype=torch.float64, device=flat.device).sin()
+    mine = torch.stack([flat.sum(), flat.abs().sum(), (flat * probe).sum()]).to(device)
+    every = [torch.zeros_like(mine) for _ in range(dist.get_world_size())]
+    dist.all_gather(every, mine)
+    spread = (torch.stack(every) - mine).abs().max().item()
+    scale = max(mine.abs().max().item(), 1.0)
+    if spread > 1e-6 * scale:
+        raise RuntimeError(f"{name}: the {len(every)} data-parallel processes ended with different weights "
+                           f"(fingerprint spread {spread:.3g}); DDP did not synchronise this model's gradients")
+    log.debug("%s: the %d data-parallel replicas agree", name, len(every))
 
 
 def _fmt(metrics: dict) -> str:
