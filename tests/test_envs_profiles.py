@@ -137,3 +137,19 @@ def test_kubernetes_profile_plans_each_config(repo, configfile, tmp_path):
     pytest.importorskip("snakemake_storage_plugin_fs")
     _plan(repo, ["--profile", "workflow/profiles/kubernetes", "--default-storage-provider", "fs",
                  "--default-storage-prefix", str(tmp_path / "store")], configfile, "results_k8s_plan")
+
+
+@pytest.mark.parametrize("device,gpus", [("auto", 1), ("cpu", 0)])
+def test_search_jobs_ask_for_one_gpu_unless_the_device_is_cpu(repo, tmp_path, device, gpus):
+    """Sampling is the other GPU-heavy step (hours for 10,000 crystals on CPUs): it asks the executor for a GPU."""
+    cmd = [sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--config", f"results={tmp_path}",
+           f'runtime={{"device": "{device}", "gpus": 2}}']
+    res = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    text = res.stdout + res.stderr
+    blocks = re.split(r"\n(?=(?:rule|checkpoint) \w+:)", text)
+    search = [b for b in blocks if b.startswith("rule search:")]
+    assert {re.search(r"campaign=(\w+)", b).group(1) for b in search} == {"qm9_gap", "mp_bulk"}
+    assert all(re.search(rf"resources:.*\bgpu={gpus}\b", b) for b in search)
+    train = [b for b in blocks if b.startswith("rule train_generator:")]  # training asks for runtime.gpus
+    assert train and all(re.search(rf"resources:.*\bgpu={2 * bool(gpus)}\b", b) for b in train)

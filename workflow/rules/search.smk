@@ -19,6 +19,8 @@ rule search:
         bench_path("search_{generator}")
     threads: THREADS
     priority: chain_priority
+    resources:
+        **SEARCH_RESOURCES,
     conda:
         "../../envs/chem.yaml"
     script:
