@@ -36,7 +36,7 @@ GPUS = 0 if config["runtime"]["device"] == "cpu" else config["runtime"]["gpus"]
 # what a training job asks for: GPUs on one node, or nodes x GPUs for multi-node DDP (SLURM)
 TRAIN_RESOURCES = train_resources(GPUS, config["runtime"]["nodes"])
 # sampling and latent search run on one GPU when there is one: on a CPU node the full-size crystal diffusion
-# model's 10,000 samples take about 10 h (docs/benchmarks.md), on a GPU minutes
+# model's 10,000 samples take 10 h or more on two cores (docs/benchmarks.md)
 SEARCH_RESOURCES = {"gpu": 0 if config["runtime"]["device"] == "cpu" else 1}
 
 
