@@ -7,7 +7,9 @@
 #   here:  bash bench/gpu_full_size.sh prepare      # -> .gpu/{qm9,mp}_graphs.pt.gz (~13 MB) and .whl/
 #   there: bash bench/gpu_full_size.sh run OUTDIR   # OUTDIR gets the JSON reports, logs and nvidia-smi
 # Epochs per model: QM9_EPOCHS (default 2) and MP_EPOCHS (default 10); loader workers: WORKERS (default 6,
-# as in the full-size configs); CAMPAIGNS (default "mp qm9"), DEVICE (default cuda), SAMPLES (default 1000).
+# as in the full-size configs); CAMPAIGNS (default "mp qm9"; "" for none), DEVICE (default cuda), SAMPLES
+# (default 1000).
+# On a node with several GPUs it then times QM9 data-parallel on all of them (PROCS overrides the count).
 # Wall time on one H100/H200: about 5-7 minutes (an estimate from the 2026-11-23 H100 per-epoch times).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,10 +49,18 @@ status=0
 declare -A config=([mp]=config/materials_bulk_modulus.yaml [qm9]=config/molecules_gap.yaml)
 declare -A campaign=([mp]=mp_bulk_full [qm9]=qm9_gap_full)
 declare -A epochs=([mp]=${MP_EPOCHS:-10} [qm9]=${QM9_EPOCHS:-2})
-for c in ${CAMPAIGNS:-mp qm9}; do
+for c in ${CAMPAIGNS-mp qm9}; do
     python3 bench/gpu_train.py ".gpu/${c}_graphs.pt.gz" --config "${config[$c]}" --campaign "${campaign[$c]}" \
         --device "${DEVICE:-cuda}" --epochs "${epochs[$c]}" --workers "${WORKERS:-6}" --samples "${SAMPLES:-1000}" \
         --out "$work/$c" > "$out/$c.log" 2>&1 || status=$?
     cp "$work/$c"/bench_*.json "$out/" 2>/dev/null || true
 done
+# several GPUs (or PROCS set): QM9 again, data-parallel through the training rules' torchrun launch
+procs=${PROCS:-$(nvidia-smi -L 2>/dev/null | grep -c "^GPU" || true)}
+if (( ${procs:-0} > 1 )); then
+    python3 bench/gpu_train.py .gpu/qm9_graphs.pt.gz --config config/molecules_gap.yaml --campaign qm9_gap_full \
+        --device "${DEVICE:-cuda}" --epochs "${QM9_EPOCHS:-2}" --workers "${WORKERS:-6}" --samples 0 \
+        --processes "$procs" --out "$work/qm9_ddp" > "$out/qm9_ddp.log" 2>&1 || status=$?
+    cp "$work/qm9_ddp"/bench_*.json "$out/" 2>/dev/null || true
+fi
 exit $status

@@ -32,7 +32,7 @@ import yaml
 
 
 class GpuUtilisation:
-    """Mean GPU utilisation (%) sampled once a second by ``nvidia-smi`` between start() and stop()."""
+    """Mean GPU utilisation (%, averaged over the GPUs) sampled once a second by ``nvidia-smi``."""
 
     def __init__(self):
         self.samples: list[float] = []
@@ -42,10 +42,11 @@ class GpuUtilisation:
     def _poll(self):
         while not self._stop.is_set():
             try:
-                out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
-                                      "-i", "0"], capture_output=True, text=True, timeout=5).stdout
-                self.samples.append(float(out.split()[0]))
-            except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+                out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
+                                     capture_output=True, text=True, timeout=5).stdout
+                per_gpu = [float(v) for v in out.split()]  # one line per GPU: their mean
+                self.samples.append(sum(per_gpu) / len(per_gpu))
+            except (OSError, ValueError, ZeroDivisionError, subprocess.SubprocessError):
                 return
             self._stop.wait(1.0)
 
@@ -101,15 +102,19 @@ def main(argv=None) -> dict:
     ap.add_argument("--epochs", type=int, help="override every model's epochs (and drop patience / time budget)")
     ap.add_argument("--generators", nargs="*", help="generator types to train (default: all in the config)")
     ap.add_argument("--no-predictor", action="store_true")
-    ap.add_argument("--samples", type=int, default=1000, help="graphs to sample when timing diffusion / EBM")
+    ap.add_argument("--samples", type=int, default=1000,
+                    help="graphs to sample when timing diffusion / EBM (0: do not time sampling)")
     ap.add_argument("--workers", type=int, default=0, help="runtime.loader_workers")
+    ap.add_argument("--processes", type=int, default=1,
+                    help="above 1: train data-parallel through the workflow's torchrun launch (runtime.gpus), one "
+                         "process per GPU (gloo processes on the CPU); batch_size stays per process")
     ap.add_argument("--out", default="bench_out")
     args = ap.parse_args(argv)
 
     from invdesign.config import generator_config, validate_config
     from invdesign.device import resolve_device
     from invdesign.models.registry import load_checkpoint
-    from invdesign.pipeline import steps
+    from invdesign.pipeline import launch, steps
     from invdesign.pipeline.runner import setup_logging
 
     setup_logging(None)  # per-epoch progress lines on stderr
@@ -132,10 +137,13 @@ def main(argv=None) -> dict:
     n_train = sum(s == "train" for s in steps._load_blob(graphs)["split"])
     res = {"campaign": args.campaign, "config": args.config, "device": str(device),
            "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None, "torch": torch.__version__,
-           "loader_workers": args.workers, "n_train": n_train, "load_s": time.monotonic() - t0,
+           "loader_workers": args.workers, "processes": args.processes, "n_train": n_train,
+           "load_s": time.monotonic() - t0,
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "models": {}}
-    report = out / f"bench_{args.campaign}_{device.type}.json"
-    runtime = {"device": str(device), "loader_workers": args.workers}
+    tag = f"{device.type}_x{args.processes}" if args.processes > 1 else device.type
+    report = out / f"bench_{args.campaign}_{tag}.json"
+    runtime = {"device": device.type if args.processes > 1 else str(device), "loader_workers": args.workers,
+               "gpus": args.processes}
     jobs = [("generator", k) for k in kinds] + ([] if args.no_predictor else [("predictor", "predictor")])
     for role, kind in jobs:
         key = "generator" if role == "generator" else "predictor"
@@ -147,7 +155,12 @@ def main(argv=None) -> dict:
         fn = steps.train_generator if role == "generator" else steps.train_predictor
         util = GpuUtilisation().start()
         t = time.monotonic()
-        m = fn(args.campaign, job_camp, runtime, graphs, str(out / f"{kind}.pt"), str(out / f"{kind}_metrics.json"))
+        model_path, metrics_path = str(out / f"{kind}.pt"), str(out / f"{kind}_metrics.json")
+        if launch.uses_torchrun(runtime):  # the training rules' own launch: torchrun, one process per GPU
+            launch.run_torchrun(role, args.campaign, job_camp, runtime, graphs, model_path, metrics_path)
+            m = json.loads(Path(metrics_path).read_text())
+        else:
+            m = fn(args.campaign, job_camp, runtime, graphs, model_path, metrics_path)
         epochs = m["epochs_run"]
         row = {"seconds": time.monotonic() - t, "epochs": epochs, "s_per_epoch": m["seconds"] / epochs,
                "train_graphs_per_s": n_train * epochs / m["seconds"], "best_val": m["best_val"],
@@ -155,9 +168,9 @@ def main(argv=None) -> dict:
         row["configured_epochs_est_min"] = row["s_per_epoch"] * row["configured_epochs"] / 60
         if "test_mae" in m:
             row["test_mae"] = m["test_mae"]
-        if device.type == "cuda":
+        if device.type == "cuda" and args.processes == 1:  # (other processes' memory is not seen from here)
             row["peak_gpu_mem_gb"] = torch.cuda.max_memory_allocated() / 1e9
-        if role == "generator":
+        if role == "generator" and args.samples > 0:
             model, _ = load_checkpoint(out / f"{kind}.pt")
             row.update(sampling_rate(model, kind, device, args.samples))
         res["models"][kind] = row
