@@ -114,6 +114,9 @@ def cosine_alpha_bar(T: int, s: float = 0.008) -> torch.Tensor:
 class GraphDiffusion(DenseGraphGenerator):
     """Molecule generator: marginal-transition discrete diffusion with classifier-free guidance."""
 
+    # the last transformer layer's global-feature update feeds nothing: DDP must look for unused parameters
+    ddp_find_unused_parameters = True
+
     def __init__(self, meta: dict, cfg: dict):
         super().__init__(meta, cfg)
         st = meta["dense"]

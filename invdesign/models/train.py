@@ -109,8 +109,10 @@ def fit(model, train_set, val_set, *, epochs: int, batch_size: int, lr: float, d
         from torch.utils.data.distributed import DistributedSampler
 
         sampler = DistributedSampler(train_set, num_replicas=size, rank=rank, shuffle=True, seed=seed)
+        # searching for parameters without a gradient costs a pass over the autograd graph every step: only models
+        # that have such parameters ask for it (DDP stops with an error if one that does not ask has them)
         loss_fn = DistributedDataParallel(_Loss(model), device_ids=[local] if device.type == "cuda" else None,
-                                          find_unused_parameters=True)
+                                          find_unused_parameters=getattr(model, "ddp_find_unused_parameters", False))
     # worker processes collate batches in parallel: on a GPU the collation, not the model, is the bottleneck
     loader_kw = {"num_workers": workers, "persistent_workers": workers > 0,
                  "pin_memory": device.type == "cuda" and workers > 0}

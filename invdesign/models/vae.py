@@ -80,8 +80,8 @@ class GraphVAE(nn.Module):
                 prop = torch.sum(keep * (heads - target) ** 2) / keep.sum().clamp(min=1)
             else:
                 prop = torch.mean((heads - target) ** 2)
-        else:
-            prop = torch.zeros((), device=mu.device)
+        else:  # no labels in this batch: the heads stay in the graph with zero gradient (DDP expects every one)
+            prop = self.head_outputs(mu).sum() * 0.0
         total = recon + self.beta * kl + self.property_weight * prop
         metrics.update(recon=float(recon.detach()), kl=float(kl.detach()), prop_mse=float(prop.detach()))
         # model selection uses the beta-independent objective so annealing does not bias it
