@@ -49,18 +49,20 @@ status=0
 declare -A config=([mp]=config/materials_bulk_modulus.yaml [qm9]=config/molecules_gap.yaml)
 declare -A campaign=([mp]=mp_bulk_full [qm9]=qm9_gap_full)
 declare -A epochs=([mp]=${MP_EPOCHS:-10} [qm9]=${QM9_EPOCHS:-2})
-for c in ${CAMPAIGNS-mp qm9}; do
+bench() {  # bench NAME CAMPAIGN [more bench/gpu_train.py options]: $out/NAME.log and the JSON report
+    local name=$1 c=$2
+    shift 2
     python3 bench/gpu_train.py ".gpu/${c}_graphs.pt.gz" --config "${config[$c]}" --campaign "${campaign[$c]}" \
-        --device "${DEVICE:-cuda}" --epochs "${epochs[$c]}" --workers "${WORKERS:-6}" --samples "${SAMPLES:-1000}" \
-        --out "$work/$c" > "$out/$c.log" 2>&1 || status=$?
-    cp "$work/$c"/bench_*.json "$out/" 2>/dev/null || true
+        --device "${DEVICE:-cuda}" --epochs "${epochs[$c]}" --workers "${WORKERS:-6}" "$@" --out "$work/$name" \
+        > "$out/$name.log" 2>&1 || status=$?
+    cp "$work/$name"/bench_*.json "$out/" 2>/dev/null || true
+}
+for c in ${CAMPAIGNS-mp qm9}; do
+    bench "$c" "$c" --samples "${SAMPLES:-1000}"
 done
 # several GPUs (or PROCS set): QM9 again, data-parallel through the training rules' torchrun launch
 procs=${PROCS:-$(nvidia-smi -L 2>/dev/null | grep -c "^GPU" || true)}
 if (( ${procs:-0} > 1 )); then
-    python3 bench/gpu_train.py .gpu/qm9_graphs.pt.gz --config config/molecules_gap.yaml --campaign qm9_gap_full \
-        --device "${DEVICE:-cuda}" --epochs "${QM9_EPOCHS:-2}" --workers "${WORKERS:-6}" --samples 0 \
-        --processes "$procs" --out "$work/qm9_ddp" > "$out/qm9_ddp.log" 2>&1 || status=$?
-    cp "$work/qm9_ddp"/bench_*.json "$out/" 2>/dev/null || true
+    bench qm9_ddp qm9 --samples 0 --processes "$procs"
 fi
 exit $status

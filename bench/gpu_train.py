@@ -113,6 +113,7 @@ def main(argv=None) -> dict:
 
     from invdesign.config import generator_config, validate_config
     from invdesign.device import resolve_device
+    from invdesign.io import atomic_path
     from invdesign.models.registry import load_checkpoint
     from invdesign.pipeline import launch, steps
     from invdesign.pipeline.runner import setup_logging
@@ -145,22 +146,16 @@ def main(argv=None) -> dict:
     runtime = {"device": device.type if args.processes > 1 else str(device), "loader_workers": args.workers,
                "gpus": args.processes}
     jobs = [("generator", k) for k in kinds] + ([] if args.no_predictor else [("predictor", "predictor")])
-    for role, kind in jobs:
-        key = "generator" if role == "generator" else "predictor"
+    for role, kind in jobs:  # role: "generator" or "predictor", the campaign key the training step reads
         base = generator_config(camp, kind) if role == "generator" else camp["predictor"]
         part = dict(base, **({"epochs": args.epochs, "max_minutes": None, "patience": None} if args.epochs else {}))
-        job_camp = dict(camp, **{key: part})
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        fn = steps.train_generator if role == "generator" else steps.train_predictor
         util = GpuUtilisation().start()
         t = time.monotonic()
-        model_path, metrics_path = str(out / f"{kind}.pt"), str(out / f"{kind}_metrics.json")
-        if launch.uses_torchrun(runtime):  # the training rules' own launch: torchrun, one process per GPU
-            launch.run_torchrun(role, args.campaign, job_camp, runtime, graphs, model_path, metrics_path)
-            m = json.loads(Path(metrics_path).read_text())
-        else:
-            m = fn(args.campaign, job_camp, runtime, graphs, model_path, metrics_path)
+        # the training rules' own launch: in this process, or torchrun with one process per GPU
+        m = launch.train(role, args.campaign, dict(camp, **{role: part}), runtime, graphs, str(out / f"{kind}.pt"),
+                         str(out / f"{kind}_metrics.json"))
         epochs = m["epochs_run"]
         row = {"seconds": time.monotonic() - t, "epochs": epochs, "s_per_epoch": m["seconds"] / epochs,
                "train_graphs_per_s": n_train * epochs / m["seconds"], "best_val": m["best_val"],
@@ -175,7 +170,8 @@ def main(argv=None) -> dict:
             row.update(sampling_rate(model, kind, device, args.samples))
         res["models"][kind] = row
         print(json.dumps({kind: row}), flush=True)
-        report.write_text(json.dumps(res, indent=2))
+        with atomic_path(report) as tmp:  # in run order (write_json would sort the models)
+            tmp.write_text(json.dumps(res, indent=2))
     return res
 
 

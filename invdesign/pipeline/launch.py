@@ -88,3 +88,15 @@ def run_torchrun(kind: str, name: str, camp: dict, runtime: dict, graphs: str, m
         raise InvdesignError(f"torchrun training of {name} failed (exit {exc.returncode}); see the log above") from None
     finally:
         job_file.unlink(missing_ok=True)
+
+
+def train(kind: str, name: str, camp: dict, runtime: dict, graphs: str, model: str, metrics: str) -> dict:
+    """Train ``kind`` ("generator" or "predictor") as the training rules do: in this process, or under torchrun
+    when ``runtime`` asks for several processes or nodes. Returns the metrics written to ``metrics``."""
+    if uses_torchrun(runtime):
+        run_torchrun(kind, name, camp, runtime, graphs, model, metrics)
+        return json.loads(Path(metrics).read_text())
+    from . import steps  # torch: imported only when this process trains
+
+    fn = steps.train_generator if kind == "generator" else steps.train_predictor
+    return fn(name, camp, runtime, graphs, model, metrics)

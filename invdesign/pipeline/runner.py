@@ -58,12 +58,8 @@ def run(step: str, smk) -> None:
         elif step == "featurize":
             steps.featurize(name, camp, smk.input.dataset, smk.output.graphs)
         elif step in ("train_generator", "train_predictor"):
-            if launch.uses_torchrun(runtime):
-                launch.run_torchrun(step.split("_")[1], name, camp, runtime, smk.input.graphs, smk.output.model,
-                                    smk.output.metrics)
-            else:
-                fn = steps.train_generator if step == "train_generator" else steps.train_predictor
-                fn(name, camp, runtime, smk.input.graphs, smk.output.model, smk.output.metrics)
+            launch.train(step.split("_")[1], name, camp, runtime, smk.input.graphs, smk.output.model,
+                         smk.output.metrics)
         elif step == "search":
             steps.search(name, camp, runtime, smk.input.generator, smk.input.graphs, smk.output.samples)
         elif step == "filter":
