@@ -1,8 +1,6 @@
 """Data-parallel training through torchrun (gloo on CPU): two processes train one predictor."""
 
 import json
-import subprocess
-import sys
 
 import torch
 
@@ -11,7 +9,12 @@ from invdesign.models.graphstore import pack
 from tests.test_models_core import random_graph
 
 
-def test_torchrun_ddp_trains_and_rank0_writes(tmp_path, repo):
+def test_torchrun_ddp_trains_rank0_writes_and_the_ranks_log_reaches_the_rule_log(tmp_path, monkeypatch):
+    """runtime.gpus = 2 goes through the training rules' launcher (torchrun, gloo); what the ranks print lands in
+    the rule's log file, not only on the job's stdout (which a SLURM executor deletes once the job succeeds)."""
+    from invdesign.pipeline import launch
+    from invdesign.pipeline.runner import setup_logging
+
     graphs = [random_graph(n=4 + i % 4, seed=i) for i in range(120)]
     ys = torch.tensor([float(g.y) for g in graphs])
     meta = {"domain": "molecules", "node_dim": 5, "edge_dim": 3, "y_mean": float(ys.mean()), "y_std": float(ys.std())}
@@ -19,20 +22,21 @@ def test_torchrun_ddp_trains_and_rank0_writes(tmp_path, repo):
     torch_save(pack(graphs, meta=meta, split=split, ids=[str(i) for i in range(120)]), tmp_path / "graphs.pt")
     camp = {"predictor": {"hidden": 16, "layers": 2, "epochs": 3, "batch_size": 16, "lr": 0.003, "seed": 0,
                           "max_minutes": None, "patience": None, "weight_decay": 0.0}}
-    (tmp_path / "job.json").write_text(json.dumps({"name": "ddp", "campaign": camp,
-                                                   "runtime": {"device": "cpu", "gpus": 2}}))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "invdesign.pipeline.train_entry", "predictor", "--job", str(tmp_path / "job.json"),
-           "--graphs", str(tmp_path / "graphs.pt"), "--model", str(tmp_path / "p.pt"),
-           "--metrics", str(tmp_path / "m.json")]
-    res = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=300,
-                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
-    assert res.returncode == 0, res.stderr[-3000:]
-    metrics = json.loads((tmp_path / "m.json").read_text())
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    rule_log = tmp_path / "train_predictor.log"
+    setup_logging(str(rule_log))
+    try:
+        metrics = launch.train("predictor", "ddp", camp, {"device": "cpu", "gpus": 2}, str(tmp_path / "graphs.pt"),
+                               str(tmp_path / "p.pt"), str(tmp_path / "m.json"))
+    finally:
+        setup_logging(None)
     assert metrics["processes"] == 2 and metrics["epochs_run"] == 3 and "test_mae" in metrics
-    assert "x 2 processes (DDP)" in res.stderr
+    assert metrics == json.loads((tmp_path / "m.json").read_text())
+    text = rule_log.read_text()
+    assert "launching DDP training" in text and "x 2 processes (DDP)" in text, text[-2000:]
     ckpt = torch.load(tmp_path / "p.pt", weights_only=False)
     assert ckpt["kind"] == "predictor"
+    assert not (tmp_path / "p.pt.job.json").exists()
 
 
 class _TwoReplicas:

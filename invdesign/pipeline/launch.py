@@ -81,13 +81,40 @@ def run_torchrun(kind: str, name: str, camp: dict, runtime: dict, graphs: str, m
     cmd = torchrun_command(kind, str(job_file), graphs, model, metrics, runtime)
     log.info("launching DDP training: %s", " ".join(cmd))
     try:
-        subprocess.run(cmd, check=True)
+        code = _run_into_log(cmd)
     except FileNotFoundError as exc:
         raise InvdesignError(f"cannot launch {cmd[0]} for the training of {name}: {exc}") from None
-    except subprocess.CalledProcessError as exc:
-        raise InvdesignError(f"torchrun training of {name} failed (exit {exc.returncode}); see the log above") from None
     finally:
         job_file.unlink(missing_ok=True)
+    if code:
+        raise InvdesignError(f"torchrun training of {name} failed (exit {code}); see the log above")
+
+
+def _run_into_log(cmd: list[str]) -> int:
+    """Run ``cmd``, copying what it prints, line by line, to stderr and to the log files of the root logger.
+
+    The ranks' progress (epochs, losses, errors) then lands in the rule's ``log:`` as it does for in-process
+    training; otherwise it would reach only the job's stdout, which a cluster executor may delete.
+    """
+    files = [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        for line in proc.stdout:
+            sys.stderr.write(line)
+            for h in files:
+                h.acquire()
+                try:
+                    if h.stream is not None:
+                        h.stream.write(line)
+                        h.stream.flush()
+                finally:
+                    h.release()
+    finally:
+        proc.stdout.close()
+        if proc.poll() is None:  # we were interrupted: do not leave the ranks running
+            proc.terminate()
+    return proc.wait()
 
 
 def train(kind: str, name: str, camp: dict, runtime: dict, graphs: str, model: str, metrics: str) -> dict:
