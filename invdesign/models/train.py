@@ -4,14 +4,22 @@ A model plugs in by providing ``loss(batch) -> (scalar tensor, {name: float})``.
 The loop keeps the weights with the best validation loss, logs one progress line
 per epoch (with elapsed time and ETA), and can stop early on a patience or a
 wall-clock budget so that small CPU configs finish in predictable time.
+
+With ``checkpoint=`` it saves its whole state (weights, optimiser, schedule, best weights, history and
+every process's random-number state) at epoch ends, at most every ``checkpoint_minutes``, and a later
+call with the same run resumes from there: a job killed by a cluster's time limit or preemption loses at
+most that much training, and the resumed run ends with the same weights as an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import logging
 import math
 import os
+import random
 import time
 from collections import defaultdict
 
@@ -91,18 +99,28 @@ def _run_epoch(model, loader, device, optimiser=None, grad_clip=1.0, loss_fn=Non
 
 def fit(model, train_set, val_set, *, epochs: int, batch_size: int, lr: float, device,
         weight_decay: float = 0.0, patience: int | None = None, max_minutes: float | None = None,
-        grad_clip: float = 1.0, seed: int = 0, name: str = "model", workers: int = 0) -> dict:
+        grad_clip: float = 1.0, seed: int = 0, name: str = "model", workers: int = 0,
+        checkpoint: str | None = None, checkpoint_minutes: float = 10.0) -> dict:
     """Train ``model`` in place; return its history and the epoch kept.
 
     Under ``torchrun`` (WORLD_SIZE > 1) this is data-parallel training with DistributedDataParallel:
     each process takes ``batch_size`` graphs per step from its shard, gradients are averaged, and
     every process ends with the same weights. Only rank 0 logs.
+
+    ``checkpoint``: a file (shared by all processes) to resume from and to save to, see the module's doc;
+    ``max_minutes`` then counts the training time of every attempt together. The caller deletes the file
+    once it has kept the trained model.
     """
     seed_everything(seed)
     device, dist = _setup_distributed(device)
     rank, local, size = world()
-    model.to(device)
     gen = torch.Generator().manual_seed(seed)
+    run_key = _run_key(model, name, epochs, batch_size, lr, weight_decay, grad_clip, seed, size,
+                       len(train_set), len(val_set))
+    resumed = _load_checkpoint(checkpoint, run_key, dist, device) if checkpoint else None
+    if resumed:
+        model.load_state_dict(resumed["model"])
+    model.to(device)
     sampler, loss_fn = None, None
     if dist is not None:
         from torch.nn.parallel import DistributedDataParallel
@@ -122,12 +140,21 @@ def fit(model, train_set, val_set, *, epochs: int, batch_size: int, lr: float, d
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(epochs, 1), eta_min=lr * 0.05)
     best, best_state, best_epoch, history = math.inf, None, -1, []
-    start = time.monotonic()
+    first, before = 1, 0.0  # first epoch of this attempt; training seconds of earlier attempts
+    start = last_save = time.monotonic()
     say = log.info if rank == 0 else log.debug
     say("%s: training %d parameters on %s%s; %d train / %d val graphs, %d epochs", name,
         sum(p.numel() for p in model.parameters()), device, f" x {size} processes (DDP)" if size > 1 else "",
         len(train_set), len(val_set), epochs)
-    for epoch in range(1, epochs + 1):
+    if resumed:
+        optimiser.load_state_dict(resumed["optimiser"])
+        scheduler.load_state_dict(resumed["scheduler"])
+        best, best_state, best_epoch = resumed["best"], resumed["best_state"], resumed["best_epoch"]
+        history, before, first = resumed["history"], resumed["seconds"], resumed["epoch"] + 1
+        _set_rng(resumed["rng"][rank], gen, device)
+        say("%s: resumed from %s after epoch %d (%.0fs of training so far)", name, checkpoint, resumed["epoch"],
+            before)
+    for epoch in range(first, epochs + 1):
         if hasattr(model, "set_epoch"):
             model.set_epoch(epoch, epochs)
         if sampler is not None:
@@ -141,8 +168,9 @@ def fit(model, train_set, val_set, *, epochs: int, batch_size: int, lr: float, d
         if score < best:
             best, best_epoch = score, epoch
             best_state = copy.deepcopy(model.state_dict())
-        elapsed = time.monotonic() - start
-        eta = elapsed / epoch * (epochs - epoch)
+        now = time.monotonic()
+        elapsed = before + now - start
+        eta = (now - start) / (epoch - first + 1) * (epochs - epoch)
         say("%s epoch %d/%d  train %s | val %s  [%.0fs elapsed, ETA %.0fs]", name, epoch, epochs,
             _fmt(tr), _fmt(va), elapsed, eta)
         stop = ""
@@ -150,10 +178,18 @@ def fit(model, train_set, val_set, *, epochs: int, batch_size: int, lr: float, d
             stop = f"no validation improvement for {patience} epochs"
         elif max_minutes and elapsed > 60 * max_minutes:
             stop = f"time budget of {max_minutes:.1f} min reached"
-        if dist is not None:  # every process must stop at the same epoch: rank 0 decides
-            flag = torch.tensor([1.0 if stop else 0.0], device=device)
-            dist.broadcast(flag, src=0)
-            stop = stop or ("rank 0 stopped" if flag.item() else "")
+        save = bool(checkpoint) and not stop and epoch < epochs and now - last_save >= 60 * checkpoint_minutes
+        if dist is not None:  # every process must stop (and save) at the same epoch: rank 0 decides
+            flags = torch.tensor([1.0 if stop else 0.0, 1.0 if save else 0.0], device=device)
+            dist.broadcast(flags, src=0)
+            stop = stop or ("rank 0 stopped" if flags[0].item() else "")
+            save = bool(flags[1].item())
+        if save:
+            state = {"key": run_key, "epoch": epoch, "model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                     "scheduler": scheduler.state_dict(), "best": best, "best_state": best_state,
+                     "best_epoch": best_epoch, "history": history, "seconds": elapsed}
+            _save_checkpoint(checkpoint, state, gen, device, dist)
+            last_save = time.monotonic()
         if stop:
             say("%s: %s; stopping", name, stop)
             break
@@ -162,7 +198,73 @@ def fit(model, train_set, val_set, *, epochs: int, batch_size: int, lr: float, d
     if best_state is not None:
         model.load_state_dict(best_state)
     return {"history": history, "best_epoch": best_epoch, "best_val": best,
-            "seconds": time.monotonic() - start, "device": str(device)}
+            "seconds": before + time.monotonic() - start, "device": str(device), "resumed_from": first - 1}
+
+
+def _run_key(model, *parts) -> str:
+    """What must match for a checkpoint to continue this run: the settings that shape the trajectory, the
+    data sizes, the number of processes and the model's parameter names and shapes."""
+    shapes = [(k, list(v.shape)) for k, v in model.state_dict().items()]
+    return hashlib.sha256(json.dumps([list(map(str, parts)), shapes]).encode()).hexdigest()[:16]
+
+
+def _rng_state(gen, device) -> dict:
+    import numpy as np
+
+    state = {"torch": torch.get_rng_state(), "loader": gen.get_state(), "numpy": np.random.get_state(),
+             "python": random.getstate()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng(state: dict, gen, device) -> None:
+    import numpy as np
+
+    torch.set_rng_state(state["torch"])
+    gen.set_state(state["loader"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _save_checkpoint(path: str, state: dict, gen, device, dist) -> None:
+    """Every process's random state goes to rank 0, which writes the file atomically."""
+    mine = _rng_state(gen, device)
+    if dist is not None:
+        every = [None] * dist.get_world_size()
+        dist.all_gather_object(every, mine)
+    else:
+        every = [mine]
+    if world()[0] == 0:
+        from ..io import torch_save  # torch and the standard library only
+
+        torch_save(dict(state, rng=every), path)
+        log.info("checkpoint after epoch %d -> %s", state["epoch"], path)
+
+
+def _load_checkpoint(path: str, run_key: str, dist, device) -> dict | None:
+    """The saved state when ``path`` holds a checkpoint of this very run, else None (a checkpoint of other
+    settings is ignored, and overwritten at the next save). Rank 0 decides for every process."""
+    state, why = None, ""
+    if os.path.exists(path):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+            if state.get("key") != run_key:
+                state, why = None, "it is from other settings or data"
+        except Exception as exc:  # a truncated file cannot come from the atomic writer, but be safe
+            state, why = None, f"it cannot be read ({exc})"
+    if dist is not None:
+        flag = torch.tensor([1.0 if state is not None else 0.0], device=device)
+        dist.broadcast(flag, src=0)
+        if not flag.item():
+            state = None
+        elif state is None:
+            raise RuntimeError(f"rank {world()[0]} cannot read the checkpoint {path} that rank 0 resumes from")
+    if why and world()[0] == 0:
+        log.warning("not resuming from %s: %s; training from the start", path, why)
+    return state
 
 
 def _check_replicas_agree(model, dist, device, name: str) -> None:

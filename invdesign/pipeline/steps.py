@@ -104,26 +104,31 @@ def _fit_and_save(kind: str, model, blob, cfg: dict, runtime: dict, out_path: st
 
     device = resolve_device(runtime.get("device"))
     parts = _split_graphs(blob)
+    resume, every = f"{out_path}.resume", float(runtime.get("checkpoint_minutes", 10))
     info = fit(model, parts["train"], parts["val"], epochs=cfg["epochs"], batch_size=cfg["batch_size"],
                lr=cfg["lr"], weight_decay=cfg.get("weight_decay", 0.0), patience=cfg.get("patience"),
                max_minutes=cfg.get("max_minutes"), seed=cfg.get("seed", 0), device=device, name=name,
-               workers=int(runtime.get("loader_workers", 0)))
+               workers=int(runtime.get("loader_workers", 0)), checkpoint=resume if every else None,
+               checkpoint_minutes=every or 0.0)
     model.cpu()
     metrics = {"kind": kind, "best_epoch": info["best_epoch"], "best_val": info["best_val"],
                "epochs_run": len(info["history"]), "seconds": info["seconds"], "device": info["device"],
-               "processes": world()[2], "final": info["history"][-1] if info["history"] else {}}
+               "processes": world()[2], "resumed_after_epoch": info["resumed_from"], "final": info["history"][-1] if info["history"] else {}}
     if is_main_process():  # under torchrun every process holds the same weights; one writes them
         torch_save({"kind": kind, "state_dict": model.state_dict(), "meta": blob["meta"], "cfg": cfg,
                     "train_info": {k: v for k, v in info.items() if k != "history"}}, out_path)
         write_json(metrics, metrics_path)
+        Path(resume).unlink(missing_ok=True)  # the model is kept: its checkpoint has served
     return metrics
 
 
 def train_generator(name: str, camp: dict, runtime: dict, graphs_path: str, out_path: str,
                     metrics_path: str) -> dict:
     from ..models.registry import build_generator
+    from ..models.train import seed_everything
 
     blob = _load_blob(graphs_path)
+    seed_everything(camp["generator"].get("seed", 0))  # the initial weights too come from the config's seed
     model = build_generator(blob["meta"], camp["generator"])
     return _fit_and_save("generator", model, blob, camp["generator"], runtime, out_path, metrics_path,
                          f"{name}/{camp['generator']['type']}")
@@ -133,9 +138,10 @@ def train_predictor(name: str, camp: dict, runtime: dict, graphs_path: str, out_
                     metrics_path: str) -> dict:
     from ..device import resolve_device
     from ..models.predictor import GraphPropertyPredictor, predict_graphs
-    from ..models.train import is_main_process
+    from ..models.train import is_main_process, seed_everything
 
     blob = _load_blob(graphs_path)
+    seed_everything(camp["predictor"].get("seed", 0))
     model = GraphPropertyPredictor(blob["meta"], camp["predictor"])
     metrics = _fit_and_save("predictor", model, blob, camp["predictor"], runtime, out_path, metrics_path,
                             f"{name}/predictor")
