@@ -31,16 +31,17 @@ def _vae(meta, init_seed):
     return ToyVAE(meta, {"latent_dim": 8, "hidden": 16, "layers": 2, "beta": 0.01})
 
 
-def _fit(model, graphs, **kw):
+def _fit(model, graphs, workers, **kw):
     # the VAE draws noise every step and the loader shuffles: both random streams must resume exactly
     return train.fit(model, graphs[:100], graphs[100:], epochs=5, batch_size=16, lr=3e-3, device=CPU, seed=3,
-                     **kw)
+                     workers=workers, **kw)
 
 
-def test_interrupted_fit_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path, monkeypatch):
+@pytest.mark.parametrize("workers", [0, 2])  # 2: persistent loader processes, started once per attempt
+def test_interrupted_fit_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path, monkeypatch, workers):
     graphs, meta = _graphs()
     ref = _vae(meta, 0)
-    ref_info = _fit(ref, graphs)
+    ref_info = _fit(ref, graphs, workers)
 
     ckpt = tmp_path / "g.pt.resume"
     real, calls = train._run_epoch, {"train": 0}
@@ -54,12 +55,12 @@ def test_interrupted_fit_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path
 
     monkeypatch.setattr(train, "_run_epoch", dies_in_epoch_4)
     with pytest.raises(Interrupted):
-        _fit(_vae(meta, 0), graphs, checkpoint=str(ckpt), checkpoint_minutes=0)
+        _fit(_vae(meta, 0), graphs, workers, checkpoint=str(ckpt), checkpoint_minutes=0)
     assert torch.load(ckpt, weights_only=False)["epoch"] == 3  # saved at the end of epochs 1-3
     monkeypatch.setattr(train, "_run_epoch", real)
 
     resumed = _vae(meta, 1)
-    info = _fit(resumed, graphs, checkpoint=str(ckpt), checkpoint_minutes=0)
+    info = _fit(resumed, graphs, workers, checkpoint=str(ckpt), checkpoint_minutes=0)
     assert info["resumed_from"] == 3 and ref_info["resumed_from"] == 0
     assert [h["val_loss"] for h in info["history"]] == [h["val_loss"] for h in ref_info["history"]]
     assert info["best_epoch"] == ref_info["best_epoch"]

@@ -24,6 +24,7 @@ import time
 from collections import defaultdict
 
 import torch
+from torch.utils.data import RandomSampler
 from torch_geometric.loader import DataLoader
 
 log = logging.getLogger(__name__)
@@ -134,9 +135,13 @@ def fit(model, train_set, val_set, *, epochs: int, batch_size: int, lr: float, d
     # worker processes collate batches in parallel: on a GPU the collation, not the model, is the bottleneck
     loader_kw = {"num_workers": workers, "persistent_workers": workers > 0,
                  "pin_memory": device.type == "cuda" and workers > 0}
-    train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=sampler is None, sampler=sampler,
-                              generator=gen if sampler is None else None, **loader_kw)
-    val_loader = DataLoader(val_set, batch_size=batch_size, **loader_kw) if len(val_set) else None
+    # ``gen`` shuffles; each loader draws its workers' base seed from its own generator, so that creating a loader's
+    # iterator (every epoch, or once with persistent workers) never advances the random streams a checkpoint keeps
+    train_loader = DataLoader(train_set, batch_size=batch_size,
+                              sampler=sampler or RandomSampler(train_set, generator=gen),
+                              generator=torch.Generator().manual_seed(seed + 1), **loader_kw)
+    val_loader = DataLoader(val_set, batch_size=batch_size, generator=torch.Generator().manual_seed(seed + 2),
+                            **loader_kw) if len(val_set) else None
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(epochs, 1), eta_min=lr * 0.05)
     best, best_state, best_epoch, history = math.inf, None, -1, []

@@ -109,11 +109,12 @@ def _fit_and_save(kind: str, model, blob, cfg: dict, runtime: dict, out_path: st
                lr=cfg["lr"], weight_decay=cfg.get("weight_decay", 0.0), patience=cfg.get("patience"),
                max_minutes=cfg.get("max_minutes"), seed=cfg.get("seed", 0), device=device, name=name,
                workers=int(runtime.get("loader_workers", 0)), checkpoint=resume if every else None,
-               checkpoint_minutes=every or 0.0)
+               checkpoint_minutes=every)
     model.cpu()
     metrics = {"kind": kind, "best_epoch": info["best_epoch"], "best_val": info["best_val"],
                "epochs_run": len(info["history"]), "seconds": info["seconds"], "device": info["device"],
-               "processes": world()[2], "resumed_after_epoch": info["resumed_from"], "final": info["history"][-1] if info["history"] else {}}
+               "processes": world()[2], "resumed_after_epoch": info["resumed_from"],
+               "final": info["history"][-1] if info["history"] else {}}
     if is_main_process():  # under torchrun every process holds the same weights; one writes them
         torch_save({"kind": kind, "state_dict": model.state_dict(), "meta": blob["meta"], "cfg": cfg,
                     "train_info": {k: v for k, v in info.items() if k != "history"}}, out_path)
