@@ -8,7 +8,8 @@ wall-clock budget so that small CPU configs finish in predictable time.
 With ``checkpoint=`` it saves its whole state (weights, optimiser, schedule, best weights, history and
 every process's random-number state) at epoch ends, at most every ``checkpoint_minutes``, and a later
 call with the same run resumes from there: a job killed by a cluster's time limit or preemption loses at
-most that much training, and the resumed run ends with the same weights as an uninterrupted one.
+most that much training, and the resumed run ends with the same weights as an uninterrupted one (bit for bit
+on the CPU; on a GPU up to the run-to-run noise of CUDA's atomic scatter-adds).
 """
 
 from __future__ import annotations
