@@ -9,19 +9,28 @@ from invdesign.models.graphstore import pack
 from tests.test_models_core import random_graph
 
 
+def write_toy_graphs(path) -> None:
+    """120 small random graphs (train 90 / val 15 / test 15) packed as the featurize step writes them."""
+    graphs = [random_graph(n=4 + i % 4, seed=i) for i in range(120)]
+    ys = torch.tensor([float(g.y) for g in graphs])
+    meta = {"domain": "molecules", "node_dim": 5, "edge_dim": 3, "y_mean": float(ys.mean()), "y_std": float(ys.std())}
+    split = ["train"] * 90 + ["val"] * 15 + ["test"] * 15
+    torch_save(pack(graphs, meta=meta, split=split, ids=[str(i) for i in range(120)]), path)
+
+
+def toy_predictor_campaign(epochs: int) -> dict:
+    return {"predictor": {"hidden": 16, "layers": 2, "epochs": epochs, "batch_size": 16, "lr": 0.003, "seed": 0,
+                          "max_minutes": None, "patience": None, "weight_decay": 0.0}}
+
+
 def test_torchrun_ddp_trains_rank0_writes_and_the_ranks_log_reaches_the_rule_log(tmp_path, monkeypatch):
     """runtime.gpus = 2 goes through the training rules' launcher (torchrun, gloo); what the ranks print lands in
     the rule's log file, not only on the job's stdout (which a SLURM executor deletes once the job succeeds)."""
     from invdesign.pipeline import launch
     from invdesign.pipeline.runner import setup_logging
 
-    graphs = [random_graph(n=4 + i % 4, seed=i) for i in range(120)]
-    ys = torch.tensor([float(g.y) for g in graphs])
-    meta = {"domain": "molecules", "node_dim": 5, "edge_dim": 3, "y_mean": float(ys.mean()), "y_std": float(ys.std())}
-    split = ["train"] * 90 + ["val"] * 15 + ["test"] * 15
-    torch_save(pack(graphs, meta=meta, split=split, ids=[str(i) for i in range(120)]), tmp_path / "graphs.pt")
-    camp = {"predictor": {"hidden": 16, "layers": 2, "epochs": 3, "batch_size": 16, "lr": 0.003, "seed": 0,
-                          "max_minutes": None, "patience": None, "weight_decay": 0.0}}
+    write_toy_graphs(tmp_path / "graphs.pt")
+    camp = toy_predictor_campaign(epochs=3)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     rule_log = tmp_path / "train_predictor.log"
     setup_logging(str(rule_log))

@@ -9,8 +9,7 @@ import pytest
 import torch
 
 import invdesign.models.train as train
-from invdesign.io import torch_save
-from invdesign.models.graphstore import pack
+from tests.test_ddp import toy_predictor_campaign, write_toy_graphs
 from tests.test_models_core import ToyVAE, random_graph
 
 CPU = torch.device("cpu")
@@ -103,13 +102,8 @@ def test_data_parallel_training_killed_mid_run_resumes_through_the_launcher(tmp_
     checkpoint is deleted once the model is saved."""
     from invdesign.pipeline import launch
 
-    graphs = [random_graph(n=4 + i % 4, seed=i) for i in range(120)]
-    ys = torch.tensor([float(g.y) for g in graphs])
-    meta = {"domain": "molecules", "node_dim": 5, "edge_dim": 3, "y_mean": float(ys.mean()), "y_std": float(ys.std())}
-    torch_save(pack(graphs, meta=meta, split=["train"] * 90 + ["val"] * 15 + ["test"] * 15,
-                    ids=[str(i) for i in range(120)]), tmp_path / "graphs.pt")
-    camp = {"predictor": {"hidden": 16, "layers": 2, "epochs": 4, "batch_size": 16, "lr": 0.003, "seed": 0,
-                          "max_minutes": None, "patience": None, "weight_decay": 0.0}}
+    write_toy_graphs(tmp_path / "graphs.pt")
+    camp = toy_predictor_campaign(epochs=4)
     runtime = {"device": "cpu", "gpus": 2, "checkpoint_minutes": 1e-9}
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     paths = {k: str(tmp_path / k) for k in ("graphs.pt", "p.pt", "m.json", "ref.pt", "ref.json")}

@@ -186,10 +186,8 @@ def fit(model, train_set, val_set, *, epochs: int, batch_size: int, lr: float, d
             stop = f"time budget of {max_minutes:.1f} min reached"
         save = bool(checkpoint) and not stop and epoch < epochs and now - last_save >= 60 * checkpoint_minutes
         if dist is not None:  # every process must stop (and save) at the same epoch: rank 0 decides
-            flags = torch.tensor([1.0 if stop else 0.0, 1.0 if save else 0.0], device=device)
-            dist.broadcast(flags, src=0)
-            stop = stop or ("rank 0 stopped" if flags[0].item() else "")
-            save = bool(flags[1].item())
+            rank0_stops, save = _rank0_decides(dist, device, stop, save)
+            stop = stop or ("rank 0 stopped" if rank0_stops else "")
         if save:
             state = {"key": run_key, "epoch": epoch, "model": model.state_dict(), "optimiser": optimiser.state_dict(),
                      "scheduler": scheduler.state_dict(), "best": best, "best_state": best_state,
@@ -205,6 +203,13 @@ def fit(model, train_set, val_set, *, epochs: int, batch_size: int, lr: float, d
         model.load_state_dict(best_state)
     return {"history": history, "best_epoch": best_epoch, "best_val": best,
             "seconds": before + time.monotonic() - start, "device": str(device), "resumed_from": first - 1}
+
+
+def _rank0_decides(dist, device, *flags) -> list[bool]:
+    """Rank 0's truth values of ``flags`` on every process (each process passes its own; rank 0's are kept)."""
+    t = torch.tensor([1.0 if f else 0.0 for f in flags], device=device)
+    dist.broadcast(t, src=0)
+    return [bool(v) for v in t.tolist()]
 
 
 def _run_key(model, *parts) -> str:
@@ -262,9 +267,7 @@ def _load_checkpoint(path: str, run_key: str, dist, device) -> dict | None:
         except Exception as exc:  # a truncated file cannot come from the atomic writer, but be safe
             state, why = None, f"it cannot be read ({exc})"
     if dist is not None:
-        flag = torch.tensor([1.0 if state is not None else 0.0], device=device)
-        dist.broadcast(flag, src=0)
-        if not flag.item():
+        if not _rank0_decides(dist, device, state is not None)[0]:
             state = None
         elif state is None:
             raise RuntimeError(f"rank {world()[0]} cannot read the checkpoint {path} that rank 0 resumes from")
