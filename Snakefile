@@ -3,6 +3,10 @@
 #   snakemake --cores 8 --configfile config/molecules_gap.yaml       # swap the campaign by config only
 # The rules live in workflow/rules/; the logic in the invdesign Python package.
 
+from snakemake.utils import min_version
+
+min_version("9.17")  # rules take their priority from a function (older releases stop with an unclear error)
+
 report: "workflow/report/workflow.rst"
 
 

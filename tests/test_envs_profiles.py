@@ -13,9 +13,9 @@ import yaml
 CONDA_NAME = {
     "torch": "pytorch-cpu", "torch_geometric": "pytorch_geometric", "numpy": "numpy", "scipy": "scipy",
     "pandas": "pandas", "pyarrow": "pyarrow", "yaml": "pyyaml", "jsonschema": "jsonschema",
-    "matplotlib": "matplotlib-base", "rdkit": "rdkit", "selfies": "selfies", "pymatgen": "pymatgen",
+    "matplotlib": "matplotlib-base", "rdkit": "rdkit", "selfies": "selfies", "pymatgen": "pip:pymatgen",
     "ase": "ase", "smact": "smact", "pooch": "pooch", "tblite": "tblite-python", "qm9pack": "pip:qm9pack",
-    "chgnet": "pip:chgnet", "matcalc": "pip:matcalc", "monty": "monty",
+    "chgnet": "pip:chgnet", "matcalc": "pip:matcalc", "monty": "pip:monty",
 }
 STDLIB = set(sys.stdlib_module_names)
 # the modules each environment's rules execute (training rules must not need chemistry packages)
@@ -66,6 +66,24 @@ def test_env_lists_every_import(repo, env):
     pkgs = env_packages(repo / "envs" / env)
     missing = {m for m in third_party_imports(ENV_MODULES[env], repo) if CONDA_NAME.get(m, m) not in pkgs}
     assert not missing, f"envs/{env} lacks {sorted(missing)}"
+
+
+def test_env_pins_translate_to_pypi_requirements(repo, tmp_path):
+    """bench/env_versions.sh installs the env files' versions from PyPI: every conda package has a PyPI name,
+    a conda pin X.Y means X.Y.*, and the env files' editable installs of the project become one line."""
+    sys.path.insert(0, str(repo / "bench"))
+    from env_pins import merged_requirements, pip_requirements
+
+    for env in sorted(ENV_MODULES):
+        lines = pip_requirements(repo / "envs" / env, repo)
+        assert lines and not any(line.startswith(("python", "pip==")) for line in lines)
+    reqs = merged_requirements([repo / "envs" / e for e in sorted(ENV_MODULES)], repo)
+    assert "torch==2.8.*" in reqs and "torch-geometric==2.6.*" in reqs and "matplotlib==3.10.*" in reqs
+    assert [r for r in reqs if r.startswith("-e ")] == [f"-e {repo.resolve()}[chem,test,workflow]"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("channels: [conda-forge]\ndependencies:\n  - somethingnew=1.0\n")
+    with pytest.raises(ValueError, match="somethingnew"):
+        pip_requirements(bad)
 
 
 def test_every_rule_names_an_existing_env(repo):

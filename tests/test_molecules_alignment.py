@@ -21,7 +21,8 @@ def geometry(smiles: str, seed: int = 7):
     per-heavy-atom group charges in the canonical atom order."""
     canon = Chem.MolToSmiles(Chem.MolFromSmiles(smiles))
     mol = Chem.AddHs(Chem.MolFromSmiles(canon))  # heavy atoms keep their canonical indices
-    assert AllChem.EmbedMolecule(mol, randomSeed=seed) == 0
+    if AllChem.EmbedMolecule(mol, randomSeed=seed) != 0:  # RDKit < 2025 fails on the strained polycycle
+        assert AllChem.EmbedMolecule(mol, randomSeed=seed, useRandomCoords=True) == 0
     AllChem.MMFFOptimizeMolecule(mol)
     xyz = mol.GetConformer().GetPositions()
     elements = [a.GetSymbol() for a in mol.GetAtoms()]

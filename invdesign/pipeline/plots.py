@@ -126,7 +126,7 @@ def make_report_figures(name: str, camp: dict, dataset_path: str, samples_path: 
             extra_funnel["stable, EOS on target"] = int(hit.sum())
             if "novel_after_relaxation" in verified:
                 extra_funnel["... and novel after relaxation"] = int(
-                    (hit & verified["novel_after_relaxation"].fillna(False).astype(bool)).sum())
+                    (hit & verified["novel_after_relaxation"].eq(True)).sum())
     if verified is not None and "xtb_calibrated" in verified:
         extra_hist["xTB-verified (calibrated)"] = verified["xtb_calibrated"].to_numpy(float)
         extra_funnel["xTB verified"] = int(verified["xtb_verified"].sum())

@@ -88,8 +88,7 @@ def verify_molecules(name: str, camp: dict, candidates_path: str, dataset_path: 
         if key.endswith(("density", "charges")):
             values = [json.dumps([round(v, 4) for v in x]) if x is not None else None for x in values]
         cands[key] = values
-    cands["xtb_verified"] = cands["xtb_ok"].fillna(False).astype(bool) & \
-        cands["xtb_connectivity_ok"].fillna(False).astype(bool)
+    cands["xtb_verified"] = cands["xtb_ok"].eq(True) & cands["xtb_connectivity_ok"].eq(True)  # None: not run
     if calib.get("applicable"):
         est = apply_calibration(pd.to_numeric(cands[calib["xtb_quantity"]], errors="coerce"), calib)
         est = np.where(cands["xtb_verified"], est, np.nan)
@@ -370,7 +369,7 @@ def verify_crystals(name: str, camp: dict, batch_paths: list[str], out_csv: str,
                "n_eos": int(finite.sum()), "n_eos_in_target": int(out["eos_in_target"].sum()),
                "n_stable_eos_in_target": int(hit.sum()),
                "n_relaxed_onto_known": int((out["matches_known"].fillna("") != "").sum()) if len(out) else 0,
-               "n_sun_eos_in_target": int((hit & out["novel_after_relaxation"].fillna(False)).sum()),
+               "n_sun_eos_in_target": int((hit & out["novel_after_relaxation"].eq(True)).sum()),
                "eos_vs_predictor_mae_gpa": float(np.mean(np.abs(diff[np.isfinite(diff)]))) if finite.any() else None,
                "seconds_merge": time.monotonic() - t0}
     log.info("%d/%d relaxed, %d stable (E_hull <= %.2f eV/atom), %d with an EOS bulk modulus in the target "
