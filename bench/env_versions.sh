@@ -11,7 +11,7 @@
 #
 # Needs Python 3.11+ (as the env files), PyPI and ../shared/data beside the repository (as the tests).
 # uv resolves the sets (pip's resolver gave up on the conda set with resolution-too-deep after 6 min);
-# it is installed into a throwaway venv in WORK_DIR, not into the project. torch comes from PyPI, i.e. a CUDA
+# it is installed (with pyyaml, for bench/env_pins.py) into a throwaway venv in WORK_DIR, not into the project. torch comes from PyPI, i.e. a CUDA
 # build (about 7.5 GB per venv; it runs on the CPU). Record: docs/benchmarks.md ("Dependency versions").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +21,7 @@ case $WHICH in conda|lowest|all) ;; *) echo "env_versions.sh: the set is conda, 
 mkdir -p "$WORK"
 REPO=$(pwd)
 PY=${PYTHON:-python3}
-[ -x "$WORK/tools/bin/uv" ] || { "$PY" -m venv "$WORK/tools" && "$WORK/tools/bin/pip" install -q uv; }
+[ -x "$WORK/tools/bin/uv" ] || { "$PY" -m venv "$WORK/tools" && "$WORK/tools/bin/pip" install -q uv pyyaml; }
 UV="$WORK/tools/bin/uv"
 
 check() {  # check NAME REQUIREMENTS_IN [uv pip compile options...]
@@ -61,7 +61,7 @@ EOF
 
 rc=0
 if [ "$WHICH" != lowest ]; then
-  "$PY" bench/env_pins.py envs/chem.yaml envs/train.yaml > "$WORK/conda.in"
+  "$WORK/tools/bin/python" bench/env_pins.py envs/chem.yaml envs/train.yaml > "$WORK/conda.in"
   check conda "$WORK/conda.in" || rc=1
 fi
 if [ "$WHICH" != conda ]; then
