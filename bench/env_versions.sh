@@ -11,8 +11,9 @@
 #
 # Needs Python 3.11+ (as the env files), PyPI and ../shared/data beside the repository (as the tests).
 # uv resolves the sets (pip's resolver gave up on the conda set with resolution-too-deep after 6 min);
-# it is installed (with pyyaml, for bench/env_pins.py) into a throwaway venv in WORK_DIR, not into the project. torch comes from PyPI, i.e. a CUDA
-# build (about 7.5 GB per venv; it runs on the CPU). Record: docs/benchmarks.md ("Dependency versions").
+# it is installed (with pyyaml, for bench/env_pins.py) into a throwaway venv in WORK_DIR, not into the project.
+# torch comes from PyPI, i.e. a CUDA build (about 7.5 GB per venv; it runs on the CPU). Record: docs/benchmarks.md
+# ("Dependency versions").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHICH=${1:-all}
@@ -23,6 +24,9 @@ REPO=$(pwd)
 PY=${PYTHON:-python3}
 [ -x "$WORK/tools/bin/uv" ] || { "$PY" -m venv "$WORK/tools" && "$WORK/tools/bin/pip" install -q uv pyyaml; }
 UV="$WORK/tools/bin/uv"
+DIRECT="torch|torch-geometric|numpy|scipy|pandas|pyarrow|pyyaml|jsonschema|matplotlib|rdkit|selfies|pymatgen|\
+pymatgen-core|ase|smact|pooch|tblite|monty|setuptools|qm9pack|chgnet|matcalc|snakemake|snakemake-executor-plugin-slurm|\
+snakemake-executor-plugin-kubernetes|pytest"
 
 check() {  # check NAME REQUIREMENTS_IN [uv pip compile options...]
   local name=$1 req_in=$2; shift 2
@@ -34,21 +38,9 @@ check() {  # check NAME REQUIREMENTS_IN [uv pip compile options...]
   "$PY" -m venv "$venv" || return 1
   "$UV" pip install -q --python "$venv/bin/python" -r "$WORK/$name.lock.txt" || return 1
   "$UV" pip install -q --python "$venv/bin/python" --no-deps -e "$REPO" || return 1
+  # what was installed is the lock: its lines for the packages the project names
   echo "== $name: $(grep -cE '^[A-Za-z0-9]' "$WORK/$name.lock.txt") packages; the project's direct dependencies:"
-  "$venv/bin/python" - <<'EOF'
-import importlib.metadata as md
-names = ["torch", "torch-geometric", "numpy", "scipy", "pandas", "pyarrow", "pyyaml", "jsonschema", "matplotlib",
-         "rdkit", "selfies", "pymatgen", "pymatgen-core", "ase", "smact", "pooch", "tblite", "monty", "setuptools",
-         "qm9pack", "chgnet", "matcalc", "snakemake", "snakemake-executor-plugin-slurm",
-         "snakemake-executor-plugin-kubernetes", "pytest"]
-found = []
-for n in names:
-    try:
-        found.append(f"{n} {md.version(n)}")
-    except md.PackageNotFoundError:
-        pass
-print("   " + ", ".join(found))
-EOF
+  echo "   $(grep -E "^($DIRECT)==" "$WORK/$name.lock.txt" | sed 's/==/ /' | paste -sd, | sed 's/,/, /g')"
   t0=$(date +%s)
   set +e
   (cd "$REPO" && "$venv/bin/python" -m pytest -m "not slow" -q -p no:cacheprovider) > "$WORK/$name.pytest.log" 2>&1
