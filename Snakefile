@@ -25,5 +25,4 @@ rule all:
         expand(f"{RESULTS}/{{campaign}}/candidates.csv", campaign=CAMPAIGNS),
         f"{RESULTS}/summary.csv",
         final_outputs(),
-        report_outputs(),
     default_target: True

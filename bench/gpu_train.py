@@ -17,7 +17,6 @@ run cut short by a time limit still leaves what it measured.
 from __future__ import annotations
 
 import argparse
-import functools
 import gzip
 import json
 import shutil
@@ -72,8 +71,9 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def sampling_rate(model, kind: str, device, count: int) -> dict:
-    """Throughput of what the search step does with a trained generator (no chemistry decoding)."""
+def sampling_rate(model, kind: str, device, count: int, sample_settings) -> dict:
+    """Throughput of what the search step does with a trained generator (no chemistry decoding), with the
+    campaign's sampling settings."""
     model.to(device).eval()
     gen = torch.Generator().manual_seed(0)
     if kind == "vae":
@@ -85,10 +85,13 @@ def sampling_rate(model, kind: str, device, count: int) -> dict:
             model.decode(z)
             _sync(device)
         return {"decode_latents_per_s": len(z) / (time.monotonic() - t0)}
-    model.sample(min(count, 8), generator=gen)  # warm-up
+    from invdesign.sampling import make_sampler
+
+    kw = make_sampler(kind, model, sample_settings).model_kwargs()
+    model.sample(min(count, 8), generator=gen, **kw)  # warm-up
     _sync(device)
     t0 = time.monotonic()
-    model.sample(count, generator=gen)
+    model.sample(count, generator=gen, **kw)
     _sync(device)
     return {"sample_graphs_per_s": count / (time.monotonic() - t0), "sampled": count}
 
@@ -111,18 +114,17 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", default="bench_out")
     args = ap.parse_args(argv)
 
-    from invdesign.config import generator_config, validate_config
+    from invdesign.artifacts import load_graphs, load_model
+    from invdesign.config import Config
     from invdesign.device import resolve_device
     from invdesign.io import atomic_path
-    from invdesign.models.registry import load_checkpoint
-    from invdesign.pipeline import launch, steps
-    from invdesign.pipeline.runner import setup_logging
+    from invdesign.pipeline import launch
+    from invdesign.pipeline.glue import setup_logging
 
     setup_logging(None)  # per-epoch progress lines on stderr
 
-    cfg = validate_config(yaml.safe_load(Path(args.config).read_text()), source=args.config)
-    camp = cfg["campaigns"][args.campaign]
-    kinds = args.generators or [g["type"] for g in camp["generators"]]
+    camp = Config.parse(yaml.safe_load(Path(args.config).read_text()), source=args.config).campaigns[args.campaign]
+    kinds = args.generators or [g.type for g in camp.generators]
     device = resolve_device(args.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -132,10 +134,10 @@ def main(argv=None) -> dict:
         with gzip.open(graphs, "rb") as src, open(tmp, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 24)
         graphs = str(tmp)
-    # every model trains from the same graphs: unpack them once (14 s for QM9), not once per model
-    steps._load_blob = functools.lru_cache(maxsize=1)(steps._load_blob)
+    # every model trains from the same graphs: load_graphs keeps the last file in memory, so they are unpacked
+    # once (14 s for QM9), not once per model (the in-process training reads them through it too)
     t0 = time.monotonic()
-    n_train = sum(s == "train" for s in steps._load_blob(graphs)["split"])
+    n_train = len(load_graphs(graphs).train)
     res = {"campaign": args.campaign, "config": args.config, "device": str(device),
            "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None, "torch": torch.__version__,
            "loader_workers": args.workers, "processes": args.processes, "n_train": n_train,
@@ -146,28 +148,29 @@ def main(argv=None) -> dict:
     runtime = {"device": device.type if args.processes > 1 else str(device), "loader_workers": args.workers,
                "gpus": args.processes}
     jobs = [("generator", k) for k in kinds] + ([] if args.no_predictor else [("predictor", "predictor")])
-    for role, kind in jobs:  # role: "generator" or "predictor", the campaign key the training step reads
-        base = generator_config(camp, kind) if role == "generator" else camp["predictor"]
-        part = dict(base, **({"epochs": args.epochs, "max_minutes": None, "patience": None} if args.epochs else {}))
+    for role, kind in jobs:  # role: "generator" or "predictor"
+        spec = camp.generator(kind) if role == "generator" else camp.predictor
+        train = spec.train.replace(epochs=args.epochs, max_minutes=None, patience=None) if args.epochs else spec.train
+        settings = dict(spec.training_params(), train=train.to_dict())
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
         util = GpuUtilisation().start()
         t = time.monotonic()
         # the training rules' own launch: in this process, or torchrun with one process per GPU
-        m = launch.train(role, args.campaign, dict(camp, **{role: part}), runtime, graphs, str(out / f"{kind}.pt"),
+        m = launch.train(role, args.campaign, settings, runtime, graphs, str(out / f"{kind}.pt"),
                          str(out / f"{kind}_metrics.json"))
         epochs = m["epochs_run"]
         row = {"seconds": time.monotonic() - t, "epochs": epochs, "s_per_epoch": m["seconds"] / epochs,
                "train_graphs_per_s": n_train * epochs / m["seconds"], "best_val": m["best_val"],
-               "configured_epochs": base["epochs"], **util.stop()}
+               "configured_epochs": spec.train.epochs, **util.stop()}
         row["configured_epochs_est_min"] = row["s_per_epoch"] * row["configured_epochs"] / 60
         if "test_mae" in m:
             row["test_mae"] = m["test_mae"]
         if device.type == "cuda" and args.processes == 1:  # (other processes' memory is not seen from here)
             row["peak_gpu_mem_gb"] = torch.cuda.max_memory_allocated() / 1e9
         if role == "generator" and args.samples > 0:
-            model, _ = load_checkpoint(out / f"{kind}.pt")
-            row.update(sampling_rate(model, kind, device, args.samples))
+            model, _ = load_model(out / f"{kind}.pt")
+            row.update(sampling_rate(model, kind, device, args.samples, spec.sample))
         res["models"][kind] = row
         print(json.dumps({kind: row}), flush=True)
         with atomic_path(report) as tmp:  # in run order (write_json would sort the models)

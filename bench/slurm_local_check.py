@@ -47,7 +47,7 @@ def campaign(results: Path) -> bool:
     check = Checks()
     train = [j for j in jobs if j["rule"] in ("train_generator", "train_predictor")]
     search = [j for j in jobs if j["rule"] == "search"]
-    relax = [j for j in jobs if j["rule"] == "relax_crystal_batch"]
+    relax = [j for j in jobs if j["rule"] == "oracle_batch"]
     check(jobs and all(j["state"] == "COMPLETED" for j in jobs), f"{len(jobs)} SLURM jobs, all COMPLETED")
     check(len(train) == 8 and all(j["nodes"] == 2 and j["per_node"] == "gres:gpu:1" for j in train),
           f"{len(train)} training jobs, each on 2 nodes with gres:gpu:1 per node")

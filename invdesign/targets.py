@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import target_bounds
+from .config.settings import target_bounds  # noqa: F401  (re-exported)
 from .errors import InvdesignError
 
 

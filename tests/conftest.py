@@ -14,8 +14,12 @@ def repo() -> Path:
 
 @pytest.fixture(scope="session")
 def mirror() -> str:
-    """Folder with the mirrored MP elasticity file (../shared/data beside the checkout)."""
+    """Folder with the mirrored MP elasticity file (../shared/data beside the checkout). A missing mirror fails the
+    tests that need it, loudly: a skip would let CI pass without ever running them."""
+    from invdesign.data.materials import MP_ELASTICITY
+
     path = os.environ.get("INVDESIGN_DATA_MIRROR") or str(SHARED_DATA)
-    if not Path(path).is_dir():
-        pytest.skip(f"no data mirror at {path}; set INVDESIGN_DATA_MIRROR")
+    if not (Path(path) / MP_ELASTICITY["fname"]).is_file():
+        pytest.fail(f"no MP elasticity mirror at {path} ({MP_ELASTICITY['fname']}); put ../shared/data beside the "
+                    "checkout or set INVDESIGN_DATA_MIRROR", pytrace=False)
     return path

@@ -122,3 +122,114 @@ def test_strings_from_snakemake_config_flag_become_numbers(base):
     cfg["runtime"] = {"gpus": "four"}
     with pytest.raises(InvdesignError, match="runtime.gpus: 'four' is not of type 'integer'"):
         validate_config(cfg)
+
+
+# ------------------------------------------------------------------------ typed settings and the generated schema
+def test_schema_file_is_generated_from_the_settings_classes(repo):
+    """workflow/schemas/config.schema.yaml is what the classes generate (regenerate with the command in its header)."""
+    from invdesign.config.schema import render
+
+    assert (repo / "workflow" / "schemas" / "config.schema.yaml").read_text() == render()
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "molecules_gap.yaml", "materials_bulk_modulus.yaml",
+                                  "tests/tiny.yaml"])
+def test_generated_schema_accepts_the_shipped_configs_as_written_and_filled(repo, name):
+    import jsonschema
+
+    from invdesign.config import config_schema
+
+    validator = jsonschema.Draft202012Validator(config_schema())
+    raw = yaml.safe_load((repo / "config" / name).read_text())
+    assert not list(validator.iter_errors(raw))
+    assert not list(validator.iter_errors(load_config(repo / "config" / name)))
+
+
+BAD = [  # (mutation, what the one-line error names)
+    (lambda c: c["campaigns"]["qm9_gap"]["generators"][2].update(sample_steps=3), "setting of the molecules diffusion"),
+    (lambda c: c["campaigns"]["mp_bulk"]["generator"].update(word_dropout=0.2), "setting of the molecules vae"),
+    (lambda c: c["campaigns"]["qm9_gap"]["generators"][1].update(heads=3), "heads = 3 does not divide hidden = 64"),
+    (lambda c: c["campaigns"]["qm9_gap"]["generators"][1].update(diffusion_steps=20), "sample_steps = 50 is more"),
+    (lambda c: c["campaigns"]["qm9_gap"].update(target={"window": [float("nan"), 6.0]}), "not a finite number"),
+    (lambda c: c["campaigns"]["mp_bulk"].update(target={"min": "inf"}), "not a finite number"),
+    (lambda c: c.update(results=""), "filesystem root"),
+    (lambda c: c["campaigns"]["qm9_gap"].update(split={"val": 0.5, "test": 0.45}), "leaves less than 10%"),
+    (lambda c: c["campaigns"]["mp_bulk"].update(filters={"min_elements": 3, "max_elements": 2}), "no cell could pass"),
+    (lambda c: c["campaigns"]["qm9_gap"].update(filters={"min_distance": 1.0}), "crystals setting"),
+    (lambda c: c["campaigns"]["qm9_gap"].update(oracle={"e_hull_max": 0.2}), "setting of chgnet oracle"),
+    (lambda c: c["campaigns"]["mp_bulk"]["generator"].update(coord_weight=-1), "less than the minimum of 0"),
+    (lambda c: c["campaigns"]["qm9_gap"]["dataset"].update(property_kind="gap_ev"), "unknown key"),
+]
+
+
+@pytest.mark.parametrize("mutate, match", BAD)
+def test_bad_values_get_one_line_errors_naming_the_key(base, mutate, match):
+    bad = copy.deepcopy(base)
+    mutate(bad)
+    with pytest.raises(InvdesignError, match=match) as err:
+        validate_config(bad, source="my.yaml")
+    assert "\n" not in str(err.value) and str(err.value).startswith("my.yaml: ")
+
+
+@pytest.mark.parametrize("mutate, match", [m for m in BAD if "finite" not in m[1] and "root" not in m[1]
+                                           and "divide" not in m[1] and "more" not in m[1]
+                                           and "10%" not in m[1] and "no cell" not in m[1]])
+def test_generated_schema_rejects_what_the_validator_rejects_key_by_key(base, mutate, match):
+    """Every key-level error (unknown key, key of another generator / domain / oracle, bound) is in the schema too;
+    cross-field checks (divisibility, split sums, ...) are the validator's alone."""
+    import jsonschema
+
+    from invdesign.config import config_schema
+
+    bad = copy.deepcopy(base)
+    mutate(bad)
+    assert list(jsonschema.Draft202012Validator(config_schema()).iter_errors(bad)), match
+
+
+def test_each_generator_splits_into_model_train_and_sample_parts_without_overlap():
+    """Every key of a generator belongs to one part; sampling keys never reach the training job's params."""
+    import dataclasses
+
+    from invdesign.config.generators import GENERATOR_PARTS, generator_schema, parse_generator
+
+    for (domain, kind), parts in GENERATOR_PARTS.items():
+        names = [{f.name for f in dataclasses.fields(p)} for p in parts]
+        assert not (names[0] & names[1] or names[0] & names[2] or names[1] & names[2]), (domain, kind)
+        assert set(generator_schema(domain, kind)["properties"]) == {"type"} | set().union(*names)
+        gen = parse_generator({"type": kind}, domain, "g", "test")
+        assert set(gen.training_params()) == {"domain", "type", "model", "train"}
+        assert set(gen.training_params()["model"]) == names[0] and not names[2] & set(gen.training_params()["train"])
+    assert {"n_samples", "guidance_scale", "sample_steps", "sample_seed"} <= {
+        f.name for f in dataclasses.fields(GENERATOR_PARTS[("molecules", "diffusion")][2])}
+    assert "langevin_steps" in {f.name for f in dataclasses.fields(GENERATOR_PARTS[("crystals", "ebm")][2])}
+
+
+def test_model_code_holds_no_defaults(repo):
+    """The models read their typed settings by attribute; a default written beside a model is a second source."""
+    import re
+
+    for path in (repo / "invdesign" / "models").glob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"cfg\.get\(|cfg\[\"", text), path.name
+
+
+def test_a_non_editable_install_validates_the_default_config(repo, tmp_path):
+    """The package carries everything validation needs: installed as a plain copy (no source tree beside it), it
+    validates config/config.yaml and generates the same schema as the repository holds."""
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    res = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--quiet",
+                          "--target", str(site), str(repo)], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    code = ("import invdesign, sys; from invdesign.config import load_config; from invdesign.config.schema import "
+            "render; assert invdesign.__file__.startswith(sys.argv[1]), invdesign.__file__; "
+            "c = load_config(sys.argv[2]); print(sorted(c['campaigns'])); sys.stdout.write(render())")
+    env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}
+    res = subprocess.run([sys.executable, "-c", code, str(site), str(repo / "config" / "config.yaml")], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert res.returncode == 0, res.stderr[-2000:]
+    first, rest = res.stdout.split("\n", 1)
+    assert first == "['mp_bulk', 'qm9_gap']"
+    assert rest == (repo / "workflow" / "schemas" / "config.schema.yaml").read_text()

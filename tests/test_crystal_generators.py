@@ -6,6 +6,8 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
+from invdesign.config import model_settings
+from invdesign.config.generators import CrystalDiffusionSample, EBMSample
 from invdesign.models.crystal_diffusion import CrystalDiffusion, wrapped_normal_score
 
 ELEMENTS = ["Na", "Mg", "Cl", "O"]
@@ -14,6 +16,23 @@ ELEMENTS = ["Na", "Mg", "Cl", "O"]
 def meta(max_atoms=4):
     return {"domain": "crystals", "max_atoms": max_atoms, "elements": ELEMENTS, "lattice_mean": [1.0] * 3 + [1.5] * 3,
             "lattice_std": [0.1] * 6, "natoms_hist": [0, 0, 2, 0, 1][: max_atoms + 1], "y_mean": 0.0, "y_std": 1.0}
+
+
+def diffusion(**settings):
+    return CrystalDiffusion(meta(), model_settings("crystals", "diffusion", settings))
+
+
+def ebm(**settings):
+    from invdesign.models.crystal_ebm import CrystalEBM
+
+    return CrystalEBM(meta(), model_settings("crystals", "ebm", settings))
+
+
+# the sampling settings a campaign's defaults give, in the models' sample() keywords
+_d = CrystalDiffusionSample()
+DIFFUSION = {"guidance_scale": _d.guidance_scale, "sample_steps": 50, "composition_projection": _d.composition_projection}
+_e = EBMSample()
+EBM = {"guidance_scale": _e.guidance_scale, "steps": _e.langevin_steps, "property_tolerance": _e.property_tolerance}
 
 
 def test_wrapped_normal_score_is_the_derivative_of_the_wrapped_log_density():
@@ -33,7 +52,7 @@ def test_wrapped_normal_score_is_the_derivative_of_the_wrapped_log_density():
 
 def test_denoiser_is_periodic_translation_invariant_and_permutation_equivariant():
     torch.manual_seed(0)
-    model = CrystalDiffusion(meta(), {"hidden": 32, "layers": 2}).eval()
+    model = diffusion(hidden=32, layers=2).eval()
     B, M = 3, 4
     mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0], [1, 1, 1, 1]], dtype=torch.bool)
     A = torch.randn(B, M, 4) * mask.unsqueeze(-1)
@@ -70,40 +89,40 @@ def test_crystal_diffusion_learns_rocksalt_and_follows_the_condition():
     rng = torch.Generator().manual_seed(0)
     ys = torch.rand(400, generator=rng) * 4 - 2
     graphs = [rocksalt(rng, float(y)) for y in ys]
-    model = CrystalDiffusion(meta(), {"hidden": 64, "layers": 2, "diffusion_steps": 200, "sample_steps": 50})
+    model = diffusion(hidden=64, layers=2, diffusion_steps=200)
     fit(model, graphs[:360], graphs[360:], epochs=120, batch_size=64, lr=3e-3, device=torch.device("cpu"), seed=0)
     model.eval()
-    out = model.sample(sizes=torch.full((64,), 2), target=torch.tensor(2.0), generator=torch.Generator().manual_seed(1))
-    types = out["types"][:, :2].sort(1).values
+    out = model.sample(sizes=torch.full((64,), 2), target=torch.tensor(2.0), generator=torch.Generator().manual_seed(1),
+                       **DIFFUSION)
+    types = out.types[:, :2].sort(1).values
     assert (types == torch.tensor([0, 2])).all(1).float().mean() > 0.8
-    d = out["frac"][:, 1] - out["frac"][:, 0]
+    d = out.frac[:, 1] - out.frac[:, 0]
     d = (d - d.round()).abs()
     assert (d - 0.5).abs().max(1).values.median() < 0.08           # Cl sits at the cell's body centre
-    assert (out["lattice"][:, 3:] - 60).abs().median() < 5
-    lo = model.sample(sizes=torch.full((64,), 2), target=torch.tensor(-2.0), generator=torch.Generator().manual_seed(1))
-    assert out["lattice"][:, 0].median() > lo["lattice"][:, 0].median() + 0.2   # the condition moves the cell size
+    assert (out.lattice[:, 3:] - 60).abs().median() < 5
+    lo = model.sample(sizes=torch.full((64,), 2), target=torch.tensor(-2.0), generator=torch.Generator().manual_seed(1),
+                      **DIFFUSION)
+    assert out.lattice[:, 0].median() > lo.lattice[:, 0].median() + 0.2   # the condition moves the cell size
     # structure prediction for a given composition: the types are kept as given (either order), only the
     # geometry is generated, and it is the learnt one
-    csp = model.sample(types=[[0, 2]] * 16 + [[2, 0]] * 16, generator=torch.Generator().manual_seed(2))
-    assert (csp["types"][:16, :2] == torch.tensor([0, 2])).all() and (csp["types"][16:, :2] == torch.tensor([2, 0])).all()
-    assert (csp["types"][:, 2:] == -1).all() and (csp["num_atoms"] == 2).all()
-    d = csp["frac"][:, 1] - csp["frac"][:, 0]
+    csp = model.sample(types=[[0, 2]] * 16 + [[2, 0]] * 16, generator=torch.Generator().manual_seed(2), **DIFFUSION)
+    assert (csp.types[:16, :2] == torch.tensor([0, 2])).all() and (csp.types[16:, :2] == torch.tensor([2, 0])).all()
+    assert (csp.types[:, 2:] == -1).all() and (csp.num_atoms == 2).all()
+    d = csp.frac[:, 1] - csp.frac[:, 0]
     d = (d - d.round()).abs()
     assert (d - 0.5).abs().max(1).values.median() < 0.08
-    assert (csp["lattice"][:, 3:] - 60).abs().median() < 5
+    assert (csp.lattice[:, 3:] - 60).abs().median() < 5
     with pytest.raises(ValueError, match="element index"):
-        model.sample(types=[[0, 7]])
+        model.sample(types=[[0, 7]], **DIFFUSION)
     with pytest.raises(ValueError, match="1-4"):
-        model.sample(types=[[0, 1, 2, 3, 0]])
+        model.sample(types=[[0, 1, 2, 3, 0]], **DIFFUSION)
 
 
 def test_crystal_ebm_energy_is_invariant_and_scores_batches():
     from torch_geometric.loader import DataLoader
 
-    from invdesign.models.crystal_ebm import CrystalEBM
-
     torch.manual_seed(0)
-    model = CrystalEBM(meta(), {"hidden": 32, "layers": 2}).eval()
+    model = ebm(hidden=32, layers=2).eval()
     mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]], dtype=torch.bool)
     A = torch.rand(2, 4, 4) * mask.unsqueeze(-1)
     Fr, L = torch.rand(2, 4, 3), torch.randn(2, 6)
@@ -122,20 +141,18 @@ def test_crystal_ebm_energy_is_invariant_and_scores_batches():
 
 
 def test_crystal_ebm_property_energy_pulls_samples_to_the_target():
-    from invdesign.models.crystal_ebm import CrystalEBM
-
     torch.manual_seed(0)
-    model = CrystalEBM(meta(), {"hidden": 32, "layers": 2, "langevin_steps": 40, "langevin_step_size": 0.1,
-                                "property_tolerance": 0.2}).eval()
+    model = ebm(hidden=32, layers=2, langevin_step_size=0.1).eval()
+    kw = {"steps": 40, "property_tolerance": 0.2}
     class CellSize(torch.nn.Module):  # a property head that reads the mean log lattice length
         def forward(self, A, Fr, L, mask):
             return L[:, :3].mean(1)
 
     model.property_net = CellSize()
     gen = torch.Generator().manual_seed(0)
-    free = model.sample(sizes=torch.full((32,), 2), generator=gen)
+    free = model.sample(sizes=torch.full((32,), 2), generator=gen, guidance_scale=1.0, **kw)
     hi = model.sample(sizes=torch.full((32,), 2), target=torch.tensor(3.0), guidance_scale=5.0,
-                      generator=torch.Generator().manual_seed(0))
-    assert hi["property_pred"].mean() > free["property_pred"].mean() + 0.5
-    assert (hi["types"][:, :2] >= 0).all() and (hi["types"][:, 2:] == -1).all()
-    assert ((hi["frac"] >= 0) & (hi["frac"] < 1)).all()
+                      generator=torch.Generator().manual_seed(0), **kw)
+    assert hi.property_pred.mean() > free.property_pred.mean() + 0.5
+    assert (hi.types[:, :2] >= 0).all() and (hi.types[:, 2:] == -1).all()
+    assert ((hi.frac >= 0) & (hi.frac < 1)).all()

@@ -5,12 +5,9 @@ import math
 import numpy as np
 import pytest
 
-pytest.importorskip("chgnet")
-pytest.importorskip("matcalc")
+from pymatgen.core import Composition, Lattice, Structure
 
-from pymatgen.core import Composition, Lattice, Structure  # noqa: E402
-
-from invdesign.oracles import crystal  # noqa: E402
+from invdesign.oracles import crystal
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -88,16 +85,30 @@ def test_verify_crystals_table(nial_refs):
     assert df["eos_bulk_modulus_gpa"].isna().all()
 
 
-@pytest.mark.slow
-def test_mgo_hull_and_eos_bulk_modulus():
-    """Rock-salt MgO against itself + Mg/O elemental references, and its EOS bulk modulus (DFT ~150 GPa)."""
+def test_chgnet_oracle_relaxes_places_on_the_hull_and_fits_an_eos_of_a_tiny_cell():
+    """The workflow's CHGNet oracle on one 2-atom cell (rattled rock-salt MgO) against a data set holding MgO: the
+    relaxation, the hull from the data set's phases plus elemental references, one EOS fit (DFT K ~150 GPa), and
+    the second novelty check, which finds the relaxed cell is the known phase."""
+    import pandas as pd
+
+    from invdesign.chem.crystals import structure_to_record
+    from invdesign.config.oracles import ChgnetOracleSettings
+    from invdesign.properties import PROPERTIES
+
     perturbed = rocksalt_mgo(4.30)
     perturbed.perturb(0.05)
-    df = crystal.verify_crystals([perturbed], [rocksalt_mgo()], fmax=0.05, steps=300)
-    row = df.iloc[0]
+    known = rocksalt_mgo()
+    dataset = pd.DataFrame({"id": ["mp-1265"], "formula": ["MgO"], "structure": [structure_to_record(known)]})
+    batch = pd.DataFrame({"rank": [1], "formula": ["MgO"], "predicted_property": [150.0],
+                          "structure": [structure_to_record(perturbed)]})
+    oracle = crystal.ChgnetOracle(ChgnetOracleSettings(fmax=0.05, max_steps=300), {"min": 100.0},
+                                  PROPERTIES["bulk_modulus_gpa"])
+    row = oracle.evaluate(batch, dataset, oracle.prepare(dataset)).iloc[0]
     assert row["oracle_error"] == "" and row["relax_converged"] and row["stable"]
     assert abs(row["e_hull"]) < 0.05
     assert 120.0 < row["eos_bulk_modulus_gpa"] < 190.0
+    assert row["matches_known"] == "mp-1265" and not row["novel_after_relaxation"]
+    assert 0.5 < row["volume_scale"] < 2.0  # relaxed from the additive volume fitted on the data set
 
 
 @pytest.mark.slow

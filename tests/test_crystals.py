@@ -158,6 +158,7 @@ def structure_from(record):
 
 
 def test_mp_vae_trains_and_decodes(mirror, tmp_path):
+    from invdesign.config import model_settings
     from invdesign.models.crystal_vae import CrystalVAE
     from invdesign.models.train import fit
 
@@ -166,10 +167,10 @@ def test_mp_vae_trains_and_decodes(mirror, tmp_path):
     assert len(df) == 200 and df["num_sites"].max() <= 12 and (df["property"] > 0).all()
     graphs, meta = dom.featurize(df, {})
     meta.update(y_mean=float(df.property.mean()), y_std=float(df.property.std()))
-    model = CrystalVAE(meta, {"latent_dim": 16, "hidden": 32})
+    model = CrystalVAE(meta, model_settings("crystals", "vae", {"latent_dim": 16, "hidden": 32}))
     fit(model, graphs[:160], graphs[160:], epochs=2, batch_size=32, lr=3e-3, device=torch.device("cpu"))
     out = model.decode(torch.randn(40, 16))
-    assert ((out["types"] >= 0).sum(1) == out["num_atoms"]).all()
+    assert ((out.types >= 0).sum(1) == out.num_atoms).all()
     samples = dom.decode(out, meta)
     assert len(samples) == 40
     checked = dom.filter_candidates(samples, df, {})

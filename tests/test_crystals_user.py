@@ -37,9 +37,9 @@ def test_missing_column_folder_and_table(tmp_path):
         dom.load_source(DS | {"id_column": "name"}, mirror=None, cache_dir="unused")
     with pytest.raises(InvdesignError, match="CIF folder .*nowhere not found; fix dataset.path"):
         dom.load_source(DS | {"path": str(tmp_path / "nowhere")}, mirror=None, cache_dir="unused")
-    with pytest.raises(InvdesignError, match="dataset.table is not set"):
+    with pytest.raises(InvdesignError, match="dataset.table is required"):
         dom.load_source({k: v for k, v in DS.items() if k != "table"}, mirror=None, cache_dir="unused")
-    with pytest.raises(InvdesignError, match="not a crystal source"):
+    with pytest.raises(InvdesignError, match="dataset.source = 'qm9' is not allowed"):
         dom.load_source(DS | {"source": "qm9"}, mirror=None, cache_dir="unused")
 
 

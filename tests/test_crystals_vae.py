@@ -9,6 +9,8 @@ import torch
 from torch_geometric.data import Batch
 
 from invdesign.domains import crystals as dom
+from invdesign.models.samples import CrystalSamples
+from invdesign.config import model_settings
 from invdesign.models.crystal_vae import CrystalVAE, periodic_sq
 
 DATA = Path(__file__).parent / "data"
@@ -33,7 +35,7 @@ def test_periodic_distance():
 def test_reconstruction_loss_ignores_site_order_and_periodic_images(user_graphs):
     _, graphs, meta = user_graphs
     torch.manual_seed(0)
-    model = CrystalVAE(meta, {"latent_dim": 8, "hidden": 16}).eval()
+    model = CrystalVAE(meta, model_settings("crystals", "vae", {"latent_dim": 8, "hidden": 16})).eval()
     batch = Batch.from_data_list(graphs)
     z = torch.randn(batch.num_graphs, 8)
     loss, metrics = model.reconstruction_loss(z, batch)
@@ -54,20 +56,21 @@ def test_reconstruction_loss_ignores_site_order_and_periodic_images(user_graphs)
 
 def test_decode_is_batched_and_consistent(user_graphs):
     _, _, meta = user_graphs
-    model = CrystalVAE(meta, {"latent_dim": 8, "hidden": 16}).eval()
+    model = CrystalVAE(meta, model_settings("crystals", "vae", {"latent_dim": 8, "hidden": 16})).eval()
     out = model.decode(torch.randn(500, 8))
-    assert out["types"].shape == (500, meta["max_atoms"]) and out["frac"].shape == (500, meta["max_atoms"], 3)
-    assert out["lattice"].shape == (500, 6) and out["num_atoms"].shape == (500,)
-    assert ((out["types"] >= 0).sum(1) == out["num_atoms"]).all()
-    assert out["types"].max() < len(meta["elements"]) and ((out["frac"] >= 0) & (out["frac"] <= 1)).all()
+    assert out.types.shape == (500, meta["max_atoms"]) and out.frac.shape == (500, meta["max_atoms"], 3)
+    assert out.lattice.shape == (500, 6) and out.num_atoms.shape == (500,)
+    assert ((out.types >= 0).sum(1) == out.num_atoms).all()
+    assert out.types.max() < len(meta["elements"]) and ((out.frac >= 0) & (out.frac <= 1)).all()
     samples = dom.decode(out, meta)
     assert len(samples) == 500 and {"formula", "structure", "num_sites"} <= set(samples.columns)
     ok = samples["structure"].notna()
-    n = out["num_atoms"].numpy()[ok.to_numpy()]
+    n = out.num_atoms.numpy()[ok.to_numpy()]
     assert (samples.loc[ok, "num_sites"] + samples.loc[ok, "merged_sites"] == n).all()
     # a degenerate lattice keeps its row with None identifiers
-    out["lattice"][0] = torch.tensor([3.0, 3.0, 3.0, 170.0, 170.0, 170.0])
-    bad = dom.decode({k: v[:1] for k, v in out.items()}, meta)
+    out.lattice[0] = torch.tensor([3.0, 3.0, 3.0, 170.0, 170.0, 170.0])
+    bad = dom.decode(CrystalSamples(types=out.types[:1], frac=out.frac[:1], lattice=out.lattice[:1],
+                                    num_atoms=out.num_atoms[:1]), meta)
     assert bad["structure"].iloc[0] is None and bad["formula"].iloc[0] is None
 
 
@@ -81,7 +84,7 @@ def test_tiny_end_to_end_on_mp(mirror, tmp_path):
     assert {"id", "formula", "structure", "num_sites", "property", "bulk_modulus_gpa", "shear_modulus_gpa"} <= set(df)
     graphs, meta = dom.featurize(df, {})
     meta.update(y_mean=float(df.property.mean()), y_std=float(df.property.std()))
-    model = CrystalVAE(meta, {"latent_dim": 16, "hidden": 48})
+    model = CrystalVAE(meta, model_settings("crystals", "vae", {"latent_dim": 16, "hidden": 48}))
     info = fit(model, graphs[:170], graphs[170:], epochs=6, batch_size=32, lr=5e-3, device=torch.device("cpu"))
     assert info["history"][-1]["train_recon"] < info["history"][0]["train_recon"]
     torch.manual_seed(0)

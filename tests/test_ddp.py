@@ -18,19 +18,22 @@ def write_toy_graphs(path) -> None:
     torch_save(pack(graphs, meta=meta, split=split, ids=[str(i) for i in range(120)]), path)
 
 
-def toy_predictor_campaign(epochs: int) -> dict:
-    return {"predictor": {"hidden": 16, "layers": 2, "epochs": epochs, "batch_size": 16, "lr": 0.003, "seed": 0,
-                          "max_minutes": None, "patience": None, "weight_decay": 0.0}}
+def toy_predictor_settings(epochs: int) -> dict:
+    """What the train_predictor rule gets as params: the predictor's model and train parts."""
+    from invdesign.config import parse_predictor
+
+    return parse_predictor({"hidden": 16, "layers": 2, "epochs": epochs, "batch_size": 16, "lr": 0.003},
+                           "predictor", "test").training_params()
 
 
 def test_torchrun_ddp_trains_rank0_writes_and_the_ranks_log_reaches_the_rule_log(tmp_path, monkeypatch):
     """runtime.gpus = 2 goes through the training rules' launcher (torchrun, gloo); what the ranks print lands in
     the rule's log file, not only on the job's stdout (which a SLURM executor deletes once the job succeeds)."""
     from invdesign.pipeline import launch
-    from invdesign.pipeline.runner import setup_logging
+    from invdesign.pipeline.glue import setup_logging
 
     write_toy_graphs(tmp_path / "graphs.pt")
-    camp = toy_predictor_campaign(epochs=3)
+    camp = toy_predictor_settings(epochs=3)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     rule_log = tmp_path / "train_predictor.log"
     setup_logging(str(rule_log))

@@ -136,8 +136,8 @@ def test_default_profile_plans_each_config(repo, configfile, tmp_path):
             if camp:
                 rule = re.match(r"(?:rule|checkpoint) (\w+):", block).group(1)
                 prio[(camp.group(1), rule)] = int(pr.group(1)) if pr else 0
-        chain = {"prepare_dataset", "featurize", "train_generator", "train_predictor", "search", "filter_rank",
-                 "crystal_batches", "verify_crystals"}
+        chain = {"prepare_dataset", "check_target", "featurize", "train_generator", "train_predictor", "search", "filter_rank",
+                 "oracle_prepare", "oracle_batches", "verify"}
         assert {r for (c, r), v in prio.items() if c == "mp_bulk" and v == 1} == chain, prio
         assert {v for (c, _), v in prio.items() if c == "qm9_gap"} == {0}, prio
 

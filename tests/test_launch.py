@@ -87,9 +87,10 @@ def test_two_node_rendezvous_trains_one_model(tmp_path, repo):
     torch_save(pack(graphs, meta=meta, split=["train"] * 60 + ["val"] * 10 + ["test"] * 10,
                     ids=[str(i) for i in range(80)]), tmp_path / "graphs.pt")
     runtime = {"device": "cpu", "gpus": 1, "nodes": 2, "rendezvous_port": _free_port()}
-    camp = {"predictor": {"hidden": 16, "layers": 2, "epochs": 2, "batch_size": 16, "lr": 0.003, "seed": 0,
-                          "max_minutes": None, "patience": None, "weight_decay": 0.0}}
-    (tmp_path / "job.json").write_text(json.dumps({"name": "nodes", "campaign": camp, "runtime": runtime}))
+    from tests.test_ddp import toy_predictor_settings
+
+    settings = toy_predictor_settings(epochs=2)
+    (tmp_path / "job.json").write_text(json.dumps({"name": "nodes", "settings": settings, "runtime": runtime}))
     cmd = torchrun_command("predictor", str(tmp_path / "job.json"), str(tmp_path / "graphs.pt"),
                            str(tmp_path / "p.pt"), str(tmp_path / "m.json"), runtime, env=SLURM_ENV)
     per_node = cmd[cmd.index(sys.executable):]  # what srun starts on each node

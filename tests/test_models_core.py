@@ -10,7 +10,8 @@ from invdesign.models.gnn import GraphEncoder, mlp
 from invdesign.models.predictor import GraphPropertyPredictor, predict_graphs
 from invdesign.models.train import fit
 from invdesign.models.vae import GraphVAE
-from invdesign.search.latent import optimise_latents, start_latents
+from invdesign.config.generators import PredictorModel, VAEModel
+from invdesign.sampling.latent import optimise_latents, start_latents
 
 
 def random_graph(n=7, node_dim=5, edge_dim=3, seed=0, y=None):
@@ -58,7 +59,7 @@ def test_predictor_learns_a_graph_property():
     graphs = [random_graph(n=4 + i % 5, seed=i) for i in range(240)]
     ys = torch.tensor([float(g.y) for g in graphs])
     meta = {"node_dim": 5, "edge_dim": 3, "y_mean": float(ys.mean()), "y_std": float(ys.std())}
-    model = GraphPropertyPredictor(meta, {"hidden": 32, "layers": 2})
+    model = GraphPropertyPredictor(meta, PredictorModel.parse({"hidden": 32, "layers": 2}))
     before = (predict_graphs(model, graphs[200:], "cpu") - ys[200:]).abs().mean()
     fit(model, graphs[:200], graphs[200:], epochs=25, batch_size=32, lr=3e-3, device=torch.device("cpu"))
     after = (predict_graphs(model, graphs[200:], "cpu") - ys[200:]).abs().mean()
@@ -86,7 +87,7 @@ def test_vae_base_and_latent_search_move_toward_target():
     graphs = [random_graph(n=5, seed=i) for i in range(300)]
     ys = torch.tensor([float(g.y) for g in graphs])
     meta = {"node_dim": 5, "edge_dim": 3, "y_mean": float(ys.mean()), "y_std": float(ys.std())}
-    model = ToyVAE(meta, {"latent_dim": 8, "hidden": 32, "layers": 2, "beta": 0.001})
+    model = ToyVAE(meta, VAEModel.parse({"latent_dim": 8, "hidden": 32, "layers": 2, "beta": 0.001}))
     info = fit(model, graphs[:250], graphs[250:], epochs=15, batch_size=50, lr=3e-3, device=torch.device("cpu"))
     assert info["best_epoch"] >= 1 and info["history"][-1]["val_prop_mse"] < 0.6
     aim = (float(ys.mean() + 1.5 * ys.std()), float("inf"))
@@ -117,7 +118,6 @@ def test_latent_search_uncertainty_term_keeps_heads_in_agreement():
     """With the ensemble-variance penalty, latents reach the target where the heads agree."""
     from torch import nn
 
-    from invdesign.search.latent import optimise_latents
 
     class TwoHeads(nn.Module):
         # head 1 reads z0; head 2 reads z0 + 3 z1: they agree only on the line z1 = 0

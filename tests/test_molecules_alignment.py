@@ -106,5 +106,7 @@ def test_csv_molecules_have_no_mulliken_and_a_zero_flag(tmp_path):
 
 
 def test_qm9_property_column_must_be_known(tmp_path):
-    with pytest.raises(InvdesignError, match="property_column 'gap'.*gap_ev"):
-        load_qm9({"source": "qm9", "property_column": "gap", "max_rows": 5}, tmp_path)
+    from invdesign.domains import molecules as dom
+
+    with pytest.raises(InvdesignError, match="property_column = 'gap' is not provided by qm9.*gap_ev"):
+        dom.load_source({"source": "qm9", "property_column": "gap", "max_rows": 5}, mirror=None, cache_dir=tmp_path)

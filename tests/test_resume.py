@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import invdesign.models.train as train
-from tests.test_ddp import toy_predictor_campaign, write_toy_graphs
+from invdesign.config.generators import VAEModel
+from tests.test_ddp import toy_predictor_settings, write_toy_graphs
 from tests.test_models_core import ToyVAE, random_graph
 
 CPU = torch.device("cpu")
@@ -27,7 +28,7 @@ def _graphs():
 
 def _vae(meta, init_seed):
     torch.manual_seed(init_seed)  # a resumed run must not depend on how its fresh model was initialised
-    return ToyVAE(meta, {"latent_dim": 8, "hidden": 16, "layers": 2, "beta": 0.01})
+    return ToyVAE(meta, VAEModel.parse({"latent_dim": 8, "hidden": 16, "layers": 2, "beta": 0.01}))
 
 
 def _fit(model, graphs, workers, **kw):
@@ -103,12 +104,12 @@ def test_data_parallel_training_killed_mid_run_resumes_through_the_launcher(tmp_
     from invdesign.pipeline import launch
 
     write_toy_graphs(tmp_path / "graphs.pt")
-    camp = toy_predictor_campaign(epochs=4)
+    camp = toy_predictor_settings(epochs=4)
     runtime = {"device": "cpu", "gpus": 2, "checkpoint_minutes": 1e-9}
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     paths = {k: str(tmp_path / k) for k in ("graphs.pt", "p.pt", "m.json", "ref.pt", "ref.json")}
 
-    (tmp_path / "job.json").write_text(json.dumps({"name": "ddp", "campaign": camp, "runtime": runtime}))
+    (tmp_path / "job.json").write_text(json.dumps({"name": "ddp", "settings": camp, "runtime": runtime}))
     (tmp_path / "dies.py").write_text(_DIES)
     cmd = launch.torchrun_command("predictor", str(tmp_path / "job.json"), paths["graphs.pt"], paths["p.pt"],
                                   paths["m.json"], runtime)

@@ -9,10 +9,13 @@ import torch
 from torch_geometric.data import Data
 
 from invdesign.chem.crystals import binary_formulas, formula_counts
-from invdesign.config import validate_config
+from invdesign.config import model_settings, validate_config
+from invdesign.config.generators import Compositions, CrystalDiffusionSample
+from invdesign.domains import get_domain
 from invdesign.errors import InvdesignError
 from invdesign.models.crystal_diffusion import CrystalDiffusion
-from invdesign.pipeline import compositions, steps
+from invdesign.pipeline import compositions
+from invdesign.sampling import SampleRequest, make_sampler
 
 ELEMENTS = ["Co", "Ir", "Ni", "Re", "Sn"]
 META = {"domain": "crystals", "max_atoms": 8, "elements": ELEMENTS, "lattice_mean": [1.1] * 3 + [1.5] * 3,
@@ -39,19 +42,24 @@ def test_composition_cells_keep_the_formula_and_fit_the_model():
     assert sorted(types[1]) == sorted([1] * 6 + [3] * 2)
 
 
-def _camp(compositions, oracle=None):
-    return {"domain": "crystals", "target": {"min": 300.0}, "dataset": {"property_column": "bulk_modulus_gpa"},
-            "oracle": oracle or {"feedback_from": []},
-            "generator": {"type": "diffusion", "n_samples": 4, "seed": 0, "guidance_scale": 1.0,
-                          "compositions": compositions}}
+TARGET = {"min": 300.0}
+
+
+def formulas(comp: dict, feedback=()):
+    return compositions.structure_prediction_formulas(Compositions.parse(comp), META, list(feedback), TARGET)
 
 
 def test_guided_sampling_predicts_structures_for_the_given_formulas():
     torch.manual_seed(0)
-    model = CrystalDiffusion(META, {"hidden": 16, "layers": 1, "diffusion_steps": 20, "sample_steps": 5}).eval()
+    model = CrystalDiffusion(META, model_settings("crystals", "diffusion", {"hidden": 16, "layers": 1,
+                                                                           "diffusion_steps": 20})).eval()
     train = [Data(y=torch.tensor([v]), num_nodes=2) for v in (200.0, 310.0, 350.0)]
-    camp = _camp({"formulas": ["Ir3Re", "CoIr"], "cells_per_formula": 2})
-    df = steps._guided_sampling(camp, model, META, train)
+    comp = Compositions.parse({"formulas": ["Ir3Re", "CoIr"], "cells_per_formula": 2})
+    types, owner = compositions.composition_cells(formulas(comp.to_dict()), META, comp.cells_per_formula)
+    sampler = make_sampler("diffusion", model, CrystalDiffusionSample.parse({"n_samples": 4, "sample_steps": 5,
+                                                                            "compositions": comp.to_dict()}))
+    out = sampler.sample(SampleRequest(target=TARGET, train=train, compositions=types, composition_formulas=owner))
+    df = get_domain("crystals").decode(out.structures, META).assign(**out.columns)
     assert list(df["requested_formula"]) == ["ReIr3", "ReIr3", "CoIr", "CoIr"]
     built = df[df["structure"].notna() & df["merged_sites"].eq(0)]
     assert len(built) >= 2 and (built["formula"] == built["requested_formula"]).all()
@@ -59,15 +67,14 @@ def test_guided_sampling_predicts_structures_for_the_given_formulas():
 
 
 def test_listed_formulas_are_reduced_and_deduplicated():
-    camp = _camp({"formulas": ["Ir6Re2", "ReIr3", "CoIr"]})
-    assert compositions.structure_prediction_formulas(camp, META) == ["ReIr3", "CoIr"]
+    assert formulas({"formulas": ["Ir6Re2", "ReIr3", "CoIr"]}) == ["ReIr3", "CoIr"]
 
 
 @pytest.mark.parametrize("formula, match", [("Ir3Pt", "never saw"), ("Ir7Re2", "needs 9 atoms"),
                                             ("Ir3Q", "not a chemical formula")])
 def test_bad_formulas_get_one_line_errors(formula, match):
     with pytest.raises(InvdesignError, match=match) as err:
-        compositions.structure_prediction_formulas(_camp({"formulas": [formula]}), META)
+        formulas({"formulas": [formula]})
     assert "\n" not in str(err.value) and "compositions.formulas" in str(err.value)
 
 
@@ -82,14 +89,13 @@ def test_formulas_from_feedback_are_unverified_binaries_of_the_raising_elements(
     rows.append({"formula": "IrRe", "predicted_property": 300.0, "stable": True, "eos_bulk_modulus_gpa": 335.0})
     path = tmp_path / "candidates_verified.parquet"
     pd.DataFrame(rows).to_parquet(path)
-    camp = _camp({"from_feedback": True, "max_reduced_atoms": 4, "max_formulas": 500}, {"feedback_from": [str(path)]})
-    formulas = compositions.structure_prediction_formulas(camp, META)
-    elements = {el for f in formulas for el in formula_counts(f)}
+    comp = {"from_feedback": True, "max_reduced_atoms": 4, "max_formulas": 500}
+    got = formulas(comp, [str(path)])
+    elements = {el for f in got for el in formula_counts(f)}
     assert elements <= {"Ir", "Re", "Co"} and {"Ir", "Re"} <= elements and "Sn" not in elements
-    assert "ReIr" not in formulas                              # verified already (as "IrRe")
-    assert len(formulas) == len(set(formulas))
-    camp["generator"]["compositions"]["max_formulas"] = 3
-    assert compositions.structure_prediction_formulas(camp, META) == formulas[:3]
+    assert "ReIr" not in got                                   # verified already (as "IrRe")
+    assert len(got) == len(set(got))
+    assert formulas(dict(comp, max_formulas=3), [str(path)]) == got[:3]
 
 
 @pytest.fixture
@@ -100,7 +106,7 @@ def base(repo):
 
 
 @pytest.mark.parametrize("where, compositions, match", [
-    ("qm9_gap", {"formulas": ["CO2"]}, "crystal diffusion only"),
+    ("qm9_gap", {"formulas": ["CO2"]}, "setting of the crystals diffusion generator"),
     ("mp_bulk", {"from_feedback": True}, "needs oracle.feedback_from"),
     ("mp_bulk", {}, "names no formula"),
 ])

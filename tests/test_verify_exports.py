@@ -1,4 +1,5 @@
-"""xTB oracle, calibration, and the chemist-facing exports (SDF re-read by RDKit, CIF zip by pymatgen)."""
+"""xTB oracle, calibration, the oracle rules (batches -> checked -> verified) and the chemist-facing exports
+(SDF re-read by RDKit, CIF zip by pymatgen)."""
 
 import json
 import zipfile
@@ -10,13 +11,17 @@ from rdkit import Chem
 
 from invdesign.chem.crystals import structure_to_record
 from invdesign.chem.descriptors import nearest_neighbours, qed_and_sa
-from invdesign.oracles.xtb import apply_calibration, fit_calibration, xtb_verify
-from invdesign.pipeline.verify import package_crystals, target_probability, verify_molecules
+from invdesign.errors import InvdesignError
+from invdesign.oracles.xtb import apply_calibration, fit_calibration, target_probability, xtb_verify
+from invdesign.pipeline.verify import export_structures, oracle_batch, oracle_batches, verify
+
+CRYSTAL = {"domain": "crystals", "target": {"min": 300}, "property_column": "bulk_modulus_gpa",
+           "property_kind": None}
 
 
 def test_xtb_methanol_gap_densities_and_invariance():
     a = xtb_verify("CO", seed=0)
-    assert a["xtb_ok"] and a["xtb_connectivity_ok"] and a["xtb_converged"]
+    assert a["xtb_ok"] and a["xtb_connectivity_ok"] and a["xtb_converged"] and a["oracle_error"] == ""
     assert 8 < a["xtb_gap_ev"] < 20
     for key in ("xtb_homo_density", "xtb_lumo_density"):
         assert len(a[key]) == 2 and sum(a[key]) == pytest.approx(1.0, abs=1e-3)
@@ -28,6 +33,18 @@ def test_xtb_methanol_gap_densities_and_invariance():
     assert b["xtb_gap_ev"] == pytest.approx(a["xtb_gap_ev"], abs=0.05)
     assert b["xtb_homo_density"][::-1] == pytest.approx(a["xtb_homo_density"], abs=0.02)
     assert Chem.MolFromMolBlock(a["molblock"], removeHs=False).GetNumAtoms() == 6
+
+
+def test_xtb_failure_after_the_single_point_is_an_error_row(monkeypatch):
+    """A failure in the orbital analysis (after the single point ran) names its stage; nothing raises."""
+    import invdesign.oracles.xtb as xtb
+
+    def broken(*args, **kwargs):
+        raise IndexError("no occupied orbital")
+
+    monkeypatch.setattr(xtb, "_atom_projection", broken)
+    out = xtb_verify("CCO")
+    assert out["xtb_ok"] is False and out["oracle_error"].startswith("orbital analysis failed: IndexError")
 
 
 def test_calibration_fit_recovers_a_line():
@@ -46,20 +63,35 @@ def test_descriptors():
     assert names == ["CCO"] and sims[0] == pytest.approx(1.0)
 
 
-def test_verify_molecules_writes_sdf_that_rdkit_reads(tmp_path):
+def run_oracle(tmp_path, params: dict, candidates: pd.DataFrame, dataset: pd.DataFrame, prepared: dict) -> dict:
+    """The oracle rules as the workflow chains them: batches -> one checked file per batch -> verified."""
+    cands, data, prep = tmp_path / "c.parquet", tmp_path / "d.parquet", tmp_path / "prepared.json"
+    candidates.to_parquet(cands)
+    dataset.to_parquet(data)
+    prep.write_text(json.dumps(prepared))
+    n = oracle_batches(**params, candidates=str(cands), feedback=[], batches=str(tmp_path / "batches"))
+    checked = []
+    for b in range(n):
+        checked.append(str(tmp_path / f"checked_{b}.parquet"))
+        oracle_batch(**params, batch=str(tmp_path / "batches" / f"batch_{b:03d}.parquet"), dataset=str(data),
+                     prepared=str(prep), checked=checked[-1])
+    return verify(campaign="t", **params, checked=checked, candidates=str(cands), dataset=str(data),
+                  prepared=str(prep), csv=str(tmp_path / "v.csv"), parquet=str(tmp_path / "v.parquet"),
+                  metrics=str(tmp_path / "m.json"))
+
+
+def test_xtb_oracle_verifies_the_top_molecules_and_the_sdf_reads_back(tmp_path):
     cands = pd.DataFrame({"rank": [1, 2, 3], "campaign": "t", "smiles": ["CCO", "C=CC=O", "CC#N"],
                           "predicted_property": [7.0, 5.5, 8.0], "passes": [True, True, False]})
-    cands.to_parquet(tmp_path / "c.parquet")
-    pd.DataFrame({"id": ["a", "b"], "smiles": ["CCC", "CCN"], "property": [8.0, 7.5],
-                  "split": "train"}).to_parquet(tmp_path / "d.parquet")
+    data = pd.DataFrame({"id": ["a", "b"], "smiles": ["CCC", "CCN"], "property": [8.0, 7.5], "split": "train"})
     calib = {"applicable": True, "xtb_quantity": "xtb_gap_ev", "slope": 0.5, "intercept": 4.3,
              "residual_std_ev": 0.6}
-    (tmp_path / "cal.json").write_text(json.dumps(calib))
-    camp = {"oracle": {"top_k": 1, "seed": 0, "fmax": 0.05, "max_steps": 200}, "target": {"window": [5.0, 9.0]}}
-    m = verify_molecules("t", camp, str(tmp_path / "c.parquet"), str(tmp_path / "d.parquet"), str(tmp_path / "cal.json"),
-                         str(tmp_path / "v.csv"), str(tmp_path / "v.parquet"), str(tmp_path / "v.sdf"),
-                         str(tmp_path / "m.json"))
-    assert m["n_candidates"] == 2 and m["n_xtb_run"] == 1 and m["n_xtb_verified"] == 1
+    params = {"domain": "molecules", "oracle": {"top_k": 1, "batch_size": 1, "max_steps": 200},
+              "target": {"window": [5.0, 9.0]}, "property_column": "gap_ev", "property_kind": None}
+    m = run_oracle(tmp_path, params, cands, data, calib)
+    assert m["n_candidates"] == 2 and m["n_xtb_run"] == 1 and m["n_xtb_verified"] == 1 and m["property_measured"]
+    export_structures(domain="molecules", verified=str(tmp_path / "v.parquet"), candidates=str(tmp_path / "c.parquet"),
+                      export=str(tmp_path / "v.sdf"))
     mols = [mol for mol in Chem.SDMolSupplier(str(tmp_path / "v.sdf"), removeHs=False)]
     assert len(mols) == 2 and all(mol is not None and mol.GetNumConformers() == 1 for mol in mols)
     assert mols[0].GetConformer().Is3D()
@@ -69,6 +101,26 @@ def test_verify_molecules_writes_sdf_that_rdkit_reads(tmp_path):
     table = pd.read_csv(tmp_path / "v.csv")
     assert table["final_rank"].tolist() == [1, 2] and {"qed", "sa_score", "nearest_known"} <= set(table.columns)
     assert table.loc[0, "xtb_calibrated"] == pytest.approx(0.5 * table.loc[0, "xtb_gap_ev"] + 4.3)
+    with pytest.raises(InvdesignError, match="exports candidates.sdf"):
+        export_structures(domain="molecules", verified=str(tmp_path / "v.parquet"),
+                          candidates=str(tmp_path / "c.parquet"), export=str(tmp_path / "v_cifs.zip"))
+
+
+def test_a_property_no_oracle_measures_is_said_so_not_judged_by_another(tmp_path):
+    """A user's property (no property_kind) is not calibrated onto the xTB gap: the table says it was not measured."""
+    cands = pd.DataFrame({"rank": [1], "campaign": "t", "smiles": ["CCO"], "predicted_property": [1.0],
+                          "passes": [True]})
+    data = pd.DataFrame({"id": ["a"], "smiles": ["CCC"], "property": [1.0], "split": "train"})
+    params = {"domain": "molecules", "oracle": {"top_k": 0}, "target": {"min": 0.5},
+              "property_column": "logp", "property_kind": None}
+    from invdesign.pipeline.verify import make_oracle
+
+    prepared = make_oracle(**(params | {"target": None})).prepare(data)
+    assert prepared["applicable"] is False and "no measure of logp" in prepared["reason"]
+    m = run_oracle(tmp_path, params, cands, data, prepared)
+    table = pd.read_parquet(tmp_path / "v.parquet")
+    assert not m["property_measured"] and table["xtb_in_target"].isna().all()
+    assert table["property_check"].iloc[0].startswith("not measured: the xtb oracle has no measure of logp")
 
 
 def test_cif_zip_reads_back_with_pymatgen(tmp_path):
@@ -78,8 +130,10 @@ def test_cif_zip_reads_back_with_pymatgen(tmp_path):
     cands = pd.DataFrame({"rank": [1, 2], "formula": ["NaCl", "NaCl"], "passes": [True, False],
                           "structure": [structure_to_record(s)] * 2})
     cands.to_parquet(tmp_path / "c.parquet")
-    assert package_crystals(str(tmp_path / "c.parquet"), str(tmp_path / "c.zip")) == 1
-    with zipfile.ZipFile(tmp_path / "c.zip") as zf:
+    cands.head(0).to_parquet(tmp_path / "v.parquet")
+    export_structures(domain="crystals", verified=str(tmp_path / "v.parquet"), candidates=str(tmp_path / "c.parquet"),
+                      export=str(tmp_path / "c_cifs.zip"))
+    with zipfile.ZipFile(tmp_path / "c_cifs.zip") as zf:
         assert zf.namelist() == ["0001_NaCl.cif"]
         back = Structure.from_str(zf.read("0001_NaCl.cif").decode(), fmt="cif")
     assert back.composition.reduced_formula == "NaCl" and back.matches(s)
@@ -103,70 +157,72 @@ def test_optional_xtb_orbital_features():
     assert plain[0].x[:, i_ok].max() == 0
 
 
-@pytest.mark.parametrize("top_k, batch_size, expected", [(3, 2, [2, 1]), (None, 2, [2, 2, 1]), (0, 2, [])])
-def test_crystal_batches_split_the_best_passing_candidates(tmp_path, top_k, batch_size, expected):
-    from invdesign.pipeline.verify import crystal_batches
-
-    cands = pd.DataFrame({"rank": range(1, 8), "passes": [True, False, True, True, True, False, True]})
+def batches(tmp_path, oracle: dict, cands: pd.DataFrame, **params) -> list[pd.DataFrame]:
     cands.to_parquet(tmp_path / "c.parquet")
-    (tmp_path / "batches").mkdir()
-    (tmp_path / "batches" / "batch_009.parquet").write_text("stale")  # from an earlier run: removed
-    n = crystal_batches({"oracle": {"top_k": top_k, "batch_size": batch_size}}, str(tmp_path / "c.parquet"),
-                        str(tmp_path / "batches"))
-    files = sorted((tmp_path / "batches").glob("batch_*.parquet"))
-    assert n == len(expected) == len(files)
-    parts = [pd.read_parquet(f) for f in files]
+    n = oracle_batches(**(CRYSTAL | params), oracle=oracle, candidates=str(tmp_path / "c.parquet"), feedback=[],
+                       batches=str(tmp_path / "b"))
+    files = sorted((tmp_path / "b").glob("batch_*.parquet"))
+    assert n == len(files)
+    return [pd.read_parquet(f) for f in files]
+
+
+@pytest.mark.parametrize("domain", ["molecules", "crystals"])
+@pytest.mark.parametrize("top_k, batch_size, expected", [(3, 2, [2, 1]), (None, 2, [2, 2, 1]), (0, 2, [])])
+def test_oracle_batches_split_the_best_passing_candidates(tmp_path, domain, top_k, batch_size, expected):
+    """Every oracle fans out the same way: the best passing candidates in batch_size files."""
+    cands = pd.DataFrame({"rank": range(1, 8), "passes": [True, False, True, True, True, False, True],
+                          "formula": list("ABCDEFG"), "smiles": "C"})
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "batch_009.parquet").write_text("stale")  # from an earlier run: removed
+    parts = batches(tmp_path, {"top_k": top_k, "batch_size": batch_size}, cands, domain=domain,
+                    property_column="gap_ev" if domain == "molecules" else "bulk_modulus_gpa")
     assert [len(p) for p in parts] == expected
     ranks = [r for p in parts for r in p["rank"]]
     assert ranks == [1, 3, 4, 5, 7][: sum(expected)]  # passing ones only, best first
 
 
-def test_verify_crystals_ranks_novel_hits_above_known_ones(tmp_path):
-    """Stable and on target first; among those, a cell that relaxed onto a known phase goes below novel ones.
-    Batches written before the post-relaxation novelty column existed still merge (unknown, ranked last)."""
-    from invdesign.pipeline.verify import verify_crystals
-
-    camp = {"target": {"min": 300}, "oracle": {"e_hull_max": 0.1}}
-    batch = pd.DataFrame({"rank": [1, 2, 3, 4], "predicted_property": [350.0, 340.0, 330.0, 320.0],
-                          "chgnet_energy_per_atom": -8.0, "e_hull": [0.0, 0.0, 0.3, 0.0],
-                          "stable": [True, True, False, True], "eos_bulk_modulus_gpa": [320.0, 310.0, 400.0, 200.0],
-                          "relax_converged": True, "oracle_error": "",
-                          "matches_known": ["mp-1", "", "", ""],
-                          "novel_after_relaxation": [False, True, True, True]})
-    batch.to_parquet(tmp_path / "b0.parquet")
-    m = verify_crystals("t", camp, [str(tmp_path / "b0.parquet")], str(tmp_path / "v.csv"),
-                        str(tmp_path / "v.parquet"), str(tmp_path / "m.json"))
+def test_chgnet_verdicts_rank_novel_hits_above_known_ones(tmp_path):
+    """Stable and on target first; among those, a cell that relaxed onto a known phase goes below novel ones."""
+    checked = pd.DataFrame({"rank": [1, 2, 3, 4], "predicted_property": [350.0, 340.0, 330.0, 320.0],
+                            "distance_to_target": 0.0, "volume_scale": 1.0, "relaxed_cif": "",
+                            "chgnet_energy_per_atom": -8.0, "e_hull": [0.0, 0.0, 0.3, 0.0],
+                            "stable": [True, True, False, True], "eos_bulk_modulus_gpa": [320.0, 310.0, 400.0, 200.0],
+                            "relax_converged": True, "oracle_error": "", "matches_known": ["mp-1", "", "", ""],
+                            "novel_after_relaxation": [False, True, True, True]})
+    checked.to_parquet(tmp_path / "b0.parquet")
+    checked[["rank"]].assign(passes=True).to_parquet(tmp_path / "c.parquet")
+    pd.DataFrame({"id": ["x"]}).to_parquet(tmp_path / "d.parquet")
+    (tmp_path / "p.json").write_text("{}")
+    m = verify(campaign="t", **CRYSTAL, oracle={"e_hull_max": 0.1}, checked=[str(tmp_path / "b0.parquet")],
+               candidates=str(tmp_path / "c.parquet"), dataset=str(tmp_path / "d.parquet"),
+               prepared=str(tmp_path / "p.json"), csv=str(tmp_path / "v.csv"), parquet=str(tmp_path / "v.parquet"),
+               metrics=str(tmp_path / "m.json"))
     out = pd.read_parquet(tmp_path / "v.parquet")
     assert out["rank"].tolist() == [2, 1, 4, 3]
     assert (m["n_stable_eos_in_target"], m["n_sun_eos_in_target"], m["n_relaxed_onto_known"]) == (2, 1, 1)
-    old = batch.drop(columns=["matches_known", "novel_after_relaxation"])
-    old.to_parquet(tmp_path / "b1.parquet")
-    m = verify_crystals("t", camp, [str(tmp_path / "b1.parquet")], str(tmp_path / "v.csv"),
-                        str(tmp_path / "v.parquet"), str(tmp_path / "m.json"))
-    assert pd.read_parquet(tmp_path / "v.parquet")["rank"].tolist() == [1, 2, 4, 3]
-    assert m["n_sun_eos_in_target"] == 0 and m["n_stable_eos_in_target"] == 2
+    # a shear-modulus campaign: the EOS bulk modulus does not judge it
+    m = verify(campaign="t", **(CRYSTAL | {"property_column": "shear_modulus_gpa"}), oracle={},
+               checked=[str(tmp_path / "b0.parquet")], candidates=str(tmp_path / "c.parquet"),
+               dataset=str(tmp_path / "d.parquet"), prepared=str(tmp_path / "p.json"), csv=str(tmp_path / "v.csv"),
+               parquet=str(tmp_path / "v.parquet"), metrics=str(tmp_path / "m.json"))
+    out = pd.read_parquet(tmp_path / "v.parquet")
+    assert not m["property_measured"] and m["n_stable_eos_in_target"] == 0 and out["eos_in_target"].isna().all()
+    assert out["property_check"].iloc[0].startswith("not measured: the chgnet oracle has no measure of shear")
 
 
-def test_crystal_batches_one_cell_per_formula(tmp_path):
-    from invdesign.pipeline.verify import crystal_batches
-
+def test_oracle_batches_one_cell_per_formula(tmp_path):
     cands = pd.DataFrame({"rank": range(1, 7), "formula": ["TcRh", "MoN", "TcRh", "IrW", "MoN", "NbIr5"],
                           "passes": [True, True, True, False, True, True]})
-    cands.to_parquet(tmp_path / "c.parquet")
     oracle = {"top_k": 3, "batch_size": 10, "one_per_formula": True}
-    assert crystal_batches({"oracle": oracle}, str(tmp_path / "c.parquet"), str(tmp_path / "b")) == 1
-    picked = pd.read_parquet(tmp_path / "b" / "batch_000.parquet")
+    (picked,) = batches(tmp_path, oracle, cands)
     assert picked["rank"].tolist() == [1, 2, 6]  # best cell of each formula, failing IrW skipped
-    crystal_batches({"oracle": oracle | {"one_per_formula": False}}, str(tmp_path / "c.parquet"), str(tmp_path / "b"))
-    assert pd.read_parquet(tmp_path / "b" / "batch_000.parquet")["rank"].tolist() == [1, 2, 3]
+    (picked,) = batches(tmp_path, oracle | {"one_per_formula": False}, cands)
+    assert picked["rank"].tolist() == [1, 2, 3]
 
 
-def test_crystal_batches_ranked_by_earlier_oracle_verdicts(tmp_path):
+def test_oracle_batches_ranked_by_earlier_oracle_verdicts(tmp_path):
     """With oracle.feedback_from the CHGNet check starts from the chemistry earlier verdicts rewarded, even
     where the predictor ranks it lower; bad feedback tables get one-line errors naming the file."""
-    from invdesign.errors import InvdesignError
-    from invdesign.pipeline.verify import crystal_batches
-
     rng = np.random.default_rng(0)
     rows = []
     for i in range(60):  # Ir alloys: stable and hard; Mo alloys: stable and soft; B compounds: unstable
@@ -181,32 +237,22 @@ def test_crystal_batches_ranked_by_earlier_oracle_verdicts(tmp_path):
     cands = pd.DataFrame({"rank": [1, 2, 3, 4, 5],
                           "formula": ["MoB2", "Mo3Ti", "TiIr3", "ZrIr", rows[0]["formula"]],
                           "predicted_property": [360.0, 350.0, 330.0, 320.0, 400.0], "passes": True})
-    cands.to_parquet(tmp_path / "c.parquet")
-    camp = {"oracle": {"top_k": 3, "batch_size": 10, "feedback_from": [str(tmp_path / "earlier.parquet")]},
-            "target": {"min": 300}}
-    assert crystal_batches(camp, str(tmp_path / "c.parquet"), str(tmp_path / "b")) == 1
-    picked = pd.read_parquet(tmp_path / "b" / "batch_000.parquet")
+    oracle = {"top_k": 3, "batch_size": 10, "feedback_from": [str(tmp_path / "earlier.parquet")]}
+    (picked,) = batches(tmp_path, oracle, cands)
     assert picked["rank"].tolist()[:2] == [3, 4]  # the Ir cells first, ahead of the predictor's favourites
     assert 5 not in picked["rank"].tolist()  # its formula was verified already
-    camp["oracle"]["top_k"] = None
-    crystal_batches(camp, str(tmp_path / "c.parquet"), str(tmp_path / "b"))
-    p_stable = pd.read_parquet(tmp_path / "b" / "batch_000.parquet").set_index("formula")["feedback_p_stable"]
-    assert p_stable["MoB2"] < 0.5 * p_stable["Mo3Ti"]  # boron compounds were unstable
-    camp["oracle"]["feedback_from"] = [str(tmp_path / "earlier.csv")]  # the same verdicts from a CSV
-    crystal_batches(camp, str(tmp_path / "c.parquet"), str(tmp_path / "b"))
-    from_csv = pd.read_parquet(tmp_path / "b" / "batch_000.parquet").set_index("formula")["feedback_p_stable"]
-    assert np.allclose(from_csv[p_stable.index], p_stable)
-    camp["oracle"]["feedback_from"] = [str(tmp_path / "earlier.parquet")]
     assert picked["feedback_score"].is_monotonic_decreasing and (picked["feedback_p_stable"] > 0).all()
     assert picked["feedback_expected_gpa"].iloc[0] > 290
+    (every,) = batches(tmp_path, oracle | {"top_k": None}, cands)
+    p_stable = every.set_index("formula")["feedback_p_stable"]
+    assert p_stable["MoB2"] < 0.5 * p_stable["Mo3Ti"]  # boron compounds were unstable
+    (from_csv,) = batches(tmp_path, oracle | {"top_k": None, "feedback_from": [str(tmp_path / "earlier.csv")]}, cands)
+    assert np.allclose(from_csv.set_index("formula")["feedback_p_stable"][p_stable.index], p_stable)
     with pytest.raises(InvdesignError, match="missing.parquet not found"):
-        crystal_batches(camp | {"oracle": camp["oracle"] | {"feedback_from": [str(tmp_path / "missing.parquet")]}},
-                        str(tmp_path / "c.parquet"), str(tmp_path / "b"))
+        batches(tmp_path, oracle | {"feedback_from": [str(tmp_path / "missing.parquet")]}, cands)
     pd.DataFrame(rows).drop(columns="stable").to_csv(tmp_path / "nostable.csv", index=False)
     with pytest.raises(InvdesignError, match="nostable.csv lacks column"):
-        crystal_batches(camp | {"oracle": camp["oracle"] | {"feedback_from": [str(tmp_path / "nostable.csv")]}},
-                        str(tmp_path / "c.parquet"), str(tmp_path / "b"))
+        batches(tmp_path, oracle | {"feedback_from": [str(tmp_path / "nostable.csv")]}, cands)
     pd.DataFrame(rows).assign(stable=False).to_csv(tmp_path / "unstable.csv", index=False)
     with pytest.raises(InvdesignError, match="at least 2 stable"):
-        crystal_batches(camp | {"oracle": camp["oracle"] | {"feedback_from": [str(tmp_path / "unstable.csv")]}},
-                        str(tmp_path / "c.parquet"), str(tmp_path / "b"))
+        batches(tmp_path, oracle | {"feedback_from": [str(tmp_path / "unstable.csv")]}, cands)

@@ -67,7 +67,7 @@ def test_feedback_from_another_campaign_is_planned_first(repo, tmp_path):
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-2000:]
     # round 2's checkpoint waits for round 1's verified table, so round 1's whole chain is planned
-    assert "crystal_batches" in out and f"{tmp_path}/tiny_cry/oracle/batches" in out
+    assert "oracle_batches" in out and f"{tmp_path}/tiny_cry/oracle/batches" in out
 
 
 def test_structure_prediction_from_feedback_waits_for_the_verdicts_and_keeps_the_model(repo, tmp_path):
@@ -90,4 +90,4 @@ def test_structure_prediction_from_feedback_waits_for_the_verdicts_and_keeps_the
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-2000:]
     # round 2's sampling waits for round 1's verified table, so round 1's CHGNet check is planned
-    assert "verify_crystals" in out and f"{tmp_path}/tiny_cry/candidates_verified.parquet" in out
+    assert "rule verify:" in out and f"{tmp_path}/tiny_cry/candidates_verified.parquet" in out

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..errors import InvdesignError
 from ..io import write_table
+from ..properties import source_properties
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,8 @@ MP_ELASTICITY = {
     "sha256": "5689599491322805bda913663eeef8d567f64ada80c90173d50fb7b6fb0b5896",
 }
 CACHE_NAME = "mp_elasticity_v1.parquet"
+#: property column of the parsed table (GPa) -> field of the MP items, from the property registry
+PROPERTY_FIELDS = {name: p.sources["mp_elasticity"] for name, p in source_properties("mp_elasticity").items()}
 
 
 def fetch(spec: dict, mirror: str | None, cache_dir: str | Path) -> Path:
@@ -57,8 +60,7 @@ def parse_items(items: list, path, on_bad_rows: str = "skip") -> pd.DataFrame:
                 raise ValueError("structure without sites or lattice")
             rows.append({"id": str(it["mp_id"]), "formula": Composition(it["formula"]).reduced_formula,
                          "structure": json.dumps(it["structure"]), "num_sites": len(sites),
-                         "bulk_modulus_gpa": _num(it.get("bulk_modulus_vrh")),
-                         "shear_modulus_gpa": _num(it.get("shear_modulus_vrh"))})
+                         **{name: _num(it.get(f)) for name, f in PROPERTY_FIELDS.items()}})
         except Exception as exc:  # noqa: BLE001  (KeyError, TypeError, ValueError from odd items)
             bad.append((k, it.get("mp_id", "?") if isinstance(it, dict) else "?", f"{type(exc).__name__}: {exc}"))
     if bad:
@@ -67,15 +69,15 @@ def parse_items(items: list, path, on_bad_rows: str = "skip") -> pd.DataFrame:
             raise InvdesignError(f"{path}: item {k} ({mp_id}) is unusable ({why}; {len(bad)} bad items in all); "
                                  "replace the file with an intact copy or set dataset.on_bad_rows: skip")
         log.warning("%s: skipped %d unusable items (first: item %d, %s: %s)", path, len(bad), k, mp_id, why)
-    return pd.DataFrame(rows, columns=["id", "formula", "structure", "num_sites", "bulk_modulus_gpa",
-                                       "shear_modulus_gpa"])
+    return pd.DataFrame(rows, columns=["id", "formula", "structure", "num_sites", *PROPERTY_FIELDS])
 
 
 def _num(v) -> float:
     return float(v) if v is not None else float("nan")
 
 
-def load_mp_elasticity(dataset_cfg: dict, mirror: str | None, cache_dir: str | Path) -> pd.DataFrame:
+def load_mp_elasticity(ds, mirror: str | None, cache_dir: str | Path) -> pd.DataFrame:
+    """The MP elasticity cells of ``ds`` (:class:`~invdesign.config.settings.MPSource`), with a ``property`` column."""
     cache = Path(cache_dir) / CACHE_NAME
     if cache.exists():
         df = pd.read_parquet(cache)
@@ -83,20 +85,16 @@ def load_mp_elasticity(dataset_cfg: dict, mirror: str | None, cache_dir: str | P
         path = fetch(MP_ELASTICITY, mirror, cache_dir)
         with gzip.open(path, "rt") as fh:
             items = json.load(fh)
-        df = parse_items(items, path, dataset_cfg.get("on_bad_rows", "skip"))
+        df = parse_items(items, path, ds.on_bad_rows)
         write_table(df, cache)
-    max_atoms = dataset_cfg.get("max_atoms", 20)
+    max_atoms = ds.max_atoms
     big = df["num_sites"] > max_atoms
     if big.any():
         log.info("MP elasticity: left out %d of %d cells with more than %d sites (dataset.max_atoms)",
                  int(big.sum()), len(df), max_atoms)
     df = df[~big]
-    if dataset_cfg.get("max_rows") and dataset_cfg["max_rows"] < len(df):
-        df = df.sample(n=dataset_cfg["max_rows"], random_state=dataset_cfg.get("seed", 0)).sort_index()
+    if ds.max_rows and ds.max_rows < len(df):
+        df = df.sample(n=ds.max_rows, random_state=ds.seed).sort_index()
     df = df.reset_index(drop=True)
-    col = dataset_cfg.get("property_column", "bulk_modulus_gpa")
-    if col not in ("bulk_modulus_gpa", "shear_modulus_gpa"):
-        raise InvdesignError(f"dataset.property_column {col!r} is not in the MP elasticity data; use "
-                             "bulk_modulus_gpa or shear_modulus_gpa")
-    df["property"] = df[col].astype(float)
+    df["property"] = df[ds.property_column].astype(float)
     return df

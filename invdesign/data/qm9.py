@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..errors import InvdesignError
 from ..io import write_table
+from ..properties import source_properties
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,8 @@ HARTREE_EV = 27.211386245988
 _RAW_COLUMNS = ["Index", "SMILES", "Elements", "XYZ_Ang", "Mulliken_pop", "HOMO_au", "LUMO_au", "HOMO_LUMO_gap_au"]
 _NUM = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 CACHE_NAME = "qm9_raw_v1.parquet"
-PROPERTY_COLUMNS = ("homo_ev", "lumo_ev", "gap_ev")
+#: property column of the parsed table (eV) -> qm9pack's column (Hartree), from the property registry
+PROPERTY_FIELDS = {name: p.sources["qm9"] for name, p in source_properties("qm9").items()}
 
 
 def _qm9pack_files() -> list[Path]:
@@ -141,18 +143,16 @@ def group_charges(smiles: str, elements: list[str], xyz: np.ndarray, charges: np
     return canon, [float(grouped[best[i]]) for i in range(len(want_h))]
 
 
-def load_qm9(dataset_cfg: dict, cache_dir: str | Path) -> pd.DataFrame:
+def load_qm9(ds, cache_dir: str | Path) -> pd.DataFrame:
+    """QM9 molecules of ``ds`` (:class:`~invdesign.config.settings.QM9Source`), with a ``property`` column."""
     from rdkit import RDLogger
 
     RDLogger.DisableLog("rdApp.*")
-    prop = dataset_cfg.get("property_column", "gap_ev")
-    if prop not in PROPERTY_COLUMNS:
-        raise InvdesignError(f"dataset.property_column {prop!r} is not a QM9 column; use one of "
-                             f"{', '.join(PROPERTY_COLUMNS)}")
+    prop = ds.property_column
     raw = raw_table(cache_dir)
-    max_rows = dataset_cfg.get("max_rows")
+    max_rows = ds.max_rows
     if max_rows and max_rows < len(raw):
-        raw = raw.sample(n=max_rows, random_state=dataset_cfg.get("seed", 0)).sort_values("Index")
+        raw = raw.sample(n=max_rows, random_state=ds.seed).sort_values("Index")
     rows, bad = [], 0
     for done, r in enumerate(raw.itertuples(index=False), start=1):
         if done % 10000 == 0:
@@ -161,16 +161,16 @@ def load_qm9(dataset_cfg: dict, cache_dir: str | Path) -> pd.DataFrame:
                             parse_numbers(r.Mulliken_pop))
         if res is None:
             bad += 1
-            if dataset_cfg.get("on_bad_rows", "skip") == "error":
+            if ds.on_bad_rows == "error":
                 raise InvdesignError(f"QM9 (qm9pack) molecule {r.Index} ({r.SMILES}): SMILES and XYZ geometry do not "
                                      "match; set dataset.on_bad_rows: skip to leave such rows out")
             continue
         smiles, charges = res
         rows.append({"id": f"qm9_{int(r.Index):06d}", "smiles": smiles, "mulliken": charges,
-                     "homo_ev": r.HOMO_au * HARTREE_EV, "lumo_ev": r.LUMO_au * HARTREE_EV,
-                     "gap_ev": r.HOMO_LUMO_gap_au * HARTREE_EV, "n_heavy": len(charges)})
+                     **{name: getattr(r, f) * HARTREE_EV for name, f in PROPERTY_FIELDS.items()},
+                     "n_heavy": len(charges)})
     if bad:
         log.warning("QM9: skipped %d of %d molecules whose SMILES does not match the XYZ geometry", bad, len(raw))
-    df = pd.DataFrame(rows, columns=["id", "smiles", "mulliken", *PROPERTY_COLUMNS, "n_heavy"])
+    df = pd.DataFrame(rows, columns=["id", "smiles", "mulliken", *PROPERTY_FIELDS, "n_heavy"])
     df["property"] = df[prop].astype(float)
     return df

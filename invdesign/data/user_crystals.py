@@ -42,22 +42,18 @@ def read_cif(path: Path, max_atoms: int):
     return s
 
 
-def load_cif_folder(ds: dict) -> pd.DataFrame:
-    """Columns: id, formula (reduced), structure (JSON of Structure.as_dict()), num_sites, property."""
+def load_cif_folder(ds) -> pd.DataFrame:
+    """The cells of ``ds`` (:class:`~invdesign.config.settings.CifFolderSource`). Columns: id, formula (reduced),
+    structure (JSON of Structure.as_dict()), num_sites, property."""
     from ..chem.crystals import structure_to_record
 
-    if not ds.get("path"):
-        raise InvdesignError("dataset.path is not set; for source cif_folder set it to the folder of .cif files")
-    if not ds.get("table"):
-        raise InvdesignError("dataset.table is not set; for source cif_folder set it to a CSV with one row per CIF "
-                             "(id = file stem) and the property column")
-    folder = Path(ds["path"])
+    folder = Path(ds.path)
     if not folder.is_dir():
         raise InvdesignError(f"CIF folder {folder} not found; fix dataset.path")
-    id_col, prop_col = ds.get("id_column", "id"), ds["property_column"]
-    table = read_user_csv(ds["table"], {id_col: "dataset.id_column", prop_col: "dataset.property_column"})
-    prop = numeric_property(table, prop_col, ds["table"])
-    max_atoms = int(ds.get("max_atoms", 20))
+    id_col, prop_col = ds.id_column, ds.property_column
+    table = read_user_csv(ds.table, {id_col: "dataset.id_column", prop_col: "dataset.property_column"})
+    prop = numeric_property(table, prop_col, ds.table)
+    max_atoms = ds.max_atoms
     rows, bad = [], []
     for rid, y in zip(table[id_col].astype(str), prop):
         rid = rid.strip()
@@ -71,7 +67,7 @@ def load_cif_folder(ds: dict) -> pd.DataFrame:
         rows.append({"id": stem, "formula": s.composition.reduced_formula, "structure": structure_to_record(s),
                      "num_sites": len(s), "property": float(y)})
     if bad:
-        if ds.get("on_bad_rows", "skip") == "error":
+        if ds.on_bad_rows == "error":
             raise InvdesignError(f"{bad[0][0]}: cannot use this CIF ({bad[0][1]}; {len(bad)} bad files in all); "
                                  "fix it or set dataset.on_bad_rows: skip")
         log.warning("%s: skipped %d unusable CIFs of %d table rows (first: %s: %s)", folder, len(bad), len(table),

@@ -1,16 +1,86 @@
-"""Domain adapters (molecules, crystals): data sources, featurization, decoding and filters.
+"""Domains (molecules, crystals): everything the generic workflow steps need to know about one kind of object.
 
-Each module exposes the same functions so that the workflow steps are generic:
-``load_source``, ``featurize``, ``featurize_like``, ``decode`` and ``filter_candidates``.
-These modules may import rdkit / pymatgen; ``invdesign.models`` never does.
+A :class:`Domain` owns the identifier of a candidate, loading its data sources, featurization into invariant
+graphs, decoding generator samples, the validity / uniqueness / novelty filters, the files handed to chemists
+and the candidate page of the report. The steps in :mod:`invdesign.pipeline` call these methods and never test
+which domain they run. Domain modules may import rdkit / pymatgen; :mod:`invdesign.models` never does.
+
+Adding a domain: subclass :class:`Domain` in ``invdesign/domains/<name>.py``, register it in ``DOMAINS``,
+and give it settings classes in :mod:`invdesign.config.settings` (sources, featurize, filters) and an oracle.
 """
 
+from __future__ import annotations
+
 import importlib
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-DOMAINS = ("molecules", "crystals")
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: domain name -> (module, class); importing this package imports neither (the Snakefile reads these tables)
+DOMAINS = {"molecules": ("invdesign.domains.molecules", "MoleculeDomain"),
+           "crystals": ("invdesign.domains.crystals", "CrystalDomain")}
+#: the file each domain hands chemists beside the tables: results/<campaign>/candidates<suffix>
+EXPORT_SUFFIX = {"molecules": ".sdf", "crystals": "_cifs.zip"}
 
 
-def get_domain(name: str):
+class Domain(ABC):
+    #: config value of ``domain:``
+    name: str = ""
+    #: the candidate table's identifier column (canonical SMILES / reduced formula)
+    identifier: str = ""
+    #: the export handed to chemists beside the tables: results/<campaign>/candidates<export_suffix>
+    export_suffix: str = ""
+
+    @abstractmethod
+    def load_source(self, dataset, *, mirror: str | None, cache_dir: str) -> pd.DataFrame:
+        """The campaign's data as a table with ``id``, the domain's structure columns and ``property``."""
+
+    @abstractmethod
+    def featurize(self, df: pd.DataFrame, settings) -> tuple[list, dict]:
+        """(graphs, meta) of every row of ``df`` (which has a ``split`` column); ``meta`` holds whatever the
+        models need to be built (feature sizes, element lists, statistics of the training rows)."""
+
+    @abstractmethod
+    def featurize_like(self, df: pd.DataFrame, meta: dict) -> list:
+        """Graphs of new candidates, featurized as the training data was (None where impossible)."""
+
+    @abstractmethod
+    def decode(self, structures, meta: dict) -> pd.DataFrame:
+        """A table, one row per sample, from the domain's typed samples."""
+
+    @abstractmethod
+    def filter_candidates(self, samples: pd.DataFrame, reference: pd.DataFrame, filters) -> pd.DataFrame:
+        """``samples`` with ``valid``, ``unique``, ``novel``, ``passes`` and ``reject_reason`` columns (and the
+        domain's own checks); novelty is judged against ``reference``."""
+
+    def n_unique(self, valid: pd.DataFrame) -> int:
+        """Distinct candidates among valid samples of one generator."""
+        return int(valid["unique"].sum())
+
+    @abstractmethod
+    def export_candidates(self, cands: pd.DataFrame, folder: Path) -> pd.DataFrame:
+        """Write a file per passing candidate (or a list) into ``folder``; returns ``cands`` with any path columns."""
+
+    @abstractmethod
+    def write_export(self, verified: pd.DataFrame, candidates: pd.DataFrame, out_path: str) -> int:
+        """Write ``candidates<export_suffix>`` (SDF / zip of CIFs); returns the number of records."""
+
+    @abstractmethod
+    def top_candidates_html(self, candidates: pd.DataFrame, verified: pd.DataFrame | None, unit: str,
+                            out_html: str) -> None:
+        """The report's page of the best candidates."""
+
+
+_cache: dict[str, Domain] = {}
+
+
+def get_domain(name: str) -> Domain:
     if name not in DOMAINS:
-        raise ValueError(f"unknown domain {name!r}; expected one of {DOMAINS}")
-    return importlib.import_module(f"invdesign.domains.{name}")
+        raise ValueError(f"unknown domain {name!r}; expected one of {sorted(DOMAINS)}")
+    if name not in _cache:
+        module, cls = DOMAINS[name]
+        _cache[name] = getattr(importlib.import_module(module), cls)()
+    return _cache[name]

@@ -1,4 +1,5 @@
-"""Crystal domain: MP elasticity or user CIFs -> periodic graphs + decoder targets -> structures -> checks."""
+"""Crystal domain: MP elasticity or user CIFs -> periodic graphs + decoder targets -> structures -> checks, CIFs,
+report page."""
 
 from __future__ import annotations
 
@@ -11,29 +12,34 @@ import torch
 
 from ..chem.crystals import (build_structure, check_crystals, merge_duplicate_sites, structure_from_record,
                              structure_to_record)
+from ..config import block_settings, dataset_settings
 from ..errors import InvdesignError
 from ..featurize.crystal import DESCRIPTORS, structure_to_graph
+from ..io import atomic_path, replaced_folder
+from ..models.samples import CrystalSamples
+from . import EXPORT_SUFFIX, Domain
 
 log = logging.getLogger(__name__)
 
 MERGE_DISTANCE = 0.5  # A; decoded same-element atoms closer than this are one atom
 
 
-def load_source(dataset_cfg: dict, *, mirror: str | None, cache_dir: str) -> pd.DataFrame:
-    if dataset_cfg["source"] == "mp_elasticity":
+def load_source(ds, *, mirror: str | None, cache_dir: str) -> pd.DataFrame:
+    """``ds``: :class:`~invdesign.config.settings.MPSource` or :class:`~invdesign.config.settings.CifFolderSource` (or
+    a mapping of their keys)."""
+    ds = dataset_settings("crystals", ds)
+    if ds.source == "mp_elasticity":
         from ..data.materials import load_mp_elasticity
 
-        return load_mp_elasticity(dataset_cfg, mirror, cache_dir)
-    if dataset_cfg["source"] == "cif_folder":
+        return load_mp_elasticity(ds, mirror, cache_dir)
+    if ds.source == "cif_folder":
         from ..data.user_crystals import load_cif_folder
 
-        df = load_cif_folder(dataset_cfg)
-        n = dataset_cfg.get("max_rows")
-        if n and n < len(df):
-            df = df.sample(n=n, random_state=dataset_cfg.get("seed", 0)).sort_index().reset_index(drop=True)
+        df = load_cif_folder(ds)
+        if ds.max_rows and ds.max_rows < len(df):
+            df = df.sample(n=ds.max_rows, random_state=ds.seed).sort_index().reset_index(drop=True)
         return df
-    raise InvdesignError(f"dataset.source {dataset_cfg['source']!r} is not a crystal source; use mp_elasticity "
-                         "or cif_folder")
+    raise InvdesignError(f"dataset.source {ds.source!r} is not a crystal source; use mp_elasticity or cif_folder")
 
 
 def _lattice_params(structure) -> list[float]:
@@ -65,12 +71,15 @@ def _attach_cell_targets(g, structure, elements, max_atoms) -> list[float]:
     return _lattice_params(red)
 
 
-def featurize(df: pd.DataFrame, feat_cfg: dict):
+def featurize(df: pd.DataFrame, settings=None):
+    """Periodic graphs with the cell generators' targets; ``settings``:
+    :class:`~invdesign.config.settings.CrystalFeaturize` (a mapping or None: campaign defaults)."""
+    settings = block_settings("featurize", "crystals", settings)
     structures = [structure_from_record(r) for r in df["structure"]]
     elements = sorted({site.specie.symbol for s in structures for site in s},
                       key=lambda e: __import__("pymatgen.core", fromlist=["Element"]).Element(e).Z)
     max_atoms = max(len(s) for s in structures)
-    cutoff, k, ng = feat_cfg.get("cutoff", 5.0), feat_cfg.get("max_neighbors", 12), feat_cfg.get("num_gaussians", 32)
+    cutoff, k, ng = settings.cutoff, settings.max_neighbors, settings.num_gaussians
     graphs, lattices = [], []
     for n_done, (s, y) in enumerate(zip(structures, df["property"].astype(float))):
         g = structure_to_graph(s, elements, cutoff, k, y)
@@ -116,13 +125,13 @@ def featurize_like(df: pd.DataFrame, meta: dict) -> list:
     return out
 
 
-def decode(out: dict, meta: dict) -> pd.DataFrame:
+def decode(out: CrystalSamples, meta: dict) -> pd.DataFrame:
     """One row per latent: formula, structure (JSON of Structure.as_dict(); None for a degenerate lattice),
     num_sites and merged_sites (same-element atoms closer than meta['merge_distance'], default 0.5 A,
     that were merged into one)."""
     tol = float(meta.get("merge_distance", MERGE_DISTANCE))
     rows = []
-    for types, frac, lat in zip(out["types"].tolist(), out["frac"].tolist(), out["lattice"].tolist()):
+    for types, frac, lat in zip(out.types.tolist(), out.frac.tolist(), out.lattice.tolist()):
         s = build_structure(types, frac, lat, meta["elements"])
         if s is None:
             rows.append({"formula": None, "structure": None, "num_sites": 0, "merged_sites": 0})
@@ -133,5 +142,60 @@ def decode(out: dict, meta: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["formula", "structure", "num_sites", "merged_sites"])
 
 
-def filter_candidates(samples: pd.DataFrame, reference: pd.DataFrame, filt_cfg: dict) -> pd.DataFrame:
-    return check_crystals(samples, reference, filt_cfg)
+def filter_candidates(samples: pd.DataFrame, reference: pd.DataFrame, filters=None) -> pd.DataFrame:
+    """``filters``: :class:`~invdesign.config.settings.CrystalFilters` (a mapping or None: campaign defaults)."""
+    filters = block_settings("filters", "crystals", filters)
+    return check_crystals(samples, reference, filters.to_dict())
+
+
+def write_cif_zip(cands: pd.DataFrame, out_zip: str) -> int:
+    """Zip the CIF of every passing crystal candidate, named by rank and formula; returns the count."""
+    import zipfile
+
+    cands = cands[cands["passes"].astype(bool)]
+    with atomic_path(out_zip) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for rank, formula, rec in zip(cands["rank"], cands["formula"], cands["structure"]):
+                zf.writestr(f"{int(rank):04d}_{formula}.cif", structure_from_record(rec).to(fmt="cif"))
+    return len(cands)
+
+
+class CrystalDomain(Domain):
+    name = "crystals"
+    identifier = "formula"
+    export_suffix = EXPORT_SUFFIX["crystals"]
+
+    def load_source(self, dataset, *, mirror, cache_dir):
+        return load_source(dataset, mirror=mirror, cache_dir=cache_dir)
+
+    def featurize(self, df, settings):
+        return featurize(df, settings)
+
+    def featurize_like(self, df, meta):
+        return featurize_like(df, meta)
+
+    def decode(self, structures, meta):
+        return decode(structures, meta)
+
+    def filter_candidates(self, samples, reference, filters):
+        return filter_candidates(samples, reference, filters)
+
+    def export_candidates(self, cands, folder: Path):
+        """One CIF per passing candidate, ``<rank>_<formula>.cif``; their paths in ``cif_path``."""
+        paths = [""] * len(cands)
+        with replaced_folder(folder) as tmp:
+            for i, (rank, formula, rec, ok) in enumerate(zip(cands["rank"], cands["formula"], cands["structure"],
+                                                             cands["passes"])):
+                if ok:
+                    name = f"{int(rank):04d}_{formula}.cif"
+                    structure_from_record(rec).to(filename=str(tmp / name))
+                    paths[i] = str(Path(folder) / name)
+        return cands.assign(cif_path=paths)
+
+    def write_export(self, verified, candidates, out_path):
+        return write_cif_zip(candidates, out_path)
+
+    def top_candidates_html(self, candidates, verified, unit, out_html):
+        from ..pipeline.plots import crystal_table
+
+        crystal_table(candidates, out_html, verified=verified)

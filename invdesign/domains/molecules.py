@@ -1,43 +1,52 @@
-"""Molecule domain: QM9 or a user SMILES table -> graphs + SELFIES targets -> decoded SMILES -> checks."""
+"""Molecule domain: QM9 or a user SMILES table -> graphs + SELFIES targets -> decoded SMILES -> checks, SDF,
+report page."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
 from ..chem.molecules import build_vocab, check_molecules, decode_tokens, encode_tokens, selfies_tokens
+from ..config import block_settings, dataset_settings
 from ..errors import InvdesignError
 from ..featurize.molecule import EDGE_FEATURES, ELEMENTS, NODE_FEATURES, QM_FEATURES, feature_index, mol_to_graph
+from ..io import atomic_path, replaced_folder
+from ..models.samples import MoleculeSamples
+from . import EXPORT_SUFFIX, Domain
 
 log = logging.getLogger(__name__)
 
 
-def load_source(dataset_cfg: dict, *, mirror: str | None, cache_dir: str) -> pd.DataFrame:
-    if dataset_cfg["source"] == "qm9":
+def load_source(ds, *, mirror: str | None, cache_dir: str) -> pd.DataFrame:
+    """``ds``: :class:`~invdesign.config.settings.QM9Source` or :class:`~invdesign.config.settings.CsvSource` (or a
+    mapping of their keys)."""
+    ds = dataset_settings("molecules", ds)
+    if ds.source == "qm9":
         from ..data.qm9 import load_qm9
 
-        return load_qm9(dataset_cfg, cache_dir)
-    if dataset_cfg["source"] == "csv":
-        return _load_csv(dataset_cfg)
-    raise InvdesignError(f"dataset.source {dataset_cfg['source']!r} is not a molecule source; use qm9 or csv")
+        return load_qm9(ds, cache_dir)
+    if ds.source == "csv":
+        return _load_csv(ds)
+    raise InvdesignError(f"dataset.source {ds.source!r} is not a molecule source; use qm9 or csv")
 
 
-def _load_csv(ds: dict) -> pd.DataFrame:
+def _load_csv(ds) -> pd.DataFrame:
     from rdkit import Chem, RDLogger
 
     from ..data.user_tables import numeric_property, read_user_csv
 
     RDLogger.DisableLog("rdApp.*")
-    path, smi_col, prop_col = ds["path"], ds.get("smiles_column", "smiles"), ds["property_column"]
+    path, smi_col, prop_col = ds.path, ds.smiles_column, ds.property_column
     required = {smi_col: "dataset.smiles_column", prop_col: "dataset.property_column"}
-    if ds.get("id_column"):
-        required[ds["id_column"]] = "dataset.id_column"
+    if ds.id_column:
+        required[ds.id_column] = "dataset.id_column"
     df = read_user_csv(path, required)
-    if ds.get("max_rows") and ds["max_rows"] < len(df):
-        df = df.sample(n=ds["max_rows"], random_state=ds.get("seed", 0)).sort_index()
+    if ds.max_rows and ds.max_rows < len(df):
+        df = df.sample(n=ds.max_rows, random_state=ds.seed).sort_index()
     prop = numeric_property(df, prop_col, path)
     rows, bad = [], []
     for i, (smi, y) in enumerate(zip(df[smi_col], prop)):
@@ -45,11 +54,11 @@ def _load_csv(ds: dict) -> pd.DataFrame:
         if mol is None or mol.GetNumAtoms() == 0:
             bad.append((i + 2, smi))  # +2: header line and 1-based numbering
             continue
-        rid = str(df[ds["id_column"]].iloc[i]) if ds.get("id_column") else f"row{i + 2}"
+        rid = str(df[ds.id_column].iloc[i]) if ds.id_column else f"row{i + 2}"
         rows.append({"id": rid, "smiles": Chem.MolToSmiles(mol), "mulliken": None, "property": float(y),
                      "n_heavy": mol.GetNumAtoms()})
     if bad:
-        if ds.get("on_bad_rows", "skip") == "error":
+        if ds.on_bad_rows == "error":
             line, smi = bad[0]
             raise InvdesignError(f"{path} line {line}: malformed SMILES {smi!r} in column {smi_col!r} "
                                  f"({len(bad)} bad rows in all); fix them or set dataset.on_bad_rows: skip")
@@ -57,7 +66,13 @@ def _load_csv(ds: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def featurize(df: pd.DataFrame, feat_cfg: dict):
+def featurize(df: pd.DataFrame, settings=None):
+    """Graphs and meta of every row; ``settings``: :class:`~invdesign.config.settings.MoleculeFeaturize`. With a
+    ``split`` column, the dense generators' statistics (``meta['dense']``) come from the training rows. A mapping
+    (or None) is read with the campaign defaults."""
+    settings = block_settings("featurize", "molecules", settings)
+    from ..models.dense import dense_statistics
+
     tokens = [selfies_tokens(s) for s in df["smiles"]]
     if any(t is None for t in tokens):
         bad = df["smiles"][[t is None for t in tokens]].iloc[0]
@@ -67,7 +82,7 @@ def featurize(df: pd.DataFrame, feat_cfg: dict):
     max_len = longest
     graphs = []
     mulliken = df["mulliken"] if "mulliken" in df else [None] * len(df)
-    orbitals = _xtb_orbitals(df["smiles"]) if feat_cfg.get("xtb_orbitals") else [None] * len(df)
+    orbitals = _xtb_orbitals(df["smiles"]) if settings.xtb_orbitals else [None] * len(df)
     for done, (smi, toks, q, y, orb) in enumerate(zip(df["smiles"], tokens, mulliken, df["property"].astype(float),
                                                       orbitals), 1):
         if done % 10000 == 0:
@@ -85,6 +100,8 @@ def featurize(df: pd.DataFrame, feat_cfg: dict):
             "training_elements": sorted({a for s in df["smiles"] for a in _elements(s)}),
             "vocab": vocab, "max_len": max_len,
             "sample_unavailable_node_features": feature_index(QM_FEATURES)}
+    train = df["split"].eq("train").to_numpy() if "split" in df else np.ones(len(df), bool)
+    meta["dense"] = dense_statistics([g for g, t in zip(graphs, train) if t])  # whole-graph generators
     return graphs, meta
 
 
@@ -132,30 +149,110 @@ def featurize_like(df: pd.DataFrame, meta: dict) -> list:
     return out
 
 
-def decode(out: dict, meta: dict) -> pd.DataFrame:
-    """Generator output -> SMILES: SELFIES tokens (VAE) or dense graphs (diffusion, EBM)."""
-    if "tokens" in out:
-        rows = [decode_tokens(ids, meta["vocab"]) for ids in out["tokens"].tolist()]
+def decode(out: MoleculeSamples, meta: dict) -> pd.DataFrame:
+    """Samples -> SMILES: SELFIES tokens (VAE) or dense graphs (diffusion, EBM; ``raw_valid`` says whether the
+    graph was a valid molecule before any valency correction)."""
+    if out.representation == "selfies":
+        rows = [decode_tokens(ids, meta["vocab"]) for ids in out.tokens.tolist()]
         return pd.DataFrame(rows, columns=["selfies", "smiles"])
     from ..chem.molecules import graph_to_smiles
 
-    correct = bool(out.get("valency_correction", False))
+    correct = out.valency_correction
     elements = meta["elements"]
     rows = []
-    for k, (atoms, bonds) in enumerate(zip(out["atom_classes"].tolist(), out["bonds"].numpy())):
+    for k, (atoms, bonds) in enumerate(zip(out.atom_classes.tolist(), out.bonds.numpy())):
         keep = [i for i, a in enumerate(atoms) if a >= 0]
         symbols = [elements[atoms[i]] for i in keep]
         sub = bonds[np.ix_(keep, keep)]
         raw = graph_to_smiles(symbols, sub)
         row = {"smiles": raw, "raw_valid": raw is not None and "." not in raw}
         if correct:
-            scores = out["bond_scores"][k].numpy()[np.ix_(keep, keep)] if "bond_scores" in out else None
+            scores = out.bond_scores[k].numpy()[np.ix_(keep, keep)] if out.bond_scores is not None else None
             row["smiles"] = graph_to_smiles(symbols, sub, correct=True, scores=scores)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def filter_candidates(samples: pd.DataFrame, reference: pd.DataFrame, filt_cfg: dict) -> pd.DataFrame:
+def filter_candidates(samples: pd.DataFrame, reference: pd.DataFrame, filters=None) -> pd.DataFrame:
+    """``filters``: :class:`~invdesign.config.settings.MoleculeFilters` (a mapping or None: campaign defaults)."""
+    filters = block_settings("filters", "molecules", filters)
     allowed = sorted({a for s in reference["smiles"] for a in _elements(s)})
-    return check_molecules(samples, reference["smiles"], filt_cfg.get("min_heavy_atoms", 3), allowed,
-                           alerts=filt_cfg.get("structural_alerts", True))
+    return check_molecules(samples, reference["smiles"], filters.min_heavy_atoms, allowed,
+                           alerts=filters.structural_alerts)
+
+
+def write_sdf(cands: pd.DataFrame, out_sdf: str) -> int:
+    """SDF of all candidates: the oracle's 3D geometry (``molblock``) where it has one, else an MMFF-relaxed
+    ETKDG conformer, else 2D coordinates; every scalar column as an SD tag. Returns the number of records."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    from ..chem.geometry import embed
+
+    hidden = {"molblock", "xtb_homo_density", "xtb_lumo_density", "xtb_charges", "structure"}
+    scalar = [c for c in cands.columns if c not in hidden]
+    tags = scalar + [c for c in ("xtb_homo_density", "xtb_lumo_density") if c in cands]
+    n = 0
+    with atomic_path(out_sdf) as tmp:
+        writer = Chem.SDWriter(str(tmp))
+        for row in cands.to_dict("records"):
+            mb = row.get("molblock")
+            mol = Chem.MolFromMolBlock(mb, removeHs=False) if isinstance(mb, str) else embed(row["smiles"])
+            geometry = "3D"
+            if mol is None:  # no 3D conformer (e.g. a strained ring): keep the record with 2D coordinates
+                mol = Chem.MolFromSmiles(row["smiles"])
+                if mol is None:
+                    continue
+                AllChem.Compute2DCoords(mol)
+                geometry = "2D (3D embedding failed)"
+            mol.SetProp("geometry", geometry)
+            mol.SetProp("_Name", f"{row.get('campaign', '')} rank {row.get('final_rank', row.get('rank'))}")
+            for col in tags:
+                value = row.get(col)
+                if value is None or (isinstance(value, float) and not np.isfinite(value)):
+                    continue
+                mol.SetProp(col, str(value))
+            writer.write(mol)
+            n += 1
+        writer.close()
+    return n
+
+
+class MoleculeDomain(Domain):
+    name = "molecules"
+    identifier = "smiles"
+    export_suffix = EXPORT_SUFFIX["molecules"]
+
+    def load_source(self, dataset, *, mirror, cache_dir):
+        return load_source(dataset, mirror=mirror, cache_dir=cache_dir)
+
+    def featurize(self, df, settings):
+        return featurize(df, settings)
+
+    def featurize_like(self, df, meta):
+        return featurize_like(df, meta)
+
+    def decode(self, structures, meta):
+        return decode(structures, meta)
+
+    def filter_candidates(self, samples, reference, filters):
+        return filter_candidates(samples, reference, filters)
+
+    def n_unique(self, valid):
+        return int(valid["smiles"].nunique())
+
+    def export_candidates(self, cands, folder: Path):
+        """``candidates.smi``: the SMILES of every passing candidate with its rank."""
+        lines = [f"{smi} rank{rank}" for smi, rank, ok in zip(cands["smiles"], cands["rank"], cands["passes"]) if ok]
+        with replaced_folder(folder) as tmp:
+            (tmp / "candidates.smi").write_text("\n".join(lines) + ("\n" if lines else ""))
+        return cands
+
+    def write_export(self, verified, candidates, out_path):
+        return write_sdf(verified, out_path)
+
+    def top_candidates_html(self, candidates, verified, unit, out_html):
+        from ..pipeline.plots import molecule_page
+
+        molecule_page(verified if verified is not None else candidates[candidates["passes"].astype(bool)], unit,
+                      out_html)

@@ -23,12 +23,13 @@ Conditioning on the (standardised) property is classifier-free: the condition is
 fraction ``condition_dropout`` of training cells, and sampling mixes conditional and unconditional
 predictions, ``(1 + w) * cond - w * uncond``, with guidance scale ``w`` from the config.
 
-Sample output matches the crystal VAE's decoder: ``{"types", "frac", "lattice", "num_atoms"}``.
+Samples are :class:`~invdesign.models.samples.CrystalSamples`, as the crystal VAE's decoder gives.
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -36,7 +37,11 @@ from torch.nn import functional as F
 
 from .gnn import mlp
 from .graph_diffusion import cosine_alpha_bar
+from .samples import CrystalSamples
 from .sampling import sample_in_batches
+
+if TYPE_CHECKING:
+    from ..config.generators import CrystalDiffusionModel
 
 
 def wrapped_normal_score(delta: torch.Tensor, sigma: torch.Tensor, images: int = 3) -> torch.Tensor:
@@ -128,10 +133,10 @@ class PeriodicLayer(nn.Module):
 class CellGenerator(nn.Module):
     """Shared set-up of whole-cell generators: sizes, property and lattice scaling, the data's element range."""
 
-    def __init__(self, meta: dict, cfg: dict):
+    def __init__(self, meta: dict, cfg):
         super().__init__()
         self.meta = dict(meta)
-        self.cfg = dict(cfg)
+        self.settings = cfg
         self.max_atoms = int(meta["max_atoms"])
         self.n_types = len(meta["elements"])
         self.register_buffer("y_mean", torch.tensor(float(meta.get("y_mean", 0.0))))
@@ -163,22 +168,22 @@ class CellGenerator(nn.Module):
 class CrystalDiffusion(CellGenerator):
     """Periodic crystal generator; trains on the crystal graphs' decoder targets (types_t, frac_t, lat_t)."""
 
-    def __init__(self, meta: dict, cfg: dict):
+    #: sample(types=...) predicts structures for given compositions
+    supports_given_types = True
+
+    def __init__(self, meta: dict, cfg: CrystalDiffusionModel):
         super().__init__(meta, cfg)
-        hidden = int(cfg.get("hidden", 128))
-        self.n_fourier = int(cfg.get("fourier_features", 8))
-        self.T = int(cfg.get("diffusion_steps", 1000))
-        self.sigma_min = float(cfg.get("sigma_min", 0.005))
-        self.sigma_max = float(cfg.get("sigma_max", 0.5))
-        self.cond_drop = float(cfg.get("condition_dropout", 0.1))
-        self.guidance_scale = float(cfg.get("guidance_scale", 1.0))
+        hidden = cfg.hidden
+        self.n_fourier = cfg.fourier_features
+        self.T = cfg.diffusion_steps
+        self.sigma_min = cfg.sigma_min
+        self.sigma_max = cfg.sigma_max
+        self.cond_drop = cfg.condition_dropout
         abar, _ = cosine_alpha_bar(self.T)
         self.register_buffer("abar", abar)
-        # composition projection (see allowed_elements) from this noise level on; 0 switches it off
-        self.projection_from = float(cfg.get("composition_projection", 0.5))
         self.embed_type = nn.Linear(self.n_types, hidden)
         self.embed_ctx = mlp([hidden + 2 + 6, hidden, hidden])           # time, condition (+flag), lattice
-        self.layers = nn.ModuleList(PeriodicLayer(hidden, self.n_fourier) for _ in range(int(cfg.get("layers", 4))))
+        self.layers = nn.ModuleList(PeriodicLayer(hidden, self.n_fourier) for _ in range(cfg.layers))
         self.out_type = mlp([hidden, hidden, self.n_types])
         self.out_frac = mlp([hidden, hidden, 3])
         self.out_lat = mlp([2 * hidden + 6, hidden, 6])
@@ -237,11 +242,13 @@ class CrystalDiffusion(CellGenerator):
         return pa, pf, pl
 
     @torch.no_grad()
-    def sample(self, count: int | None = None, *, sizes=None, target=None, guidance_scale: float | None = None,
-               generator: torch.Generator | None = None, batch_size: int = 512, progress=None,
-               types=None) -> dict:
+    def sample(self, count: int | None = None, *, sizes=None, target=None, guidance_scale: float, sample_steps: int,
+               composition_projection: float, generator: torch.Generator | None = None, batch_size: int = 512,
+               progress=None, types=None) -> dict:
         """Sample cells. ``sizes``: atoms per cell (else drawn from the training histogram); ``target``:
-        property values in data units (one, or one per cell) for classifier-free guidance.
+        property values in data units (one, or one per cell) for classifier-free guidance with weight
+        ``guidance_scale``; ``sample_steps`` reverse-time steps; from noise level ``composition_projection`` on
+        (1 = pure noise, 0 = never) each cell keeps only its most abundant elements (see ``allowed_elements``).
 
         ``types``: structure prediction for given compositions (as in DiffCSP's CSP task): one sequence of
         element indices (into ``meta["elements"]``) per cell; the cell's size is its length, and only the
@@ -264,11 +271,12 @@ class CrystalDiffusion(CellGenerator):
             for i, t in enumerate(types):
                 fixed[i, : len(t)] = t
         sizes = self._sizes(count, sizes, generator)
-        w = self.guidance_scale if guidance_scale is None else float(guidance_scale)
+        w, n, proj = float(guidance_scale), int(sample_steps), float(composition_projection)
         return sample_in_batches(sizes, target, batch_size,
-                                 lambda sz, t, fx=None: self._sample_batch(sz, t, w, generator, fx), progress, fixed)
+                                 lambda sz, t, fx=None: self._sample_batch(sz, t, w, n, proj, generator, fx),
+                                 progress, fixed)
 
-    def _sample_batch(self, sizes, target, w, gen, fixed=None):
+    def _sample_batch(self, sizes, target, w, n, projection_from, gen, fixed=None):
         dev = self.abar.device
         # with given types the batch needs only as many slots as its largest cell (the network ignores padding)
         B, M = len(sizes), (self.max_atoms if fixed is None else int(sizes.max()))
@@ -293,14 +301,13 @@ class CrystalDiffusion(CellGenerator):
         if fixed is not None:  # given composition: one-hot of the given types
             fixed = fixed[:, :M].to(dev)
             A0 = F.one_hot(fixed.clamp(min=0), self.n_types).float() * m
-        n = int(self.cfg.get("sample_steps", 200))
         grid = torch.linspace(1.0, 0.0, n + 1, device=dev)
         for t_now, t_next in zip(grid[:-1], grid[1:]):
             t = torch.full((B,), float(t_now), device=dev)
             pa, pf, pl = self._guided(At, Ft, Lt, mask, t, c, has, w)
             # VP parts (DDIM-style deterministic mean + the DDPM posterior noise)
             ab, ab_next = self._abar(t_now.view(1)), self._abar(t_next.view(1))
-            late = float(t_now) <= self.projection_from
+            late = float(t_now) <= projection_from
             if A0 is None:
                 At = _vp_step(At, pa, ab, ab_next, (-1.5, 2.5), randn(*At.shape), project if late else None) * m
             else:  # replacement: the type channel is the known composition at the next step's noise level
@@ -316,8 +323,8 @@ class CrystalDiffusion(CellGenerator):
             types = F.pad(torch.where(mask, fixed, torch.full_like(fixed, -1)), (0, pad), value=-1)
             Ft = F.pad(Ft, (0, 0, 0, pad))
         else:
-            allowed = (allowed_elements(At, mask, self.n_elements_range) if self.projection_from > 0
+            allowed = (allowed_elements(At, mask, self.n_elements_range) if projection_from > 0
                        else torch.ones_like(At[:, 0], dtype=torch.bool))
             types = torch.where(mask, At.masked_fill(~allowed.unsqueeze(1), -torch.inf).argmax(-1),
                                 torch.full_like(mask, -1, dtype=torch.long))
-        return {"types": types.cpu(), "frac": Ft.cpu(), "lattice": self._lattice(Lt).cpu(), "num_atoms": sizes.cpu()}
+        return CrystalSamples(types=types.cpu(), frac=Ft.cpu(), lattice=self._lattice(Lt).cpu(), num_atoms=sizes.cpu())

@@ -16,12 +16,18 @@ of a finished structure, against the training cells' energies, is its out-of-dis
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
 from .crystal_diffusion import CellGenerator, PeriodicLayer, allowed_elements, fourier
 from .gnn import mlp
+from .samples import CrystalSamples
 from .sampling import EnergyModelMixin, sample_in_batches
+
+if TYPE_CHECKING:
+    from ..config.generators import CrystalEBMModel
 
 
 class PeriodicEnergy(nn.Module):
@@ -47,15 +53,14 @@ class PeriodicEnergy(nn.Module):
 class CrystalEBM(EnergyModelMixin, CellGenerator):
     score_inputs = ("types_t", "frac_t", "lat_t")  # graph attributes score_graphs reads
 
-    def __init__(self, meta: dict, cfg: dict):
+    def __init__(self, meta: dict, cfg: CrystalEBMModel):
         super().__init__(meta, cfg)
-        hidden, layers = int(cfg.get("hidden", 64)), int(cfg.get("layers", 3))
-        n_fourier = int(cfg.get("fourier_features", 8))
+        hidden, layers, n_fourier = cfg.hidden, cfg.layers, cfg.fourier_features
         self.energy = PeriodicEnergy(self.n_types, hidden, layers, n_fourier)
         self.property_net = PeriodicEnergy(self.n_types, hidden, layers, n_fourier)
         self._ebm_settings(cfg)
-        self.coord_step = float(cfg.get("coordinate_step_scale", 0.2))
-        self.max_move = float(cfg.get("langevin_max_move", 0.1))
+        self.coord_step = cfg.coordinate_step_scale
+        self.max_move = cfg.langevin_max_move
 
     # ------------------------------------------------------------------ inputs
     def _noise_init(self, mask, gen=None):
@@ -66,14 +71,14 @@ class CrystalEBM(EnergyModelMixin, CellGenerator):
         L = torch.randn(B, 6, generator=gen).to(dev)
         return A * mask.unsqueeze(-1).float(), Fr, L
 
-    def _total(self, A, Fr, L, mask, target, weight):
+    def _total(self, A, Fr, L, mask, target, weight, tolerance):
         energy = self.energy(A, Fr, L, mask)
         if target is not None and weight > 0:
             pred = self.property_net(A, Fr, L, mask)
-            energy = energy + self._property_energy(pred, target, weight)
+            energy = energy + self._property_energy(pred, target, weight, tolerance)
         return energy
 
-    def _langevin(self, A, Fr, L, mask, steps, target=None, weight=0.0, gen=None):
+    def _langevin(self, A, Fr, L, mask, steps, target=None, weight=0.0, tolerance=1.0, gen=None):
         m = mask.unsqueeze(-1).float()
 
         def randn(x):
@@ -82,7 +87,7 @@ class CrystalEBM(EnergyModelMixin, CellGenerator):
         for _ in range(steps):
             A, Fr, L = (v.detach().requires_grad_(True) for v in (A, Fr, L))
             with torch.enable_grad():
-                e = self._total(A, Fr, L, mask, target, weight)
+                e = self._total(A, Fr, L, mask, target, weight, tolerance)
                 ga, gf, gl = torch.autograd.grad(e.sum(), [A, Fr, L])
             # clipped Langevin: no coordinate moves more than max_move per step, however steep the energy
             # (the property term with a tight tolerance is steep); coordinates move on the torus with a
@@ -116,24 +121,25 @@ class CrystalEBM(EnergyModelMixin, CellGenerator):
         return self.energy((A + self.dequant / 2) * mask.unsqueeze(-1).float(), Fr, L, mask)
 
     @torch.no_grad()
-    def sample(self, count: int | None = None, *, sizes=None, target=None, guidance_scale: float | None = None,
-               generator: torch.Generator | None = None, batch_size: int = 512, progress=None,
-               steps: int | None = None) -> dict:
-        """Langevin samples; ``target`` (data units, one or one per cell) adds the property energy."""
+    def sample(self, count: int | None = None, *, sizes=None, target=None, guidance_scale: float, steps: int,
+               property_tolerance: float, generator: torch.Generator | None = None, batch_size: int = 512,
+               progress=None) -> dict:
+        """``steps`` Langevin steps from noise; ``target`` (data units, one or one per cell) adds the property
+        energy ``guidance_scale * ((f - c) / property_tolerance)^2``."""
         sizes = self._sizes(count, sizes, generator)
-        w = self.guidance_weight if guidance_scale is None else float(guidance_scale)
+        w, tol = float(guidance_scale), float(property_tolerance)
         dev = self.y_mean.device
 
         def one_batch(sz, tgt):
             mask = (torch.arange(self.max_atoms).view(1, -1) < sz.view(-1, 1)).to(dev)
             A, Fr, L = self._noise_init(mask, generator)
             c = None if tgt is None else (tgt.to(dev) - self.y_mean) / self.y_std
-            A, Fr, L = self._langevin(A, Fr, L, mask, steps or self.sample_steps, c, w, generator)
+            A, Fr, L = self._langevin(A, Fr, L, mask, int(steps), c, w, tol, generator)
             pred = self.property_net(A, Fr, L, mask) * self.y_std + self.y_mean
             allowed = allowed_elements(A - self.dequant / 2, mask, self.n_elements_range)
             types = torch.where(mask, A.masked_fill(~allowed.unsqueeze(1), -torch.inf).argmax(-1),
                                 torch.full_like(mask, -1, dtype=torch.long))
-            return {"types": types.cpu(), "frac": Fr.cpu(), "lattice": self._lattice(L).cpu(), "num_atoms": sz,
-                    "property_pred": pred.cpu()}
+            return CrystalSamples(types=types.cpu(), frac=Fr.cpu(), lattice=self._lattice(L).cpu(), num_atoms=sz,
+                                  property_pred=pred.cpu())
 
         return sample_in_batches(sizes, target, batch_size, one_batch, progress)

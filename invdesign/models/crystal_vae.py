@@ -16,7 +16,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from .gnn import mlp
+from typing import TYPE_CHECKING
+
+from .samples import CrystalSamples
 from .vae import GraphVAE
+
+if TYPE_CHECKING:
+    from ..config.generators import CrystalVAEModel
 
 
 def periodic_sq(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -27,9 +33,9 @@ def periodic_sq(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 class CrystalVAE(GraphVAE):
-    def __init__(self, meta: dict, cfg: dict):
+    def __init__(self, meta: dict, cfg: CrystalVAEModel):
         super().__init__(meta, cfg)
-        hidden = int(cfg.get("hidden", 128))
+        hidden = cfg.hidden
         self.max_atoms = int(meta["max_atoms"])
         self.n_types = len(meta["elements"])
         self.register_buffer("lat_mean", torch.tensor(meta["lattice_mean"], dtype=torch.float32))
@@ -39,7 +45,7 @@ class CrystalVAE(GraphVAE):
         self.lattice_head = mlp([2 * hidden, hidden, 6])
         self.slot_embed = nn.Parameter(0.1 * torch.randn(self.max_atoms, hidden))
         self.slot_head = mlp([3 * hidden, 2 * hidden, hidden, self.n_types + 1 + 3])
-        self.coord_weight = float(cfg.get("coord_weight", 10.0))
+        self.coord_weight = cfg.coord_weight
         # crystal-level composition: which elements are present and how many distinct ones
         self.max_elements = 4
         self.presence_head = nn.Linear(2 * hidden, self.n_types)
@@ -142,4 +148,4 @@ class CrystalVAE(GraphVAE):
         types = self._use_every_element(types, probs[..., : self.n_types], allowed, keep)
         raw = lat * self.lat_std + self.lat_mean
         lattice = torch.cat([torch.exp(raw[:, :3]), torch.rad2deg(raw[:, 3:])], dim=1)
-        return {"types": types, "frac": frac, "lattice": lattice, "num_atoms": n}
+        return CrystalSamples(types=types, frac=frac, lattice=lattice, num_atoms=n)

@@ -48,11 +48,11 @@ def dense_statistics(graphs: list) -> dict:
 class DenseGraphGenerator(nn.Module):
     """Shared set-up of whole-graph generators: classes, size histogram and property scaling."""
 
-    def __init__(self, meta: dict, cfg: dict):
+    def __init__(self, meta: dict, cfg):
         super().__init__()
         if "dense" not in meta:
             raise ValueError("graph statistics (meta['dense']) missing; re-run the featurize rule")
-        self.meta, self.cfg = dict(meta), dict(cfg)
+        self.meta, self.settings = dict(meta), cfg
         st = meta["dense"]
         self.max_nodes = int(st["max_nodes"])
         self.dx = len(st["atom_classes"])

@@ -15,6 +15,7 @@ Everything is permutation-equivariant (the graph it returns does not depend on n
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -23,7 +24,11 @@ from torch.nn import functional as F
 from .dense import (NUM_BOND_CLASSES, DenseGraphGenerator, pair_mask, sample_sizes, symmetrise_upper, to_dense,
                     walk_features)
 from .gnn import mlp
+from .samples import MoleculeSamples
 from .sampling import sample_in_batches
+
+if TYPE_CHECKING:
+    from ..config.generators import MolDiffusionModel
 
 
 class _Film(nn.Module):
@@ -117,23 +122,20 @@ class GraphDiffusion(DenseGraphGenerator):
     # the last transformer layer's global-feature update feeds nothing: DDP must look for unused parameters
     ddp_find_unused_parameters = True
 
-    def __init__(self, meta: dict, cfg: dict):
+    def __init__(self, meta: dict, cfg: MolDiffusionModel):
         super().__init__(meta, cfg)
         st = meta["dense"]
         self.register_buffer("node_m", torch.tensor(st["node_marginals"], dtype=torch.float32))
         self.register_buffer("edge_m", torch.tensor(st["edge_marginals"], dtype=torch.float32))
         self.de = NUM_BOND_CLASSES
-        self.T = int(cfg.get("diffusion_steps", 500))
+        self.T = cfg.diffusion_steps
         abar, alpha = cosine_alpha_bar(self.T)
         self.register_buffer("abar", abar)
         self.register_buffer("alpha", alpha)
-        self.cond_drop = float(cfg.get("condition_dropout", 0.1))
-        self.edge_weight = float(cfg.get("edge_loss_weight", 5.0))
-        self.guidance_scale = float(cfg.get("guidance_scale", 1.0))
-        hidden = int(cfg.get("hidden", 128))
-        self.net = GraphDenoiser(self.dx + 5, self.de, self.dx, self.de, 1 + 2 + 5, hidden,
-                                 int(cfg.get("edge_hidden", 64)), int(cfg.get("global_hidden", 64)),
-                                 int(cfg.get("layers", 4)), int(cfg.get("heads", 8)), float(cfg.get("dropout", 0.0)))
+        self.cond_drop = cfg.condition_dropout
+        self.edge_weight = cfg.edge_loss_weight
+        self.net = GraphDenoiser(self.dx + 5, self.de, self.dx, self.de, 1 + 2 + 5, cfg.hidden, cfg.edge_hidden,
+                                 cfg.global_hidden, cfg.layers, cfg.heads, cfg.dropout)
 
     # ------------------------------------------------------------------ network
     def _logits(self, Xt, Et, mask, t, cond, has_cond):
@@ -195,21 +197,23 @@ class GraphDiffusion(DenseGraphGenerator):
 
     @torch.no_grad()
     def sample(self, count: int | None = None, *, sizes: torch.Tensor | None = None, target=None,
-               guidance_scale: float | None = None, generator: torch.Generator | None = None,
+               guidance_scale: float, sample_steps: int, generator: torch.Generator | None = None,
                batch_size: int = 1024, progress=None) -> dict:
-        """Sample graphs. ``target``: property values (data units), one per graph or one for all.
+        """Sample graphs. ``target``: property values (data units), one per graph or one for all;
+        ``guidance_scale`` w and ``sample_steps`` (at most ``diffusion_steps``) come from the sampling settings.
 
-        Returns ``{"atom_classes": [B,N] (-1 padding), "bonds": [B,N,N], "n": [B]}`` on the CPU with
-        atom classes as indices into ``meta['elements']``.
+        Returns :class:`MoleculeSamples` graphs on the CPU (atom classes index ``meta['elements']``).
         """
+        if sample_steps > self.T:
+            raise ValueError(f"sample_steps {sample_steps} > diffusion_steps {self.T}")
         if sizes is None:
             sizes = sample_sizes(self.n_hist.cpu(), int(count), generator)
         sizes = sizes.long().cpu()
-        w = self.guidance_scale if guidance_scale is None else float(guidance_scale)
-        return sample_in_batches(sizes, target, batch_size, lambda sz, t: self._sample_batch(sz, t, w, generator),
-                                 progress)
+        w = float(guidance_scale)
+        return sample_in_batches(sizes, target, batch_size,
+                                 lambda sz, t: self._sample_batch(sz, t, w, int(sample_steps), generator), progress)
 
-    def _sample_batch(self, sizes, target, w, generator):
+    def _sample_batch(self, sizes, target, w, n_steps, generator):
         dev = self.abar.device
         B, N = len(sizes), self.max_nodes
         mask = (torch.arange(N).view(1, -1) < sizes.view(-1, 1)).to(dev)
@@ -223,7 +227,6 @@ class GraphDiffusion(DenseGraphGenerator):
             has = torch.ones(B, dtype=torch.bool, device=dev)
         else:
             c, has = torch.zeros(B, device=dev), torch.zeros(B, dtype=torch.bool, device=dev)
-        n_steps = min(self.T, int(self.cfg.get("sample_steps", 100)))
         grid = torch.linspace(self.T, 0, n_steps + 1).round().long().unique_consecutive().tolist()
         for step, prev in zip(grid[:-1], grid[1:]):
             t = torch.full((B,), step, device=dev, dtype=torch.long)
@@ -246,4 +249,4 @@ class GraphDiffusion(DenseGraphGenerator):
             Et = symmetrise_upper(F.one_hot(es, self.de).float()) * pm.unsqueeze(-1)
         atoms = torch.where(mask, self.atom_classes(dev)[Xt.argmax(-1)], torch.full_like(xs, -1))
         bonds = Et.argmax(-1) * pm.long()
-        return {"atom_classes": atoms.cpu(), "bonds": bonds.cpu(), "n": sizes.cpu()}
+        return MoleculeSamples(atom_classes=atoms.cpu(), bonds=bonds.cpu())

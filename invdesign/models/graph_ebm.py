@@ -15,13 +15,19 @@ deviations above the training mean; large = unlike the training data).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from .dense import NUM_BOND_CLASSES, DenseGraphGenerator, pair_mask, sample_sizes, to_dense
 from .gnn import mlp
+from .samples import MoleculeSamples
 from .sampling import EnergyModelMixin, sample_in_batches
+
+if TYPE_CHECKING:
+    from ..config.generators import MolEBMModel
 
 
 class RelationalEnergy(nn.Module):
@@ -49,11 +55,11 @@ class RelationalEnergy(nn.Module):
 
 
 class GraphEBM(EnergyModelMixin, DenseGraphGenerator):
-    def __init__(self, meta: dict, cfg: dict):
+    def __init__(self, meta: dict, cfg: MolEBMModel):
         super().__init__(meta, cfg)
         # training-data energy statistics for the OOD score (running averages during training)
         self._ebm_settings(cfg)
-        hidden, layers = int(cfg.get("hidden", 64)), int(cfg.get("layers", 3))
+        hidden, layers = cfg.hidden, cfg.layers
         self.energy = RelationalEnergy(self.dx, hidden, layers)
         self.property_net = RelationalEnergy(self.dx, hidden, layers)
 
@@ -76,7 +82,7 @@ class GraphEBM(EnergyModelMixin, DenseGraphGenerator):
         E = (E + E.transpose(1, 2)) / 2
         return X * mask.unsqueeze(-1).float(), E * pair_mask(mask).unsqueeze(-1).float()
 
-    def _langevin(self, X, E, mask, steps, target=None, weight=0.0, create_graph=False):
+    def _langevin(self, X, E, mask, steps, target=None, weight=0.0, tolerance=1.0, create_graph=False):
         pm = pair_mask(mask).unsqueeze(-1).float()
         xm = mask.unsqueeze(-1).float()
         for _ in range(steps):
@@ -86,7 +92,7 @@ class GraphEBM(EnergyModelMixin, DenseGraphGenerator):
                 energy = self.energy(X, E, mask)
                 if target is not None and weight > 0:
                     pred = self.property_net(X, E, mask)
-                    energy = energy + self._property_energy(pred, target, weight)
+                    energy = energy + self._property_energy(pred, target, weight, tolerance)
                 gx, ge = torch.autograd.grad(energy.sum(), [X, E], create_graph=create_graph)
             ge = (ge + ge.transpose(1, 2)) / 2
             nx = torch.randn_like(X) * self.noise
@@ -120,21 +126,22 @@ class GraphEBM(EnergyModelMixin, DenseGraphGenerator):
         return self.energy(Xc, Ec, mask)
 
     @torch.no_grad()
-    def sample(self, count: int | None = None, *, sizes=None, target=None, guidance_scale: float | None = None,
-               generator: torch.Generator | None = None, batch_size: int = 1024, progress=None,
-               steps: int | None = None) -> dict:
-        """Langevin samples. ``target`` (data units, one or one per graph) adds the property energy."""
+    def sample(self, count: int | None = None, *, sizes=None, target=None, guidance_scale: float, steps: int,
+               property_tolerance: float, generator: torch.Generator | None = None, batch_size: int = 1024,
+               progress=None) -> dict:
+        """``steps`` Langevin steps from noise. ``target`` (data units, one or one per graph) adds the property
+        energy ``guidance_scale * ((f - c) / property_tolerance)^2``."""
         if sizes is None:
             sizes = sample_sizes(self.n_hist.cpu(), int(count), generator)
         sizes = sizes.long().cpu()
-        w = self.guidance_weight if guidance_scale is None else float(guidance_scale)
+        w, tol = float(guidance_scale), float(property_tolerance)
         dev = self.n_hist.device
 
         def one_batch(sz, tgt):
             mask = (torch.arange(self.max_nodes).view(1, -1) < sz.view(-1, 1)).to(dev)
             X, E = self._noise_init(mask, generator)
             c = None if tgt is None else (tgt.to(dev) - self.y_mean) / self.y_std
-            X, E = self._langevin(X, E, mask, steps or self.sample_steps, c, w)
+            X, E = self._langevin(X, E, mask, int(steps), c, w, tol)
             pred = self.property_net(X, E, mask) * self.y_std + self.y_mean
             pm = pair_mask(mask)
             atoms = torch.where(mask, self.atom_classes(dev)[X.argmax(-1)],
@@ -142,9 +149,7 @@ class GraphEBM(EnergyModelMixin, DenseGraphGenerator):
             Es = (E + E.transpose(1, 2)) / 2
             bonds = Es.argmax(-1) * pm.long()
             scores = (Es[..., 1:].max(-1).values - Es[..., 0]) * pm.float()
-            return {"atom_classes": atoms.cpu(), "bonds": bonds.cpu(), "bond_scores": scores.cpu(), "n": sz,
-                    "property_pred": pred.cpu()}
+            return MoleculeSamples(atom_classes=atoms.cpu(), bonds=bonds.cpu(), bond_scores=scores.cpu(),
+                                   valency_correction=True, property_pred=pred.cpu())
 
-        out = sample_in_batches(sizes, target, batch_size, one_batch, progress)
-        out["valency_correction"] = True
-        return out
+        return sample_in_batches(sizes, target, batch_size, one_batch, progress)

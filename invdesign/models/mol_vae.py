@@ -10,23 +10,28 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from typing import TYPE_CHECKING
+
+from .samples import MoleculeSamples
 from .vae import GraphVAE
+
+if TYPE_CHECKING:
+    from ..config.generators import MolVAEModel
 
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2  # fixed positions in the vocabulary (see invdesign.chem.molecules)
 
 
 class MolVAE(GraphVAE):
-    def __init__(self, meta: dict, cfg: dict):
+    def __init__(self, meta: dict, cfg: MolVAEModel):
         super().__init__(meta, cfg)
-        vocab, hidden = len(meta["vocab"]), int(cfg.get("hidden", 128))
-        dec_hidden = int(cfg.get("decoder_hidden") or 2 * hidden)
+        vocab, hidden = len(meta["vocab"]), cfg.hidden
+        dec_hidden = cfg.decoder_hidden or 2 * hidden
         self.max_len = int(meta["max_len"])
         self.embed = nn.Embedding(vocab, hidden, padding_idx=PAD_ID)
         self.z_to_h = nn.Linear(self.latent_dim, dec_hidden)
         self.gru = nn.GRU(hidden + self.latent_dim, dec_hidden, batch_first=True)
         self.out = nn.Linear(dec_hidden, vocab)
-        self.word_dropout = float(cfg.get("word_dropout", 0.1))
-        self.temperature = float(cfg.get("decode_temperature", 0.0))
+        self.word_dropout = cfg.word_dropout
 
     def _logits(self, z, inputs, h=None):
         emb = self.embed(inputs)
@@ -55,8 +60,8 @@ class MolVAE(GraphVAE):
         return loss * self.max_len / 4, {"token_ce": float(loss.detach()), "seq_acc": float(seq_acc)}
 
     @torch.no_grad()
-    def decode(self, z: torch.Tensor, temperature: float | None = None) -> dict:
-        temperature = self.temperature if temperature is None else temperature
+    def decode(self, z: torch.Tensor, temperature: float = 0.0) -> dict:
+        """SELFIES token ids [B, max_len] (greedy at ``temperature`` 0, else sampled)."""
         b = z.size(0)
         token = torch.full((b, 1), BOS_ID, dtype=torch.long, device=z.device)
         h, out = None, []
@@ -78,4 +83,4 @@ class MolVAE(GraphVAE):
         tokens = torch.cat(out, dim=1)
         if tokens.size(1) < self.max_len:
             tokens = F.pad(tokens, (0, self.max_len - tokens.size(1)), value=PAD_ID)
-        return {"tokens": tokens}
+        return MoleculeSamples(tokens=tokens)

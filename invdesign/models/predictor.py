@@ -9,18 +9,22 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from typing import TYPE_CHECKING
+
 from .gnn import GraphEncoder, mlp
+
+if TYPE_CHECKING:
+    from ..config.generators import PredictorModel
 
 
 class GraphPropertyPredictor(nn.Module):
-    def __init__(self, meta: dict, cfg: dict):
+    def __init__(self, meta: dict, cfg: PredictorModel):
         super().__init__()
         self.meta = dict(meta)
-        self.cfg = dict(cfg)
-        hidden = int(cfg.get("hidden", 128))
-        self.encoder = GraphEncoder(meta["node_dim"], meta["edge_dim"], hidden=hidden,
-                                    layers=int(cfg.get("layers", 3)), out_dim=hidden,
-                                    dropout=float(cfg.get("dropout", 0.0)), edge_rbf=meta.get("edge_rbf"))
+        self.settings = cfg
+        hidden = cfg.hidden
+        self.encoder = GraphEncoder(meta["node_dim"], meta["edge_dim"], hidden=hidden, layers=cfg.layers,
+                                    out_dim=hidden, dropout=cfg.dropout, edge_rbf=meta.get("edge_rbf"))
         self.head = mlp([hidden, hidden, 1])
         self.hidden_features = list(meta.get("sample_unavailable_node_features", []))
         self.register_buffer("y_mean", torch.tensor(float(meta.get("y_mean", 0.0))))

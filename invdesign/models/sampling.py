@@ -8,6 +8,8 @@ from typing import Callable
 import torch
 from torch.nn import functional as F
 
+from .samples import CrystalSamples, MoleculeSamples
+
 
 def per_item_targets(target, n: int) -> torch.Tensor | None:
     """Property targets (data units) as one float per item: None stays None, a scalar is repeated."""
@@ -18,8 +20,9 @@ def per_item_targets(target, n: int) -> torch.Tensor | None:
 
 
 def sample_in_batches(sizes: torch.Tensor, target, batch_size: int,
-                      sample_batch: Callable[..., dict], progress=None, fixed: torch.Tensor | None = None) -> dict:
-    """Run ``sample_batch(sizes, targets)`` over batches and concatenate its tensors; ``progress(done,
+                      sample_batch: Callable[..., MoleculeSamples | CrystalSamples], progress=None,
+                      fixed: torch.Tensor | None = None):
+    """Run ``sample_batch(sizes, targets)`` over batches and concatenate the samples it returns; ``progress(done,
     total)`` is called after each batch. ``fixed`` (one row per item, e.g. given atom types) is sliced
     with the batch and passed on as a third argument."""
     tgt = per_item_targets(target, len(sizes))
@@ -30,33 +33,32 @@ def sample_in_batches(sizes: torch.Tensor, target, batch_size: int,
         outs.append(sample_batch(*args))
         if progress:
             progress(min(start + batch_size, len(sizes)), len(sizes))
-    return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
+    return type(outs[0]).concat(outs)
 
 
 class EnergyModelMixin:
-    """Shared by the energy-based models (graph and crystal): settings from the config, the property energy,
+    """Shared by the energy-based models (graph and crystal): the model settings, the property energy,
     the contrastive-divergence loss and the out-of-distribution z-score from the running mean/std of training
     energies. The host is an ``nn.Module`` with ``y_mean``/``y_std`` buffers."""
 
     energy_mean: torch.Tensor
     energy_std: torch.Tensor
 
-    def _ebm_settings(self, cfg: dict) -> None:
+    def _ebm_settings(self, cfg) -> None:
+        """Take the training-side settings of an EBM model part (``MolEBMModel`` / ``CrystalEBMModel``)."""
         self.register_buffer("energy_mean", torch.tensor(0.0))
         self.register_buffer("energy_std", torch.tensor(1.0))
-        self.dequant = float(cfg.get("dequantization", 0.5))
-        self.alpha = float(cfg.get("energy_regularization", 1.0))
-        self.train_steps = int(cfg.get("langevin_train_steps", 20))
-        self.sample_steps = int(cfg.get("langevin_steps", 60))
-        self.step_size = float(cfg.get("langevin_step_size", 0.05))
-        self.noise = float(cfg.get("langevin_noise", 0.005))
-        self.property_weight = float(cfg.get("property_weight", 1.0))
-        self.guidance_weight = float(cfg.get("guidance_scale", 1.0))
-        self.tolerance = float(cfg.get("property_tolerance", 0.5))
+        self.dequant = cfg.dequantization
+        self.alpha = cfg.energy_regularization
+        self.train_steps = cfg.langevin_train_steps
+        self.step_size = cfg.langevin_step_size
+        self.noise = cfg.langevin_noise
+        self.property_weight = cfg.property_weight
 
-    def _property_energy(self, pred: torch.Tensor, target: torch.Tensor, weight: float) -> torch.Tensor:
+    def _property_energy(self, pred: torch.Tensor, target: torch.Tensor, weight: float,
+                         tolerance: float) -> torch.Tensor:
         """``weight * ((f - c) / tolerance)^2`` with f and c standardised (tolerance in data units)."""
-        return weight * ((pred - target) / (self.tolerance / float(self.y_std))) ** 2
+        return weight * ((pred - target) / (tolerance / float(self.y_std))) ** 2
 
     def _contrastive_loss(self, e_pos: torch.Tensor, e_neg: torch.Tensor, pred: torch.Tensor, y: torch.Tensor):
         """Contrastive divergence (data energies down, Langevin samples' up), a square penalty fixing the energy

@@ -11,26 +11,30 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from typing import TYPE_CHECKING
+
 from .gnn import GraphEncoder, mlp
+
+if TYPE_CHECKING:
+    from ..config.generators import VAEModel
 
 
 class GraphVAE(nn.Module):
-    def __init__(self, meta: dict, cfg: dict):
+    def __init__(self, meta: dict, cfg: VAEModel):
         super().__init__()
         self.meta = dict(meta)
-        self.cfg = dict(cfg)
-        hidden = int(cfg.get("hidden", 128))
-        self.latent_dim = int(cfg.get("latent_dim", 64))
-        self.encoder = GraphEncoder(meta["node_dim"], meta["edge_dim"], hidden=hidden,
-                                    layers=int(cfg.get("layers", 3)), out_dim=2 * self.latent_dim,
-                                    dropout=float(cfg.get("dropout", 0.0)), edge_rbf=meta.get("edge_rbf"))
+        self.settings = cfg
+        hidden = cfg.hidden
+        self.latent_dim = cfg.latent_dim
+        self.encoder = GraphEncoder(meta["node_dim"], meta["edge_dim"], hidden=hidden, layers=cfg.layers,
+                                    out_dim=2 * self.latent_dim, dropout=cfg.dropout, edge_rbf=meta.get("edge_rbf"))
         # an ensemble of property heads: their spread tells latent search where the heads disagree
         # (regions the data does not cover), which plain gradient ascent on one head happily exploits
         self.property_head = mlp([self.latent_dim, hidden, hidden, 1])
         self.extra_heads = nn.ModuleList(mlp([self.latent_dim, hidden, hidden, 1])
-                                         for _ in range(int(cfg.get("property_heads", 1)) - 1))
-        self.beta_max = float(cfg.get("beta", 0.01))
-        self.property_weight = float(cfg.get("property_weight", 1.0))
+                                         for _ in range(cfg.property_heads - 1))
+        self.beta_max = cfg.beta
+        self.property_weight = cfg.property_weight
         self.register_buffer("y_mean", torch.tensor(float(meta.get("y_mean", 0.0))))
         self.register_buffer("y_std", torch.tensor(float(meta.get("y_std", 1.0))))
         self.beta = self.beta_max

@@ -1,2 +1,101 @@
-"""Independent physics oracles that check generated candidates: GFN2-xTB (tblite) for molecules,
-CHGNet relaxation, CHGNet energy above hull and matcalc EOS bulk modulus for crystals."""
+"""Oracles: independent physics checks of the best candidates, one interface for all of them.
+
+An :class:`Oracle` is built from its settings (:mod:`invdesign.config.oracles`), the campaign target and the
+registered target property. The workflow runs it in four steps, the same for every oracle:
+
+1. ``prepare(dataset) -> dict`` once per campaign (e.g. the xTB -> DFT calibration on training molecules);
+2. ``select(candidates)``: which candidates to check, in order (``top_k`` of the passing ones by default);
+   they are split into batches, one Snakemake job each (a checkpoint fan-out, so a cluster runs them in
+   parallel);
+3. ``evaluate(batch, dataset, prepared) -> table``: the batch's rows with the oracle's declared
+   :attr:`Oracle.columns`; a candidate the oracle cannot handle is an error row (``oracle_error``), never a
+   crashed job;
+4. ``finalize(checked, candidates, dataset, prepared) -> (table, metrics)``: the verified table, ranked, and
+   its metrics.
+
+The oracle measures the campaign's property only where the property registry says so
+(:attr:`Oracle.measures`); otherwise its table says, in one line, that the property was not measured, and no
+other quantity stands in for it.
+
+Adding an oracle: a settings class in :mod:`invdesign.config.oracles` (registered in ``ORACLE_SETTINGS``), a
+subclass of :class:`Oracle` here or in its own module (registered in ``ORACLES``), and the property registry's
+``measured_by`` entries for what it measures.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from abc import ABC, abstractmethod
+
+import numpy as np
+import pandas as pd
+
+from .. import properties as props
+
+log = logging.getLogger("invdesign")
+
+#: oracle type -> (module, class)
+ORACLES = {"xtb": ("invdesign.oracles.xtb", "XtbOracle"),
+           "chgnet": ("invdesign.oracles.crystal", "ChgnetOracle")}
+
+#: the column every oracle table has: "" when the oracle handled the candidate, else why not
+ERROR_COLUMN = "oracle_error"
+
+
+class Oracle(ABC):
+    #: settings ``oracle.type``
+    name: str = ""
+    #: declared columns of :meth:`evaluate`'s table (beyond the batch's own): name -> meaning
+    columns: dict[str, str] = {}
+
+    def __init__(self, settings, target: dict, prop: props.Property | None, property_column: str = "") -> None:
+        self.settings, self.target, self.property = settings, target, prop
+        self.property_column = property_column or (prop.name if prop else "")
+        #: the column of this oracle's table that measures the campaign property (None: not measured)
+        self.measures = props.oracle_column(prop, self.name)
+
+    @property
+    def not_measured_note(self) -> str:
+        return (f"not measured: the {self.name} oracle has no measure of {self.property_column}"
+                + ("" if self.property else " (a user property; set dataset.property_kind if it is a registered one)"))
+
+    # ------------------------------------------------------------------ the four steps
+    def prepare(self, dataset: pd.DataFrame) -> dict:
+        """State computed once per campaign (JSON-serialisable); nothing by default."""
+        return {}
+
+    def select(self, candidates: pd.DataFrame) -> pd.DataFrame:
+        """The candidates to check, best first: the ``top_k`` best passing ones (null = all)."""
+        top = candidates[candidates["passes"].astype(bool)]
+        k = self.settings.top_k
+        return (top if k is None else top.head(k)).reset_index(drop=True)
+
+    @abstractmethod
+    def evaluate(self, batch: pd.DataFrame, dataset: pd.DataFrame, prepared: dict) -> pd.DataFrame:
+        """``batch`` with the declared columns added, one row per input row, same order."""
+
+    @abstractmethod
+    def finalize(self, checked: pd.DataFrame, candidates: pd.DataFrame, dataset: pd.DataFrame,
+                 prepared: dict) -> tuple[pd.DataFrame, dict]:
+        """(verified table with ``final_rank``, metrics) from every checked batch."""
+
+    def report_extras(self, verified: pd.DataFrame) -> tuple[dict, dict]:
+        """({histogram label: values}, {funnel stage: count}) the report adds for this oracle's verdicts."""
+        return {}, {}
+
+    # ------------------------------------------------------------------ helpers
+    def in_target(self, values) -> np.ndarray:
+        from ..targets import in_target
+
+        return in_target(values, self.target)
+
+    def empty_result(self, batch: pd.DataFrame) -> pd.DataFrame:
+        """``batch`` with every declared column empty (a batch of no rows)."""
+        return batch.assign(**{c: pd.Series(dtype=object) for c in self.columns})
+
+
+def get_oracle(settings, target: dict, prop: props.Property | None, property_column: str = "") -> Oracle:
+    """The oracle named by ``settings.type``."""
+    module, cls = ORACLES[settings.type]
+    return getattr(importlib.import_module(module), cls)(settings, target, prop, property_column)

@@ -15,15 +15,15 @@ from ..errors import InvdesignError
 log = logging.getLogger("invdesign")
 
 
-def structure_prediction_formulas(camp: dict, meta: dict) -> list[str]:
-    """The formulas of a crystal diffusion generator's ``compositions:``: those listed, then (``from_feedback``)
-    every binary of the elements the ``oracle.feedback_from`` verdicts say raise the property that no earlier
-    campaign verified, best composition score first (the predictor term neutral), at most ``max_formulas``."""
-    cfg = camp["generator"]["compositions"]
+def structure_prediction_formulas(cfg, meta: dict, feedback: list[str], target: dict) -> list[str]:
+    """The formulas of a crystal diffusion generator's ``compositions:`` settings (:class:`Compositions`): those
+    listed, then (``from_feedback``) every binary of the elements the verdicts in the ``feedback`` tables say
+    raise the property toward ``target`` that no earlier campaign verified, best composition score first (the
+    predictor term neutral), at most ``max_formulas``."""
     where = "generator.compositions.formulas"
     known = set(meta["elements"])
     formulas = []
-    for f in cfg.get("formulas", []):
+    for f in cfg.formulas:
         try:
             counts = formula_counts(f)
         except ValueError as err:
@@ -38,25 +38,25 @@ def structure_prediction_formulas(camp: dict, meta: dict) -> list[str]:
         reduced = Composition(counts).reduced_formula  # "Ir6Re2" and "ReIr3" are one formula
         if reduced not in formulas:
             formulas.append(reduced)
-    if cfg.get("from_feedback"):
-        from .verify import feedback_ranker
+    if cfg.from_feedback:
+        from ..search.feedback import feedback_ranker
 
-        ranker, verified = feedback_ranker(camp["oracle"]["feedback_from"], camp["target"])
+        ranker, verified = feedback_ranker(feedback, target)
         verified = {Composition(f).reduced_formula for f in verified}
-        elements = [el for el in ranker.raising_elements(cfg.get("min_verdicts", 2)) if el in known]
+        elements = [el for el in ranker.raising_elements(cfg.min_verdicts) if el in known]
         if len(elements) < 2:
-            raise InvdesignError(f"generator.compositions.from_feedback: the verdicts in {camp['oracle']['feedback_from']}"
+            raise InvdesignError(f"generator.compositions.from_feedback: the verdicts in {feedback}"
                                  f" name {len(elements)} element(s) that raise the property ({', '.join(elements)});"
                                  " verify more candidates first or list formulas under compositions.formulas")
-        space = {f: c for f, c in binary_formulas(elements, cfg.get("max_reduced_atoms", 8)).items()
+        space = {f: c for f, c in binary_formulas(elements, cfg.max_reduced_atoms).items()
                  if f not in verified and sum(c.values()) <= int(meta["max_atoms"])}
         names = list(space)
         if names:
             score = ranker.score([element_fractions(f) for f in names], np.full(len(names), ranker.centre))
             names = [names[i] for i in np.argsort(-score["score"].to_numpy(), kind="stable")]
         log.info("structure prediction from feedback: elements %s, %d unverified binaries, the %d best-scored taken",
-                 " ".join(elements), len(names), min(len(names), cfg.get("max_formulas", 500)))
-        formulas += [f for f in names[: cfg.get("max_formulas", 500)] if f not in formulas]
+                 " ".join(elements), len(names), min(len(names), cfg.max_formulas))
+        formulas += [f for f in names[: cfg.max_formulas] if f not in formulas]
     if not formulas:
         raise InvdesignError("generator.compositions: no formula to predict structures for; list some under "
                              "formulas: or set from_feedback: true with oracle.feedback_from")

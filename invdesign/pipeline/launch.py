@@ -73,11 +73,11 @@ def torchrun_command(kind: str, job_file: str, graphs: str, model: str, metrics:
             "--rdzv-backend=c10d", f"--rdzv-endpoint={host}:{port}", f"--rdzv-id=invdesign-{job_id}", *entry]
 
 
-def run_torchrun(kind: str, name: str, camp: dict, runtime: dict, graphs: str, model: str, metrics: str) -> None:
+def run_torchrun(kind: str, name: str, settings: dict, runtime: dict, graphs: str, model: str, metrics: str) -> None:
     """Write the job description next to the model (a shared folder that every node sees) and run torchrun."""
     job_file = Path(f"{model}.job.json")
     job_file.parent.mkdir(parents=True, exist_ok=True)
-    job_file.write_text(json.dumps({"name": name, "campaign": camp, "runtime": runtime}))
+    job_file.write_text(json.dumps({"name": name, "settings": settings, "runtime": runtime}))
     cmd = torchrun_command(kind, str(job_file), graphs, model, metrics, runtime)
     log.info("launching DDP training: %s", " ".join(cmd))
     try:
@@ -117,13 +117,14 @@ def _run_into_log(cmd: list[str]) -> int:
     return proc.wait()
 
 
-def train(kind: str, name: str, camp: dict, runtime: dict, graphs: str, model: str, metrics: str) -> dict:
-    """Train ``kind`` ("generator" or "predictor") as the training rules do: in this process, or under torchrun
-    when ``runtime`` asks for several processes or nodes. Returns the metrics written to ``metrics``."""
+def train(kind: str, name: str, settings: dict, runtime: dict, graphs: str, model: str, metrics: str) -> dict:
+    """Train ``kind`` ("generator" or "predictor") with its training ``settings`` (model and train parts) as the
+    training rules do: in this process, or under torchrun when ``runtime`` asks for several processes or nodes.
+    Returns the metrics written to ``metrics``."""
     if uses_torchrun(runtime):
-        run_torchrun(kind, name, camp, runtime, graphs, model, metrics)
+        run_torchrun(kind, name, settings, runtime, graphs, model, metrics)
         return json.loads(Path(metrics).read_text())
-    from . import steps  # torch: imported only when this process trains
+    from .train import fit_generator, fit_predictor  # torch: imported only when this process trains
 
-    fn = steps.train_generator if kind == "generator" else steps.train_predictor
-    return fn(name, camp, runtime, graphs, model, metrics)
+    fn = fit_generator if kind == "generator" else fit_predictor
+    return fn(name, settings, runtime, graphs, model, metrics)

@@ -3,7 +3,7 @@
     torchrun --standalone --nproc_per_node=4 -m invdesign.pipeline.train_entry generator \\
         --job job.json --graphs graphs.pt --model generator.pt --metrics generator_metrics.json
 
-``job.json`` holds ``{"name", "campaign", "runtime"}``. Snakemake's training rules launch this
+``job.json`` holds ``{"name", "settings", "runtime"}`` (``settings``: the model and train parts). Snakemake's training rules launch this
 automatically when ``runtime.gpus`` > 1; it needs only torch and torch-geometric.
 """
 
@@ -16,7 +16,7 @@ import sys
 
 from ..errors import InvdesignError
 from ..models.train import world
-from .runner import setup_logging
+from .glue import setup_logging
 
 
 def main(argv=None) -> int:
@@ -27,16 +27,16 @@ def main(argv=None) -> int:
     ap.add_argument("--model", required=True)
     ap.add_argument("--metrics", required=True)
     args = ap.parse_args(argv)
-    from . import steps
+    from .train import fit_generator, fit_predictor
 
     rank = world()[0]
     setup_logging(None)
     if rank:
         logging.getLogger().setLevel(logging.WARNING)
     job = json.loads(open(args.job).read())
-    fn = steps.train_generator if args.kind == "generator" else steps.train_predictor
+    fn = fit_generator if args.kind == "generator" else fit_predictor
     try:
-        fn(job["name"], job["campaign"], job["runtime"], args.graphs, args.model, args.metrics)
+        fn(job["name"], job["settings"], job["runtime"], args.graphs, args.model, args.metrics)
     except InvdesignError as exc:
         print(f"invdesign error: {exc}", file=sys.stderr)
         return 1

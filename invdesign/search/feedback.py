@@ -14,18 +14,23 @@ The score of a new candidate is the probability that the oracle will call it sta
 inside the target window: ``P(stable) * P(lo <= K <= hi | stable)``. Elements the oracle has not seen carry
 no weight, so such candidates are scored by the predictor term alone.
 
-numpy/scipy only: compositions come in as ``{element: fraction}`` mappings (the caller parses formulas).
+:class:`OracleFeedbackRanker` is numpy/scipy only: compositions come in as ``{element: fraction}`` mappings.
+:func:`feedback_ranker` and :func:`rank_by_feedback` read earlier campaigns' verified tables (pandas, pymatgen).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import expit
 from scipy.stats import norm
+
+log = logging.getLogger("invdesign")
 
 
 class OracleFeedbackRanker:
@@ -128,3 +133,70 @@ class OracleFeedbackRanker:
         (both relative to the intercept); then the predictor's weight and the intercept."""
         names = [*self.elements, "predicted", "intercept"]
         return pd.DataFrame({"stable_log_odds": self.w_stable, "value": self.w_value}, index=names)
+
+
+FEEDBACK_COLUMNS = ("formula", "predicted_property", "stable", "eos_bulk_modulus_gpa")
+
+
+def feedback_ranker(paths: list[str], target: dict):
+    """(an :class:`~invdesign.search.feedback.OracleFeedbackRanker` fitted on the CHGNet verdicts of the
+    ``candidates_verified`` tables at ``paths``, the set of reduced formulas those tables verified)."""
+    from ..chem.crystals import element_fractions
+    from ..errors import InvdesignError
+    from ..targets import target_bounds
+
+    tables = []
+    for path in paths:
+        p = Path(path)
+        if not p.exists():
+            raise InvdesignError(f"oracle.feedback_from: {path} not found; give the candidates_verified.parquet "
+                                 "(or .csv) of an earlier crystal campaign, relative to where snakemake runs")
+        t = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
+        missing = [c for c in FEEDBACK_COLUMNS if c not in t.columns]
+        if missing:
+            raise InvdesignError(f"oracle.feedback_from: {path} lacks column(s) {', '.join(missing)}; it must be a "
+                                 "candidates_verified table of a crystal campaign")
+        tables.append(t[list(FEEDBACK_COLUMNS)])
+    seen = pd.concat(tables, ignore_index=True)
+    verified_formulas = set(seen["formula"].dropna())
+    seen = seen[seen["stable"].notna() & seen["predicted_property"].notna()]
+    # a CSV may hold the verdicts as text; "False" must not read as true
+    stable = seen["stable"].map(lambda v: str(v).strip().lower() in ("true", "1", "1.0")).to_numpy(bool)
+    lo, hi = target_bounds(target)
+    pred = seen["predicted_property"].to_numpy(float)
+    ranker = OracleFeedbackRanker((lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None),
+                                  scale=float(np.std(pred)) or 1.0)
+    try:
+        ranker.fit([element_fractions(f) for f in seen["formula"]], pred, stable,
+                   seen["eos_bulk_modulus_gpa"].to_numpy(float))
+    except ValueError as err:
+        raise InvdesignError(f"oracle.feedback_from ({', '.join(map(str, paths))}): {err}; verify more candidates "
+                             "in those campaigns first or drop oracle.feedback_from") from None
+    log.info("oracle feedback: ranker fitted on %d earlier verdicts (%d stable) from %d table(s)", len(seen),
+             int(stable.sum()), len(paths))
+    return ranker, verified_formulas
+
+
+def rank_by_feedback(cands: pd.DataFrame, paths: list[str], target: dict) -> pd.DataFrame:
+    """Re-order crystal candidates by what the CHGNet oracle said about earlier ones.
+
+    ``paths`` are ``candidates_verified`` tables (Parquet or CSV) of earlier crystal campaigns. An
+    :class:`~invdesign.search.feedback.OracleFeedbackRanker` fitted on their verdicts (stable or not, EOS
+    bulk modulus of the stable ones; element fractions and the predictor's value as features) scores each
+    candidate by P(stable) x P(modulus in the target | stable); candidates come back best score first, with
+    ``feedback_score``, ``feedback_p_stable`` and ``feedback_expected_gpa`` columns. Candidates whose reduced
+    formula those tables verified already are left out: the oracle's budget goes to new chemistry."""
+    from ..chem.crystals import element_fractions
+
+    ranker, verified_formulas = feedback_ranker(paths, target)
+    again = cands["formula"].isin(verified_formulas)
+    if again.any():
+        log.info("oracle feedback: %d candidates skipped, their formulas were verified already", int(again.sum()))
+        cands = cands[~again]
+    if cands.empty:
+        return cands
+    score = ranker.score([element_fractions(f) for f in cands["formula"]], cands["predicted_property"].to_numpy(float))
+    out = cands.reset_index(drop=True).assign(feedback_score=score["score"].to_numpy(),
+                                              feedback_p_stable=score["p_stable"].to_numpy(),
+                                              feedback_expected_gpa=score["expected"].to_numpy())
+    return out.sort_values("feedback_score", ascending=False, kind="stable")

@@ -1,12 +1,14 @@
-# Config loading and validation, shared names. Runs before any rule is planned.
+# Config loading and validation, shared names and the functions the rules use. Runs before any rule is planned.
 import os
+import re
 import sys
 from pathlib import Path
 
 import yaml
 from snakemake.utils import update_config
 
-from invdesign.config import validate_config
+from invdesign.config import Config
+from invdesign.domains import EXPORT_SUFFIX
 from invdesign.errors import InvdesignError
 from invdesign.pipeline.launch import train_resources
 
@@ -21,23 +23,26 @@ if not _cli_configfiles:
     config.update(_default)
 _config_source = ", ".join(_cli_configfiles) or "config/config.yaml"
 try:
-    _validated = validate_config(dict(config), source=_config_source)
+    SETTINGS = Config.parse(dict(config), source=_config_source)  # typed settings of every campaign
 except InvdesignError as _exc:
     sys.stderr.write(f"invdesign error: {_exc}\n")
     raise SystemExit(1)
 config.clear()
-config.update(_validated)
+config.update(SETTINGS.to_dict())  # every default filled in: what the scripts see as snakemake.config
 
-CAMPAIGNS = sorted(config["campaigns"])
-RESULTS = config["results"].rstrip("/")
-THREADS = config["runtime"]["threads"]
+CAMPAIGNS = sorted(SETTINGS.campaigns)
+RESULTS = SETTINGS.results.rstrip("/")
+THREADS = SETTINGS.runtime.threads
 # GPUs a training job asks the executor for (SLURM --gpus, Kubernetes nvidia.com/gpu); 0 on CPU-only runs
-GPUS = 0 if config["runtime"]["device"] == "cpu" else config["runtime"]["gpus"]
+GPUS = 0 if SETTINGS.runtime.device == "cpu" else SETTINGS.runtime.gpus
 # what a training job asks for: GPUs on one node, or nodes x GPUs for multi-node DDP (SLURM)
-TRAIN_RESOURCES = train_resources(GPUS, config["runtime"]["nodes"])
+TRAIN_RESOURCES = train_resources(GPUS, SETTINGS.runtime.nodes)
 # sampling and latent search run on one GPU when there is one: on a CPU node the full-size crystal diffusion
 # model's 10,000 samples take 10 h or more on two cores (docs/benchmarks.md)
-SEARCH_RESOURCES = {"gpu": 0 if config["runtime"]["device"] == "cpu" else 1}
+SEARCH_RESOURCES = {"gpu": 0 if SETTINGS.runtime.device == "cpu" else 1}
+# check_target's output; a plain string, since ancient() marks the very object it is given (and so every rule
+# that names it) as ancient
+TARGET_CHECK = f"{RESULTS}/{{campaign}}/data/target.json"
 
 
 wildcard_constraints:
@@ -45,35 +50,52 @@ wildcard_constraints:
     generator="vae|diffusion|ebm",
 
 
+def camp(wc):
+    return SETTINGS.campaigns[wc.campaign]
+
+
 def chain_priority(wc):
-    """Crystal campaigns' jobs go first: their CHGNet check (relax_crystal_batch) is the longest
-    single-threaded job and sits at the end of the chain, so starting that chain early lets it run
-    beside the molecule training instead of after it (Snakemake picks higher priorities first)."""
-    return 1 if config["campaigns"][wc.campaign]["domain"] == "crystals" else 0
+    """Crystal campaigns' jobs go first: their oracle batches are the longest single-threaded jobs and sit at the
+    end of the chain, so starting that chain early lets them run beside the molecule training instead of after it
+    (Snakemake picks higher priorities first)."""
+    return 1 if camp(wc).domain == "crystals" else 0
 
 
-def generator_types(campaign):
-    return [g["type"] for g in config["campaigns"][campaign]["generators"]]
+def generator_types(name):
+    return [g.type for g in SETTINGS.campaigns[name].generators]
 
 
-SAMPLING_ONLY = ("compositions",)  # generator keys that change what is sampled, not the trained model
+# --- params: each rule depends on exactly the settings it uses (a change re-runs that rule and what follows)
+def training_params(wc):
+    """The model and train parts of the job's generator: sampling settings never re-run training."""
+    return camp(wc).generator(wc.generator).training_params()
 
 
-def generator_params(training=False):
-    """The config of the job's generator (a change re-runs its training and sampling only); for training,
-    without the sampling-only keys."""
-    def params(wc):
-        gen = next(g for g in config["campaigns"][wc.campaign]["generators"] if g["type"] == wc.generator)
-        return {k: v for k, v in gen.items() if not (training and k in SAMPLING_ONLY)}
+def sampling_params(wc):
+    """The sample part of the job's generator: a change re-runs sampling and what follows, never training."""
+    return camp(wc).generator(wc.generator).sample.to_dict()
 
-    return params
+
+def latent_search_params(wc):
+    """The campaign's search: settings, which drive the vae's sampler (None for the other generators)."""
+    return camp(wc).search.to_dict() if wc.generator == "vae" else None
+
+
+def property_kind(wc):
+    return getattr(camp(wc).dataset, "property_kind", None)
 
 
 def composition_feedback(wc):
     """The verdict tables a generator's structure prediction chooses its formulas from (none otherwise)."""
-    camp = config["campaigns"][wc.campaign]
-    gen = next(g for g in camp["generators"] if g["type"] == wc.generator)
-    return camp["oracle"]["feedback_from"] if (gen.get("compositions") or {}).get("from_feedback") else []
+    c = camp(wc)
+    comp = getattr(c.generator(wc.generator).sample, "compositions", None)
+    return list(c.oracle.feedback_from) if comp is not None and comp.from_feedback else []
+
+
+def oracle_feedback(wc):
+    """Earlier campaigns' verdicts that rank the candidates (oracle.feedback_from); one produced by this workflow
+    (results/<other campaign>/candidates_verified.parquet) is built first."""
+    return list(getattr(camp(wc).oracle, "feedback_from", []))
 
 
 def campaign_samples(wc):
@@ -85,9 +107,11 @@ def ood_model(wc):
     return [f"{RESULTS}/{wc.campaign}/models/generator_ebm.pt"] if "ebm" in generator_types(wc.campaign) else []
 
 
-def campaign_params(*keys):
-    """The parts of a campaign's config a rule depends on (a change re-runs that rule)."""
-    return lambda wc: {k: config["campaigns"][wc.campaign].get(k) for k in keys}
+def checked_batches(wc):
+    """The checked files of every batch the oracle_batches checkpoint wrote (known once it has run)."""
+    folder = checkpoints.oracle_batches.get(campaign=wc.campaign).output.batches
+    ids = glob_wildcards(os.path.join(folder, "batch_{batch}.parquet")).batch
+    return expand(f"{RESULTS}/{wc.campaign}/oracle/checked/batch_{{batch}}.parquet", batch=sorted(ids))
 
 
 def log_path(rule_name):
@@ -96,3 +120,13 @@ def log_path(rule_name):
 
 def bench_path(rule_name):
     return f"{RESULTS}/benchmarks/{{campaign}}/{rule_name}.tsv"
+
+
+def export_path(name):
+    """The file chemists get beside the tables: candidates.sdf (molecules), candidates_cifs.zip (crystals)."""
+    return f"{RESULTS}/{name}/candidates{EXPORT_SUFFIX[SETTINGS.campaigns[name].domain]}"
+
+
+def final_outputs():
+    return ([f"{RESULTS}/{c}/candidates_verified.csv" for c in CAMPAIGNS] + [export_path(c) for c in CAMPAIGNS]
+            + [f"{RESULTS}/{c}/report/top_candidates.html" for c in CAMPAIGNS])

@@ -4,11 +4,13 @@
 
 rule featurize:
     input:
-        dataset=rules.prepare_dataset.output.dataset,
+        dataset=rules.prepare_dataset.output.out,
     output:
         graphs=f"{RESULTS}/{{campaign}}/data/graphs.pt",
     params:
-        campaign=campaign_params("featurize"),
+        domain=lambda wc: camp(wc).domain,
+        settings=lambda wc: camp(wc).featurize.to_dict(),
+        property_column=lambda wc: camp(wc).dataset.property_column,
     log:
         log_path("featurize"),
     benchmark:

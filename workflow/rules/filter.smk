@@ -6,7 +6,7 @@
 rule filter_rank:
     input:
         samples=campaign_samples,
-        dataset=rules.prepare_dataset.output.dataset,
+        dataset=rules.prepare_dataset.output.out,
         predictor=rules.train_predictor.output.model,
         ebm=ood_model,
     output:
@@ -15,7 +15,12 @@ rule filter_rank:
         metrics=f"{RESULTS}/{{campaign}}/metrics.json",
         structures=directory(f"{RESULTS}/{{campaign}}/structures"),
     params:
-        campaign=campaign_params("filters", "target"),
+        campaign=lambda wc: wc.campaign,
+        domain=lambda wc: camp(wc).domain,
+        filters=lambda wc: camp(wc).filters.to_dict(),
+        target=lambda wc: camp(wc).target.to_dict(),
+        property_column=lambda wc: camp(wc).dataset.property_column,
+        unit=lambda wc: camp(wc).unit,
     log:
         log_path("filter_rank"),
     benchmark:
@@ -25,7 +30,7 @@ rule filter_rank:
     conda:
         "../../envs/chem.yaml"
     script:
-        "../scripts/filter.py"
+        "../scripts/filter_rank.py"
 
 
 rule summary:

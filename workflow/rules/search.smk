@@ -1,18 +1,25 @@
-# Sampling toward the target, one job per generator: latent-space optimisation (vae),
-# classifier-free guided diffusion (diffusion) or Langevin sampling with a property energy (ebm).
+# Sampling toward the target, one job per generator, with the generator's current sampling settings:
+# latent-space optimisation (vae), classifier-free guided diffusion (diffusion) or Langevin sampling with a
+# property energy (ebm).
 
 
 rule search:
     input:
         generator=rules.train_generator.output.model,
         graphs=rules.featurize.output.graphs,
+        target_checked=TARGET_CHECK,
         # structure prediction from earlier campaigns' verdicts (compositions.from_feedback) reads them
         feedback=composition_feedback,
     output:
         samples=f"{RESULTS}/{{campaign}}/samples/samples_{{generator}}.parquet",
     params:
-        generator=generator_params(),
-        campaign=campaign_params("search", "target"),
+        campaign=lambda wc: wc.campaign,
+        domain=lambda wc: camp(wc).domain,
+        kind=lambda wc: wc.generator,
+        sample=sampling_params,
+        latent_search=latent_search_params,
+        target=lambda wc: camp(wc).target.to_dict(),
+        unit=lambda wc: camp(wc).unit,
     log:
         log_path("search_{generator}"),
     benchmark:

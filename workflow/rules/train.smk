@@ -1,5 +1,6 @@
-# Generators (one job per generator type of a campaign) and the independent property predictor. torch + torch-geometric only: these rules
-# run on GPU nodes without rdkit/pymatgen (runtime.device: auto picks CUDA when present).
+# Generators (one job per generator type of a campaign) and the independent property predictor. torch +
+# torch-geometric only: these rules run on GPU nodes without rdkit/pymatgen (runtime.device: auto picks CUDA).
+# A job's params are the model and train parts of its settings, so changing how to sample never re-trains.
 # runtime.gpus > 1 trains data-parallel with torchrun (DDP) and asks the executor for that many GPUs;
 # runtime.nodes > 1 spreads it over that many SLURM nodes (see invdesign/pipeline/launch.py).
 
@@ -7,11 +8,13 @@
 rule train_generator:
     input:
         graphs=rules.featurize.output.graphs,
+        target_checked=ancient(TARGET_CHECK),
     output:
         model=f"{RESULTS}/{{campaign}}/models/generator_{{generator}}.pt",
         metrics=f"{RESULTS}/{{campaign}}/models/generator_{{generator}}_metrics.json",
     params:
-        generator=generator_params(training=True),
+        campaign=lambda wc: wc.campaign,
+        generator=training_params,
     log:
         log_path("train_generator_{generator}"),
     benchmark:
@@ -29,11 +32,13 @@ rule train_generator:
 rule train_predictor:
     input:
         graphs=rules.featurize.output.graphs,
+        target_checked=ancient(TARGET_CHECK),
     output:
         model=f"{RESULTS}/{{campaign}}/models/predictor.pt",
         metrics=f"{RESULTS}/{{campaign}}/models/predictor_metrics.json",
     params:
-        campaign=campaign_params("predictor"),
+        campaign=lambda wc: wc.campaign,
+        predictor=lambda wc: camp(wc).predictor.training_params(),
     log:
         log_path("train_predictor"),
     benchmark:

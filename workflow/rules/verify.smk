@@ -1,155 +1,125 @@
-# Independent checks and chemist-facing exports. Molecules: GFN2-xTB (tblite) optimisation,
-# connectivity check and a gap calibrated to the data's DFT scale; SDF with 3D coordinates.
-# Crystals: CHGNet relaxation, energy above the CHGNet hull of the known phases, EOS bulk modulus
-# (matcalc) of the stable ones; a zip of CIFs.
-
-MOL_CAMPAIGNS = [c for c in CAMPAIGNS if config["campaigns"][c]["domain"] == "molecules"]
-CRY_CAMPAIGNS = [c for c in CAMPAIGNS if config["campaigns"][c]["domain"] == "crystals"]
+# Independent checks of the best candidates, the same rules for every oracle (invdesign/oracles): molecules -
+# GFN2-xTB (tblite) optimisation, connectivity check, gap calibrated to the data's DFT scale; crystals - CHGNet
+# relaxation, energy above the hull of the known phases, EOS bulk modulus (matcalc). The candidates to check
+# are split into batches by a checkpoint, one job per batch, so a cluster profile runs them side by side.
+# Then the chemists' export: an SDF of the molecules (3D, xTB geometries where checked), a zip of CIFs.
 
 
-def _only(names):
-    return "|".join(names) or "(?!)"  # a pattern that matches nothing when the list is empty
-
-
-rule calibrate_xtb:
+rule oracle_prepare:
+    """What the oracle computes once per campaign; it never depends on the target (a new target re-uses it)."""
     input:
-        dataset=rules.prepare_dataset.output.dataset,
+        dataset=rules.prepare_dataset.output.out,
     output:
-        calibration=f"{RESULTS}/{{campaign}}/oracle/xtb_calibration.json",
-    wildcard_constraints:
-        campaign=_only(MOL_CAMPAIGNS),
+        prepared=f"{RESULTS}/{{campaign}}/oracle/prepared.json",
     params:
-        campaign=campaign_params("dataset", "oracle"),
+        domain=lambda wc: camp(wc).domain,
+        oracle=lambda wc: camp(wc).oracle.to_dict(),
+        property_column=lambda wc: camp(wc).dataset.property_column,
+        property_kind=property_kind,
     log:
-        log_path("calibrate_xtb"),
+        log_path("oracle_prepare"),
     benchmark:
-        bench_path("calibrate_xtb")
+        bench_path("oracle_prepare")
     threads: 1
+    priority: chain_priority
     conda:
         "../../envs/chem.yaml"
     script:
-        "../scripts/calibrate_xtb.py"
+        "../scripts/oracle_prepare.py"
 
 
-rule verify_molecules:
+checkpoint oracle_batches:
     input:
         candidates=rules.filter_rank.output.parquet,
-        dataset=rules.prepare_dataset.output.dataset,
-        calibration=rules.calibrate_xtb.output.calibration,
-    output:
-        csv=f"{RESULTS}/{{campaign}}/candidates_verified.csv",
-        parquet=f"{RESULTS}/{{campaign}}/candidates_verified.parquet",
-        sdf=f"{RESULTS}/{{campaign}}/candidates.sdf",
-        metrics=f"{RESULTS}/{{campaign}}/oracle/metrics.json",
-    wildcard_constraints:
-        campaign=_only(MOL_CAMPAIGNS),
-    params:
-        campaign=campaign_params("oracle", "target"),
-    log:
-        log_path("verify_molecules"),
-    benchmark:
-        bench_path("verify_molecules")
-    threads: 1
-    conda:
-        "../../envs/chem.yaml"
-    script:
-        "../scripts/verify_molecules.py"
-
-
-checkpoint crystal_batches:
-    input:
-        candidates=rules.filter_rank.output.parquet,
-        # earlier campaigns' verdicts that rank the candidates (oracle.feedback_from); one produced by this
-        # workflow (results/<other campaign>/candidates_verified.parquet) is built first
-        feedback=lambda wc: config["campaigns"][wc.campaign]["oracle"]["feedback_from"],
+        feedback=oracle_feedback,
     output:
         batches=directory(f"{RESULTS}/{{campaign}}/oracle/batches"),
-    wildcard_constraints:
-        campaign=_only(CRY_CAMPAIGNS),
     params:
-        campaign=campaign_params("oracle"),
+        domain=lambda wc: camp(wc).domain,
+        oracle=lambda wc: camp(wc).oracle.to_dict(),
+        target=lambda wc: camp(wc).target.to_dict(),
+        property_column=lambda wc: camp(wc).dataset.property_column,
+        property_kind=property_kind,
     log:
-        log_path("crystal_batches"),
+        log_path("oracle_batches"),
     threads: 1
     priority: chain_priority
     conda:
         "../../envs/chem.yaml"
     script:
-        "../scripts/crystal_batches.py"
+        "../scripts/oracle_batches.py"
 
 
-rule relax_crystal_batch:
-    """One CHGNet job per batch of candidates; Snakemake learns the batches from the checkpoint above, so
-    a cluster profile runs them side by side."""
+rule oracle_batch:
     input:
         batch=f"{RESULTS}/{{campaign}}/oracle/batches/batch_{{batch}}.parquet",
-        dataset=rules.prepare_dataset.output.dataset,
+        dataset=rules.prepare_dataset.output.out,
+        prepared=rules.oracle_prepare.output.prepared,
     output:
-        verified=f"{RESULTS}/{{campaign}}/oracle/verified/batch_{{batch}}.parquet",
+        checked=f"{RESULTS}/{{campaign}}/oracle/checked/batch_{{batch}}.parquet",
     wildcard_constraints:
-        campaign=_only(CRY_CAMPAIGNS),
         batch=r"\d+",
     params:
-        campaign=campaign_params("oracle", "target"),
+        domain=lambda wc: camp(wc).domain,
+        oracle=lambda wc: camp(wc).oracle.to_dict(),
+        target=lambda wc: camp(wc).target.to_dict(),
+        property_column=lambda wc: camp(wc).dataset.property_column,
+        property_kind=property_kind,
     log:
-        f"{RESULTS}/logs/{{campaign}}/relax_crystal_batch_{{batch}}.log",
+        f"{RESULTS}/logs/{{campaign}}/oracle_batch_{{batch}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/{{campaign}}/relax_crystal_batch_{{batch}}.tsv"
-    threads: 1  # CHGNet on small cells is fastest single-threaded
+        f"{RESULTS}/benchmarks/{{campaign}}/oracle_batch_{{batch}}.tsv"
+    threads: 1  # xTB on small molecules and CHGNet on small cells are fastest single-threaded
     priority: chain_priority
     conda:
         "../../envs/chem.yaml"
     script:
-        "../scripts/relax_crystal_batch.py"
+        "../scripts/oracle_batch.py"
 
 
-def verified_batches(wc):
-    """The verified files of every batch the checkpoint wrote (known once it has run)."""
-    folder = checkpoints.crystal_batches.get(campaign=wc.campaign).output.batches
-    ids = glob_wildcards(os.path.join(folder, "batch_{batch}.parquet")).batch
-    return expand(f"{RESULTS}/{wc.campaign}/oracle/verified/batch_{{batch}}.parquet", batch=sorted(ids))
-
-
-rule verify_crystals:
+rule verify:
     input:
-        batches=verified_batches,
+        checked=checked_batches,
+        candidates=rules.filter_rank.output.parquet,
+        dataset=rules.prepare_dataset.output.out,
+        prepared=rules.oracle_prepare.output.prepared,
     output:
         csv=f"{RESULTS}/{{campaign}}/candidates_verified.csv",
         parquet=f"{RESULTS}/{{campaign}}/candidates_verified.parquet",
         metrics=f"{RESULTS}/{{campaign}}/oracle/metrics.json",
-    wildcard_constraints:
-        campaign=_only(CRY_CAMPAIGNS),
     params:
-        campaign=campaign_params("oracle", "target"),
+        campaign=lambda wc: wc.campaign,
+        domain=lambda wc: camp(wc).domain,
+        oracle=lambda wc: camp(wc).oracle.to_dict(),
+        target=lambda wc: camp(wc).target.to_dict(),
+        property_column=lambda wc: camp(wc).dataset.property_column,
+        property_kind=property_kind,
     log:
-        log_path("verify_crystals"),
+        log_path("verify"),
     benchmark:
-        bench_path("verify_crystals")
+        bench_path("verify")
     threads: 1
     priority: chain_priority
     conda:
         "../../envs/chem.yaml"
     script:
-        "../scripts/verify_crystals.py"
+        "../scripts/verify.py"
 
 
-rule package_crystals:
+rule export_structures:
     input:
+        verified=rules.verify.output.parquet,
         candidates=rules.filter_rank.output.parquet,
     output:
-        zip=f"{RESULTS}/{{campaign}}/candidates_cifs.zip",
+        export=f"{RESULTS}/{{campaign}}/candidates{{suffix}}",
     wildcard_constraints:
-        campaign=_only(CRY_CAMPAIGNS),
+        suffix="|".join(re.escape(s) for s in EXPORT_SUFFIX.values()),
+    params:
+        domain=lambda wc: camp(wc).domain,
     log:
-        log_path("package_crystals"),
+        f"{RESULTS}/logs/{{campaign}}/export_structures{{suffix}}.log",
     threads: 1
     conda:
         "../../envs/chem.yaml"
     script:
-        "../scripts/package_crystals.py"
-
-
-def final_outputs():
-    return (expand(f"{RESULTS}/{{campaign}}/candidates_verified.csv", campaign=CAMPAIGNS)
-            + expand(f"{RESULTS}/{{campaign}}/candidates.sdf", campaign=MOL_CAMPAIGNS)
-            + expand(f"{RESULTS}/{{campaign}}/candidates_cifs.zip", campaign=CRY_CAMPAIGNS))
+        "../scripts/export_structures.py"

@@ -1,4 +1,5 @@
-"""Snakemake script for the 'featurize' step; the logic lives in invdesign.pipeline.steps."""
-from invdesign.pipeline.runner import run
+"""Snakemake script of rule 'featurize': binds the rule's input, output and params by name to invdesign.pipeline.featurize.featurize."""
+from invdesign.pipeline.glue import run
+from invdesign.pipeline.featurize import featurize
 
-run("featurize", snakemake)  # noqa: F821 (injected by Snakemake)
+run(featurize, snakemake)  # noqa: F821 (injected by Snakemake)

@@ -1,4 +1,5 @@
-"""Snakemake script for the report figures; the logic lives in invdesign.pipeline.plots."""
-from invdesign.pipeline.runner import run
+"""Snakemake script of rule 'report_figures': binds the rule's input, output and params by name to invdesign.pipeline.report.report_figures."""
+from invdesign.pipeline.glue import run
+from invdesign.pipeline.report import report_figures
 
-run("report_figures", snakemake)  # noqa: F821 (injected by Snakemake)
+run(report_figures, snakemake)  # noqa: F821 (injected by Snakemake)

@@ -1,4 +1,5 @@
-"""Snakemake script for the 'search' step; the logic lives in invdesign.pipeline.steps."""
-from invdesign.pipeline.runner import run
+"""Snakemake script of rule 'search': binds the rule's input, output and params by name to invdesign.pipeline.search.search."""
+from invdesign.pipeline.glue import run
+from invdesign.pipeline.search import search
 
-run("search", snakemake)  # noqa: F821 (injected by Snakemake)
+run(search, snakemake)  # noqa: F821 (injected by Snakemake)

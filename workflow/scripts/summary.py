@@ -1,4 +1,5 @@
-"""Snakemake script for the 'summary' step; the logic lives in invdesign.pipeline.steps."""
-from invdesign.pipeline.runner import run
+"""Snakemake script of rule 'summary': binds the rule's input, output and params by name to invdesign.pipeline.filter.summary."""
+from invdesign.pipeline.glue import run
+from invdesign.pipeline.filter import summary
 
-run("summary", snakemake)  # noqa: F821 (injected by Snakemake)
+run(summary, snakemake)  # noqa: F821 (injected by Snakemake)

@@ -1,4 +1,4 @@
-"""Property-guided latent-space optimisation (torch only; runs on CPU or GPU).
+"""Property-guided latent-space optimisation, the VAE's sampler (torch only; runs on CPU or GPU).
 
 Each latent vector descends a smooth penalty that is zero inside the (shrunk)
 target range of the VAE's property head, plus a weak Gaussian-prior term that
@@ -11,9 +11,60 @@ from __future__ import annotations
 import logging
 import math
 
+import numpy as np
 import torch
 
+from ..targets import aim_point
+from . import SampleRequest, Samples
+
 log = logging.getLogger(__name__)
+
+
+class LatentSearchSampler:
+    """Samples from a VAE by latent-space optimisation toward the target (:class:`LatentSearch` settings), decoding
+    ``checkpoints`` points along each trajectory with the decoder settings ``sample`` (the molecule VAE's
+    ``decode_temperature``)."""
+
+    def __init__(self, model, search, sample, device=None) -> None:
+        self.model, self.search, self.decode_settings = model, search, sample
+        self.device = device if device is not None else next(model.parameters()).device
+
+    def _decode(self, z):
+        kw = {"temperature": self.decode_settings.decode_temperature} \
+            if hasattr(self.decode_settings, "decode_temperature") else {}
+        with torch.no_grad():
+            return self.model.decode(z, **kw).cpu()
+
+    def sample(self, request: SampleRequest) -> Samples:
+        if request.compositions is not None:
+            raise ValueError("the VAE samples by latent search; structure prediction needs the crystal diffusion model")
+        cfg, model = self.search, self.model
+        aim = aim_point(request.target, float(model.y_std))
+        gen = torch.Generator().manual_seed(cfg.seed if request.seed is None else request.seed)
+        z0, origin = start_latents(model, request.train, cfg.n_starts, cfg.from_data, aim, cfg.noise, gen,
+                                   self.device)
+        log.info("latent search (%s) from %d starts (%d encoded near the target, rest from the prior) toward "
+                 "[%g, %g]", cfg.method, len(z0), origin.count("data"), *aim)
+        trajectory = optimise_latents(model, z0, aim, steps=cfg.steps, lr=cfg.lr, prior_weight=cfg.prior_weight,
+                                      checkpoints=cfg.checkpoints, uncertainty_weight=cfg.uncertainty_weight)
+        parts, columns = [], {k: [] for k in ("start", "search_step", "generator_pred", "generator_pred_std",
+                                               "latent_norm")}
+        for step, z, pred in trajectory:
+            out = self._decode(z)
+            with torch.no_grad():
+                std = model.predict_property_std(z).cpu().numpy()
+            parts.append(out)
+            columns["start"].append(np.asarray(origin, dtype=object))
+            columns["search_step"].append(np.full(len(z), step))
+            columns["generator_pred"].append(pred.cpu().numpy())
+            columns["generator_pred_std"].append(std)
+            columns["latent_norm"].append(z.norm(dim=-1).cpu().numpy())
+            if request.progress:
+                request.progress(len(parts), len(trajectory))
+        structures = type(parts[0]).concat(parts)
+        structures.property_pred = torch.as_tensor(np.concatenate(columns["generator_pred"]))
+        structures.property_pred_std = torch.as_tensor(np.concatenate(columns["generator_pred_std"]))
+        return Samples(structures, {k: np.concatenate(v) for k, v in columns.items()})
 
 
 def start_latents(model, graphs: list, n_starts: int, from_data: float, aim: tuple[float, float],

@@ -1,0 +1,100 @@
+"""Reading and writing the workflow's intermediate files: the public way in for scripts, bench and tests.
+
+* :func:`save_graphs` / :func:`load_graphs`: featurized graphs with their meta, split and ids (``graphs.pt``);
+* :func:`read_table`: a Parquet / CSV table, checked for the columns the reader needs;
+* :func:`load_model`: a trained generator or predictor (:func:`invdesign.models.registry.load_checkpoint`).
+
+A file that cannot be read stops the step with one line naming the file and the fix (the rule to re-run), so
+a truncated intermediate never surfaces as a library traceback. torch (and pandas for tables) only.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InvdesignError
+from .io import torch_save
+
+#: the rule that writes each intermediate, for the fix in an error message
+WRITTEN_BY = {"dataset.parquet": "prepare_dataset", "graphs.pt": "featurize", "candidates.parquet": "filter_rank",
+              "prepared.json": "oracle_prepare", "candidates_verified.parquet": "verify"}
+
+
+def _fix(path) -> str:
+    rule = WRITTEN_BY.get(Path(path).name)
+    if rule is None and Path(path).parent.name == "samples":
+        rule = "search"
+    return f"re-create it with snakemake --forcerun {rule}" if rule else "re-create it"
+
+
+@dataclass
+class GraphSet:
+    """Featurized graphs of a campaign: one per dataset row, with the meta the models are built from."""
+
+    graphs: list
+    meta: dict
+    split: list[str]
+    ids: list[str]
+
+    def part(self, name: str) -> list:
+        """The graphs of one split ("train", "val" or "test")."""
+        return [g for g, s in zip(self.graphs, self.split) if s == name]
+
+    @property
+    def train(self) -> list:
+        return self.part("train")
+
+
+def save_graphs(graphs: list, meta: dict, split, ids, path) -> None:
+    from .models.graphstore import pack
+
+    torch_save(pack(graphs, meta=meta, split=list(split), ids=list(ids)), path)
+
+
+def load_graphs(path) -> GraphSet:
+    """The graphs of ``path``. The last file read is kept in memory (keyed by path, size and modification time),
+    so a process that trains several models from one file unpacks it once (14 s for all of QM9)."""
+    try:
+        st = Path(path).stat()
+    except FileNotFoundError:
+        raise InvdesignError(f"{path} not found; {_fix(path)}") from None
+    return _load_graphs(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1)
+def _load_graphs(path: str, size: int, mtime_ns: int) -> GraphSet:
+    import torch
+
+    from .models.graphstore import unpack
+
+    try:
+        blob = unpack(torch.load(path, map_location="cpu", weights_only=False))
+        return GraphSet(blob["graphs"], blob["meta"], list(blob["split"]), list(blob["ids"]))
+    except Exception as exc:  # noqa: BLE001  (truncated, foreign or old-format files)
+        raise InvdesignError(f"{path}: cannot read these graphs ({type(exc).__name__}); {_fix(path)}") from None
+
+
+def read_table(path, columns=()):
+    """A Parquet or CSV table (by suffix) that has ``columns``."""
+    import pandas as pd
+
+    p = Path(path)
+    try:
+        df = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
+    except FileNotFoundError:
+        raise InvdesignError(f"{path} not found; {_fix(path)}") from None
+    except Exception as exc:  # noqa: BLE001  (pyarrow and the CSV parser raise many types)
+        raise InvdesignError(f"{path}: cannot read this table ({type(exc).__name__}); {_fix(path)}") from None
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InvdesignError(f"{path} lacks column(s) {', '.join(missing)}; {_fix(path)}")
+    return df
+
+
+def load_model(path):
+    """``(model in eval mode, checkpoint dict)`` of a trained generator or predictor."""
+    from .models.registry import load_checkpoint
+
+    return load_checkpoint(path)

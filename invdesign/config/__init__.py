@@ -1,0 +1,140 @@
+"""Load, validate and complete a campaign configuration.
+
+The settings classes (:mod:`invdesign.config.settings`, :mod:`~invdesign.config.generators`,
+:mod:`~invdesign.config.oracles`) are the single source of truth for keys, types, bounds and defaults;
+``workflow/schemas/config.schema.yaml`` is generated from them (:func:`config_schema`). Errors are one line
+naming the key and the fix, e.g. ``config: unknown key 'campaigns.qm9_gap.generator.epochz' ...``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import InvdesignError
+from .generators import (Generator, Predictor, generator_schema, model_settings, parse_generator, parse_predictor,
+                         predictor_schema)
+from .settings import SOURCES, Campaign, Config, target_bounds
+from .spec import ConfigError
+
+__all__ = ["Campaign", "Config", "ConfigError", "Generator", "Predictor", "block_settings", "campaign_settings",
+           "config_schema", "dataset_settings", "load_config", "model_settings", "parse_generator", "parse_predictor", "target_bounds",
+           "validate_config"]
+
+
+def validate_config(config: dict, source: str = "config") -> dict:
+    """A validated copy of ``config`` with every default filled in (``generator:`` normalised to a one-item
+    ``generators:`` list); raises :class:`InvdesignError` (one line) on the first problem."""
+    return Config.parse(config, source=source).to_dict()
+
+
+def campaign_settings(config: dict, name: str, source: str = "config") -> Campaign:
+    """The typed settings of campaign ``name`` of a (validated or raw) config mapping."""
+    results = config.get("results", "results")
+    return Campaign.parse(name, config["campaigns"][name], source, results)
+
+
+def dataset_settings(domain: str, data, where: str = "dataset"):
+    """Typed dataset settings of a ``domain`` from a mapping (``source`` picks the class; defaults as in a campaign);
+    settings objects pass through."""
+    from .settings import SOURCES as by_domain
+    from .spec import Spec, variant
+
+    if isinstance(data, Spec):
+        return data
+    every = {k: v for s in by_domain.values() for k, v in s.items()}
+    return variant(data, by_domain[domain], "source", None, where, "config", f"{domain} sources", every)
+
+
+def block_settings(kind: str, domain: str, data=None, where: str = ""):
+    """Typed ``featurize`` / ``filters`` settings of a ``domain`` from a mapping (None = the defaults)."""
+    from .settings import FEATURIZE, FILTERS
+    from .spec import Spec
+
+    if isinstance(data, Spec):
+        return data
+    return {"featurize": FEATURIZE, "filters": FILTERS}[kind][domain].parse(data, where or kind)
+
+
+def load_config(path: str | Path) -> dict:
+    """Read a YAML config file and validate it (:func:`validate_config`)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise InvdesignError(f"config file {path} not found; pass an existing file with --configfile") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise InvdesignError(f"{path}: not valid YAML{at} ({str(exc).splitlines()[0]}); fix the syntax") from None
+    return validate_config(raw, source=str(path))
+
+
+def config_schema() -> dict:
+    """JSON Schema (draft 2020-12) of a config file, generated from the settings classes."""
+    from .generators import GENERATOR_PARTS
+    from .oracles import ORACLE_SETTINGS
+    from .settings import (FEATURIZE, FILTERS, DataSettings, LatentSearch, Runtime, Split, Target)
+
+    defs: dict = {}
+
+    def ref(name: str, schema: dict) -> dict:
+        defs[name] = schema
+        return {"$ref": f"#/$defs/{name}"}
+
+    def by_key(key: str, variants: dict[str, dict], default: str | None) -> dict:
+        """A mapping whose ``key`` picks its schema (missing key = ``default``)."""
+        rules = []
+        for name, r in variants.items():
+            cond = {"properties": {key: {"const": name}}, "required": [key]}
+            if name == default:
+                cond = {"anyOf": [cond, {"not": {"required": [key]}}]}
+            rules.append({"if": cond, "then": r})
+        return {"type": "object", "properties": {key: {"enum": sorted(variants)}}, "allOf": rules}
+
+    camp_rules = []
+    for domain, sources in SOURCES.items():
+        gens = {t: ref(f"{domain}_{t}_generator", generator_schema(domain, t))
+                for (d, t) in GENERATOR_PARTS if d == domain}
+        gen = by_key("type", gens, "vae")
+        oracles = {t: ref(f"{t}_oracle", c.json_schema()) for t, c in ORACLE_SETTINGS[domain].items()}
+        camp_rules.append({"if": {"properties": {"domain": {"const": domain}}, "required": ["domain"]},
+                           "then": {"properties": {
+                               "dataset": by_key("source", {s: ref(f"{s}_dataset", c.json_schema())
+                                                            for s, c in sources.items()}, None),
+                               "featurize": ref(f"{domain}_featurize", FEATURIZE[domain].json_schema()),
+                               "filters": ref(f"{domain}_filters", FILTERS[domain].json_schema()),
+                               "generator": gen,
+                               "generators": {"type": "array", "minItems": 1, "items": gen},
+                               "oracle": by_key("type", oracles, next(iter(oracles)))}}})
+    campaign = {
+        "type": "object", "additionalProperties": False, "required": ["domain", "dataset", "target"],
+        "properties": {
+            "domain": {"enum": sorted(SOURCES)}, "description": {"type": "string"},
+            "dataset": {"type": "object", "required": ["source"]},
+            "target": ref("target", Target.json_schema()), "split": ref("split", Split.json_schema()),
+            "featurize": {"type": "object"}, "filters": {"type": "object"}, "oracle": {"type": "object"},
+            "generator": {"type": "object"},
+            "generators": {"type": "array", "minItems": 1,
+                           "description": "several generators whose candidates are merged (instead of a single "
+                                          "generator:); one per type"},
+            "predictor": ref("predictor", predictor_schema()),
+            "search": ref("search", LatentSearch.json_schema())},
+        "not": {"required": ["generator", "generators"]},
+        "allOf": camp_rules}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "invdesign campaign configuration",
+        "description": "Generated from invdesign/config (python -m invdesign.config.schema); do not edit by hand. "
+                       "Validated before any rule runs; unknown keys are errors; defaults are filled in for keys "
+                       "that are left out.",
+        "type": "object", "additionalProperties": False, "required": ["campaigns"],
+        "properties": {
+            "runtime": ref("runtime", Runtime.json_schema()), "data": ref("data", DataSettings.json_schema()),
+            "results": {"type": "string", "default": "results", "minLength": 1,
+                        "description": "Output folder; one sub-folder per campaign"},
+            "campaigns": {"type": "object", "minProperties": 1, "propertyNames": {"pattern": "^[A-Za-z0-9_-]+$"},
+                          "additionalProperties": ref("campaign", campaign)}},
+        "$defs": dict(sorted(defs.items())),
+    }

@@ -1,0 +1,337 @@
+"""Settings of the generators and the property predictor: one class per part (model, train, sample) and per
+generator type and domain.
+
+A user writes a generator as one flat mapping (``{type: diffusion, hidden: 64, epochs: 40, n_samples: 1000}``);
+:func:`parse_generator` routes each key to the part that declares it. The parts are what the code sees:
+
+* ``model``: the architecture and its training objective (what a checkpoint stores and rebuilds);
+* ``train``: the optimisation loop (epochs, batch size, learning rate, budget, seed);
+* ``sample``: how to sample from a trained model (a change re-runs sampling, never training).
+
+Model code takes its model part and holds no defaults of its own. Standard library only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+from .spec import ConfigError, Spec, setting
+
+# ---------------------------------------------------------------------------------------------- train
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainSettings(Spec):
+    epochs: int = setting(20, ge=1)
+    batch_size: int = setting(128, ge=1, doc="graphs per batch (per process under DDP)")
+    lr: float = setting(0.001, gt=0)
+    weight_decay: float = setting(0.0, ge=0)
+    patience: int | None = setting(None, ge=1, doc="stop after this many epochs without a better validation loss")
+    max_minutes: float | None = setting(None, gt=0, doc="wall-clock training budget")
+    seed: int = setting(0, doc="seeds the initial weights and the training batches")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PredictorTrain(TrainSettings):
+    epochs: int = setting(30, ge=1)
+
+
+# ---------------------------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True, kw_only=True)
+class EncoderModel(Spec):
+    hidden: int = setting(128, ge=8)
+    layers: int = setting(3, ge=1)
+    dropout: float = setting(0.0, ge=0, le=0.9)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PredictorModel(EncoderModel):
+    """Independent graph property predictor (never used for guidance)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class VAEModel(EncoderModel):
+    latent_dim: int = setting(64, ge=2)
+    beta: float = setting(0.01, ge=0, doc="KL weight (annealed over the first half of training)")
+    property_weight: float = setting(1.0, ge=0)
+    property_heads: int = setting(5, ge=1, doc="vae: ensemble of latent property heads (their spread guides search)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MolVAEModel(VAEModel):
+    word_dropout: float = setting(0.1, ge=0, le=1, doc="molecules: decoder input dropout (forces use of the latent)")
+    decoder_hidden: int | None = setting(None, ge=8, doc="molecules: GRU width (null = 2 x hidden)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CrystalVAEModel(VAEModel):
+    coord_weight: float = setting(10.0, ge=0, doc="crystals: weight of the fractional-coordinate term in the "
+                                                  "reconstruction loss and in the slot matching")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MolDiffusionModel(Spec):
+    hidden: int = setting(128, ge=8)
+    layers: int = setting(3, ge=1)
+    dropout: float = setting(0.0, ge=0, le=0.9)
+    heads: int = setting(8, ge=1, doc="attention heads (must divide hidden)")
+    edge_hidden: int = setting(32, ge=4, doc="bond feature width")
+    global_hidden: int = setting(32, ge=4, doc="graph-level feature width")
+    diffusion_steps: int = setting(500, ge=2, doc="noise levels T")
+    condition_dropout: float = setting(0.1, ge=0, le=1, doc="share of training graphs without the property "
+                                                            "condition (classifier-free guidance)")
+    edge_loss_weight: float = setting(5.0, ge=0, doc="weight of the bond term in the loss")
+
+    def check(self, where, source):
+        if self.hidden % self.heads:
+            raise ConfigError(f"{source}: {where}.heads = {self.heads} does not divide hidden = {self.hidden}; "
+                              "pick heads that divide hidden (e.g. 4 or 8 for hidden 128)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CrystalDiffusionModel(Spec):
+    hidden: int = setting(128, ge=8)
+    layers: int = setting(3, ge=1)
+    fourier_features: int = setting(8, ge=1, doc="Fourier frequencies of fractional-coordinate differences")
+    diffusion_steps: int = setting(500, ge=2, doc="noise levels T of the lattice and type channels")
+    sigma_min: float = setting(0.005, gt=0, doc="smallest width of the wrapped-normal coordinate noise "
+                                                "(fractional units)")
+    sigma_max: float = setting(0.5, gt=0, doc="largest width (0.5 is close to uniform on the torus)")
+    condition_dropout: float = setting(0.1, ge=0, le=1)
+
+    def check(self, where, source):
+        if self.sigma_min >= self.sigma_max:
+            raise ConfigError(f"{source}: {where}.sigma_min = {self.sigma_min} must be below sigma_max = "
+                              f"{self.sigma_max}; lower sigma_min or raise sigma_max")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MolEBMModel(Spec):
+    hidden: int = setting(128, ge=8)
+    layers: int = setting(3, ge=1)
+    property_weight: float = setting(1.0, ge=0, doc="weight of the property head's loss")
+    dequantization: float = setting(0.5, ge=0, doc="uniform noise added to one-hot graphs")
+    energy_regularization: float = setting(1.0, ge=0, doc="weight of the squared-energy penalty")
+    langevin_train_steps: int = setting(10, ge=1, doc="Langevin steps per training batch")
+    langevin_step_size: float = setting(0.05, gt=0, doc="Langevin step (training and sampling)")
+    langevin_noise: float = setting(0.005, ge=0, doc="Langevin noise (training and sampling)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CrystalEBMModel(MolEBMModel):
+    fourier_features: int = setting(8, ge=1)
+    coordinate_step_scale: float = setting(0.2, gt=0, doc="Langevin step on fractional coordinates relative to "
+                                                          "the step on types and lattice")
+    langevin_max_move: float = setting(0.1, gt=0, doc="largest change of any type/lattice input in one Langevin "
+                                                      "step (clipped Langevin)")
+
+
+# ---------------------------------------------------------------------------------------------- sample
+
+
+@dataclass(frozen=True, kw_only=True)
+class MolVAESample(Spec):
+    decode_temperature: float = setting(0.0, ge=0, doc="0 = greedy SELFIES decoding")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CrystalVAESample(Spec):
+    """The crystal VAE decodes greedily; its search is configured under the campaign's ``search:``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConditionalSample(Spec):
+    n_samples: int = setting(2000, ge=1, doc="graphs sampled toward the target (the vae uses search:)")
+    guidance_scale: float = setting(1.0, ge=0, doc="diffusion: classifier-free guidance weight w; ebm: weight of "
+                                                   "the property energy")
+    sample_seed: int = setting(0, doc="seeds the conditions drawn and the sampling noise")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MolDiffusionSample(ConditionalSample):
+    sample_steps: int = setting(100, ge=1, doc="denoising steps at sampling time (<= diffusion_steps, strided)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Compositions(Spec):
+    __doc_line__ = ("crystal diffusion: structure prediction for given compositions (the model generates lattice "
+                    "and coordinates, the types are given) instead of free sampling")
+    formulas: list[str] = setting([], doc="reduced or full formulas, e.g. [Ir3Re, ReTc3]")
+    from_feedback: bool = setting(False, doc="add every unverified binary of the elements that "
+                                             "oracle.feedback_from's verdicts say raise the property")
+    min_verdicts: int = setting(2, ge=1, doc="from_feedback: an element counts only when at least this many "
+                                             "verdicts contain it")
+    max_reduced_atoms: int = setting(8, ge=2, doc="from_feedback: largest a + b of the binaries A_a B_b")
+    max_formulas: int = setting(500, ge=1, doc="from_feedback: the best-scored this many formulas")
+    cells_per_formula: int = setting(2, ge=1, doc="cells of 1, 2, ... formula units (the smallest that fits "
+                                                  "when a larger one does not)")
+
+    def check(self, where, source):
+        if not self.formulas and not self.from_feedback:
+            raise ConfigError(f"{source}: {where} names no formula; list some under formulas: or set "
+                              "from_feedback: true")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CrystalDiffusionSample(ConditionalSample):
+    sample_steps: int = setting(100, ge=1, doc="reverse-time steps at sampling time")
+    composition_projection: float = setting(0.5, ge=0, le=1, doc="from this noise level (1 = pure noise) on, "
+                                            "cells keep only their k most abundant elements (k within the data's "
+                                            "range); 0 = off")
+    compositions: Compositions | None = setting(None, doc=Compositions.__doc_line__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EBMSample(ConditionalSample):
+    langevin_steps: int = setting(60, ge=1, doc="Langevin steps when sampling")
+    property_tolerance: float = setting(0.5, gt=0, doc="property-energy width, in the property's unit")
+
+
+# ---------------------------------------------------------------------------------------------- generators
+
+GeneratorType = Literal["vae", "diffusion", "ebm"]
+
+#: (domain, type) -> (model part, train part, sample part)
+GENERATOR_PARTS: dict[tuple[str, str], tuple[type, type, type]] = {
+    ("molecules", "vae"): (MolVAEModel, TrainSettings, MolVAESample),
+    ("molecules", "diffusion"): (MolDiffusionModel, TrainSettings, MolDiffusionSample),
+    ("molecules", "ebm"): (MolEBMModel, TrainSettings, EBMSample),
+    ("crystals", "vae"): (CrystalVAEModel, TrainSettings, CrystalVAESample),
+    ("crystals", "diffusion"): (CrystalDiffusionModel, TrainSettings, CrystalDiffusionSample),
+    ("crystals", "ebm"): (CrystalEBMModel, TrainSettings, EBMSample),
+}
+
+GENERATOR_DOC = {
+    "vae": "graph encoder + SELFIES / crystal decoder, ensemble of latent property heads; latent-space search",
+    "diffusion": "discrete graph diffusion (molecules) / periodic lattice-coordinate-type diffusion (crystals) "
+                 "with classifier-free guidance",
+    "ebm": "energy-based model trained by contrastive divergence; Langevin sampling with a property energy",
+}
+
+
+def _names(cls) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+@dataclass(frozen=True)
+class Generator:
+    """One generator of a campaign: its type, domain and typed parts."""
+
+    domain: str
+    type: str
+    model: Spec
+    train: TrainSettings
+    sample: Spec
+
+    def to_dict(self) -> dict:
+        """The flat mapping a user writes (every key with its value)."""
+        return {"type": self.type, **self.model.to_dict(), **self.train.to_dict(), **self.sample.to_dict()}
+
+    def training_params(self) -> dict:
+        """What a training job depends on: a change re-runs training (and what follows)."""
+        return {"domain": self.domain, "type": self.type, "model": self.model.to_dict(),
+                "train": self.train.to_dict()}
+
+
+def parse_flat(data: dict, parts: dict[str, type], where: str, source: str, extra: tuple = ()) -> dict:
+    """Route the keys of a flat mapping to the parts that declare them and parse each part. Keys in ``extra``
+    (e.g. ``type``) are left out. The caller has checked that no key is unknown."""
+    out = {}
+    for name, cls in parts.items():
+        mine = set(_names(cls))
+        out[name] = cls.parse({k: v for k, v in data.items() if k in mine and k not in extra}, where, source)
+    return out
+
+
+def parse_generator(data, domain: str, where: str, source: str) -> Generator:
+    """A generator mapping of a ``domain`` campaign (``type`` defaults to vae) as a :class:`Generator`."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: {where}: {data!r} is not of type 'object'; give a mapping such as "
+                          "{type: vae, epochs: 20}")
+    kind = data.get("type", "vae")
+    if (domain, kind) not in GENERATOR_PARTS:
+        allowed = sorted({t for d, t in GENERATOR_PARTS if d == domain})
+        raise ConfigError(f"{source}: {where}.type = {kind!r} is not allowed; use one of {allowed}")
+    model_cls, train_cls, sample_cls = GENERATOR_PARTS[(domain, kind)]
+    parts = {"model": model_cls, "train": train_cls, "sample": sample_cls}
+    allowed = {"type", *(n for cls in parts.values() for n in _names(cls))}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        key = unknown[0]
+        owners = [f"{d} {t}" for (d, t), clss in GENERATOR_PARTS.items()
+                  if any(key in _names(c) for c in clss)]
+        what = (f"it is a setting of the {' / '.join(owners)} generator, not of the {domain} {kind} generator; "
+                "remove it" if owners else f"allowed keys there: {', '.join(sorted(allowed))}")
+        if owners:
+            what += f"; allowed keys there: {', '.join(sorted(allowed))}"
+        raise ConfigError(f"{source}: unknown key '{where}.{key}'; {what}")
+    got = parse_flat(data, parts, where, source, extra=("type",))
+    gen = Generator(domain, kind, got["model"], got["train"], got["sample"])
+    steps_t = getattr(gen.model, "diffusion_steps", None)
+    if domain == "molecules" and steps_t is not None and gen.sample.sample_steps > steps_t:
+        raise ConfigError(f"{source}: {where}.sample_steps = {gen.sample.sample_steps} is more than "
+                          f"diffusion_steps = {steps_t}; sampling cannot take more steps than the model has noise "
+                          "levels: lower sample_steps")
+    return gen
+
+
+def generator_from_training_params(params: dict) -> Generator:
+    """Rebuild a :class:`Generator` (with default sampling settings) from :meth:`Generator.training_params`."""
+    model_cls, train_cls, sample_cls = GENERATOR_PARTS[(params["domain"], params["type"])]
+    return Generator(params["domain"], params["type"], model_cls.parse(params["model"], "model"),
+                     train_cls.parse(params["train"], "train"), sample_cls())
+
+
+def model_settings(domain: str, kind: str, data: dict | None = None):
+    """The model part of a ``domain`` ``kind`` generator from a mapping of its keys (defaults for the rest):
+    how tests, bench and checkpoints build the models a campaign trains."""
+    return GENERATOR_PARTS[(domain, kind)][0].parse(data or {}, f"{domain} {kind} model")
+
+
+def generator_schema(domain: str, kind: str) -> dict:
+    """JSON Schema of the flat mapping of one generator type."""
+    props, required = {"type": {"const": kind, "description": GENERATOR_DOC[kind]}}, []
+    for cls in GENERATOR_PARTS[(domain, kind)]:
+        s = cls.json_schema()
+        props.update(s["properties"])
+        required += s.get("required", [])
+    out = {"type": "object", "additionalProperties": False, "properties": props}
+    if required:
+        out["required"] = required
+    return out
+
+
+@dataclass(frozen=True)
+class Predictor:
+    model: PredictorModel
+    train: PredictorTrain
+
+    def to_dict(self) -> dict:
+        return {**self.model.to_dict(), **self.train.to_dict()}
+
+    def training_params(self) -> dict:
+        return {"model": self.model.to_dict(), "train": self.train.to_dict()}
+
+
+def parse_predictor(data, where: str, source: str) -> Predictor:
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: {where}: {data!r} is not of type 'object'; give a mapping")
+    allowed = set(_names(PredictorModel)) | set(_names(PredictorTrain))
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key '{where}.{unknown[0]}'; allowed keys there: "
+                          f"{', '.join(sorted(allowed))}")
+    got = parse_flat(data, {"model": PredictorModel, "train": PredictorTrain}, where, source)
+    return Predictor(got["model"], got["train"])
+
+
+def predictor_schema() -> dict:
+    props = {**PredictorModel.json_schema()["properties"], **PredictorTrain.json_schema()["properties"]}
+    return {"type": "object", "additionalProperties": False, "default": {}, "properties": props}

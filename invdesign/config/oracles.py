@@ -1,0 +1,62 @@
+"""Settings of the oracles (the independent checks of the best candidates), one class per oracle.
+
+A campaign's ``oracle:`` block names its oracle with ``type`` (default: the domain's oracle) and holds that
+oracle's keys. The oracle implementations live in :mod:`invdesign.oracles`; these classes only describe their
+settings, so config validation needs no chemistry package. Standard library only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from .spec import Spec, setting
+
+
+@dataclass(frozen=True, kw_only=True)
+class OracleSettings(Spec):
+    top_k: int | None = setting(50, ge=0, doc="best-ranked passing candidates verified (0 = none, null = every "
+                                              "passing candidate)")
+    batch_size: int = setting(25, ge=1, doc="candidates per oracle job (one Snakemake job per batch; a cluster "
+                                            "runs them in parallel)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class XtbOracleSettings(OracleSettings):
+    __doc_line__ = ("molecules: GFN2-xTB (tblite) geometry optimisation, connectivity check and frontier orbitals; "
+                    "the gap is mapped to the data's DFT scale by a line fitted on training molecules")
+    type: Literal["xtb"] = setting("xtb")
+    calibration_size: int = setting(100, ge=3, doc="training molecules used to fit DFT ~ a * xTB + b")
+    fmax: float = setting(0.05, gt=0, doc="geometry optimisation force threshold (eV/A)")
+    max_steps: int = setting(300, ge=1, doc="geometry optimisation steps")
+    seed: int = setting(0, doc="seeds the conformer embedding and the calibration sample")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChgnetOracleSettings(OracleSettings):
+    __doc_line__ = ("crystals: CHGNet relaxation, energy above the hull of the data set's phases, matcalc EOS bulk "
+                    "modulus")
+    type: Literal["chgnet"] = setting("chgnet")
+    fmax: float = setting(0.05, gt=0, doc="relaxation force threshold (eV/A)")
+    max_steps: int = setting(300, ge=1, doc="relaxation steps")
+    e_hull_max: float = setting(0.1, ge=0, doc="candidates at most this far above the CHGNet hull (eV/atom) count "
+                                               "as stable")
+    eos_for: Literal["all", "stable", "none"] = setting("all", doc="who gets the CHGNet EOS bulk modulus (all "
+                                                        "relaxed candidates, only the stable ones, or none)")
+    rescale_volume: bool = setting(True, doc="scale each candidate cell to its composition's additive volume "
+                                             "(per-element volumes fitted on the dataset's cells) before relaxing "
+                                             "it; shape and fractional coordinates are kept")
+    one_per_formula: bool = setting(False, doc="verify only the best-ranked candidate of each reduced formula (a "
+                                               "diversity filter on the oracle's budget)")
+    feedback_from: list[str] = setting([], doc="candidates_verified tables (Parquet/CSV) of earlier crystal "
+                                               "campaigns; the candidates to verify are then ranked by a model of "
+                                               "those CHGNet verdicts (P(stable) x P(EOS modulus in the target)) "
+                                               "instead of the predictor alone; formulas those tables verified "
+                                               "already are skipped")
+
+
+#: domain -> {oracle type: settings class}; the first is the domain's default
+ORACLE_SETTINGS: dict[str, dict[str, type]] = {
+    "molecules": {"xtb": XtbOracleSettings},
+    "crystals": {"chgnet": ChgnetOracleSettings},
+}

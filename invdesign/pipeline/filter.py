@@ -1,0 +1,144 @@
+"""Rules ``filter_rank`` and ``summary``: every generator's samples merged, checked (validity, uniqueness,
+novelty, the domain's filters), scored by the independent predictor (and, with an EBM generator, for being out
+of distribution), ranked and exported as the candidate tables handed to chemists."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..artifacts import load_model, read_table
+from ..config.settings import FILTERS, Target
+from ..io import write_json, write_table
+
+log = logging.getLogger("invdesign")
+
+
+def merge_samples(paths: list[str]) -> pd.DataFrame:
+    """The samples of every generator of a campaign, one table (each row names its ``generator``)."""
+    return pd.concat([read_table(p, ["generator"]) for p in paths], ignore_index=True)
+
+
+def predict(model_path: str, graphs: list, device) -> np.ndarray:
+    """The independent predictor's value for each graph (NaN where the candidate has no graph)."""
+    from ..models.predictor import predict_graphs
+
+    predictor, _ = load_model(model_path)
+    ok = [i for i, g in enumerate(graphs) if g is not None]
+    pred = np.full(len(graphs), np.nan)
+    if ok:
+        pred[ok] = predict_graphs(predictor, [graphs[i] for i in ok], device).numpy()
+    return pred
+
+
+def ood_scores(ebm_path: str, graphs: list, device) -> tuple[np.ndarray, np.ndarray]:
+    """EBM energy and its z-score against the training data for each graph (NaN where no graph)."""
+    import torch
+    from torch_geometric.loader import DataLoader
+
+    ebm, _ = load_model(ebm_path)
+    ebm.to(device)
+    energy = np.full(len(graphs), np.nan)
+    needs = getattr(ebm, "score_inputs", ())  # crystal EBM: cell targets (absent for oversized cells)
+    ok = [i for i, g in enumerate(graphs) if g is not None and all(hasattr(g, a) for a in needs)]
+    vals = [ebm.score_graphs(batch.to(device)).cpu() for batch in DataLoader([graphs[i] for i in ok], batch_size=512)]
+    if vals:
+        energy[ok] = torch.cat(vals).numpy()
+    z = (energy - float(ebm.energy_mean)) / max(float(ebm.energy_std), 1e-6)
+    return energy, z
+
+
+def rank(keep: pd.DataFrame) -> pd.DataFrame:
+    """Passing candidates first, then predicted inside the target, then by distance to the target, then by how
+    far the predictor is from what the generator aimed at; ``rank`` 1, 2, ..."""
+    keep = keep.sort_values(["passes", "in_target", "distance_to_target", "generator_disagreement"],
+                            ascending=[False, False, True, True], kind="stable").reset_index(drop=True)
+    keep.insert(0, "rank", np.arange(1, len(keep) + 1))
+    return keep
+
+
+def funnel_metrics(domain, checked: pd.DataFrame, keep: pd.DataFrame) -> dict:
+    """The filter funnel for all generators together and, under ``by_generator``, for each one."""
+    passing = keep[keep["passes"]]
+    n, n_valid = len(checked), int(checked["valid"].sum())
+    out = {"n_samples": n, "validity": n_valid / max(n, 1), "uniqueness": len(keep) / max(n_valid, 1),
+           "novelty": float(keep["novel"].mean()) if len(keep) else 0.0,
+           "n_valid_unique_novel": int(keep["novel"].sum()), "n_candidates": int(len(passing)),
+           "candidates_in_target_share": float(passing["in_target"].mean()) if len(passing) else 0.0,
+           "n_candidates_in_target": int(passing["in_target"].sum()),
+           "funnel": {"sampled": n, "valid": n_valid, "unique": len(keep), "novel": int(keep["novel"].sum()),
+                      "passes": int(len(passing)), "in_target": int(passing["in_target"].sum())}}
+    by = {}
+    for gen, part in checked.groupby("generator", sort=True):
+        valid = part[part["valid"]]
+        mine = keep[keep["generator"] == gen]
+        mine_pass = mine[mine["passes"]]
+        by[str(gen)] = {"n_samples": len(part), "validity": len(valid) / max(len(part), 1),
+                        "raw_validity": float(part["raw_valid"].mean()) if "raw_valid" in part else None,
+                        "uniqueness": domain.n_unique(valid) / max(len(valid), 1),
+                        "novelty": float(mine["novel"].mean()) if len(mine) else 0.0,
+                        "n_candidates": int(len(mine_pass)),
+                        "n_candidates_in_target": int(mine_pass["in_target"].sum()),
+                        "candidates_in_target_share": float(mine_pass["in_target"].mean()) if len(mine_pass) else 0.0}
+    out["by_generator"] = by
+    return out
+
+
+def filter_rank(*, campaign: str, domain: str, filters: dict, target: dict, property_column: str, unit: str,
+                runtime: dict, samples: list[str], dataset: str, predictor: str, ebm: list[str], csv: str,
+                parquet: str, metrics: str, structures: str) -> dict:
+    """Write the ranked candidate tables (``csv``, ``parquet``), the per-candidate files in ``structures`` and
+    the funnel ``metrics``. ``ebm``: the campaign's EBM generator, if it has one (its energy scores every
+    candidate, whichever generator made it, for being out of distribution: ``ood_z``)."""
+    from ..device import resolve_device
+    from ..domains import get_domain
+    from ..targets import distance_to_target, in_target
+
+    t0 = time.monotonic()
+    dom = get_domain(domain)
+    tgt = Target.parse(target).to_dict()
+    device = resolve_device(runtime.get("device"))
+    checked = dom.filter_candidates(merge_samples(samples), read_table(dataset, [dom.identifier]),
+                                    FILTERS[domain].parse(filters, "filters"))
+    keep = checked[checked["valid"] & checked["unique"]].copy()
+    log.info("%d samples: %d valid, %d valid+unique, %d pass every filter", len(checked),
+             int(checked["valid"].sum()), len(keep), int(checked["passes"].sum()))
+    _, pckpt = load_model(predictor)
+    graphs = dom.featurize_like(keep, pckpt["meta"])
+    pred = predict(predictor, graphs, device)
+    keep["predicted_property"] = pred
+    keep["distance_to_target"] = distance_to_target(pred, tgt)
+    keep["in_target"] = in_target(pred, tgt)
+    if ebm:
+        keep["ebm_energy"], keep["ood_z"] = ood_scores(ebm[0], graphs, device)
+    # how far the independent predictor is from what the generator aimed at / believed
+    keep["generator_disagreement"] = np.abs(keep["generator_pred"].to_numpy(float) - pred)
+    keep = rank(keep)
+    keep.insert(1, "campaign", campaign)
+    keep["property_column"], keep["unit"] = property_column, unit
+    keep = dom.export_candidates(keep, Path(structures))
+    first = ["rank", "campaign", dom.identifier, "predicted_property", "unit", "distance_to_target", "in_target",
+             "passes", "reject_reason"]
+    keep = keep[[c for c in first if c in keep] + [c for c in keep.columns if c not in first]]
+    write_table(keep, parquet)
+    write_table(keep.drop(columns=[c for c in ("structure",) if c in keep]), csv)
+    out = {"campaign": campaign, "domain": domain, "target": tgt, "property": property_column,
+           **funnel_metrics(dom, checked, keep), "filter_seconds": time.monotonic() - t0}
+    log.info("%d candidates pass all filters; %d (%.0f%%) predicted inside the target", out["n_candidates"],
+             out["n_candidates_in_target"], 100 * out["candidates_in_target_share"])
+    write_json(out, metrics)
+    return out
+
+
+def summary(*, metrics: list[str], csv: str) -> None:
+    """One row per campaign: the scalar entries of its ``metrics.json``."""
+    rows = []
+    for p in metrics:
+        m = json.loads(Path(p).read_text())
+        rows.append({k: v for k, v in m.items() if not isinstance(v, dict)} | {"target": json.dumps(m["target"])})
+    write_table(pd.DataFrame(rows), csv)

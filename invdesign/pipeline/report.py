@@ -1,0 +1,33 @@
+"""Rule ``report_figures``: the figures of ``snakemake --report`` for one campaign: property distributions
+(training data, generated, passing, and the oracle's values), the filter funnel with the oracle's stages, and
+the domain's page of the best candidates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..artifacts import read_table
+from .plots import funnel, property_histogram
+from .verify import make_oracle
+
+
+def report_figures(*, domain: str, oracle: dict, target: dict, property_column: str, property_kind: str | None,
+                   unit: str, dataset: str, candidates: str, metrics: str, verified: str, hist: str,
+                   funnel_png: str, top: str) -> None:
+    from ..domains import get_domain
+
+    data = read_table(dataset, ["property", "split"])
+    cands = read_table(candidates, ["predicted_property", "passes"])
+    checked = read_table(verified)
+    label = f"{property_column} ({unit})" if unit else property_column
+    extra_hist, extra_funnel = {}, {}
+    if "generator" in cands and cands["generator"].nunique() > 1:  # merged campaigns: one curve per generator
+        for gen, part in cands[cands["passes"].astype(bool)].groupby("generator"):
+            extra_hist[f"passing, {gen}"] = part["predicted_property"].to_numpy(float)
+    o_hist, o_funnel = make_oracle(domain, oracle, target, property_column, property_kind).report_extras(checked)
+    extra_hist.update(o_hist)
+    extra_funnel.update(o_funnel)
+    property_histogram(data, cands["predicted_property"].to_numpy(float), cands, target, label, hist, extra_hist)
+    funnel(json.loads(Path(metrics).read_text()), funnel_png, extra_funnel)
+    get_domain(domain).top_candidates_html(cands, checked, unit, top)
