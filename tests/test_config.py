@@ -219,9 +219,14 @@ def test_a_non_editable_install_validates_the_default_config(repo, tmp_path):
     import subprocess
     import sys
 
-    site = tmp_path / "site"
+    import shutil
+
+    src, site = tmp_path / "src", tmp_path / "site"  # a copy: building in the checkout would leave build/ there
+    shutil.copytree(repo / "invdesign", src / "invdesign", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(repo / name, src / name)
     res = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--quiet",
-                          "--target", str(site), str(repo)], capture_output=True, text=True, timeout=600)
+                          "--target", str(site), str(src)], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
     code = ("import invdesign, sys; from invdesign.config import load_config; from invdesign.config.schema import "
             "render; assert invdesign.__file__.startswith(sys.argv[1]), invdesign.__file__; "
