@@ -2,7 +2,8 @@
 
     python bench/featurize_only.py dataset.parquet graphs.pt --config config/molecules_gap.yaml --campaign qm9_gap_full
 
-Used to featurize on a GPU node that has rdkit/selfies but no Snakemake.
+Used to featurize on a GPU node that has rdkit/selfies but no Snakemake. Calls the rule's own function
+(invdesign.pipeline.featurize.featurize) with the campaign's validated featurize settings.
 """
 
 import argparse
@@ -11,9 +12,9 @@ from pathlib import Path
 
 import yaml
 
-from invdesign.config import validate_config
-from invdesign.pipeline import steps
-from invdesign.pipeline.runner import setup_logging
+from invdesign.config import Config
+from invdesign.pipeline.featurize import featurize
+from invdesign.pipeline.glue import setup_logging
 
 ap = argparse.ArgumentParser()
 ap.add_argument("dataset")
@@ -22,7 +23,9 @@ ap.add_argument("--config", required=True)
 ap.add_argument("--campaign", required=True)
 args = ap.parse_args()
 setup_logging(None)
-cfg = validate_config(yaml.safe_load(Path(args.config).read_text()), source=args.config)
+camp = Config.parse(yaml.safe_load(Path(args.config).read_text()), source=args.config).campaigns[args.campaign]
 t0 = time.monotonic()
-steps.featurize(args.campaign, cfg["campaigns"][args.campaign], args.dataset, args.out)
+# the featurize rule's params, from the typed campaign
+featurize(domain=camp.domain, settings=camp.featurize.to_dict(), property_column=camp.dataset.property_column,
+          dataset=args.dataset, graphs=args.out)
 print(f"featurized in {time.monotonic() - t0:.1f}s")

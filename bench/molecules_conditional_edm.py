@@ -20,11 +20,20 @@ Differences from EDM, stated in docs/benchmarks.md: generators and judge are 2D 
 and MAE is over valid molecules (validity is reported next to it).
 
 Each stage is cached under --out (data, judge, models, samples), so an interrupted run resumes.
+
+The bench is a campaign as a user would write it (``bench_campaign``: dataset, generators, predictor and the
+VAE's latent search), validated by ``invdesign.config.Config.parse``; its data come from
+``invdesign.pipeline.data.campaign_data`` and its samples from the generators' samplers
+(``invdesign.sampling.make_sampler(...).sample_for`` for the (size, gap) pairs of the protocol; the VAE optimises
+one latent per request with ``invdesign.sampling.latent.optimise_latents``). Trained models are cached as the
+workflow's checkpoints (``registry.checkpoint``, read back with ``invdesign.artifacts.load_model``) and reused
+while their model and training settings (the time budget aside) are unchanged.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import logging
@@ -43,8 +52,6 @@ sys.path.insert(0, str(ROOT))
 
 from _util import setup_run  # noqa: E402 (bench/ is the script's folder)
 
-from invdesign.pipeline import steps  # noqa: E402
-
 log = logging.getLogger("bench")
 
 
@@ -52,26 +59,59 @@ def half(ids) -> np.ndarray:
     return np.array([int(hashlib.sha1(f"edm-half:{i}".encode()).hexdigest(), 16) % 2 for i in ids])
 
 
-def load_graphs(out: Path, max_rows):
-    ds, gp = out / "dataset.parquet", out / "graphs.pt"
-    camp = {"domain": "molecules", "dataset": {"source": "qm9", "property_column": "gap_ev", "max_rows": max_rows,
-                                               "seed": 0},
-            "target": {"window": [4.0, 5.0]}, "split": {"val": 0.05, "test": 0.0, "seed": 0},
-            "featurize": {}}
-    if not gp.exists():
-        steps.prepare_dataset("edm", camp, {"mirror": str(ROOT.parent / "shared" / "data"),
-                                            "cache": str(ROOT / "data" / "cache")}, str(ds))
-        steps.featurize("edm", camp, str(ds), str(gp))
-    blob = steps._load_blob(str(gp))
-    df = pd.read_parquet(ds)
-    return df, blob
+GEN_CFG = {
+    "diffusion": {"type": "diffusion", "hidden": 64, "edge_hidden": 32, "global_hidden": 32, "layers": 4,
+                  "heads": 8, "epochs": 200, "batch_size": 256, "lr": 0.002, "sample_steps": 50},
+    # langevin_train_steps: 20 is what this bench's EBM has always trained with (the model's own default before
+    # the settings classes; the campaign default is 10)
+    "ebm": {"type": "ebm", "hidden": 64, "layers": 3, "epochs": 50, "batch_size": 128, "lr": 0.0005,
+            "langevin_train_steps": 20},
+    "vae": {"type": "vae", "latent_dim": 64, "hidden": 128, "epochs": 60, "batch_size": 128, "lr": 0.002,
+            "property_heads": 5},  # the campaign default: the uncertainty penalty needs an ensemble
+}
+#: judge (half B) and guide (half A): the same predictor, each with its own time budget
+PREDICTOR_CFG = {"hidden": 128, "layers": 4, "epochs": 200, "batch_size": 128, "lr": 0.001}
 
 
-def split_halves(df, blob):
+def bench_campaign(args, out: Path):
+    """The bench as the campaign a user would write, validated: QM9 gaps, the generators of ``--generators`` with
+    their budgets and guidance scales, the judge/guide predictor, and the VAE's latent search (one point per
+    trajectory, ``--vae-steps``, ``--vae-uncertainty``). The target window is not used by the protocol."""
+    from invdesign.config import Config
+
+    dataset = {"source": "qm9", "property_column": "gap_ev", "seed": 0}
+    if args.max_rows is not None:
+        dataset["max_rows"] = args.max_rows
+    generators = []
+    for kind in args.generators:
+        g = GEN_CFG[kind] | {"max_minutes": args.minutes[kind]}
+        if kind != "vae" and args.guidance.get(kind) is not None:
+            g["guidance_scale"] = args.guidance[kind]
+        generators.append(g)
+    raw = {"results": str(out),
+           "data": {"mirror": str(ROOT.parent / "shared" / "data"), "cache": str(ROOT / "data" / "cache")},
+           "campaigns": {"edm": {
+               "domain": "molecules", "dataset": dataset, "target": {"window": [4.0, 5.0]},
+               "split": {"val": 0.05, "test": 0.0, "seed": 0}, "featurize": {},
+               "generators": generators, "predictor": PREDICTOR_CFG,
+               "search": {"steps": args.vae_steps, "lr": 0.05, "prior_weight": 0.05, "checkpoints": 1,
+                          "uncertainty_weight": args.vae_uncertainty}}}}
+    cfg = Config.parse(raw, source="bench/molecules_conditional_edm.py")
+    return cfg.campaigns["edm"], cfg.data.to_dict()
+
+
+def load_data(camp, data: dict, out: Path):
+    """(dataset table, GraphSet), prepared and featurized into ``out`` once (campaign_data reuses them)."""
+    from invdesign.pipeline.data import campaign_data
+
+    return campaign_data(camp, out, data=data)
+
+
+def split_halves(df, data):
     h = half(df["id"])
     rng = np.random.default_rng(0)
     val = rng.random(len(df)) < 0.05
-    graphs = blob["graphs"]
+    graphs = data.graphs
     parts = {}
     for name, k in (("A", 0), ("B", 1)):
         idx = np.flatnonzero(h == k)
@@ -80,39 +120,58 @@ def split_halves(df, blob):
     return parts
 
 
-def meta_for(blob, train):
+def meta_for(data, train):
     from invdesign.models.dense import dense_statistics
 
-    meta = dict(blob["meta"])
+    meta = dict(data.meta)
     y = np.array([float(g.y.view(-1)[0]) for g in train])
     meta.update(y_mean=float(y.mean()), y_std=float(y.std()), dense=dense_statistics(train))
     return meta
 
 
-def train_model(path: Path, build, train, val, cfg, device, retrain=False):
-    from invdesign.models.train import fit
+def _without_budget(params: dict) -> dict:
+    """Training params with the time budget left out: a cached model trained with another budget is reused."""
+    return {**params, "train": {k: v for k, v in (params.get("train") or {}).items() if k != "max_minutes"}}
 
-    same = {k: v for k, v in cfg.items() if k != "max_minutes"}
-    ck = torch.load(path, map_location="cpu", weights_only=False) if path.exists() and not retrain else None
-    if ck is not None and {k: v for k, v in ck.get("cfg", {}).items() if k != "max_minutes"} == same:
-        model = build()
-        model.load_state_dict(ck["state_dict"])
-        return model.eval(), ck["info"]
-    model = build()
-    info = fit(model, train, val, epochs=cfg["epochs"], batch_size=cfg["batch_size"], lr=cfg["lr"],
-               max_minutes=cfg["max_minutes"], device=device, name=path.stem, seed=0,
-               weight_decay=cfg.get("weight_decay", 0.0))
+
+def train_model(path: Path, spec, meta: dict, train_set, val_set, device, retrain=False):
+    """``spec``: a :class:`~invdesign.config.Generator` or :class:`~invdesign.config.Predictor`; the cached
+    checkpoint at ``path`` is reused when its model and training settings (budget aside) are ``spec``'s."""
+    from invdesign.artifacts import load_model
+    from invdesign.config import Generator
+    from invdesign.errors import InvdesignError
+    from invdesign.io import torch_save
+    from invdesign.models.predictor import GraphPropertyPredictor
+    from invdesign.models.registry import build_generator, checkpoint
+    from invdesign.models.train import fit, seed_everything
+
+    is_gen = isinstance(spec, Generator)
+    want = _without_budget(spec.training_params())
+    if path.exists() and not retrain:
+        try:
+            model, ck = load_model(path)
+        except InvdesignError as exc:  # e.g. an older bench's cache: train again
+            log.info("%s", exc)
+        else:
+            if _without_budget({k: ck.get(k) for k in want}) == want:
+                log.info("reusing %s (same model and training settings)", path)
+                return model, ck["train_info"]
+            log.info("%s was trained with other settings; training again", path)
+    seed_everything(spec.train.seed)  # initial weights from the settings' seed, as the training rules do
+    model = build_generator(meta, spec.type, spec.model) if is_gen else GraphPropertyPredictor(meta, spec.model)
+    info = fit(model, train_set, val_set, **spec.train.to_dict(), device=device, name=path.stem)
     info = {k: v for k, v in info.items() if k != "history"} | {"epochs_run": len(info["history"])}
     model.cpu()
-    torch.save({"state_dict": model.state_dict(), "info": info, "cfg": cfg}, path)
+    torch_save(checkpoint("generator" if is_gen else "predictor", model, meta,
+                          generator_type=spec.type if is_gen else None, train=spec.train, train_info=info), path)
     return model.eval(), info
 
 
 def judge_smiles(judge, smiles, meta, device):
-    from invdesign.domains.molecules import featurize_like
+    from invdesign.domains import get_domain
     from invdesign.models.predictor import predict_graphs
 
-    graphs = featurize_like(pd.DataFrame({"smiles": smiles}), meta)
+    graphs = get_domain("molecules").featurize_like(pd.DataFrame({"smiles": smiles}), meta)
     ok = [i for i, g in enumerate(graphs) if g is not None]
     pred = np.full(len(smiles), np.nan)
     if ok:
@@ -126,35 +185,29 @@ def strict_valid(smiles) -> np.ndarray:
     return np.array([isinstance(s, str) and "." not in s and canonical(s) is not None for s in smiles])
 
 
-GEN_CFG = {
-    "diffusion": {"type": "diffusion", "hidden": 64, "edge_hidden": 32, "global_hidden": 32, "layers": 4,
-                  "heads": 8, "epochs": 200, "batch_size": 256, "lr": 0.002, "sample_steps": 50},
-    "ebm": {"type": "ebm", "hidden": 64, "layers": 3, "epochs": 50, "batch_size": 128, "lr": 0.0005},
-    "vae": {"type": "vae", "latent_dim": 64, "hidden": 128, "epochs": 60, "batch_size": 128, "lr": 0.002,
-            "property_heads": 5},  # the campaign default: the uncertainty penalty needs an ensemble
-}
+def generate(kind, model, sample, sizes, targets, meta, search):
+    """SMILES for each (size, target) pair with the sampling settings ``sample`` (``targets`` None:
+    unconditional); the VAE optimises a latent per target instead, with the campaign's ``search`` settings."""
+    from invdesign.domains import get_domain
 
-
-def generate(kind, model, sizes, targets, meta, args):
-    """SMILES for each (size, target) pair; the VAE optimises a latent per target instead."""
-    from invdesign.domains.molecules import decode
-
-    gen = torch.Generator().manual_seed(1)
+    dom = get_domain("molecules")
     if kind == "vae":
-        from invdesign.search.latent import optimise_latents
+        from invdesign.sampling.latent import optimise_latents
 
-        z0 = torch.randn(len(targets), model.latent_dim, generator=gen)
+        z0 = torch.randn(len(targets), model.latent_dim, generator=torch.Generator().manual_seed(1))
         t = torch.as_tensor(targets, dtype=torch.float32)
-        (_, z, _), = optimise_latents(model, z0, (t, t), steps=args.vae_steps, lr=0.05, prior_weight=0.05,
-                                      checkpoints=1, uncertainty_weight=args.vae_uncertainty)
+        (_, z, _), = optimise_latents(model, z0, (t, t), steps=search.steps, lr=search.lr,
+                                      prior_weight=search.prior_weight, checkpoints=search.checkpoints,
+                                      uncertainty_weight=search.uncertainty_weight)
         with torch.no_grad():
-            out = model.decode(z)
-        return decode(out, meta)["smiles"].tolist()
+            out = model.decode(z, temperature=sample.decode_temperature)
+        return dom.decode(out, meta)["smiles"].tolist()
+    from invdesign.sampling import make_sampler
+
     t0 = time.monotonic()
-    out = model.sample(sizes=torch.as_tensor(sizes), target=None if targets is None else torch.as_tensor(targets),
-                       guidance_scale=args.guidance.get(kind), generator=gen, batch_size=1000,
-                       progress=lambda d, n: log.info("%s: %d/%d [%.0fs]", kind, d, n, time.monotonic() - t0))
-    return decode(out, meta)["smiles"].tolist()
+    out = make_sampler(kind, model, sample).sample_for(
+        sizes, targets, seed=1, progress=lambda d, n: log.info("%s: %d/%d [%.0fs]", kind, d, n, time.monotonic() - t0))
+    return dom.decode(out.structures, meta)["smiles"].tolist()
 
 
 def guide_error(guide, smiles, targets, metaA, device):
@@ -166,13 +219,12 @@ def guide_error(guide, smiles, targets, metaA, device):
     return (float(np.mean(np.abs(pred[ok] - targets[ok]))) if ok.any() else float("inf")), float(valid.mean())
 
 
-def choose_guidance(kind, model, guide, sizes, targets, metaA, args, device) -> tuple[float, dict]:
+def choose_guidance(kind, model, sample, guide, sizes, targets, metaA, search, args,
+                    device) -> tuple[float, dict]:
     """Guidance scale with the lowest half-A guide error among scales keeping >= 80% of the best validity."""
     scores = {}
     for w in args.guidance_grid:
-        sub = argparse.Namespace(**vars(args))
-        sub.guidance = {kind: w}
-        sm = generate(kind, model, sizes, targets, metaA, sub)
+        sm = generate(kind, model, sample.replace(guidance_scale=w), sizes, targets, metaA, search)
         scores[w] = guide_error(guide, sm, targets, metaA, device)
         log.info("%s guidance %.2f: guide-A MAE %.3f eV, validity %.3f", kind, w, *scores[w])
     best_valid = max(v for _, v in scores.values())
@@ -181,17 +233,18 @@ def choose_guidance(kind, model, guide, sizes, targets, metaA, args, device) -> 
     return chosen, {str(w): {"guide_mae": e, "validity": v} for w, (e, v) in scores.items()}
 
 
-def unconditional(kind, model, sizes, metaA, known, reference, args) -> dict:
+def unconditional(kind, model, sample, sizes, metaA, known, reference, search) -> dict:
     """Unconditional sample quality: validity, uniqueness, novelty vs half A, FCD vs half B."""
     t0 = time.monotonic()
     if kind == "vae":
-        from invdesign.domains.molecules import decode
+        from invdesign.domains import get_domain
 
         with torch.no_grad():
-            out = model.decode(torch.randn(len(sizes), model.latent_dim, generator=torch.Generator().manual_seed(2)))
-        smiles = decode(out, metaA)["smiles"].tolist()
+            out = model.decode(torch.randn(len(sizes), model.latent_dim, generator=torch.Generator().manual_seed(2)),
+                               temperature=sample.decode_temperature)
+        smiles = get_domain("molecules").decode(out, metaA)["smiles"].tolist()
     else:
-        smiles = generate(kind, model, sizes, None, metaA, args)
+        smiles = generate(kind, model, sample, sizes, None, metaA, search)
     seconds = time.monotonic() - t0
     valid = strict_valid(smiles)
     from invdesign.chem.molecules import canonical
@@ -210,7 +263,8 @@ def unconditional(kind, model, sizes, metaA, known, reference, args) -> dict:
     return res
 
 
-def best_of_k(kind, model, guide, judge, sizes, targets, ks, args, metaA, metaB, known, device) -> dict:
+def best_of_k(kind, model, sample, guide, judge, sizes, targets, ks, args, metaA, metaB, known, search,
+              device) -> dict:
     """Guide-ranked best-of-k: max(ks) samples per request, the half-A guide picks the one whose
     predicted gap is closest to the request (the judge only scores the pick). One pool of samples
     serves every k (the first k of each request's samples), so the curve over k is paired."""
@@ -220,7 +274,7 @@ def best_of_k(kind, model, guide, judge, sizes, targets, ks, args, metaA, metaB,
     m = min(args.best_of_targets or len(targets) // kmax, len(targets))
     tk, reps = targets[:m], np.repeat(np.arange(m), kmax)
     t0 = time.monotonic()
-    s2 = generate(kind, model, sizes[:m][reps], tk[reps], metaA, args)
+    s2 = generate(kind, model, sample, sizes[:m][reps], tk[reps], metaA, search)
     seconds = time.monotonic() - t0
     v2 = strict_valid(s2)
     g2 = judge_smiles(guide, s2, metaA, device)
@@ -278,25 +332,24 @@ def main(argv=None) -> int:
                     help="train these models again (by default a cached model with the same config is reused)")
     args = ap.parse_args(argv)
     out, device = setup_run(args)
-    from invdesign.models.predictor import GraphPropertyPredictor
-    from invdesign.models.registry import build_generator
+    camp, data = bench_campaign(args, out)
 
-    df, blob = load_graphs(out, args.max_rows)
-    parts = split_halves(df, blob)
+    df, graphs = load_data(camp, data, out)
+    parts = split_halves(df, graphs)
     log.info("half A: %d train / %d val; half B: %d train / %d val", len(parts["A"]["train"]), len(parts["A"]["val"]),
              len(parts["B"]["train"]), len(parts["B"]["val"]))
-    metaA, metaB = meta_for(blob, parts["A"]["train"]), meta_for(blob, parts["B"]["train"])
-    pcfg = {"hidden": 128, "layers": 4, "epochs": 200, "batch_size": 128, "lr": 0.001}
-    judge, jinfo = train_model(out / "judge_B.pt", lambda: GraphPropertyPredictor(metaB, pcfg), parts["B"]["train"],
-                               parts["B"]["val"], pcfg | {"max_minutes": args.minutes["judge"]}, device,
-                               retrain="judge" in args.retrain)
-    guide, ginfo = train_model(out / "guide_A.pt", lambda: GraphPropertyPredictor(metaA, pcfg), parts["A"]["train"],
-                               parts["A"]["val"], pcfg | {"max_minutes": args.minutes["guide"]}, device,
-                               retrain="guide" in args.retrain)
+    metaA, metaB = meta_for(graphs, parts["A"]["train"]), meta_for(graphs, parts["B"]["train"])
+    pred = camp.predictor
+    judge, jinfo = train_model(out / "judge_B.pt", dataclasses.replace(pred, train=pred.train.replace(
+        max_minutes=args.minutes["judge"])), metaB, parts["B"]["train"], parts["B"]["val"], device,
+        retrain="judge" in args.retrain)
+    guide, ginfo = train_model(out / "guide_A.pt", dataclasses.replace(pred, train=pred.train.replace(
+        max_minutes=args.minutes["guide"])), metaA, parts["A"]["train"], parts["A"]["val"], device,
+        retrain="guide" in args.retrain)
 
     smilesA = df["smiles"].to_numpy()[parts["A"]["idx"]]
     yA = df["property"].to_numpy(float)[parts["A"]["idx"]]
-    nA = np.array([int(blob["graphs"][i].num_nodes) for i in parts["A"]["idx"]])
+    nA = np.array([int(graphs.graphs[i].num_nodes) for i in parts["A"]["idx"]])
     known = set(smilesA)
     smilesB = df["smiles"].to_numpy()[parts["B"]["idx"]]
     reference = list(np.random.default_rng(3).choice(smilesB, size=min(10000, len(smilesB)), replace=False))
@@ -322,29 +375,32 @@ def main(argv=None) -> int:
              results["naive_shuffled_mae"])
     p10, p90 = np.percentile(yA, [10, 90])
     for kind in args.generators:
-        gcfg = GEN_CFG[kind] | {"max_minutes": args.minutes[kind]}
-        model, info = train_model(out / f"{kind}_A.pt", lambda: build_generator(metaA, gcfg), parts["A"]["train"],
-                                  parts["A"]["val"], gcfg, device, retrain=kind in args.retrain)
-        res = {"train_seconds": info["seconds"], "epochs": info["epochs_run"], "config": gcfg}
+        gen = camp.generator(kind)
+        model, info = train_model(out / f"{kind}_A.pt", gen, metaA, parts["A"]["train"], parts["A"]["val"], device,
+                                  retrain=kind in args.retrain)
+        res = {"train_seconds": info["seconds"], "epochs": info["epochs_run"], "config": gen.to_dict()}
+        sample = gen.sample  # the sampling settings; the guidance scale is chosen below
         if kind == "vae":
             res["uncertainty_weight"] = args.vae_uncertainty
         if kind in args.fixed_guidance:
-            args.guidance[kind] = res["guidance_scale"] = args.fixed_guidance[kind]
+            res["guidance_scale"] = args.fixed_guidance[kind]
+            if kind != "vae":
+                sample = sample.replace(guidance_scale=args.fixed_guidance[kind])
         elif kind != "vae" and len(args.guidance_grid) > 1:
-            w, res["guidance_grid"] = choose_guidance(kind, model, guide, sizes[-1000:], targets[-1000:], metaA,
-                                                      args, device)
-            args.guidance[kind] = w
+            w, res["guidance_grid"] = choose_guidance(kind, model, sample, guide, sizes[-1000:], targets[-1000:],
+                                                      metaA, camp.search, args, device)
+            sample = sample.replace(guidance_scale=w)
             res["guidance_scale"] = w
         key = kind if kind != "vae" or args.vae_uncertainty else "vae_plain_gradient"
         if set(args.stages) != set(STAGES):  # a partial re-run keeps the stages it skips
             res = results["generators"].get(key, {}) | res
         if "unconditional" in args.stages and not args.skip_unconditional:
             usizes = nA[np.random.default_rng(5).choice(len(nA), size=args.unconditional_samples, replace=True)]
-            res["unconditional"] = unconditional(kind, model, usizes, metaA, known, reference, args)
+            res["unconditional"] = unconditional(kind, model, sample, usizes, metaA, known, reference, camp.search)
             log.info("%s unconditional: %s", kind, res["unconditional"])
         if "conditional" in args.stages:
             t0 = time.monotonic()
-            smiles = generate(kind, model, sizes, targets, metaA, args)
+            smiles = generate(kind, model, sample, sizes, targets, metaA, camp.search)
             res["samples_per_second"] = len(smiles) / (time.monotonic() - t0)
             valid = strict_valid(smiles)
             judged = judge_smiles(judge, smiles, metaB, device)
@@ -356,8 +412,8 @@ def main(argv=None) -> int:
                        mae_unconditional_same_samples=float(np.mean(np.abs(judged[ok] - rng.permutation(targets[ok])))))
         ks = sorted(set(args.best_of))
         if "best_of" in args.stages and ks[-1] > 1:
-            res["best_of_k"] = best_of_k(kind, model, guide, judge, sizes, targets, ks, args, metaA, metaB, known,
-                                         device)
+            res["best_of_k"] = best_of_k(kind, model, sample, guide, judge, sizes, targets, ks, args, metaA, metaB,
+                                         known, camp.search, device)
             res["best_of_k"]["guide"] = results["guide_A"]
         if "windows" in args.stages:
             # window hit rates at the 10th / 90th percentile targets
@@ -365,7 +421,7 @@ def main(argv=None) -> int:
             for label, c in (("p10", p10), ("p90", p90)):
                 n = min(2000, args.samples // 2)
                 sz = nA[rng.choice(np.flatnonzero(np.abs(yA - c) <= 0.2), size=n)]
-                sm = generate(kind, model, sz, np.full(n, c, dtype=np.float32), metaA, args)
+                sm = generate(kind, model, sample, sz, np.full(n, c, dtype=np.float32), metaA, camp.search)
                 v = strict_valid(sm)
                 jd = judge_smiles(judge, sm, metaB, device)
                 nov = np.array([s not in known for s in sm])

@@ -1,9 +1,16 @@
 """Unconditional sample quality of a trained molecule generator.
 
-    python bench/molecules_unconditional.py results/qm9_gap --generator diffusion --n 10000
+    python bench/molecules_unconditional.py results/qm9_gap --generator diffusion --n 10000 \
+        [--config config/config.yaml] [--campaign qm9_gap]
 
-VAE: prior samples z ~ N(0, I), greedy decoding. Diffusion / EBM: sizes drawn from the training
-histogram, no property condition (EBM: valency-corrected; its raw validity is reported too).
+Loads the campaign's trained generator (``models/generator_<type>.pt``, :func:`invdesign.artifacts.load_model`)
+and samples it with that campaign's current sampling settings from ``--config`` (the generator's entry under
+``campaigns.<campaign>.generators``; ``--campaign`` defaults to the name of the results folder), as the search
+rule would. VAE: prior samples z ~ N(0, I), decoded with the sampling settings' ``decode_temperature`` (0 =
+greedy). Diffusion / EBM: sizes drawn from the training size histogram (``meta['dense']['n_hist']`` of the
+checkpoint), no property condition, through the generator's sampler (``make_sampler(...).sample_for``: the
+diffusion's ``sample_steps``, the EBM's ``langevin_steps``; EBM samples are valency-corrected and its raw validity
+is reported too).
 
 Reports validity (RDKit parses a single fragment), uniqueness (distinct valid / valid), novelty (distinct
 valid not in the training split) and the Frechet ChemNet Distance (fcd-torch) between the distinct valid
@@ -18,8 +25,10 @@ import json
 import time
 from pathlib import Path
 
-import pandas as pd
 import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -28,31 +37,44 @@ def main() -> None:
     ap.add_argument("--generator", default="vae", choices=["vae", "diffusion", "ebm"])
     ap.add_argument("--n", type=int, default=10000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--config", default=str(ROOT / "config" / "config.yaml"),
+                    help="config file whose campaign gives the sampling settings")
+    ap.add_argument("--campaign", default=None, help="campaign of --config (default: the campaign_dir's name)")
     args = ap.parse_args()
     from rdkit import Chem, RDLogger
 
-    from invdesign.domains import molecules as dom
-    from invdesign.models.registry import load_checkpoint
+    from invdesign.artifacts import load_model, read_table
+    from invdesign.config import Config
+    from invdesign.domains import get_domain
+    from invdesign.models.dense import sample_sizes
+    from invdesign.sampling import make_sampler
 
     RDLogger.DisableLog("rdApp.*")
     root = Path(args.campaign_dir)
-    model, ckpt = load_checkpoint(root / "models" / f"generator_{args.generator}.pt")
-    data = pd.read_parquet(root / "data" / "dataset.parquet")
+    name = args.campaign or root.resolve().name
+    camp = Config.parse(yaml.safe_load(Path(args.config).read_text()), source=args.config).campaigns[name]
+    if camp.domain != "molecules":
+        raise SystemExit(f"campaign {name} of {args.config} is a {camp.domain} campaign; this bench is for molecules")
+    gen = camp.generator(args.generator)  # its sampling settings: gen.sample
+    model, ckpt = load_model(root / "models" / f"generator_{args.generator}.pt")
+    data = read_table(root / "data" / "dataset.parquet", ["smiles", "split"])
     train = set(data.loc[data["split"] == "train", "smiles"])
     test = data.loc[data["split"] == "test", "smiles"].tolist()
     torch.manual_seed(args.seed)
     t0 = time.monotonic()
     if args.generator == "vae":
         with torch.no_grad():
-            out = model.decode(torch.randn(args.n, model.latent_dim))
+            out = model.decode(torch.randn(args.n, model.latent_dim), temperature=gen.sample.decode_temperature)
     else:
-        out = model.sample(args.n, generator=torch.Generator().manual_seed(args.seed))
-    samples = dom.decode(out, ckpt["meta"])
+        sizes = sample_sizes(ckpt["meta"]["dense"]["n_hist"], args.n, torch.Generator().manual_seed(args.seed))
+        out = make_sampler(args.generator, model, gen.sample).sample_for(sizes, None, seed=args.seed).structures
+    samples = get_domain("molecules").decode(out, ckpt["meta"])
     seconds = time.monotonic() - t0
     valid = [s for s in samples["smiles"] if isinstance(s, str) and "." not in s and Chem.MolFromSmiles(s)]
     unique = sorted(set(valid))
     novel = [s for s in unique if s not in train]
-    res = {"campaign": root.name, "generator": args.generator, "date": dt.date.today().isoformat(), "n": args.n,
+    res = {"campaign": name, "generator": args.generator, "date": dt.date.today().isoformat(), "n": args.n,
+           "config": args.config, "sampling": gen.sample.to_dict(),
            "raw_validity": float(samples["raw_valid"].mean()) if "raw_valid" in samples else None,
            "validity": len(valid) / args.n, "uniqueness": len(unique) / max(len(valid), 1),
            "novelty": len(novel) / max(len(unique), 1), "samples_per_s": args.n / seconds,
