@@ -120,3 +120,26 @@ def test_eos_needs_relaxation_when_not_relaxed():
     assert np.isfinite([k_unrelaxed, k_relaxed]).all()
     assert k_unrelaxed == pytest.approx(k_relaxed, rel=0.1)
     assert 100.0 < k_relaxed < 250.0  # B2 NiAl: DFT/experiment ~160 GPa
+
+
+def test_chgnet_oracle_turns_every_failure_into_an_error_row():
+    """A record that is not a structure and a cell with atoms on top of each other are error rows beside a cell
+    that checks fine; nothing raises."""
+    import pandas as pd
+
+    from invdesign.chem.crystals import structure_to_record
+    from invdesign.config.oracles import ChgnetOracleSettings
+    from invdesign.properties import PROPERTIES
+
+    clash = Structure(Lattice.cubic(3.0), ["Ni", "Al"], [[0, 0, 0], [0.02, 0, 0]])
+    batch = pd.DataFrame({"rank": [1, 2, 3], "formula": ["AlNi", "AlNi", "AlNi"], "predicted_property": 150.0,
+                          "structure": ["{not a structure", structure_to_record(clash), structure_to_record(nial_b2())]})
+    dataset = pd.DataFrame({"id": ["mp-1487"], "formula": ["AlNi"], "structure": [structure_to_record(nial_b2())]})
+    oracle = crystal.ChgnetOracle(ChgnetOracleSettings(fmax=0.05, max_steps=100, eos_for="none",
+                                                       rescale_volume=False), {"min": 100.0},
+                                  PROPERTIES["bulk_modulus_gpa"])
+    out = oracle.evaluate(batch, dataset, oracle.prepare(dataset))
+    assert len(out) == 3 and set(oracle.columns) <= set(out.columns)
+    assert out.loc[0, "oracle_error"].startswith("unreadable structure record")
+    assert "closer than" in out.loc[1, "oracle_error"]
+    assert out.loc[2, "oracle_error"] == "" and out.loc[2, "matches_known"] == "mp-1487"

@@ -120,18 +120,20 @@ class Spec:
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     def replace(self, **changes):
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes``, validated as :meth:`parse` validates a mapping."""
+        data = {**self.to_dict(), **{k: _plain(v) for k, v in changes.items()}}
+        return type(self).parse(data, type(self).__name__, "replace")
 
     # ------------------------------------------------------------------ schema
     @classmethod
-    def json_schema(cls, defs: dict | None = None) -> dict:
+    def json_schema(cls) -> dict:
         """JSON Schema (draft 2020-12) of this class: properties with types, bounds, defaults, descriptions."""
         hints = typing.get_type_hints(cls)
         props, required = {}, []
         for f in dataclasses.fields(cls):
             if not f.init:
                 continue
-            prop = _type_schema(hints[f.name], defs)
+            prop = _type_schema(hints[f.name])
             for key, word in (("ge", "minimum"), ("gt", "exclusiveMinimum"), ("le", "maximum"),
                               ("lt", "exclusiveMaximum"), ("pattern", "pattern"), ("min_items", "minItems"),
                               ("max_items", "maxItems")):
@@ -257,18 +259,18 @@ def _constrain(prop: dict, word: str, bound) -> None:
     target[word] = bound
 
 
-def _type_schema(tp, defs) -> dict:
+def _type_schema(tp) -> dict:
     inner, nullable = _optional(tp)
     origin = get_origin(inner)
     if origin is Literal:
         allowed = list(get_args(inner))
         return {"enum": allowed + ([None] if nullable else [])}
     if origin is list:
-        out = {"type": "array", "items": _type_schema(get_args(inner)[0], defs)}
+        out = {"type": "array", "items": _type_schema(get_args(inner)[0])}
     elif origin is dict:
-        out = {"type": "object", "additionalProperties": _type_schema(get_args(inner)[1], defs)}
+        out = {"type": "object", "additionalProperties": _type_schema(get_args(inner)[1])}
     elif isinstance(inner, type) and issubclass(inner, Spec):
-        out = inner.json_schema(defs)
+        out = inner.json_schema()
     else:
         out = {"type": _TYPE_NAMES.get(inner, "string")}
     if nullable:

@@ -33,6 +33,8 @@ class Domain(ABC):
     identifier: str = ""
     #: the export handed to chemists beside the tables: results/<campaign>/candidates<export_suffix>
     export_suffix: str = ""
+    #: the columns of the report's candidate table
+    report_columns: tuple[str, ...] = ()
 
     @abstractmethod
     def load_source(self, dataset, *, mirror: str | None, cache_dir: str) -> pd.DataFrame:

@@ -164,6 +164,9 @@ class CrystalDomain(Domain):
     name = "crystals"
     identifier = "formula"
     export_suffix = EXPORT_SUFFIX["crystals"]
+    report_columns = ("final_rank", "rank", "formula", "predicted_property", "unit", "e_hull", "stable",
+                      "eos_bulk_modulus_gpa", "novel_after_relaxation", "matches_known", "num_sites", "min_distance",
+                      "charge_neutral", "cif_path")
 
     def load_source(self, dataset, *, mirror, cache_dir):
         return load_source(dataset, mirror=mirror, cache_dir=cache_dir)
@@ -198,4 +201,4 @@ class CrystalDomain(Domain):
     def top_candidates_html(self, candidates, verified, unit, out_html):
         from ..pipeline.plots import crystal_table
 
-        crystal_table(candidates, out_html, verified=verified)
+        crystal_table(candidates, out_html, self.report_columns, verified=verified)

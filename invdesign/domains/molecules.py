@@ -222,6 +222,8 @@ class MoleculeDomain(Domain):
     name = "molecules"
     identifier = "smiles"
     export_suffix = EXPORT_SUFFIX["molecules"]
+    report_columns = ("final_rank", "rank", "smiles", "predicted_property", "unit", "xtb_calibrated", "xtb_gap_ev",
+                      "xtb_target_probability", "qed", "sa_score", "nearest_known_similarity", "generator")
 
     def load_source(self, dataset, *, mirror, cache_dir):
         return load_source(dataset, mirror=mirror, cache_dir=cache_dir)
@@ -255,4 +257,4 @@ class MoleculeDomain(Domain):
         from ..pipeline.plots import molecule_page
 
         molecule_page(verified if verified is not None else candidates[candidates["passes"].astype(bool)], unit,
-                      out_html)
+                      out_html, self.report_columns)

@@ -480,7 +480,8 @@ def verify_crystals(
     idx = np.flatnonzero(want_eos)
     if idx.size:
         bulk[idx] = eos_bulk_modulus([rows[i]["structure"] for i in idx], calculator=calc,
-                                     relaxed=[rows[i]["converged"] for i in idx], fmax=fmax)
+                                     relaxed=[rows[i]["converged"] for i in idx], fmax=fmax,
+                                     max_steps=steps)
     errors = []
     for row, e, k, want in zip(rows, e_hull, bulk, want_eos):
         if row["error"] is not None:
@@ -563,32 +564,48 @@ class ChgnetOracle(Oracle):
         top = batch.reset_index(drop=True).copy()
         if not len(top):
             return self.empty_result(top)
-        cells = [structure_from_record(r) for r in top["structure"]]
-        chemsys = {frozenset(c.composition.chemical_system.split("-")) for c in cells}
-        refs = [r for r in (structure_from_record(rec) for rec, f in zip(dataset["structure"], dataset["formula"])
-                            if any(set(_elements_of(f)) <= c for c in chemsys))]
+        cells, unreadable = [], {}
+        for i, rec in enumerate(top["structure"]):
+            try:
+                cells.append(structure_from_record(rec))
+            except Exception as exc:  # noqa: BLE001  (a bad record is an error row, never a crashed job)
+                cells.append(None)
+                unreadable[i] = f"unreadable structure record: {type(exc).__name__}"
+        ok = [i for i, c in enumerate(cells) if c is not None]
+        chemsys = {frozenset(el.symbol for el in cells[i].composition.elements) for i in ok}
+        refs = [structure_from_record(rec) for rec, f in zip(dataset["structure"], dataset["formula"])
+                if any(set(_elements_of(f)) <= c for c in chemsys)]
         volumes = prepared.get("atomic_volumes")
+        scale = np.ones(len(top))
         if volumes:
             # generated cells are often compressed (median 0.45x the relaxed volume in the bench); relaxed from
             # the composition's additive volume, 1 of 80 bench cells failed to relax against 21 of 100 as generated
-            rescaled = [rescale_to_volume(c, volumes) for c in cells]
-            top["volume_scale"] = [r.volume / c.volume for r, c in zip(rescaled, cells)]
-            cells = rescaled
+            for i in ok:
+                rescaled = rescale_to_volume(cells[i], volumes)
+                scale[i], cells[i] = rescaled.volume / cells[i].volume, rescaled
             log.info("cells scaled to their additive volume before relaxing (median factor %.2f)",
-                     float(np.median(top["volume_scale"])))
-        else:
-            top["volume_scale"] = 1.0
+                     float(np.median(scale[ok])) if ok else 1.0)
+        top["volume_scale"] = scale
         log.info("CHGNet check of %d crystal candidates (%d chemical systems, %d reference phases)", len(top),
                  len(chemsys), len(refs))
         calc = load_chgnet().calculator
         references = ReferenceEnergies(refs, calculator=calc, fmax=s.fmax, steps=s.max_steps)
         if self.eos_for == "none" and s.eos_for != "none":
             log.info("no EOS fit: the campaign property %s is not the EOS bulk modulus", self.property_column)
-        res = verify_crystals(cells, references, fmax=s.fmax, steps=s.max_steps, e_hull_max=s.e_hull_max,
-                              calculator=calc, eos_for=self.eos_for)
-        top = pd.concat([top, res.reset_index(drop=True)], axis=1)
-        relaxed = [Structure.from_str(c, fmt="cif") if c else None for c in top["relaxed_cif"]]
-        known = known_matches(relaxed, dataset)
+        res = verify_crystals([cells[i] for i in ok], references, fmax=s.fmax, steps=s.max_steps,
+                              e_hull_max=s.e_hull_max, calculator=calc, eos_for=self.eos_for)
+        res.index = ok
+        res = res.reindex(range(len(top)))
+        for i, why in unreadable.items():
+            res.loc[i, ["relaxed_cif", "oracle_error", "stable", "relax_converged"]] = ["", why, False, False]
+        top = pd.concat([top, res], axis=1)
+        relaxed = [Structure.from_str(c, fmt="cif") if isinstance(c, str) and c else None for c in top["relaxed_cif"]]
+        try:
+            known = known_matches(relaxed, dataset)
+        except Exception as exc:  # noqa: BLE001  (the matcher failing leaves the novelty unknown, in the error)
+            log.warning("matching the relaxed cells against the data set failed: %s: %s", type(exc).__name__, exc)
+            known = [None] * len(relaxed)
+            top[ERROR_COLUMN] = [e or f"no novelty check: {type(exc).__name__}" for e in top[ERROR_COLUMN].fillna("")]
         top["matches_known"] = [k or "" for k in known]
         top["novel_after_relaxation"] = [r is not None and k is None for r, k in zip(relaxed, known)]
         log.info("%d of %d relaxed candidates relaxed onto a known phase of the dataset",

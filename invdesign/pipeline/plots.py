@@ -85,21 +85,12 @@ def molecule_grid(cands: pd.DataFrame, unit: str, n: int = 24):
     return Draw.MolsToGridImage(mols, molsPerRow=4, subImgSize=(260, 220), legends=legends)
 
 
-TABLE_COLUMNS = {
-    "molecules": ("final_rank", "rank", "smiles", "predicted_property", "unit", "xtb_calibrated", "xtb_gap_ev",
-                  "xtb_target_probability", "qed", "sa_score", "nearest_known_similarity", "generator"),
-    "crystals": ("final_rank", "rank", "formula", "predicted_property", "unit", "e_hull", "stable",
-                 "eos_bulk_modulus_gpa", "novel_after_relaxation", "matches_known", "num_sites", "min_distance",
-                 "charge_neutral", "cif_path"),
-}
+def table_html(top: pd.DataFrame, columns) -> str:
+    """An HTML table of the ``columns`` of ``top`` that it has."""
+    return top[[c for c in columns if c in top]].to_html(index=False, float_format=lambda v: f"{v:.2f}", na_rep="")
 
 
-def _table_html(top: pd.DataFrame, domain: str) -> str:
-    cols = [c for c in TABLE_COLUMNS[domain] if c in top]
-    return top[cols].to_html(index=False, float_format=lambda v: f"{v:.2f}", na_rep="")
-
-
-def molecule_page(cands: pd.DataFrame, unit: str, out_html: str, n: int = 24) -> None:
+def molecule_page(cands: pd.DataFrame, unit: str, out_html: str, columns, n: int = 24) -> None:
     """Top molecules: a drawing of each, then the table."""
     import base64
     import io
@@ -109,13 +100,14 @@ def molecule_page(cands: pd.DataFrame, unit: str, out_html: str, n: int = 24) ->
     img = base64.b64encode(buf.getvalue()).decode()
     with atomic_path(out_html) as tmp:
         Path(tmp).write_text(f'<img alt="top molecules" src="data:image/png;base64,{img}"/>\n'
-                             + _table_html(cands.head(n), "molecules"))
+                             + table_html(cands.head(n), columns))
 
 
-def crystal_table(cands: pd.DataFrame, out_html: str, n: int = 30, verified: pd.DataFrame | None = None) -> None:
+def crystal_table(cands: pd.DataFrame, out_html: str, columns, n: int = 30,
+                  verified: pd.DataFrame | None = None) -> None:
     """Top crystals: oracle-checked ones first (E_hull, EOS bulk modulus), then the other passing ones."""
     top = cands[cands["passes"].astype(bool)]
     if verified is not None and len(verified):
         top = pd.concat([verified, top[~top["rank"].isin(verified["rank"])]], ignore_index=True)
     with atomic_path(out_html) as tmp:
-        Path(tmp).write_text(_table_html(top.head(n), "crystals"))
+        Path(tmp).write_text(table_html(top.head(n), columns))
