@@ -89,6 +89,10 @@ def test_mirror_checksum_and_missing_download(tmp_path, mirror):
     offline = dict(MP_ELASTICITY, url="http://127.0.0.1:9/nothing.json.gz", fname="nothing.json.gz")
     with pytest.raises(InvdesignError, match="INVDESIGN_DATA_MIRROR"):
         fetch(offline, None, tmp_path / "dl")
+    with pytest.raises(InvdesignError, match=r"mirror folder .*nowhere does not exist, and cannot download"):
+        fetch(offline, str(tmp_path / "nowhere"), tmp_path / "dl")
+    with pytest.raises(InvdesignError, match=r"nothing.json.gz is not in the mirror folder"):
+        fetch(offline, str(bad), tmp_path / "dl")
 
 
 def test_cif_folder_with_bad_files(tmp_path):

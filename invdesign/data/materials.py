@@ -38,13 +38,18 @@ def fetch(spec: dict, mirror: str | None, cache_dir: str | Path) -> Path:
                 raise InvdesignError(f"{candidate}: sha256 {digest[:12]}... does not match the expected "
                                      f"{spec['sha256'][:12]}...; replace the file with an intact copy of {spec['url']}")
             return candidate
-        log.info("%s not in mirror %s; downloading", spec["fname"], mirror)
+    missing = ""
+    if mirror:
+        missing = (f"the mirror folder {mirror} does not exist" if not Path(mirror).is_dir()
+                   else f"{spec['fname']} is not in the mirror folder {mirror}")
+        log.warning("%s; downloading %s", missing, spec["url"])
     try:
         return Path(pooch.retrieve(spec["url"], known_hash=f"sha256:{spec['sha256']}", fname=spec["fname"],
                                    path=str(cache_dir), progressbar=False))
     except Exception as exc:  # noqa: BLE001  (network errors come in many types)
-        raise InvdesignError(f"cannot download {spec['url']} ({type(exc).__name__}); without internet put the file "
-                             "in a folder and set data.mirror or INVDESIGN_DATA_MIRROR to it") from None
+        why = f"{missing}, and " if missing else ""
+        raise InvdesignError(f"{why}cannot download {spec['url']} ({type(exc).__name__}); without internet put the "
+                             "file in a folder and set data.mirror or INVDESIGN_DATA_MIRROR to it") from None
 
 
 def parse_items(items: list, path, on_bad_rows: str = "skip") -> pd.DataFrame:
