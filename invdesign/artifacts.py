@@ -18,15 +18,17 @@ from .errors import InvdesignError
 from .io import torch_save
 
 #: the rule that writes each intermediate, for the fix in an error message
-WRITTEN_BY = {"dataset.parquet": "prepare_dataset", "graphs.pt": "featurize", "candidates.parquet": "filter_rank",
-              "prepared.json": "oracle_prepare", "candidates_verified.parquet": "verify"}
+WRITTEN_BY = {"dataset.parquet": "prepare_dataset", "graphs.pt": "featurize", "target.json": "check_target",
+              "candidates.parquet": "filter_rank", "prepared.json": "oracle_prepare",
+              "candidates_verified.parquet": "verify", "predictor.pt": "train_predictor"}
+#: folder -> the rule that writes the files in it
+WRITTEN_IN = {"samples": "search", "batches": "oracle_batches", "checked": "oracle_batch", "models": "train_generator"}
 
 
 def _fix(path) -> str:
-    rule = WRITTEN_BY.get(Path(path).name)
-    if rule is None and Path(path).parent.name == "samples":
-        rule = "search"
-    return f"re-create it with snakemake --forcerun {rule}" if rule else "re-create it"
+    p = Path(path)
+    rule = WRITTEN_BY.get(p.name) or WRITTEN_IN.get(p.parent.name)
+    return f"re-create it with snakemake --forcerun {rule}" if rule else "delete it and run snakemake again"
 
 
 @dataclass
@@ -98,3 +100,33 @@ def load_model(path):
     from .models.registry import load_checkpoint
 
     return load_checkpoint(path)
+
+
+def check_intact(path) -> None:
+    """Raise a one-line :class:`InvdesignError` when the intermediate at ``path`` exists but cannot be whole: a
+    Parquet file without its end marker, a torch file whose zip directory is gone, JSON that does not parse. Cheap
+    (reads the file's ends), so the workflow runs it on every input while planning: an unreadable input stops the
+    run before Snakemake removes the good outputs that were made from it."""
+    import json
+    import zipfile
+
+    p = Path(path)
+    if not p.is_file():
+        return
+    why = None
+    try:
+        if p.suffix == ".parquet":
+            with open(p, "rb") as fh:
+                head = fh.read(4)
+                fh.seek(max(p.stat().st_size - 4, 0))
+                if head != b"PAR1" or fh.read(4) != b"PAR1":
+                    why = "not a whole Parquet file (truncated?)"
+        elif p.suffix == ".pt":
+            with zipfile.ZipFile(p) as zf:
+                zf.infolist()
+        elif p.suffix == ".json":
+            json.loads(p.read_text())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        why = f"cannot be read ({type(exc).__name__})"
+    if why:
+        raise InvdesignError(f"{path}: {why}; the outputs made from it are kept: {_fix(path)}")

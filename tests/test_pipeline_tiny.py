@@ -221,3 +221,29 @@ def test_sampling_uses_the_current_configs_settings(tiny_run, repo):
     assert len(pd.read_parquet(target)) == 20 and model.stat().st_mtime_ns == before
     log = (out / "logs" / "tiny_mol" / "search_diffusion.log").read_text()
     assert "sample_steps 3" in log  # the log names the value the sampler used
+
+
+def test_a_damaged_intermediate_stops_the_run_and_keeps_the_models(tiny_run, repo):
+    """A truncated graphs.pt stops the run with one line naming the file and the fix, while planning, and no model
+    made from it is deleted; a model that goes missing is planned again (it is among the workflow's targets)."""
+    import os
+
+    out, cmd = tiny_run
+    graphs = out / "tiny_mol" / "data" / "graphs.pt"
+    models = sorted((out / "tiny_mol" / "models").glob("*.pt"))
+    kept, st = graphs.read_bytes(), graphs.stat()
+    try:
+        graphs.write_bytes(kept[: len(kept) // 2])
+        res = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=300)
+        lines = [ln for ln in res.stderr.splitlines() if ln.startswith("invdesign error")]
+        assert res.returncode != 0 and len(lines) == 1, res.stderr[-2000:]
+        assert str(graphs) in lines[0] and "--forcerun featurize" in lines[0]
+        assert all(m.exists() for m in models) and len(models) == 4
+    finally:
+        graphs.write_bytes(kept)
+        os.utime(graphs, ns=(st.st_atime_ns, st.st_mtime_ns))
+    ebm = out / "tiny_mol" / "models" / "generator_ebm.pt"
+    ebm.unlink()
+    res = subprocess.run(cmd + ["-n", "--quiet", "rules"], cwd=repo, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and "train_generator" in res.stdout + res.stderr, res.stderr[-2000:]
+    assert "featurize" not in res.stdout + res.stderr

@@ -9,6 +9,7 @@ from snakemake.utils import update_config
 
 from invdesign.config import Config
 from invdesign.domains import EXPORT_SUFFIX
+from invdesign.artifacts import check_intact
 from invdesign.errors import InvdesignError
 from invdesign.pipeline.launch import train_resources
 
@@ -114,6 +115,24 @@ def checked_batches(wc):
     return expand(f"{RESULTS}/{wc.campaign}/oracle/checked/batch_{{batch}}.parquet", batch=sorted(ids))
 
 
+def intact(source):
+    """An input function: the paths of ``source`` (a path pattern or an input function), each checked to be a whole
+    file when it exists (invdesign.artifacts.check_intact). A truncated intermediate then stops the run with one
+    line while planning, before Snakemake removes the good outputs made from it."""
+
+    def checked(wc):
+        paths = source(wc) if callable(source) else expand(source, **dict(wc.items()))
+        for p in paths:
+            try:
+                check_intact(p)
+            except InvdesignError as exc:
+                sys.stderr.write(f"invdesign error: {exc}\n")
+                raise SystemExit(1)
+        return paths if callable(source) else paths[0]
+
+    return checked
+
+
 def log_path(rule_name):
     return f"{RESULTS}/logs/{{campaign}}/{rule_name}.log"
 
@@ -128,5 +147,9 @@ def export_path(name):
 
 
 def final_outputs():
+    """What `snakemake` builds: the tables, exports and report pages, and the trained models (so that a model deleted
+    after its candidates were made is trained again, not silently missing)."""
     return ([f"{RESULTS}/{c}/candidates_verified.csv" for c in CAMPAIGNS] + [export_path(c) for c in CAMPAIGNS]
-            + [f"{RESULTS}/{c}/report/top_candidates.html" for c in CAMPAIGNS])
+            + [f"{RESULTS}/{c}/report/top_candidates.html" for c in CAMPAIGNS]
+            + [f"{RESULTS}/{c}/models/generator_{g}.pt" for c in CAMPAIGNS for g in generator_types(c)]
+            + [f"{RESULTS}/{c}/models/predictor.pt" for c in CAMPAIGNS])

@@ -27,7 +27,7 @@ rule check_target:
     """Stops the campaign with one line when its target lies outside the data's range. Training waits for it (the
     training rules take its output as an ancient() input: for the order, not as something that re-runs them)."""
     input:
-        dataset=rules.prepare_dataset.output.out,
+        dataset=intact(rules.prepare_dataset.output.out),
     output:
         stats=TARGET_CHECK,
     params:

@@ -4,7 +4,7 @@
 
 rule featurize:
     input:
-        dataset=rules.prepare_dataset.output.out,
+        dataset=intact(rules.prepare_dataset.output.out),
     output:
         graphs=f"{RESULTS}/{{campaign}}/data/graphs.pt",
     params:

@@ -5,10 +5,10 @@
 
 rule filter_rank:
     input:
-        samples=campaign_samples,
-        dataset=rules.prepare_dataset.output.out,
-        predictor=rules.train_predictor.output.model,
-        ebm=ood_model,
+        samples=intact(campaign_samples),
+        dataset=intact(rules.prepare_dataset.output.out),
+        predictor=intact(rules.train_predictor.output.model),
+        ebm=intact(ood_model),
     output:
         csv=f"{RESULTS}/{{campaign}}/candidates.csv",
         parquet=f"{RESULTS}/{{campaign}}/candidates.parquet",

@@ -4,10 +4,10 @@
 
 rule report_figures:
     input:
-        dataset=rules.prepare_dataset.output.out,
-        candidates=rules.filter_rank.output.parquet,
-        metrics=rules.filter_rank.output.metrics,
-        verified=rules.verify.output.parquet,
+        dataset=intact(rules.prepare_dataset.output.out),
+        candidates=intact(rules.filter_rank.output.parquet),
+        metrics=intact(rules.filter_rank.output.metrics),
+        verified=intact(rules.verify.output.parquet),
     output:
         hist=report(f"{RESULTS}/{{campaign}}/report/property_distribution.png",
                     caption="../report/property_distribution.rst", category="{campaign}", subcategory="plots"),

@@ -7,7 +7,7 @@
 
 rule train_generator:
     input:
-        graphs=rules.featurize.output.graphs,
+        graphs=intact(rules.featurize.output.graphs),
         target_checked=ancient(TARGET_CHECK),
     output:
         model=f"{RESULTS}/{{campaign}}/models/generator_{{generator}}.pt",
@@ -31,7 +31,7 @@ rule train_generator:
 
 rule train_predictor:
     input:
-        graphs=rules.featurize.output.graphs,
+        graphs=intact(rules.featurize.output.graphs),
         target_checked=ancient(TARGET_CHECK),
     output:
         model=f"{RESULTS}/{{campaign}}/models/predictor.pt",

@@ -8,7 +8,7 @@
 rule oracle_prepare:
     """What the oracle computes once per campaign; it never depends on the target (a new target re-uses it)."""
     input:
-        dataset=rules.prepare_dataset.output.out,
+        dataset=intact(rules.prepare_dataset.output.out),
     output:
         prepared=f"{RESULTS}/{{campaign}}/oracle/prepared.json",
     params:
@@ -30,7 +30,7 @@ rule oracle_prepare:
 
 checkpoint oracle_batches:
     input:
-        candidates=rules.filter_rank.output.parquet,
+        candidates=intact(rules.filter_rank.output.parquet),
         feedback=oracle_feedback,
     output:
         batches=directory(f"{RESULTS}/{{campaign}}/oracle/batches"),
@@ -52,9 +52,9 @@ checkpoint oracle_batches:
 
 rule oracle_batch:
     input:
-        batch=f"{RESULTS}/{{campaign}}/oracle/batches/batch_{{batch}}.parquet",
-        dataset=rules.prepare_dataset.output.out,
-        prepared=rules.oracle_prepare.output.prepared,
+        batch=intact(f"{RESULTS}/{{campaign}}/oracle/batches/batch_{{batch}}.parquet"),
+        dataset=intact(rules.prepare_dataset.output.out),
+        prepared=intact(rules.oracle_prepare.output.prepared),
     output:
         checked=f"{RESULTS}/{{campaign}}/oracle/checked/batch_{{batch}}.parquet",
     wildcard_constraints:
@@ -79,10 +79,10 @@ rule oracle_batch:
 
 rule verify:
     input:
-        checked=checked_batches,
-        candidates=rules.filter_rank.output.parquet,
-        dataset=rules.prepare_dataset.output.out,
-        prepared=rules.oracle_prepare.output.prepared,
+        checked=intact(checked_batches),
+        candidates=intact(rules.filter_rank.output.parquet),
+        dataset=intact(rules.prepare_dataset.output.out),
+        prepared=intact(rules.oracle_prepare.output.prepared),
     output:
         csv=f"{RESULTS}/{{campaign}}/candidates_verified.csv",
         parquet=f"{RESULTS}/{{campaign}}/candidates_verified.parquet",
@@ -108,8 +108,8 @@ rule verify:
 
 rule export_structures:
     input:
-        verified=rules.verify.output.parquet,
-        candidates=rules.filter_rank.output.parquet,
+        verified=intact(rules.verify.output.parquet),
+        candidates=intact(rules.filter_rank.output.parquet),
     output:
         export=f"{RESULTS}/{{campaign}}/candidates{{suffix}}",
     wildcard_constraints:
