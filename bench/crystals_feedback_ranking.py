@@ -26,8 +26,15 @@ valid, unique, novel cells with the predictor's value go to ``pool.parquet``, al
 plus every verdict of this study so far (all lanes); the best-scored formula no lane has claimed is claimed
 and CHGNet-checked exactly as protocol v2 checks a batch (cell scaled to its composition's additive volume,
 relaxation, hull of the training phases + elemental references, EOS of the stable ones). Every verdict is
-appended to ``lane{i}.jsonl`` at once, so a stopped lane loses at most the cell in hand; a ``STOP`` file in
-the folder ends the lanes after their current cell.
+appended to ``lane{i}.jsonl`` at once, so a stopped lane loses at most the cell in hand. The lanes' bookkeeping
+lives outside the study folder, in ``--lane-dir`` (default ``bench/out/lanes/<name of --out>``): ``claims/`` and
+``claims_screening/`` (one exclusive file per cell a lane took; a cell with a verdict in the study folder counts
+as taken without one), and a ``STOP`` file there (or in the study folder) ends the lanes after their current cell.
+
+Every check is the workflow's CHGNet oracle (``ChgnetOracle``, ``invdesign.pipeline.verify.make_oracle``) with
+the bench's settings (``crystals_generators.ORACLE_CFG``: fmax 0.1 eV/A, 300 steps, E_hull <= 0.1 eV/atom); its
+``dataset`` is the hull's reference phases and the known set (the training cells; for the screening arm those
+outside the arm).
 
 ``screen`` (protocol v6): the study's own screening arm, training cells in a seeded random order, checked
 as the first screening arm was (``screen{i}.jsonl``); ``--arm-size`` stops the lanes of an arm at its planned
@@ -43,6 +50,9 @@ training cells; one-sided Fisher's exact test against the screening baseline of 
     python bench/crystals_feedback_ranking.py screen --out bench/records/crystals_v6 --lane 0 --arm-size 300 &
     python bench/crystals_feedback_ranking.py analyse --out bench/records/crystals_v6 --screening-arm --arm-size 300 \
         --until <the session's stop> --spent <alpha spent by earlier looks>
+
+``analyse`` reads only the verdict files of ``--out`` and the training cells of ``--models`` (its
+``dataset.parquet``, prepared there from the MP mirror when missing); it needs no weights and no lane files.
 """
 
 from __future__ import annotations
@@ -78,9 +88,10 @@ def _fractions(formula: str) -> dict[str, float]:
 def _batch(folder: Path, predictor, meta) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(samples with the predictor's value and an ``evaluated`` flag, per-candidate records of the earlier check)."""
     from crystals_generators import predicted, targeted_order
+    from invdesign.artifacts import read_table
 
     res = json.loads((folder / "results.json").read_text())["generators"]["diffusion"]["targeted"]
-    samples = pd.read_parquet(folder / "samples_diffusion_targeted.parquet")
+    samples = read_table(folder / "samples_diffusion_targeted.parquet", ["formula", "structure", "valid"])
     samples["pred"] = predicted(samples, predictor, meta)
     check = res.get("chgnet", {})
     order = targeted_order(samples, samples["pred"].to_numpy(), one_per_formula=bool(res.get("one_per_formula")))
@@ -133,15 +144,31 @@ def _auc(score, label) -> float | None:
 
 
 def _predictor(models: Path):
-    import torch
+    """(the predictor ``crystals_generators.py`` trained in ``models``, the graphs' meta)."""
+    from invdesign.artifacts import load_graphs, load_model
 
-    from invdesign.models.predictor import GraphPropertyPredictor
-    from invdesign.pipeline import steps
+    meta = load_graphs(models / "graphs.pt").meta
+    predictor, _ = load_model(models / "predictor.pt")
+    return predictor, meta
 
-    meta = steps._load_blob(str(models / "graphs.pt"))["meta"]
-    predictor = GraphPropertyPredictor(meta, {"hidden": 128, "layers": 3, "epochs": 300, "batch_size": 64, "lr": 0.002})
-    predictor.load_state_dict(torch.load(models / "predictor.pt", weights_only=False)["state_dict"])
-    return predictor.eval(), meta
+
+def _training_cells(models: Path) -> pd.DataFrame:
+    """The training cells (``id``, ``formula``, ``structure``, ...) of the bench campaign in ``models``, prepared
+    there as ``crystals_generators.py`` does when the folder has no dataset yet."""
+    from crystals_generators import campaign, load
+
+    df, _ = load(models, campaign())
+    return df[df["split"] == "train"].reset_index(drop=True)
+
+
+def _lane_dir(args) -> Path:
+    """Where the lanes of the study ``args.out`` keep their claims and look for ``STOP`` (never the study folder:
+    that holds the evidence)."""
+    return Path(args.lane_dir) if args.lane_dir else ROOT / "bench" / "out" / "lanes" / Path(args.out).name
+
+
+def _stopped(out: Path, lanes: Path) -> bool:
+    return (lanes / "STOP").exists() or (out / "STOP").exists()
 
 
 def rank(args) -> int:
@@ -199,17 +226,18 @@ def propose(args) -> int:
     novel cells with the DFT predictor's value form the pool, which ``evaluate`` ranks with the full ranker."""
     import torch
 
-    from crystals_generators import GEN_CFG, predicted, quality
+    from crystals_generators import campaign, predicted, quality
+    from invdesign.artifacts import load_model, read_table
     from invdesign.chem.crystals import binary_formulas
-    from invdesign.domains import crystals as dom
-    from invdesign.models.registry import build_generator
+    from invdesign.domains import get_domain
     from invdesign.pipeline.compositions import composition_cells
+    from invdesign.sampling import make_sampler
 
     out, _ = setup_run(args)
+    dom = get_domain("crystals")
     models = Path(args.models)
     predictor, meta = _predictor(models)
-    train_df, _ = _references(models)
-    train_df = train_df[train_df["split"] == "train"]
+    train_df = _training_cells(models)
     if args.elements:  # a list fixed in advance: no earlier verdicts, no ranker yet (evaluate starts cold)
         ranker, elements = None, sorted(set(args.elements))
         known = pd.DataFrame(columns=VERDICT_COLUMNS)
@@ -218,7 +246,7 @@ def propose(args) -> int:
             raise SystemExit(f"--elements: {' '.join(unknown)} not in the training cells")
     else:
         after = Path(args.after)
-        earlier = pd.read_parquet(after / "earlier.parquet")
+        earlier = read_table(after / "earlier.parquet", VERDICT_COLUMNS)
         new = pd.DataFrame(_verdicts(after))
         new = new[new["oracle_error"].fillna("").eq("") | ~new["stable"]]  # a failed EOS says nothing
         known = pd.concat([earlier, new[earlier.columns]], ignore_index=True)
@@ -235,15 +263,17 @@ def propose(args) -> int:
         scored.insert(0, "formula", formulas)
         chosen = scored.sort_values("score", ascending=False, kind="stable").head(args.compositions)
     types, owner = composition_cells(list(chosen["formula"]), meta, args.cells_per_composition)
-    model = build_generator(meta, GEN_CFG["diffusion"])
-    model.load_state_dict(torch.load(models / "diffusion.pt", map_location="cpu", weights_only=False)["state_dict"])
-    model.eval()
+    model, _ = load_model(models / "diffusion.pt")  # the diffusion model crystals_generators.py trained there
+    # unconditional structure prediction (no property target) with the bench diffusion generator's sampling
+    # settings; a SampleRequest with compositions would condition every cell on a value inside the target
+    sampler = make_sampler("diffusion", model, campaign(target_min=args.target_min).generator("diffusion").sample)
     t0 = time.monotonic()
     raw = model.sample(types=types, generator=torch.Generator().manual_seed(args.seed), batch_size=64,
-                       progress=lambda d, n: log.info("structure prediction: %d / %d cells", d, n))
+                       progress=lambda d, n: log.info("structure prediction: %d / %d cells", d, n),
+                       **sampler.model_kwargs())
     seconds = time.monotonic() - t0
-    samples = dom.decode({k: v for k, v in raw.items() if torch.is_tensor(v)}, meta)
-    checked = dom.filter_candidates(samples, train_df, {})
+    samples = dom.decode(raw, meta)
+    checked = dom.filter_candidates(samples, train_df, None)  # the campaign's default filters
     checked["pred"] = predicted(checked, predictor, meta)
     checked["batch"] = f"csp-seed{args.seed}"
     vun = checked[checked["valid"] & checked["unique"] & checked["novel"] & ~checked["formula"].isin(seen)]
@@ -269,13 +299,6 @@ def propose(args) -> int:
     return 0
 
 
-def _references(models: Path):
-    from invdesign.chem.crystals import structure_from_record
-
-    df = pd.read_parquet(models / "dataset.parquet")
-    return df, [structure_from_record(r) for r in df.loc[df["split"] == "train", "structure"]]
-
-
 def _num(x) -> float | None:
     return None if x is None or np.isnan(x) else float(x)
 
@@ -287,15 +310,12 @@ def _verdicts(out: Path, files: str = "lane*.jsonl") -> list[dict]:
 
 
 def _screening_cells(models: Path, seed: int, size: int):
-    """The screening arm of protocol v6: the first ``size`` training cells of a seeded permutation, with the
-    training cells left over for their hull (every screened cell is left out of every screened cell's hull,
-    as in the first screening arm)."""
-    df, references = _references(models)
-    train = df[df["split"] == "train"].reset_index(drop=True)
-    pick = np.random.default_rng(seed).permutation(len(references))[:size]
-    chosen = set(pick.tolist())
-    others = [references[i] for i in range(len(references)) if i not in chosen]
-    return train, references, pick, others
+    """The screening arm of protocol v6: (training cells, positions of the first ``size`` of a seeded permutation,
+    the training cells left over: the arm's hull references; every screened cell is left out of every screened
+    cell's hull, as in the first screening arm)."""
+    train = _training_cells(models)
+    pick = np.random.default_rng(seed).permutation(len(train))[:size]
+    return train, pick, train.drop(index=pick)
 
 
 def _append(path: Path, rec: dict) -> None:
@@ -306,7 +326,7 @@ def _append(path: Path, rec: dict) -> None:
 
 
 def _oracle_fields(v, target_min: float, t0: float) -> dict:
-    """The oracle's part of a lane verdict (one row of ``verify_crystals``), the same for both arms; a hit is
+    """The oracle's part of a lane verdict (one row of ``ChgnetOracle.evaluate``), the same for both arms; a hit is
     stable with an EOS modulus at or above the target."""
     k = _num(v["eos_bulk_modulus_gpa"])
     return {"stable": bool(v["stable"]), "e_hull": _num(v["e_hull"]), "eos_bulk_modulus_gpa": k,
@@ -329,19 +349,21 @@ def screen_arm(args) -> int:
     """Protocol v6's screening arm: training cells in a seeded random order, each claimed by one lane and
     CHGNet-checked as the first screening arm was (the cell as it is, relaxation, hull of the training cells
     not in the arm + elemental references, EOS of the stable ones); verdicts to ``screen{lane}.jsonl``."""
-    from invdesign.oracles.crystal import ReferenceEnergies, verify_crystals
+    from crystals_generators import campaign, make_chgnet
 
     out, _ = setup_run(args)
-    train, references, pick, others = _screening_cells(Path(args.models), args.screening_seed, args.arm_size)
-    refs = ReferenceEnergies(others, fmax=0.1, steps=300)
-    claims = out / "claims_screening"
-    claims.mkdir(exist_ok=True)
+    train, pick, others = _screening_cells(Path(args.models), args.screening_seed, args.arm_size)
+    oracle = make_chgnet(campaign(target_min=args.target_min), "stable", False)  # the cell as it is
+    lanes = _lane_dir(args)
+    claims = lanes / "claims_screening"
+    claims.mkdir(parents=True, exist_ok=True)
     path = out / f"screen{args.lane}.jsonl"
-    while not (out / "STOP").exists():
-        if len(_verdicts(out, "screen*.jsonl")) >= args.arm_size:
+    while not _stopped(out, lanes):
+        done = _verdicts(out, "screen*.jsonl")
+        if len(done) >= args.arm_size:
             log.info("screening lane %d: the arm has its %d verdicts", args.lane, args.arm_size)
             break
-        taken = {p.name for p in claims.iterdir()}
+        taken = {p.name for p in claims.iterdir()} | {f"{r['pick']:04d}" for r in done}
         rank = next((r for r in range(len(pick)) if f"{r:04d}" not in taken), None)
         if rank is None:
             break
@@ -349,7 +371,7 @@ def screen_arm(args) -> int:
             continue
         idx = int(pick[rank])
         t0 = time.monotonic()
-        v = verify_crystals([references[idx]], refs, fmax=0.1, steps=300, e_hull_max=0.1, eos_for="stable").iloc[0]
+        v = oracle.evaluate(train.iloc[[idx]][["formula", "structure"]].assign(rank=1), others, {}).iloc[0]
         rec = {"arm": "screening", "lane": args.lane, "pick": rank, "id": str(train.loc[idx, "id"]),
                "formula": str(train.loc[idx, "formula"]), "dft_bulk_modulus_gpa": float(train.loc[idx, "bulk_modulus_gpa"])
                } | _oracle_fields(v, args.target_min, t0)
@@ -363,11 +385,11 @@ def screen_arm(args) -> int:
 def release(args) -> int:
     """Frees the claims of a study folder that have no verdict (a lane stopped mid-check, e.g. when a session
     ended): run once, with no lane running, before the lanes of a new session start."""
-    out = Path(args.out)
+    out, lanes = Path(args.out), _lane_dir(args)
     done_t = {r["formula"] for r in _verdicts(out)}
     done_s = {f"{r['pick']:04d}" for r in _verdicts(out, "screen*.jsonl")}
     freed = []
-    for folder, done in ((out / "claims", done_t), (out / "claims_screening", done_s)):
+    for folder, done in ((lanes / "claims", done_t), (lanes / "claims_screening", done_s)):
         for p in sorted(folder.glob("*")) if folder.exists() else []:
             if p.name not in done:
                 p.unlink()
@@ -379,21 +401,23 @@ def release(args) -> int:
 def evaluate(args) -> int:
     """Adaptive: before each pick the ranker is refitted on the earlier verdicts plus every verdict of this
     study so far (all lanes), and the best-scored formula nobody has claimed is claimed (an exclusive file in
-    ``claims/``) and CHGNet-checked."""
-    from invdesign.chem.crystals import fit_atomic_volumes, rescale_to_volume, structure_from_record
-    from invdesign.oracles.crystal import ReferenceEnergies, verify_crystals
+    the lane folder's ``claims/``) and CHGNet-checked: the cell scaled to its additive volume (per-element
+    volumes of the training cells), relaxed, on the hull of the training phases, EOS if stable."""
+    from crystals_generators import campaign, make_chgnet
+    from invdesign.artifacts import read_table
 
     out, _ = setup_run(args)
-    pool = pd.read_parquet(out / "pool.parquet")
-    earlier = pd.read_parquet(out / "earlier.parquet")
-    _, references = _references(Path(args.models))
-    volumes = fit_atomic_volumes(references)
-    refs = ReferenceEnergies(references, fmax=0.1, steps=300)  # kept across candidates: each system relaxed once
-    claims = out / "claims"
-    claims.mkdir(exist_ok=True)
+    pool = read_table(out / "pool.parquet", ["batch", "formula", "pred", "structure"])
+    earlier = read_table(out / "earlier.parquet", VERDICT_COLUMNS)
+    train = _training_cells(Path(args.models))
+    oracle = make_chgnet(campaign(target_min=args.target_min), "stable", True)
+    prepared = oracle.prepare(train)  # the per-element volumes
+    lanes = _lane_dir(args)
+    claims = lanes / "claims"
+    claims.mkdir(parents=True, exist_ok=True)
     path = out / f"lane{args.lane}.jsonl"
     picks = 0
-    while picks < args.max_picks and not (out / "STOP").exists():
+    while picks < args.max_picks and not _stopped(out, lanes):
         mine = _verdicts(out)
         if args.arm_size and len(mine) >= args.arm_size:
             log.info("lane %d: the targeted arm has its %d verdicts", args.lane, args.arm_size)
@@ -406,7 +430,7 @@ def evaluate(args) -> int:
                 ranker = _fit(known, args.target_min)
             except ValueError as err:  # e.g. fewer than 2 stable cells with a modulus yet
                 log.info("lane %d: ranker not fitted yet (%s); the predictor picks", args.lane, err)
-        taken = {p.name for p in claims.iterdir()}
+        taken = {p.name for p in claims.iterdir()} | {r["formula"] for r in mine}
         ranked = _ranked(pool[~pool["formula"].isin(taken)], ranker)
         if ranked.empty:
             log.info("lane %d: the pool is exhausted", args.lane)
@@ -415,8 +439,8 @@ def evaluate(args) -> int:
         if not _claim(claims, row["formula"]):
             continue
         t0 = time.monotonic()
-        cell = rescale_to_volume(structure_from_record(row["structure"]), volumes)
-        v = verify_crystals([cell], refs, fmax=0.1, steps=300, e_hull_max=0.1, eos_for="stable").iloc[0]
+        v = oracle.evaluate(pd.DataFrame({"rank": [1], "formula": [row["formula"]], "structure": [row["structure"]]}),
+                            train, prepared).iloc[0]
         rec = {"arm": "targeted", "lane": args.lane, "pick": len(taken), "formula": row["formula"], "batch": row["batch"],
                "pred": float(row["pred"]), "ranked_by": "predictor" if ranker is None else "ranker",
                "score": _num(row["score"]), "p_stable": _num(row["p_stable"]), "expected": _num(row["expected"]),
@@ -493,8 +517,7 @@ def analyse(args) -> int:
     hits = [{"formula": r["formula"], "structure": Structure.from_str(r["relaxed_cif"], fmt="cif"),
              "eos_bulk_modulus_gpa": r["eos_bulk_modulus_gpa"], "e_hull": r["e_hull"], "pick": r["pick"]}
             for r in prefix if r["hit"]]
-    df, _ = _references(Path(args.models))
-    label_hits(hits, df[df["split"] == "train"])
+    label_hits(hits, _training_cells(Path(args.models)))
     n_hit = len(hits)
     sun = sum(h["novel"] and h["duplicate_of"] is None for h in hits)
     res = {"date": str(date.today()), "until": args.until, "evaluated": m,
@@ -529,7 +552,9 @@ def main(argv=None) -> int:
         p = sub.add_parser(name)
         p.add_argument("--out", default=str(ROOT / "bench" / "out" / "crystals_v3"))
         p.add_argument("--models", default=str(ROOT / "bench" / "out" / "crystals"),
-                       help="folder with dataset.parquet, graphs.pt and predictor.pt of the batches")
+                       help="folder with dataset.parquet, graphs.pt and predictor.pt (diffusion.pt for propose) of "
+                            "the batches, as crystals_generators.py writes them; analyse needs only the dataset, "
+                            "and prepares it there when missing")
         p.add_argument("--target-min", type=float, default=300.0)
         p.add_argument("--threads", type=int, default=1)
         if name == "rank":
@@ -546,6 +571,9 @@ def main(argv=None) -> int:
         if name in ("evaluate", "screen", "analyse"):
             p.add_argument("--arm-size", type=int, default=0,
                            help="a lane stops once its arm has this many verdicts (0: no limit; v6: 300 per arm)")
+        if name in ("evaluate", "screen", "release"):
+            p.add_argument("--lane-dir", default=None,
+                           help="the lanes' claims and STOP file (default: bench/out/lanes/<name of --out>)")
         if name == "screen":
             p.add_argument("--lane", type=int, default=0)
             p.add_argument("--screening-seed", type=int, default=1)

@@ -54,31 +54,32 @@ def _check(folder: Path, generator: str) -> dict:
 
 
 def _relaxed_hits_again(folder: Path, check: dict, generator: str) -> list:
-    """Hits of a check without per-candidate records: find them in the saved samples and relax them again."""
-    import torch
+    """Hits of a check without per-candidate records: find them in the saved samples and relax them again, with
+    the product's CHGNet oracle (the bench's settings; the cells as generated, as those checks took them; no
+    EOS: only the relaxed cells are wanted)."""
+    from crystals_generators import campaign, make_chgnet, predicted, targeted_order
+    from invdesign.artifacts import load_graphs, load_model, read_table
+    from pymatgen.core import Structure
 
-    from crystals_generators import predicted, targeted_order
-    from invdesign.chem.crystals import structure_from_record
-    from invdesign.models.predictor import GraphPropertyPredictor
-    from invdesign.oracles.crystal import relax
-    from invdesign.pipeline import steps
-
-    samples = pd.read_parquet(folder / f"samples_{generator}_targeted.parquet")
-    meta = steps._load_blob(str(folder / "graphs.pt"))["meta"]
-    predictor = GraphPropertyPredictor(meta, {"hidden": 128, "layers": 3})
-    predictor.load_state_dict(torch.load(folder / "predictor.pt", weights_only=False)["state_dict"])
-    order = targeted_order(samples, predicted(samples, predictor.eval(), meta))
+    samples = read_table(folder / f"samples_{generator}_targeted.parquet", ["formula", "structure", "valid"])
+    meta = load_graphs(folder / "graphs.pt").meta
+    predictor, _ = load_model(folder / "predictor.pt")
+    order = targeted_order(samples, predicted(samples, predictor, meta))
     lo, hi = check["ranks"]
-    ranked = [structure_from_record(samples["structure"].iat[i]) for i in order[lo:hi]]
+    ranked = samples.iloc[order[lo:hi]]
     wanted, found = list(check["hits"]), []
-    for s in ranked:
-        if s.composition.reduced_formula in wanted:
-            wanted.remove(s.composition.reduced_formula)
-            found.append(s)
+    for i, f in enumerate(ranked["formula"]):
+        if f in wanted:
+            wanted.remove(f)
+            found.append(i)
     if wanted:
         raise SystemExit(f"{folder}: hits {wanted} are not among the saved samples' ranks {lo}-{hi}")
     log.info("%s: re-relaxing %d hits %s (no per-candidate records)", folder, len(found), check["hits"])
-    return [row["structure"] for row in relax(found, fmax=0.1, steps=300)]
+    train = read_table(folder / "dataset.parquet", ["id", "formula", "structure", "split"])
+    train = train[train["split"] == "train"].reset_index(drop=True)
+    oracle = make_chgnet(campaign(), "none", False)
+    res = oracle.evaluate(ranked.iloc[found][["formula", "structure"]].assign(rank=1), train, {})
+    return [Structure.from_str(c, fmt="cif") if c else None for c in res["relaxed_cif"]]
 
 
 def _screening(results: dict, start: int, path: Path) -> dict:
@@ -123,15 +124,18 @@ def _hits(folder: Path, check: dict, generator: str) -> list[dict]:
 def label_hits(hits: list[dict], train: pd.DataFrame) -> None:
     """Adds ``novel`` (no training cell matches the relaxed structure), ``known_as`` (the matching cell's id) and
     ``duplicate_of`` (index of an earlier hit it matches, or None) to each hit, in place."""
-    from invdesign.chem.crystals import _matcher, known_matches
+    from invdesign.chem.crystals import known_matches, structure_to_record
 
     known = known_matches([h["structure"] for h in hits], train)
-    matcher = _matcher()
+    # the earlier hits as a reference table of the campaign's matcher (same formula, StructureMatcher fit)
+    earlier = pd.DataFrame({"id": [str(i) for i in range(len(hits))], "formula": [h["formula"] for h in hits],
+                            "structure": [structure_to_record(h["structure"]) if h["structure"] is not None
+                                          else None for h in hits]})
     for i, (h, k) in enumerate(zip(hits, known)):
         h["novel"], h["known_as"] = h["structure"] is not None and k is None, k
-        h["duplicate_of"] = next((j for j in range(i) if h["structure"] is not None
-                                  and hits[j]["structure"] is not None and hits[j]["formula"] == h["formula"]
-                                  and matcher.fit(h["structure"], hits[j]["structure"])), None)
+        prior = earlier.iloc[:i]
+        dup = known_matches([h["structure"]], prior[prior["structure"].notna()])[0] if i else None
+        h["duplicate_of"] = None if dup is None else int(dup)
 
 
 def compare(n_t: int, k_t: int, n_s: int, k_s: int) -> dict:
@@ -167,7 +171,9 @@ def main(argv=None) -> int:
     screen_path = Path(args.screening) / "results.json"
     screen = _screening(json.loads(screen_path.read_text()) if screen_path.exists() else {}, args.screening_from,
                         screen_path)
-    train = pd.read_parquet(Path(args.screening) / "dataset.parquet")
+    from invdesign.artifacts import read_table
+
+    train = read_table(Path(args.screening) / "dataset.parquet", ["id", "formula", "structure", "split"])
     train = train[train["split"] == "train"]
 
     folders = [(Path(f), "primary") for f in args.targeted] + [(Path(f), "earlier") for f in args.earlier]
