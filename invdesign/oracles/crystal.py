@@ -254,19 +254,26 @@ class ReferenceEnergies:
         fmax: float = 0.1,
         steps: int = 300,
     ) -> None:
-        self.structures = list(structures)
+        self.structures: list = []
         self.calculator = calculator
         self.fmax = fmax
         self.steps = steps
         self._by_elements: dict[frozenset[str], list[int]] = {}
-        for i, s in enumerate(self.structures):
-            self._by_elements.setdefault(frozenset(el.symbol for el in s.composition.elements), []).append(i)
+        self.add(structures)
         self._relaxed: set[int] = set()
         #: reduced formula -> (reduced Composition, lowest CHGNet energy per atom)
         self.by_composition: dict[str, tuple[Any, float]] = {}
         #: element -> (lowest CHGNet energy per atom, source name) for elements built from prototypes
         self.elemental: dict[str, tuple[float, str]] = {}
         self._diagrams: dict[frozenset[str], PhaseDiagram] = {}
+
+    def add(self, structures: Iterable[Structure]) -> None:
+        """More reference phases (relaxed when a chemical system that holds them is asked for). Add a phase before
+        asking for a system that contains it: a phase diagram already built is not rebuilt."""
+        for s in structures:
+            self._by_elements.setdefault(frozenset(el.symbol for el in s.composition.elements), []).append(
+                len(self.structures))
+            self.structures.append(s)
 
     def _relax(self, structures: list, what: str) -> list[dict]:
         log.info("relaxing %d %s with CHGNet", len(structures), what)
@@ -573,8 +580,7 @@ class ChgnetOracle(Oracle):
                 unreadable[i] = f"unreadable structure record: {type(exc).__name__}"
         ok = [i for i, c in enumerate(cells) if c is not None]
         chemsys = {frozenset(el.symbol for el in cells[i].composition.elements) for i in ok}
-        refs = [structure_from_record(rec) for rec, f in zip(dataset["structure"], dataset["formula"])
-                if any(set(_elements_of(f)) <= c for c in chemsys)]
+        references = self._references(dataset, chemsys)
         volumes = prepared.get("atomic_volumes")
         scale = np.ones(len(top))
         if volumes:
@@ -587,9 +593,8 @@ class ChgnetOracle(Oracle):
                      float(np.median(scale[ok])) if ok else 1.0)
         top["volume_scale"] = scale
         log.info("CHGNet check of %d crystal candidates (%d chemical systems, %d reference phases)", len(top),
-                 len(chemsys), len(refs))
-        calc = load_chgnet().calculator
-        references = ReferenceEnergies(refs, calculator=calc, fmax=s.fmax, steps=s.max_steps)
+                 len(chemsys), len(references.structures))
+        calc = references.calculator
         if self.eos_for == "none" and s.eos_for != "none":
             log.info("no EOS fit: the campaign property %s is not the EOS bulk modulus", self.property_column)
         res = verify_crystals([cells[i] for i in ok], references, fmax=s.fmax, steps=s.max_steps,
@@ -611,6 +616,22 @@ class ChgnetOracle(Oracle):
         log.info("%d of %d relaxed candidates relaxed onto a known phase of the dataset",
                  sum(k is not None for k in known), sum(r is not None for r in relaxed))
         return top
+
+    def _references(self, dataset: pd.DataFrame, chemsys: set) -> ReferenceEnergies:
+        """The data set's phases of the chemical systems ``chemsys`` (every phase whose elements are a subset of one)
+        with their CHGNet energies. Kept on the oracle while ``dataset`` is the same table, so a process that checks
+        several batches (a bench lane) relaxes each reference once."""
+        from ..chem.crystals import structure_from_record
+
+        if getattr(self, "_refs_for", None) is not dataset:
+            self._refs_for, self._refs_rows = dataset, set()
+            self._refs = ReferenceEnergies([], calculator=load_chgnet().calculator, fmax=self.settings.fmax,
+                                           steps=self.settings.max_steps)
+        new = [i for i, f in enumerate(dataset["formula"]) if i not in self._refs_rows
+               and any(set(_elements_of(f)) <= c for c in chemsys)]
+        self._refs.add(structure_from_record(dataset["structure"].iloc[i]) for i in new)
+        self._refs_rows.update(new)
+        return self._refs
 
     def finalize(self, checked, candidates, dataset, prepared):
         """The checked cells re-ranked: S.U.N. hits first (stable, measured property in the target, still novel
