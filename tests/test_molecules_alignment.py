@@ -9,7 +9,7 @@ from rdkit import Chem
 from rdkit.Chem import AllChem
 from torch_geometric.data import Batch
 
-from invdesign.data.qm9 import group_charges, load_qm9
+from invdesign.data.qm9 import group_charges
 from invdesign.domains import molecules as dom
 from invdesign.errors import InvdesignError
 from invdesign.featurize.molecule import NODE_FEATURES
@@ -106,7 +106,5 @@ def test_csv_molecules_have_no_mulliken_and_a_zero_flag(tmp_path):
 
 
 def test_qm9_property_column_must_be_known(tmp_path):
-    from invdesign.domains import molecules as dom
-
     with pytest.raises(InvdesignError, match="property_column = 'gap' is not provided by qm9.*gap_ev"):
         dom.load_source({"source": "qm9", "property_column": "gap", "max_rows": 5}, mirror=None, cache_dir=tmp_path)

@@ -3,7 +3,6 @@ top candidates (RDKit drawings for molecules, a table for crystals)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
