@@ -36,27 +36,34 @@ class Domain(ABC):
     #: the columns of the report's candidate table
     report_columns: tuple[str, ...] = ()
 
-    @abstractmethod
+    # The domain module's functions of the same names do the work (tests and bench call them directly too).
+    @property
+    def _functions(self):
+        import sys
+
+        return sys.modules[type(self).__module__]
+
     def load_source(self, dataset, *, mirror: str | None, cache_dir: str) -> pd.DataFrame:
         """The campaign's data as a table with ``id``, the domain's structure columns and ``property``."""
+        return self._functions.load_source(dataset, mirror=mirror, cache_dir=cache_dir)
 
-    @abstractmethod
     def featurize(self, df: pd.DataFrame, settings) -> tuple[list, dict]:
         """(graphs, meta) of every row of ``df`` (which has a ``split`` column); ``meta`` holds whatever the
         models need to be built (feature sizes, element lists, statistics of the training rows)."""
+        return self._functions.featurize(df, settings)
 
-    @abstractmethod
     def featurize_like(self, df: pd.DataFrame, meta: dict) -> list:
         """Graphs of new candidates, featurized as the training data was (None where impossible)."""
+        return self._functions.featurize_like(df, meta)
 
-    @abstractmethod
     def decode(self, structures, meta: dict) -> pd.DataFrame:
         """A table, one row per sample, from the domain's typed samples."""
+        return self._functions.decode(structures, meta)
 
-    @abstractmethod
     def filter_candidates(self, samples: pd.DataFrame, reference: pd.DataFrame, filters) -> pd.DataFrame:
         """``samples`` with ``valid``, ``unique``, ``novel``, ``passes`` and ``reject_reason`` columns (and the
         domain's own checks); novelty is judged against ``reference``."""
+        return self._functions.filter_candidates(samples, reference, filters)
 
     def n_unique(self, valid: pd.DataFrame) -> int:
         """Distinct candidates among valid samples of one generator."""

@@ -168,21 +168,6 @@ class CrystalDomain(Domain):
                       "eos_bulk_modulus_gpa", "novel_after_relaxation", "matches_known", "num_sites", "min_distance",
                       "charge_neutral", "cif_path")
 
-    def load_source(self, dataset, *, mirror, cache_dir):
-        return load_source(dataset, mirror=mirror, cache_dir=cache_dir)
-
-    def featurize(self, df, settings):
-        return featurize(df, settings)
-
-    def featurize_like(self, df, meta):
-        return featurize_like(df, meta)
-
-    def decode(self, structures, meta):
-        return decode(structures, meta)
-
-    def filter_candidates(self, samples, reference, filters):
-        return filter_candidates(samples, reference, filters)
-
     def export_candidates(self, cands, folder: Path):
         """One CIF per passing candidate, ``<rank>_<formula>.cif``; their paths in ``cif_path``."""
         paths = [""] * len(cands)

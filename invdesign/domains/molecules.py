@@ -225,21 +225,6 @@ class MoleculeDomain(Domain):
     report_columns = ("final_rank", "rank", "smiles", "predicted_property", "unit", "xtb_calibrated", "xtb_gap_ev",
                       "xtb_target_probability", "qed", "sa_score", "nearest_known_similarity", "generator")
 
-    def load_source(self, dataset, *, mirror, cache_dir):
-        return load_source(dataset, mirror=mirror, cache_dir=cache_dir)
-
-    def featurize(self, df, settings):
-        return featurize(df, settings)
-
-    def featurize_like(self, df, meta):
-        return featurize_like(df, meta)
-
-    def decode(self, structures, meta):
-        return decode(structures, meta)
-
-    def filter_candidates(self, samples, reference, filters):
-        return filter_candidates(samples, reference, filters)
-
     def n_unique(self, valid):
         return int(valid["smiles"].nunique())
 
