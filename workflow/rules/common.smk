@@ -41,9 +41,19 @@ TRAIN_RESOURCES = train_resources(GPUS, SETTINGS.runtime.nodes)
 # sampling and latent search run on one GPU when there is one: on a CPU node the full-size crystal diffusion
 # model's 10,000 samples take 10 h or more on two cores (docs/benchmarks.md)
 SEARCH_RESOURCES = {"gpu": 0 if SETTINGS.runtime.device == "cpu" else 1}
-# check_target's output; a plain string, since ancient() marks the very object it is given (and so every rule
-# that names it) as ancient
+# Paths of the intermediates that later rules read, as plain patterns: ancient() marks the very object it is given
+# (so every rule naming a rule's output object would see it as ancient), and a storage provider (Kubernetes profile)
+# maps plain patterns, not the already-mapped output objects that intact() would have to expand.
+DATASET = f"{RESULTS}/{{campaign}}/data/dataset.parquet"
 TARGET_CHECK = f"{RESULTS}/{{campaign}}/data/target.json"
+GRAPHS = f"{RESULTS}/{{campaign}}/data/graphs.pt"
+GENERATOR = f"{RESULTS}/{{campaign}}/models/generator_{{generator}}.pt"
+PREDICTOR = f"{RESULTS}/{{campaign}}/models/predictor.pt"
+CANDIDATES = f"{RESULTS}/{{campaign}}/candidates.parquet"
+FUNNEL = f"{RESULTS}/{{campaign}}/metrics.json"
+PREPARED = f"{RESULTS}/{{campaign}}/oracle/prepared.json"
+BATCH = f"{RESULTS}/{{campaign}}/oracle/batches/batch_{{batch}}.parquet"
+VERIFIED = f"{RESULTS}/{{campaign}}/candidates_verified.parquet"
 
 
 wildcard_constraints:
@@ -116,7 +126,7 @@ def checked_batches(wc):
 
 
 def intact(source):
-    """An input function: the paths of ``source`` (a path pattern or an input function), each checked to be a whole
+    """An input function: the paths of ``source`` (a plain path pattern or an input function), each checked to be a whole
     file when it exists (invdesign.artifacts.check_intact). A truncated intermediate then stops the run with one
     line while planning, before Snakemake removes the good outputs made from it."""
 

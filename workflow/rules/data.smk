@@ -5,7 +5,7 @@
 
 rule prepare_dataset:
     output:
-        out=f"{RESULTS}/{{campaign}}/data/dataset.parquet",
+        out=DATASET,
     params:
         campaign=lambda wc: wc.campaign,
         domain=lambda wc: camp(wc).domain,
@@ -27,7 +27,7 @@ rule check_target:
     """Stops the campaign with one line when its target lies outside the data's range. Training waits for it (the
     training rules take its output as an ancient() input: for the order, not as something that re-runs them)."""
     input:
-        dataset=intact(rules.prepare_dataset.output.out),
+        dataset=intact(DATASET),
     output:
         stats=TARGET_CHECK,
     params:

@@ -4,9 +4,9 @@
 
 rule featurize:
     input:
-        dataset=intact(rules.prepare_dataset.output.out),
+        dataset=intact(DATASET),
     output:
-        graphs=f"{RESULTS}/{{campaign}}/data/graphs.pt",
+        graphs=GRAPHS,
     params:
         domain=lambda wc: camp(wc).domain,
         settings=lambda wc: camp(wc).featurize.to_dict(),

@@ -6,13 +6,13 @@
 rule filter_rank:
     input:
         samples=intact(campaign_samples),
-        dataset=intact(rules.prepare_dataset.output.out),
-        predictor=intact(rules.train_predictor.output.model),
+        dataset=intact(DATASET),
+        predictor=intact(PREDICTOR),
         ebm=intact(ood_model),
     output:
         csv=f"{RESULTS}/{{campaign}}/candidates.csv",
-        parquet=f"{RESULTS}/{{campaign}}/candidates.parquet",
-        metrics=f"{RESULTS}/{{campaign}}/metrics.json",
+        parquet=CANDIDATES,
+        metrics=FUNNEL,
         structures=directory(f"{RESULTS}/{{campaign}}/structures"),
     params:
         campaign=lambda wc: wc.campaign,

@@ -4,10 +4,10 @@
 
 rule report_figures:
     input:
-        dataset=intact(rules.prepare_dataset.output.out),
-        candidates=intact(rules.filter_rank.output.parquet),
-        metrics=intact(rules.filter_rank.output.metrics),
-        verified=intact(rules.verify.output.parquet),
+        dataset=intact(DATASET),
+        candidates=intact(CANDIDATES),
+        metrics=intact(FUNNEL),
+        verified=intact(VERIFIED),
     output:
         hist=report(f"{RESULTS}/{{campaign}}/report/property_distribution.png",
                     caption="../report/property_distribution.rst", category="{campaign}", subcategory="plots"),

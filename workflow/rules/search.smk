@@ -5,8 +5,8 @@
 
 rule search:
     input:
-        generator=intact(rules.train_generator.output.model),
-        graphs=intact(rules.featurize.output.graphs),
+        generator=intact(GENERATOR),
+        graphs=intact(GRAPHS),
         target_checked=TARGET_CHECK,
         # structure prediction from earlier campaigns' verdicts (compositions.from_feedback) reads them
         feedback=composition_feedback,

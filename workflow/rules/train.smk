@@ -7,10 +7,10 @@
 
 rule train_generator:
     input:
-        graphs=intact(rules.featurize.output.graphs),
+        graphs=intact(GRAPHS),
         target_checked=ancient(TARGET_CHECK),
     output:
-        model=f"{RESULTS}/{{campaign}}/models/generator_{{generator}}.pt",
+        model=GENERATOR,
         metrics=f"{RESULTS}/{{campaign}}/models/generator_{{generator}}_metrics.json",
     params:
         campaign=lambda wc: wc.campaign,
@@ -31,10 +31,10 @@ rule train_generator:
 
 rule train_predictor:
     input:
-        graphs=intact(rules.featurize.output.graphs),
+        graphs=intact(GRAPHS),
         target_checked=ancient(TARGET_CHECK),
     output:
-        model=f"{RESULTS}/{{campaign}}/models/predictor.pt",
+        model=PREDICTOR,
         metrics=f"{RESULTS}/{{campaign}}/models/predictor_metrics.json",
     params:
         campaign=lambda wc: wc.campaign,

@@ -8,9 +8,9 @@
 rule oracle_prepare:
     """What the oracle computes once per campaign; it never depends on the target (a new target re-uses it)."""
     input:
-        dataset=intact(rules.prepare_dataset.output.out),
+        dataset=intact(DATASET),
     output:
-        prepared=f"{RESULTS}/{{campaign}}/oracle/prepared.json",
+        prepared=PREPARED,
     params:
         domain=lambda wc: camp(wc).domain,
         oracle=lambda wc: camp(wc).oracle.to_dict(),
@@ -30,7 +30,7 @@ rule oracle_prepare:
 
 checkpoint oracle_batches:
     input:
-        candidates=intact(rules.filter_rank.output.parquet),
+        candidates=intact(CANDIDATES),
         feedback=oracle_feedback,
     output:
         batches=directory(f"{RESULTS}/{{campaign}}/oracle/batches"),
@@ -52,9 +52,9 @@ checkpoint oracle_batches:
 
 rule oracle_batch:
     input:
-        batch=intact(f"{RESULTS}/{{campaign}}/oracle/batches/batch_{{batch}}.parquet"),
-        dataset=intact(rules.prepare_dataset.output.out),
-        prepared=intact(rules.oracle_prepare.output.prepared),
+        batch=intact(BATCH),
+        dataset=intact(DATASET),
+        prepared=intact(PREPARED),
     output:
         checked=f"{RESULTS}/{{campaign}}/oracle/checked/batch_{{batch}}.parquet",
     wildcard_constraints:
@@ -80,12 +80,12 @@ rule oracle_batch:
 rule verify:
     input:
         checked=intact(checked_batches),
-        candidates=intact(rules.filter_rank.output.parquet),
-        dataset=intact(rules.prepare_dataset.output.out),
-        prepared=intact(rules.oracle_prepare.output.prepared),
+        candidates=intact(CANDIDATES),
+        dataset=intact(DATASET),
+        prepared=intact(PREPARED),
     output:
         csv=f"{RESULTS}/{{campaign}}/candidates_verified.csv",
-        parquet=f"{RESULTS}/{{campaign}}/candidates_verified.parquet",
+        parquet=VERIFIED,
         metrics=f"{RESULTS}/{{campaign}}/oracle/metrics.json",
     params:
         campaign=lambda wc: wc.campaign,
@@ -108,8 +108,8 @@ rule verify:
 
 rule export_structures:
     input:
-        verified=intact(rules.verify.output.parquet),
-        candidates=intact(rules.filter_rank.output.parquet),
+        verified=intact(VERIFIED),
+        candidates=intact(CANDIDATES),
     output:
         export=f"{RESULTS}/{{campaign}}/candidates{{suffix}}",
     wildcard_constraints:
