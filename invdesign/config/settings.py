@@ -53,7 +53,15 @@ OnBadRows = Literal["skip", "error"]
 class DatasetBase(Spec):
     max_rows: int | None = setting(None, ge=1, doc="Seeded random subset for small campaigns")
     seed: int = setting(0, doc="seeds the max_rows subset")
-    on_bad_rows: OnBadRows = setting("skip", doc="skip malformed rows with a logged count, or stop")
+    on_bad_rows: OnBadRows = setting("skip", doc="bad rows (malformed, failing a data check, conflicting duplicates, "
+                                     "label not a number or an outlier): skip them with a logged count, or stop")
+    outlier_z: float | None = setting(10.0, gt=0, doc="a label further than this many robust standard deviations "
+                                      "(1.4826 x median absolute deviation) from the median is a bad row; null = no "
+                                      "outlier check")
+    duplicate_tolerance: float | None = setting(None, ge=0, doc="rows of one molecule / structure are merged into one "
+                                                "with their median label; when their labels spread more than this "
+                                                "(property units; null = a tenth of the labels' standard deviation) "
+                                                "they conflict and are bad rows")
 
     def registered_property(self) -> props.Property | None:
         """The registry's entry for the target property (None: a user's property no oracle measures)."""
@@ -71,6 +79,7 @@ class QM9Source(DatasetBase):
     __doc_line__ = "QM9 from the qm9pack package (130,831 molecules, B3LYP/6-31G(2df,p))"
     source: Literal["qm9"] = setting("qm9")
     property_column: str = setting("gap_ev", doc="gap_ev | homo_ev | lumo_ev")
+    max_heavy_atoms: int = setting(50, ge=1, doc="molecules with more heavy atoms are bad rows")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,6 +104,8 @@ class CsvSource(UserTableBase):
     property_column: str = setting(required_hint="name the column holding the target property (for source 'csv')")
     smiles_column: str = setting("smiles")
     id_column: str | None = setting(None, doc="column of unique row ids (default: the line number)")
+    max_heavy_atoms: int = setting(50, ge=1, doc="molecules with more heavy atoms are bad rows (one 200-atom chain "
+                                   "makes dense-graph training several times slower and larger)")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -65,6 +65,14 @@ class Domain(ABC):
         domain's own checks); novelty is judged against ``reference``."""
         return self._functions.filter_candidates(samples, reference, filters)
 
+    def row_problems(self, df: pd.DataFrame, dataset) -> list:
+        """What is wrong with each training row (None: nothing), for ``dataset.on_bad_rows``."""
+        return self._functions.row_problems(df, dataset)
+
+    def duplicate_groups(self, df: pd.DataFrame) -> list[list[int]]:
+        """Groups of row positions that hold one molecule / structure (singletons may be left out)."""
+        return self._functions.duplicate_groups(df)
+
     def n_unique(self, valid: pd.DataFrame) -> int:
         """Distinct candidates among valid samples of one generator."""
         return int(valid["unique"].sum())

@@ -187,3 +187,32 @@ class CrystalDomain(Domain):
         from ..pipeline.plots import crystal_table
 
         crystal_table(candidates, out_html, self.report_columns, verified=verified)
+
+
+def row_problems(df: pd.DataFrame, ds) -> list:
+    """Per row: why the cell cannot train a model (:func:`invdesign.data.checks.structure_problem`), or None."""
+    from ..data.checks import structure_problem
+
+    return [structure_problem(r) for r in df["structure"]]
+
+
+def duplicate_groups(df: pd.DataFrame) -> list[list[int]]:
+    """Rows of one structure: the same reduced formula, matched by pymatgen's StructureMatcher with its default
+    tolerances (stricter than the novelty check's, which is meant to catch near-misses of generated cells)."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    matcher, groups = StructureMatcher(), []
+    for idx in df.groupby("formula").indices.values():
+        if len(idx) < 2:
+            continue
+        clusters: list[tuple] = []  # (first cell, positions of the rows that match it)
+        for pos in idx:
+            cell = structure_from_record(df["structure"].iloc[pos])
+            for first, members in clusters:
+                if matcher.fit(first, cell):
+                    members.append(int(pos))
+                    break
+            else:
+                clusters.append((cell, [int(pos)]))
+        groups += [members for _, members in clusters if len(members) > 1]
+    return groups

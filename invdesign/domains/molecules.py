@@ -243,3 +243,17 @@ class MoleculeDomain(Domain):
 
         molecule_page(verified if verified is not None else candidates[candidates["passes"].astype(bool)], unit,
                       out_html, self.report_columns)
+
+
+def row_problems(df: pd.DataFrame, ds) -> list:
+    """Per row: why it cannot train a model (:func:`invdesign.data.checks.molecule_problem`), or None."""
+    from ..data.checks import molecule_problem
+
+    known = set(ELEMENTS) - {"other"}
+    return [molecule_problem(s, ds.max_heavy_atoms, known) for s in df["smiles"]]
+
+
+def duplicate_groups(df: pd.DataFrame) -> list[list[int]]:
+    """Rows with the same canonical SMILES (the loaders write canonical SMILES)."""
+    return [list(idx) for idx in pd.Series(range(len(df))).groupby(df["smiles"].to_numpy()).groups.values()
+            if len(idx) > 1]

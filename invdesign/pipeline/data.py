@@ -26,11 +26,11 @@ def prepare_dataset(*, campaign: str, domain: str, dataset: dict, split: dict, d
     sp = Split.parse(split)
     mirror = os.environ.get("INVDESIGN_DATA_MIRROR") or data.get("mirror")
     log.info("campaign %s: loading %s data (source %s)", campaign, domain, ds.source)
-    df = get_domain(domain).load_source(ds, mirror=mirror, cache_dir=data.get("cache", "data/cache"))
-    n0 = len(df)
-    df = df[np.isfinite(df["property"].astype(float))].reset_index(drop=True)
-    if len(df) < n0:
-        log.warning("dropped %d rows without a finite %s", n0 - len(df), ds.property_column)
+    dom = get_domain(domain)
+    df = dom.load_source(ds, mirror=mirror, cache_dir=data.get("cache", "data/cache"))
+    # errors name the user's file where there is one (its rows by id, or by line when the table has no id column)
+    where = getattr(ds, "table", None) or getattr(ds, "path", None) or f"{ds.source} data of campaign {campaign}"
+    df = check_rows(dom, df, ds, where)
     if df["id"].duplicated().any():
         dup = df.loc[df["id"].duplicated(), "id"].iloc[0]
         raise InvdesignError(f"dataset of campaign {campaign} has duplicate id {dup!r}; make the id column unique")
@@ -45,6 +45,30 @@ def prepare_dataset(*, campaign: str, domain: str, dataset: dict, split: dict, d
     log.info("%d rows (train %d / val %d / test %d)", len(df), counts.get("train", 0), counts.get("val", 0),
              counts.get("test", 0))
     write_table(df, out)
+
+
+def check_rows(dom, df, ds, where: str):
+    """The data checks of :mod:`invdesign.data.checks` on every row (labels, the domain's structure checks,
+    duplicates), applied with ``dataset.on_bad_rows``; the counts go to the log."""
+    from ..data.checks import duplicate_problems, enforce, label_problems
+
+    what = "molecule" if "smiles" in df else "cell"
+    df = enforce(df, label_problems(df["property"], ds.outlier_z), what=what, where=where, on_bad_rows=ds.on_bad_rows)
+    df = df.assign(property=df["property"].astype(float))
+    df = enforce(df, dom.row_problems(df, ds), what=what, where=where, on_bad_rows=ds.on_bad_rows)
+    reasons, merged = duplicate_problems(df, dom.duplicate_groups(df), ds.duplicate_tolerance)
+    conflicts = [r if r and r.startswith("conflicting") else None for r in reasons]
+    if merged:
+        df.loc[list(merged), "property"] = list(merged.values())
+        dropped = [i for i, r in enumerate(reasons) if r and r.startswith("duplicate")]
+        log.info("%s: merged %d duplicate rows into %d %ss (median label)", where, len(dropped) + len(merged),
+                 len(merged), what)
+        keep = np.ones(len(df), bool)
+        keep[dropped] = False
+        df, conflicts = df[keep].reset_index(drop=True), [c for c, k in zip(conflicts, keep) if k]
+    df = enforce(df, conflicts, what=what, where=where, on_bad_rows=ds.on_bad_rows)
+    log.info("%s: %d %ss pass the data checks", where, len(df), what)
+    return df
 
 
 def check_target(*, campaign: str, target: dict, unit: str, dataset: str, stats: str) -> dict:

@@ -1,0 +1,108 @@
+"""Training data checks (prepare_dataset): every class of bad row is left out with a logged count under
+on_bad_rows: skip, and named in a one-line error under on_bad_rows: error; duplicates are merged by a stated rule."""
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from invdesign.errors import InvdesignError
+from invdesign.pipeline.data import prepare_dataset
+
+GOOD = ["CCO", "CCN", "CCC", "c1ccccc1", "CC(=O)O", "CCOC", "CCCl", "CNC", "OCCO", "CC#N", "C1CC1", "CC=O"]
+BAD = {  # SMILES -> the reason's first words
+    "[Na+].[Cl-]": "several fragments",
+    "[Fe]": "unsupported elements",
+    "C[CH2]": "radical",
+    "C" * 60: "too large",
+    "C[NH3+]": "charged",
+    "C[Si](C)(C)C": "unsupported elements",
+}
+
+
+def run(tmp_path, rows, on_bad_rows="skip", **dataset):
+    csv = tmp_path / "mols.csv"
+    pd.DataFrame(rows, columns=["smiles", "y"]).to_csv(csv, index=False)
+    out = tmp_path / "dataset.parquet"
+    prepare_dataset(campaign="t", domain="molecules", split={},
+                    dataset={"source": "csv", "path": str(csv), "property_column": "y", "on_bad_rows": on_bad_rows,
+                             **dataset}, data={}, out=str(out))
+    return pd.read_parquet(out)
+
+
+def test_each_class_of_bad_molecule_is_left_out_with_a_count(tmp_path, caplog):
+    rows = [(s, 5.0 + 0.1 * i) for i, s in enumerate(GOOD)] + [(s, 5.0) for s in BAD]
+    with caplog.at_level(logging.WARNING):
+        df = run(tmp_path, rows)
+    assert sorted(df["smiles"]) == sorted(GOOD)
+    text = caplog.text
+    assert "left out 6 of 18 molecules" in text
+    for reason in ("several fragments", "unsupported elements", "radical", "too large", "charged"):
+        assert reason in text, reason
+
+
+@pytest.mark.parametrize("smiles, reason", list(BAD.items()))
+def test_error_mode_names_the_row_and_the_reason(tmp_path, smiles, reason):
+    rows = [(s, 5.0) for s in GOOD] + [(smiles, 5.0)]
+    with pytest.raises(InvdesignError, match=f"mols.csv.*{reason}.*on_bad_rows: skip") as err:
+        run(tmp_path, rows, on_bad_rows="error")
+    assert "\n" not in str(err.value) and "row14" in str(err.value)  # the CSV line of the bad row
+
+
+def test_labels_that_are_not_numbers_or_are_outliers_are_bad_rows(tmp_path, caplog):
+    rows = [(s, 5.0 + 0.1 * i) for i, s in enumerate(GOOD)] + [("CCCC", "n/a"), ("CCCCO", 900.0)]
+    with caplog.at_level(logging.WARNING):
+        df = run(tmp_path, rows)
+    assert len(df) == len(GOOD) and "label: not a finite number" in caplog.text and "label outlier" in caplog.text
+    with pytest.raises(InvdesignError, match="label outlier: 900"):
+        run(tmp_path, rows[:-2] + [("CCCCO", 900.0)], on_bad_rows="error")
+    assert len(run(tmp_path, rows[:-2] + [("CCCCO", 900.0)], outlier_z=None)) == len(GOOD) + 1
+
+
+def test_duplicates_are_merged_and_conflicting_ones_dropped(tmp_path, caplog):
+    """The same molecule written twice (OCC and CCO are one) becomes one row with the median label, so it cannot
+    sit in two splits; copies whose labels disagree beyond the tolerance are all left out."""
+    rows = [(s, 5.0 + 0.1 * i) for i, s in enumerate(GOOD)] + [("OCC", 5.02), ("C(C)N", 7.0)]
+    with caplog.at_level(logging.INFO):
+        df = run(tmp_path, rows, duplicate_tolerance=0.1)
+    assert df["smiles"].is_unique
+    assert df.loc[df["smiles"] == "CCO", "property"].iloc[0] == pytest.approx(5.01)  # median of 5.0 and 5.02
+    assert "CCN" not in set(df["smiles"])  # 5.1 against 7.0: conflicting
+    assert "merged 2 duplicate rows into 1" in caplog.text and "conflicting duplicates" in caplog.text
+
+
+def test_a_molecule_selfies_cannot_write_is_a_bad_row_not_a_featurization_crash(tmp_path, caplog):
+    """A hypervalent molecule RDKit accepts but SELFIES rejects (featurization used to stop on it)."""
+    import selfies
+
+    selfies.set_semantic_constraints("default")
+    weird = "FS(F)(F)(F)(F)(F)F"  # 7 bonds to sulfur
+    rows = [(s, 5.0 + 0.1 * i) for i, s in enumerate(GOOD)] + [(weird, 5.0)]
+    with caplog.at_level(logging.WARNING):
+        df = run(tmp_path, rows)
+    assert len(df) == len(GOOD) and weird not in set(df["smiles"])
+
+
+def test_crystal_with_atoms_too_close_is_a_bad_row(tmp_path):
+    """A CIF with two atoms 0.1 A apart is left out (skip) or stops the run naming it (error)."""
+    from pymatgen.core import Lattice, Structure
+
+    folder = tmp_path / "cifs"
+    folder.mkdir()
+    names = []
+    pairs = [("Na", "Cl"), ("K", "Cl"), ("Na", "Br"), ("K", "Br"), ("Li", "F"), ("Na", "F"), ("K", "F"), ("Rb", "Cl"),
+             ("Cs", "Cl"), ("Li", "Cl"), ("Rb", "Br")]  # CsCl-type cells of eleven compounds
+    for i, ((a, b), size) in enumerate(zip(pairs, np.linspace(3.5, 4.5, 11))):
+        Structure(Lattice.cubic(size), [a, b], [[0, 0, 0], [0.5, 0.5, 0.5]]).to(filename=str(folder / f"c{i}.cif"))
+        names.append(f"c{i}")
+    Structure(Lattice.cubic(5.0), ["Na", "Cl"], [[0, 0, 0], [0.02, 0, 0]]).to(filename=str(folder / "clash.cif"))
+    pd.DataFrame({"id": names + ["clash"], "k": list(np.linspace(20, 40, 11)) + [30.0]}).to_csv(tmp_path / "t.csv",
+                                                                                                index=False)
+    ds = {"source": "cif_folder", "path": str(folder), "table": str(tmp_path / "t.csv"), "property_column": "k"}
+    out = tmp_path / "d.parquet"
+    prepare_dataset(campaign="c", domain="crystals", split={}, dataset=ds, data={}, out=str(out))
+    assert "clash" not in set(pd.read_parquet(out)["id"])
+    with pytest.raises(InvdesignError, match=r"'clash': atoms too close: Na-Cl 0.10 A apart"):
+        prepare_dataset(campaign="c", domain="crystals", split={}, dataset=ds | {"on_bad_rows": "error"}, data={},
+                        out=str(out))
