@@ -91,3 +91,16 @@ def test_structure_prediction_from_feedback_waits_for_the_verdicts_and_keeps_the
     assert res.returncode == 0, out[-2000:]
     # round 2's sampling waits for round 1's verified table, so round 1's CHGNet check is planned
     assert "rule verify:" in out and f"{tmp_path}/tiny_cry/candidates_verified.parquet" in out
+
+
+def test_a_gpu_asked_for_and_absent_stops_the_run_before_any_job(repo, tmp_path):
+    """runtime.device: cuda on a machine without a GPU (here: none made visible) fails while planning, with one
+    line, and writes nothing."""
+    import os
+
+    res = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "--config", f"results={tmp_path}",
+                          'runtime={"device": "cuda"}'], cwd=repo, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("invdesign error")]
+    assert res.returncode != 0 and len(lines) == 1 and "no CUDA GPU is visible" in lines[0], res.stderr[-2000:]
+    assert not any(tmp_path.iterdir())  # no job ran

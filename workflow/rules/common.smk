@@ -31,6 +31,17 @@ except InvdesignError as _exc:
 config.clear()
 config.update(SETTINGS.to_dict())  # every default filled in: what the scripts see as snakemake.config
 
+_device = os.environ.get("INVDESIGN_DEVICE") or SETTINGS.runtime.device
+if _device.startswith("cuda") and workflow.local_exec and not workflow.dryrun:
+    # the jobs run on this machine: a GPU asked for and absent stops the run now, not after hours of data preparation
+    from invdesign.device import resolve_device
+
+    try:
+        resolve_device(_device)
+    except InvdesignError as _exc:
+        sys.stderr.write(f"invdesign error: {_exc}\n")
+        raise SystemExit(1)
+
 CAMPAIGNS = sorted(SETTINGS.campaigns)
 RESULTS = SETTINGS.results.rstrip("/")
 THREADS = SETTINGS.runtime.threads
