@@ -14,6 +14,10 @@ def read_user_csv(path: str | Path, required: dict[str, str]) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise InvdesignError(f"dataset file {path} not found; fix dataset.path (relative to the working directory)")
+    with open(path, "rb") as fh:
+        if b"\x00" in fh.read(4096):
+            raise InvdesignError(f"{path} is not a text table (binary content); save it as comma-separated text with "
+                                 "a header row")
     try:
         df = pd.read_csv(path)
     except Exception as exc:  # noqa: BLE001  (pandas raises many parser errors)
