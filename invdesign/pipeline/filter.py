@@ -24,11 +24,10 @@ def merge_samples(paths: list[str]) -> pd.DataFrame:
     return pd.concat([read_table(p, ["generator"]) for p in paths], ignore_index=True)
 
 
-def predict(model_path: str, graphs: list, device) -> np.ndarray:
+def predict(predictor, graphs: list, device) -> np.ndarray:
     """The independent predictor's value for each graph (NaN where the candidate has no graph)."""
     from ..models.predictor import predict_graphs
 
-    predictor, _ = load_model(model_path)
     ok = [i for i, g in enumerate(graphs) if g is not None]
     pred = np.full(len(graphs), np.nan)
     if ok:
@@ -108,9 +107,9 @@ def filter_rank(*, campaign: str, domain: str, filters: dict, target: dict, prop
     keep = checked[checked["valid"] & checked["unique"]].copy()
     log.info("%d samples: %d valid, %d valid+unique, %d pass every filter", len(checked),
              int(checked["valid"].sum()), len(keep), int(checked["passes"].sum()))
-    _, pckpt = load_model(predictor)
+    model, pckpt = load_model(predictor)
     graphs = dom.featurize_like(keep, pckpt["meta"])
-    pred = predict(predictor, graphs, device)
+    pred = predict(model, graphs, device)
     keep["predicted_property"] = pred
     keep["distance_to_target"] = distance_to_target(pred, tgt)
     keep["in_target"] = in_target(pred, tgt)

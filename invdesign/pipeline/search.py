@@ -21,8 +21,6 @@ def search(*, campaign: str, domain: str, kind: str, sample: dict, latent_search
     """Write ``samples``: one row per sample, decoded by the domain, with the sampler's columns. ``sample``: the
     generator's sampling settings; ``latent_search``: the campaign's ``search:`` (vae only, else None);
     ``feedback``: earlier campaigns' verified tables (structure prediction ``from_feedback``)."""
-    import pandas as pd
-
     from ..device import resolve_device
     from ..domains import get_domain
     from ..sampling import SampleRequest, make_sampler
@@ -54,4 +52,4 @@ def search(*, campaign: str, domain: str, kind: str, sample: dict, latent_search
     df.insert(0, "generator", kind)
     df.insert(0, "sample_id", [f"{campaign}-{kind}-{i:06d}" for i in range(len(df))])
     log.info("%s: %d samples in %.1fs", kind, len(df), time.monotonic() - t0)
-    write_table(pd.DataFrame(df), samples)
+    write_table(df, samples)
