@@ -43,6 +43,9 @@ PROPERTIES: dict[str, Property] = {p.name: p for p in (
 #: the xTB quantity each molecular property's calibration maps onto the data's DFT scale
 XTB_QUANTITY = {"gap_ev": "xtb_gap_ev", "homo_ev": "xtb_homo_ev", "lumo_ev": "xtb_lumo_ev"}
 
+#: the DFT tier's column that measures each molecular property
+DFT_QUANTITY = {"gap_ev": "dft_gap_ev", "homo_ev": "dft_homo_ev", "lumo_ev": "dft_lumo_ev"}
+
 DEFAULT_PROPERTY = {"qm9": "gap_ev", "mp_elasticity": "bulk_modulus_gpa"}
 
 

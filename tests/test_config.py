@@ -87,6 +87,11 @@ def test_unknown_top_level_key(base):
      "crystal campaigns only"),
     (lambda c: c["campaigns"]["mp_bulk"].setdefault("oracle", {}).update(
         feedback_from=["results/mp_bulk/candidates_verified.parquet"]), "own output, a cycle"),
+    # the feedback ranker models the CHGNet EOS bulk modulus: it must not judge a shear-modulus campaign
+    (lambda c: (c["campaigns"]["mp_bulk"]["dataset"].update(property_column="shear_modulus_gpa"),
+                c["campaigns"]["mp_bulk"].update(target={"min": 100, "unit": "GPa"}),
+                c["campaigns"]["mp_bulk"].setdefault("oracle", {}).update(feedback_from=["old.parquet"])),
+     "does not measure shear_modulus_gpa"),
 ])
 def test_semantic_errors(base, mutate, match):
     bad = copy.deepcopy(base)

@@ -55,6 +55,17 @@ def test_tiny_campaign_writes_ranked_candidates(tiny_run):
         assert set(cands["generator"]) <= {"vae", "diffusion", "ebm"}
     summary = pd.read_csv(out / "summary.csv")
     assert sorted(summary["campaign"]) == ["tiny_cry", "tiny_mol"]
+    # the summary leads with what the highest oracle tier confirmed; predicted counts come after
+    assert list(summary.columns[:3]) == ["campaign", "confirmed_by", "n_confirmed"]
+    assert summary.set_index("campaign").loc["tiny_mol", "confirmed_by"].startswith("DFT b3lyp/6-31g(2df,p)")
+    # novelty is judged against all of QM9 (130,831 molecules), not the 400-row training subset
+    known = pd.read_parquet(out / "tiny_mol" / "data" / "known.parquet")
+    assert len(known) > 130000 and known["source"].eq("qm9").all()
+    mol = pd.read_csv(out / "tiny_mol" / "candidates.csv")
+    from invdesign.data.known import novelty_key
+
+    novel = mol[mol["novel"].astype(bool)]
+    assert not set(novel["smiles"].map(novelty_key)) & set(known["smiles"])
     cry = pd.read_csv(out / "tiny_cry" / "candidates.csv")
     for path in cry.loc[cry["passes"].astype(bool), "cif_path"]:
         from pymatgen.core import Structure
@@ -77,6 +88,15 @@ def test_tiny_campaign_exports_and_report(tiny_run, repo, tmp_path):
     assert calib["applicable"] and calib["n"] >= 3
     om = json.loads((out / "tiny_mol" / "oracle" / "metrics.json").read_text())
     assert om["n_xtb_run"] == 3 and om["n_batches"] == 1 and om["property_measured"]  # top_k 3, one batch of 25
+    # the DFT tier (dft.top_k 1) takes the best xTB-ranked molecule with a non-zero calibrated chance of lying in
+    # the target; molecules outside the calibration's range have no estimate and are not sent
+    checked = pd.read_parquet(out / "tiny_mol" / "oracle" / "checked.parquet")
+    eligible = checked["xtb_verified"].eq(True) & (pd.to_numeric(checked["xtb_target_probability"]) > 0)
+    assert om["n_dft_run"] == om["n_confirm_batches"] == min(1, int(eligible.sum()))
+    assert om["n_confirmed"] == om["n_dft_confirmed"] <= om["n_dft_run"]
+    assert verified["dft_confirmed"].eq(True).sum() == om["n_confirmed"]
+    outside = verified["xtb_calibration_note"].fillna("") != ""
+    assert verified.loc[outside, "xtb_calibrated"].isna().all()
     # crystals: CHGNet relaxation / hull / EOS columns on the top candidates (oracle.top_k = 2)
     cver = pd.read_csv(out / "tiny_cry" / "candidates_verified.csv")
     n_pass = int(pd.read_csv(out / "tiny_cry" / "candidates.csv")["passes"].astype(bool).sum())

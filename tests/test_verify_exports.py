@@ -13,7 +13,7 @@ from invdesign.chem.crystals import structure_to_record
 from invdesign.chem.descriptors import nearest_neighbours, qed_and_sa
 from invdesign.errors import InvdesignError
 from invdesign.oracles.xtb import apply_calibration, fit_calibration, target_probability, xtb_verify
-from invdesign.pipeline.verify import export_structures, oracle_batch, oracle_batches, verify
+from invdesign.pipeline.verify import export_structures, oracle_batches, oracle_merge, run_oracle_chain, verify
 
 CRYSTAL = {"domain": "crystals", "target": {"min": 300}, "property_column": "bulk_modulus_gpa",
            "property_kind": None}
@@ -47,13 +47,36 @@ def test_xtb_failure_after_the_single_point_is_an_error_row(monkeypatch):
     assert out["xtb_ok"] is False and out["oracle_error"].startswith("orbital analysis failed: IndexError")
 
 
-def test_calibration_fit_recovers_a_line():
+def test_calibration_follows_the_data_inside_its_range_and_gives_no_estimate_outside():
     x = np.linspace(1, 10, 30)
     fit = fit_calibration(x, 0.5 * x + 4.0 + 0.01 * np.sin(x))
-    assert fit["slope"] == pytest.approx(0.5, abs=0.01) and fit["intercept"] == pytest.approx(4.0, abs=0.05)
-    assert fit["r"] > 0.99 and apply_calibration([2.0], fit)[0] == pytest.approx(5.0, abs=0.05)
-    p = target_probability([4.5, 6.0], 0.5, {"window": [4.0, 5.0]})
-    assert p[0] == pytest.approx(0.6827, abs=1e-3) and p[1] < 0.03
+    assert fit["linear_slope"] == pytest.approx(0.5, abs=0.01) and fit["r"] > 0.99
+    assert apply_calibration([2.0], fit)[0] == pytest.approx(5.0, abs=0.05)
+    # outside the calibration molecules' xTB range there is no estimate (a line would extrapolate)
+    assert np.isnan(apply_calibration([0.5, 10.5], fit)).all()
+    p = target_probability(np.array([4.5, 6.0, np.nan]), fit, {"window": [4.0, 5.0]})
+    assert p[0] == pytest.approx(1.0) and p[1] == 0.0 and np.isnan(p[2])
+
+
+def test_calibration_does_not_pull_a_low_xtb_value_into_a_window_as_a_line_does():
+    """Regression to the mean (issue #23): noisy calibration data give a line a small slope, so an xTB gap far below
+    the calibration molecules' range (a cumulated heteroatom chain at 0.6 eV) lands inside a 4-5 eV window. The
+    monotone calibration gives it no estimate, no chance of being in the window, and the DFT tier skips it."""
+    rng = np.random.default_rng(0)
+    dft = rng.uniform(4.0, 9.0, 300)
+    xtb = dft - 2.0 + rng.normal(0, 1.2, 300)  # xTB gaps: lower and noisy, as GFN2 against B3LYP
+    fit = fit_calibration(xtb, dft)
+    far_low = np.min(xtb) - 1.0
+    line = fit["linear_slope"] * far_low + fit["linear_intercept"]
+    window = {"window": [line - 0.5, line + 0.5]}
+    assert fit["linear_slope"] < 0.8 and line > np.min(dft) - 1.0  # the line's estimate stays near the data
+    assert np.isnan(apply_calibration([far_low], fit)[0])
+    assert np.isnan(target_probability(apply_calibration([far_low], fit), fit, window)[0])
+    # inside the range it follows the data: the estimates of the lowest tenth of xTB values are low gaps
+    low = xtb < np.quantile(xtb, 0.1)
+    assert np.mean(apply_calibration(xtb[low], fit)) == pytest.approx(np.mean(dft[low]), abs=0.4)
+    # out-of-fold residuals of (nearly) every molecule, of the size of the noise put in
+    assert len(fit["residuals"]) > 250 and 0.8 < fit["residual_std_ev"] < 1.6
 
 
 def test_descriptors():
@@ -63,29 +86,26 @@ def test_descriptors():
     assert names == ["CCO"] and sims[0] == pytest.approx(1.0)
 
 
-def run_oracle(tmp_path, params: dict, candidates: pd.DataFrame, dataset: pd.DataFrame, prepared: dict) -> dict:
-    """The oracle rules as the workflow chains them: batches -> one checked file per batch -> verified."""
+def run_oracle(tmp_path, params: dict, candidates: pd.DataFrame, known: pd.DataFrame, prepared: dict) -> dict:
+    """The oracle rules as the workflow chains them: batches -> checked -> merged -> confirmed -> verified
+    (``v.parquet`` / ``v.csv`` are the verified tables)."""
     cands, data, prep = tmp_path / "c.parquet", tmp_path / "d.parquet", tmp_path / "prepared.json"
     candidates.to_parquet(cands)
-    dataset.to_parquet(data)
+    known.to_parquet(data)
     prep.write_text(json.dumps(prepared))
-    n = oracle_batches(**params, candidates=str(cands), feedback=[], batches=str(tmp_path / "batches"))
-    checked = []
-    for b in range(n):
-        checked.append(str(tmp_path / f"checked_{b}.parquet"))
-        oracle_batch(**params, batch=str(tmp_path / "batches" / f"batch_{b:03d}.parquet"), dataset=str(data),
-                     prepared=str(prep), checked=checked[-1])
-    return verify(campaign="t", **params, checked=checked, candidates=str(cands), dataset=str(data),
-                  prepared=str(prep), csv=str(tmp_path / "v.csv"), parquet=str(tmp_path / "v.parquet"),
-                  metrics=str(tmp_path / "m.json"))
+    m = run_oracle_chain(campaign="t", **params, candidates=str(cands), known=str(data), prepared=str(prep),
+                         folder=str(tmp_path / "oracle"))
+    for suffix in ("parquet", "csv"):
+        (tmp_path / "oracle" / f"candidates_verified.{suffix}").rename(tmp_path / f"v.{suffix}")
+    return m
 
 
 def test_xtb_oracle_verifies_the_top_molecules_and_the_sdf_reads_back(tmp_path):
     cands = pd.DataFrame({"rank": [1, 2, 3], "campaign": "t", "smiles": ["CCO", "C=CC=O", "CC#N"],
                           "predicted_property": [7.0, 5.5, 8.0], "passes": [True, True, False]})
     data = pd.DataFrame({"id": ["a", "b"], "smiles": ["CCC", "CCN"], "property": [8.0, 7.5], "split": "train"})
-    calib = {"applicable": True, "xtb_quantity": "xtb_gap_ev", "slope": 0.5, "intercept": 4.3,
-             "residual_std_ev": 0.6}
+    calib = {"applicable": True, "xtb_quantity": "xtb_gap_ev", **fit_calibration(np.linspace(0.5, 16, 20),
+                                                                                0.5 * np.linspace(0.5, 16, 20) + 4.3)}
     params = {"domain": "molecules", "oracle": {"top_k": 1, "batch_size": 1, "max_steps": 200},
               "target": {"window": [5.0, 9.0]}, "property_column": "gap_ev", "property_kind": None}
     m = run_oracle(tmp_path, params, cands, data, calib)
@@ -100,7 +120,7 @@ def test_xtb_oracle_verifies_the_top_molecules_and_the_sdf_reads_back(tmp_path):
     assert len(json.loads(first.GetProp("xtb_homo_density"))) == 3
     table = pd.read_csv(tmp_path / "v.csv")
     assert table["final_rank"].tolist() == [1, 2] and {"qed", "sa_score", "nearest_known"} <= set(table.columns)
-    assert table.loc[0, "xtb_calibrated"] == pytest.approx(0.5 * table.loc[0, "xtb_gap_ev"] + 4.3)
+    assert table.loc[0, "xtb_calibrated"] == pytest.approx(0.5 * table.loc[0, "xtb_gap_ev"] + 4.3, abs=0.01)
     with pytest.raises(InvdesignError, match="exports candidates.sdf"):
         export_structures(domain="molecules", verified=str(tmp_path / "v.parquet"),
                           candidates=str(tmp_path / "c.parquet"), export=str(tmp_path / "v_cifs.zip"))
@@ -181,6 +201,17 @@ def test_oracle_batches_split_the_best_passing_candidates(tmp_path, domain, top_
     assert ranks == [1, 3, 4, 5, 7][: sum(expected)]  # passing ones only, best first
 
 
+def merged(tmp_path, params: dict) -> dict:
+    """The oracle's verdicts of the checked batch b0.parquet merged, confirmed (no confirming tier here) and
+    written to v.parquet, as rules oracle_merge and verify do."""
+    oracle_merge(**params, checked=[str(tmp_path / "b0.parquet")], candidates=str(tmp_path / "c.parquet"),
+                 known=str(tmp_path / "d.parquet"), prepared=str(tmp_path / "p.json"),
+                 table=str(tmp_path / "t.parquet"), tier_metrics=str(tmp_path / "t.json"))
+    return verify(campaign="t", **params, table=str(tmp_path / "t.parquet"), tier_metrics=str(tmp_path / "t.json"),
+                  confirmed=[], csv=str(tmp_path / "v.csv"), parquet=str(tmp_path / "v.parquet"),
+                  metrics=str(tmp_path / "m.json"))
+
+
 def test_chgnet_verdicts_rank_novel_hits_above_known_ones(tmp_path):
     """Stable and on target first; among those, a cell that relaxed onto a known phase goes below novel ones."""
     checked = pd.DataFrame({"rank": [1, 2, 3, 4], "predicted_property": [350.0, 340.0, 330.0, 320.0],
@@ -193,18 +224,14 @@ def test_chgnet_verdicts_rank_novel_hits_above_known_ones(tmp_path):
     checked[["rank"]].assign(passes=True).to_parquet(tmp_path / "c.parquet")
     pd.DataFrame({"id": ["x"]}).to_parquet(tmp_path / "d.parquet")
     (tmp_path / "p.json").write_text("{}")
-    m = verify(campaign="t", **CRYSTAL, oracle={"e_hull_max": 0.1}, checked=[str(tmp_path / "b0.parquet")],
-               candidates=str(tmp_path / "c.parquet"), dataset=str(tmp_path / "d.parquet"),
-               prepared=str(tmp_path / "p.json"), csv=str(tmp_path / "v.csv"), parquet=str(tmp_path / "v.parquet"),
-               metrics=str(tmp_path / "m.json"))
+    m = merged(tmp_path, CRYSTAL | {"oracle": {"e_hull_max": 0.1}})
     out = pd.read_parquet(tmp_path / "v.parquet")
     assert out["rank"].tolist() == [2, 1, 4, 3]
     assert (m["n_stable_eos_in_target"], m["n_sun_eos_in_target"], m["n_relaxed_onto_known"]) == (2, 1, 1)
+    # the summary leads with what the highest tier confirms: here CHGNet's stable, on-target, novel cells
+    assert list(m)[:3] == ["campaign", "confirmed_by", "n_confirmed"] and m["n_confirmed"] == 1
     # a shear-modulus campaign: the EOS bulk modulus does not judge it
-    m = verify(campaign="t", **(CRYSTAL | {"property_column": "shear_modulus_gpa"}), oracle={},
-               checked=[str(tmp_path / "b0.parquet")], candidates=str(tmp_path / "c.parquet"),
-               dataset=str(tmp_path / "d.parquet"), prepared=str(tmp_path / "p.json"), csv=str(tmp_path / "v.csv"),
-               parquet=str(tmp_path / "v.parquet"), metrics=str(tmp_path / "m.json"))
+    m = merged(tmp_path, CRYSTAL | {"property_column": "shear_modulus_gpa", "oracle": {}})
     out = pd.read_parquet(tmp_path / "v.parquet")
     assert not m["property_measured"] and m["n_stable_eos_in_target"] == 0 and out["eos_in_target"].isna().all()
     assert out["property_check"].iloc[0].startswith("not measured: the chgnet oracle has no measure of shear")

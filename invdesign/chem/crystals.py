@@ -175,6 +175,23 @@ def min_distance(structure, cap: float = 4.0) -> float:
     return float(d.min()) if d.size else cap
 
 
+def contact_ratio(structure, cap: float = 4.0) -> tuple[float, str]:
+    """The closest contact relative to its bond length: min over atom pairs (periodic images included) of
+    distance / (sum of the two covalent radii, Cordero et al. 2008), and the pair as text ('' if none within
+    ``cap``). Known crystals sit near 1 or above; far below it atoms overlap."""
+    from pymatgen.analysis.molecule_structure_comparator import CovalentRadius
+
+    centers, neighbors, images, dists = structure.get_neighbor_list(r=cap)
+    pair = (centers != neighbors) | np.any(images, axis=1)
+    best, what = math.inf, ""
+    for i, j, d in zip(centers[pair], neighbors[pair], dists[pair]):
+        a, b = structure[int(i)].specie.symbol, structure[int(j)].specie.symbol
+        bond = CovalentRadius.radius.get(a, 1.5) + CovalentRadius.radius.get(b, 1.5)
+        if d / bond < best:
+            best, what = d / bond, f"{a}-{b} {d:.2f} A (covalent {bond:.2f} A)"
+    return best, what
+
+
 @functools.lru_cache(maxsize=65536)
 def _smact_valid(formula: str, allow_alloys: bool) -> bool:
     from smact.screening import smact_validity
@@ -239,6 +256,7 @@ def check_crystals(samples: pd.DataFrame, reference: pd.DataFrame, cfg: dict) ->
     dist_ok = np.zeros(n, bool)
     neutral = np.zeros(n, bool)
     mind = np.full(n, np.nan)
+    ratio = np.full(n, np.nan)
     reasons = [""] * n
     structures = [None] * n
     for i, rec in enumerate(out["structure"]):
@@ -249,7 +267,8 @@ def check_crystals(samples: pd.DataFrame, reference: pd.DataFrame, cfg: dict) ->
         structures[i] = s
         vpa = s.volume / len(s)
         mind[i] = min_distance(s)
-        dist_ok[i] = mind[i] >= cfg.get("min_distance", 0.5)
+        ratio[i], contact = contact_ratio(s)
+        dist_ok[i] = mind[i] >= cfg.get("min_distance", 0.5) and ratio[i] >= cfg.get("min_contact_ratio", 0.7)
         n_el = len(s.composition.elements)
         few_elements = cfg.get("min_elements", 2) <= n_el <= cfg.get("max_elements", 4)
         # SMACT's search grows combinatorially with the number of elements: only run it where it matters
@@ -259,12 +278,15 @@ def check_crystals(samples: pd.DataFrame, reference: pd.DataFrame, cfg: dict) ->
         if not few_elements:
             reasons[i] = f"invalid: {n_el} elements (filters.min_elements / max_elements)"
         elif not dist_ok[i]:
-            reasons[i] = f"invalid: atoms {mind[i]:.2f} A apart"
+            reasons[i] = (f"invalid: atoms {mind[i]:.2f} A apart" if mind[i] < cfg.get("min_distance", 0.5) else
+                          f"invalid: closest contact {contact} is {ratio[i]:.2f} of the covalent bond length "
+                          "(filters.min_contact_ratio)")
         elif not neutral[i]:
             reasons[i] = "invalid: not charge neutral (SMACT)"
         elif not vol_ok:
             reasons[i] = f"invalid: {vpa:.1f} A^3 per atom"
     out["min_distance"] = mind
+    out["contact_ratio"] = ratio
     out["min_distance_ok"] = dist_ok
     out["charge_neutral"] = neutral
     out["valid"] = valid

@@ -148,7 +148,9 @@ def check_molecules(samples: pd.DataFrame, reference_smiles, min_heavy_atoms: in
     from rdkit import Chem
 
     out = samples.copy()
-    ref = {canonical(s) for s in reference_smiles}
+    from ..data.known import novelty_key
+
+    ref = {novelty_key(s) for s in reference_smiles}
     valid, n_heavy, reasons, raised = [], [], [], []
     for smi in out["smiles"]:
         mol = Chem.MolFromSmiles(smi) if isinstance(smi, str) and smi else None
@@ -172,12 +174,12 @@ def check_molecules(samples: pd.DataFrame, reference_smiles, min_heavy_atoms: in
     out["n_heavy"] = n_heavy
     keys = out["smiles"].where(out["valid"], None)
     out["unique"] = out["valid"] & ~keys.duplicated(keep="first")
-    out["novel"] = out["valid"] & ~keys.isin(ref)
+    out["novel"] = out["valid"] & ~keys.map(novelty_key, na_action="ignore").isin(ref)
     for i in np.flatnonzero(out["valid"].to_numpy()):
         if not out["unique"].iat[i]:
             reasons[i] = "duplicate of a higher sample"
         elif not out["novel"].iat[i]:
-            reasons[i] = "not novel: in the dataset"
+            reasons[i] = "not novel: a known molecule (source data set or known_library)"
     out["alerts"] = raised
     out["stable"] = out["valid"] & (out["alerts"] == "")
     for i in np.flatnonzero((out["valid"] & out["unique"] & out["novel"] & ~out["stable"]).to_numpy()):

@@ -22,14 +22,38 @@ class OracleSettings(Spec):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DftTier(Spec):
+    __doc_line__ = ("molecules: the confirming tier, a Kohn-Sham DFT single point (PySCF; gpu4pyscf on a GPU) at the "
+                    "xTB geometry of the best xTB-ranked candidates; defaults are QM9's level of theory")
+    top_k: int = setting(3, ge=0, doc="best xTB-ranked candidates (inside the xTB calibration's range) that get a DFT "
+                                      "single point (0 = no DFT tier); about 40-100 s each on one CPU core for QM9-sized "
+                                      "molecules")
+    functional: str = setting("b3lyp", doc="exchange-correlation functional (PySCF/libxc name; b3lyp is the VWN-RPA "
+                                           "form Gaussian and QM9 use)")
+    basis: str = setting("6-31g(2df,p)", doc="basis set (QM9: 6-31G(2df,p))")
+    density_fit: bool = setting(True, doc="density fitting (resolution of the identity) for the Coulomb and "
+                                          "exchange terms")
+    device: Literal["auto", "cpu", "gpu"] = setting("auto", doc="gpu: gpu4pyscf (an error row where it is missing); "
+                                                    "auto: the GPU where gpu4pyscf finds one")
+    margin_ev: float = setting(0.3, ge=0, doc="dft_confirmed needs the DFT value inside the target shrunk by this "
+                                              "much on each bounded side: the protocol's error against the data's "
+                                              "own values (95th percentile of |DFT at the xTB geometry - QM9|, "
+                                              "docs/benchmarks.md); 0 for a plain point test")
+    batch_size: int = setting(1, ge=1, doc="molecules per DFT job (jobs run side by side)")
+    max_memory_mb: int = setting(4000, ge=500, doc="PySCF memory limit per job")
+
+
+@dataclass(frozen=True, kw_only=True)
 class XtbOracleSettings(OracleSettings):
     __doc_line__ = ("molecules: GFN2-xTB (tblite) geometry optimisation, connectivity check and frontier orbitals; "
-                    "the gap is mapped to the data's DFT scale by a line fitted on training molecules")
+                    "the xTB value is mapped to the data's DFT scale by a monotone calibration on training molecules, "
+                    "then the best candidates get a DFT single point (dft:)")
     type: Literal["xtb"] = setting("xtb")
-    calibration_size: int = setting(100, ge=3, doc="training molecules used to fit DFT ~ a * xTB + b")
+    calibration_size: int = setting(100, ge=3, doc="training molecules the xTB -> data calibration is fitted on")
     fmax: float = setting(0.05, gt=0, doc="geometry optimisation force threshold (eV/A)")
     max_steps: int = setting(300, ge=1, doc="geometry optimisation steps")
     seed: int = setting(0, doc="seeds the conformer embedding and the calibration sample")
+    dft: DftTier = setting(DftTier(), doc=DftTier.__doc_line__)
 
 
 @dataclass(frozen=True, kw_only=True)

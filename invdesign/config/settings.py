@@ -196,15 +196,26 @@ class CrystalFeaturize(Spec):
 
 
 @dataclass(frozen=True, kw_only=True)
-class MoleculeFilters(Spec):
+class Novelty(Spec):
+    known_library: list[str] = setting([], doc="files of known molecules / structures a candidate must differ from "
+                                       "to be novel, beside the whole source data set (all rows, whatever max_rows): "
+                                       "SMILES files (.smi, .txt, or .csv with a smiles column) / folders of CIFs or "
+                                       "JSON files of pymatgen entries or structures")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MoleculeFilters(Novelty):
     min_heavy_atoms: int = setting(3, ge=1)
     structural_alerts: bool = setting(True, doc="reject cumulenes in rings, ring triple bonds, O-O, N-F/O-F and "
                                                 "polynitrogen chains (invdesign/chem/molecules.py STRUCTURAL_ALERTS)")
 
 
 @dataclass(frozen=True, kw_only=True)
-class CrystalFilters(Spec):
-    min_distance: float = setting(0.5, ge=0, doc="Angstrom")
+class CrystalFilters(Novelty):
+    min_distance: float = setting(0.5, ge=0, doc="shortest interatomic distance, Angstrom")
+    min_contact_ratio: float = setting(0.7, ge=0, doc="shortest contact over the sum of the two atoms' covalent radii "
+                                                      "(Cordero 2008); every Materials Project elasticity cell is "
+                                                      "above 0.71, overlapping atoms far below")
     min_elements: int = setting(2, ge=1, doc="elemental solids are all known, so 2 by default")
     max_elements: int = setting(4, ge=1, doc="more distinct elements are rejected")
     allow_alloys: bool = setting(True, doc="all-metal compositions pass the charge-neutrality check")
@@ -342,11 +353,17 @@ class Campaign:
                               f"{prop.unit}; convert the target or fix the unit")
         if prop is not None and prop.domain != self.domain:
             raise ConfigError(f"{source}: {where}.dataset.property_kind = {prop.name!r} is a {prop.domain} property; "
-                              "a {self.domain} campaign cannot hold it: fix property_kind or leave it out")
+                              f"a {self.domain} campaign cannot hold it: fix property_kind or leave it out")
         if self.split.val + self.split.test >= 0.9:
             raise ConfigError(f"{source}: {where}.split: val + test = {self.split.val + self.split.test:g} leaves "
                               "less than 10% of the rows for training; lower split.val or split.test")
         feedback = getattr(self.oracle, "feedback_from", [])
+        if feedback and (prop is None or prop.measured_by.get("chgnet") != "eos_bulk_modulus_gpa"):
+            # the feedback ranker models P(stable) x P(CHGNet EOS bulk modulus in the target): it would judge any
+            # other property by the bulk modulus
+            raise ConfigError(f"{source}: {where}.oracle.feedback_from ranks by CHGNet's EOS bulk modulus, which does "
+                              f"not measure {self.dataset.property_column}; remove feedback_from (and "
+                              "compositions.from_feedback) or target bulk_modulus_gpa")
         for i, gen in enumerate(self.generators):
             comp = getattr(gen.sample, "compositions", None)
             if comp is not None and comp.from_feedback and not feedback:

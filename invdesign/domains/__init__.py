@@ -47,6 +47,15 @@ class Domain(ABC):
         """The campaign's data as a table with ``id``, the domain's structure columns and ``property``."""
         return self._functions.load_source(dataset, mirror=mirror, cache_dir=cache_dir)
 
+    def load_known(self, dataset, *, mirror: str | None, cache_dir: str) -> pd.DataFrame:
+        """Every entry of the campaign's source, whatever ``max_rows`` and size limits (``id`` and the domain's
+        structure columns): the part of the novelty reference the data set gives."""
+        return self._functions.load_known(dataset, mirror=mirror, cache_dir=cache_dir)
+
+    def read_library(self, path: str) -> pd.DataFrame:
+        """A user's reference library (``filters.known_library``) as ``id`` and the domain's structure columns."""
+        return self._functions.read_library(path)
+
     def featurize(self, df: pd.DataFrame, settings) -> tuple[list, dict]:
         """(graphs, meta) of every row of ``df`` (which has a ``split`` column); ``meta`` holds whatever the
         models need to be built (feature sizes, element lists, statistics of the training rows)."""
@@ -60,10 +69,12 @@ class Domain(ABC):
         """A table, one row per sample, from the domain's typed samples."""
         return self._functions.decode(structures, meta)
 
-    def filter_candidates(self, samples: pd.DataFrame, reference: pd.DataFrame, filters) -> pd.DataFrame:
+    def filter_candidates(self, samples: pd.DataFrame, reference: pd.DataFrame, filters,
+                          known: pd.DataFrame | None = None) -> pd.DataFrame:
         """``samples`` with ``valid``, ``unique``, ``novel``, ``passes`` and ``reject_reason`` columns (and the
-        domain's own checks); novelty is judged against ``reference``."""
-        return self._functions.filter_candidates(samples, reference, filters)
+        domain's own checks); ``reference`` is the training data, novelty is judged against ``known`` (everything
+        the project knows, :mod:`invdesign.data.known`; default ``reference``)."""
+        return self._functions.filter_candidates(samples, reference, filters, known)
 
     def row_problems(self, df: pd.DataFrame, dataset) -> list:
         """What is wrong with each training row (None: nothing), for ``dataset.on_bad_rows``."""

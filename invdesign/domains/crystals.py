@@ -42,6 +42,28 @@ def load_source(ds, *, mirror: str | None, cache_dir: str) -> pd.DataFrame:
     raise InvdesignError(f"dataset.source {ds.source!r} is not a crystal source; use mp_elasticity or cif_folder")
 
 
+def load_known(ds, *, mirror: str | None, cache_dir: str) -> pd.DataFrame:
+    """Every cell of the campaign's source (``id``, ``formula``, ``structure``), of any size: all Materials Project
+    elasticity cells or every CIF of the user's folder."""
+    ds = dataset_settings("crystals", ds)
+    every = ds.replace(max_rows=None, max_atoms=10**9)
+    if ds.source == "mp_elasticity":
+        from ..data.materials import load_mp_elasticity
+
+        df = load_mp_elasticity(every, mirror, cache_dir)
+    else:
+        from ..data.user_crystals import load_cif_folder
+
+        df = load_cif_folder(every)
+    return df[["id", "formula", "structure"]]
+
+
+def read_library(path: str) -> pd.DataFrame:
+    from ..data.known import read_structure_library
+
+    return read_structure_library(path)
+
+
 def _lattice_params(structure) -> list[float]:
     a, b, c = structure.lattice.abc
     al, be, ga = structure.lattice.angles
@@ -142,10 +164,12 @@ def decode(out: CrystalSamples, meta: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["formula", "structure", "num_sites", "merged_sites"])
 
 
-def filter_candidates(samples: pd.DataFrame, reference: pd.DataFrame, filters=None) -> pd.DataFrame:
-    """``filters``: :class:`~invdesign.config.settings.CrystalFilters` (a mapping or None: campaign defaults)."""
+def filter_candidates(samples: pd.DataFrame, reference: pd.DataFrame, filters=None,
+                      known: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``filters``: :class:`~invdesign.config.settings.CrystalFilters` (a mapping or None: campaign defaults);
+    novelty is judged against ``known`` (:mod:`invdesign.data.known`; default ``reference``)."""
     filters = block_settings("filters", "crystals", filters)
-    return check_crystals(samples, reference, filters.to_dict())
+    return check_crystals(samples, known if known is not None else reference, filters.to_dict())
 
 
 def write_cif_zip(cands: pd.DataFrame, out_zip: str) -> int:

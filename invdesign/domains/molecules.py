@@ -34,6 +34,23 @@ def load_source(ds, *, mirror: str | None, cache_dir: str) -> pd.DataFrame:
     raise InvdesignError(f"dataset.source {ds.source!r} is not a molecule source; use qm9 or csv")
 
 
+def load_known(ds, *, mirror: str | None, cache_dir: str) -> pd.DataFrame:
+    """Every molecule of the campaign's source (``id``, ``smiles``): all of QM9 or all rows of the user's table."""
+    ds = dataset_settings("molecules", ds)
+    if ds.source == "qm9":
+        from ..data.qm9 import raw_table
+
+        raw = raw_table(cache_dir)
+        return pd.DataFrame({"id": [f"qm9_{int(i):06d}" for i in raw["Index"]], "smiles": raw["SMILES"]})
+    return _load_csv(ds.replace(max_rows=None))[["id", "smiles"]]
+
+
+def read_library(path: str) -> pd.DataFrame:
+    from ..data.known import read_smiles_library
+
+    return read_smiles_library(path)
+
+
 def _load_csv(ds) -> pd.DataFrame:
     from rdkit import Chem, RDLogger
 
@@ -173,12 +190,15 @@ def decode(out: MoleculeSamples, meta: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def filter_candidates(samples: pd.DataFrame, reference: pd.DataFrame, filters=None) -> pd.DataFrame:
-    """``filters``: :class:`~invdesign.config.settings.MoleculeFilters` (a mapping or None: campaign defaults)."""
+def filter_candidates(samples: pd.DataFrame, reference: pd.DataFrame, filters=None,
+                      known: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``filters``: :class:`~invdesign.config.settings.MoleculeFilters` (a mapping or None: campaign defaults);
+    ``reference``: the training data (its elements are the allowed ones); ``known``: the novelty reference
+    (:mod:`invdesign.data.known`; default ``reference``)."""
     filters = block_settings("filters", "molecules", filters)
     allowed = sorted({a for s in reference["smiles"] for a in _elements(s)})
-    return check_molecules(samples, reference["smiles"], filters.min_heavy_atoms, allowed,
-                           alerts=filters.structural_alerts)
+    return check_molecules(samples, (known if known is not None else reference)["smiles"], filters.min_heavy_atoms,
+                           allowed, alerts=filters.structural_alerts)
 
 
 def write_sdf(cands: pd.DataFrame, out_sdf: str) -> int:

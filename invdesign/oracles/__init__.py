@@ -7,11 +7,21 @@ registered target property. The workflow runs it in four steps, the same for eve
 2. ``select(candidates)``: which candidates to check, in order (``top_k`` of the passing ones by default);
    they are split into batches, one Snakemake job each (a checkpoint fan-out, so a cluster runs them in
    parallel);
-3. ``evaluate(batch, dataset, prepared) -> table``: the batch's rows with the oracle's declared
+3. ``evaluate(batch, known, prepared) -> table``: the batch's rows with the oracle's declared
    :attr:`Oracle.columns`; a candidate the oracle cannot handle is an error row (``oracle_error``), never a
-   crashed job;
-4. ``finalize(checked, candidates, dataset, prepared) -> (table, metrics)``: the verified table, ranked, and
+   crashed job. ``known`` is everything the project knows (:mod:`invdesign.data.known`);
+4. ``finalize(checked, candidates, known, prepared) -> (table, metrics)``: the checked table, ranked, and
    its metrics.
+
+An oracle may have a second, confirming tier (molecules: DFT at the data's level of theory), run on the few
+best rows of the first tier's ranking with the same fan-out:
+
+5. ``confirm_select(checked)``: the rows to confirm, best first (none by default), in batches of
+   :attr:`Oracle.confirm_batch_size`;
+6. ``confirm(batch, known, prepared) -> table``: the batch with :attr:`Oracle.confirm_columns`;
+7. ``merge_confirmed(checked, confirmed, metrics) -> (table, metrics)``: the final table, ranked by the highest
+   tier that ran. Its metrics always hold ``confirmed_by`` (the tier whose verdicts count) and ``n_confirmed``
+   (the candidates that tier confirms), which the summary leads with.
 
 The oracle measures the campaign's property only where the property registry says so
 (:attr:`Oracle.measures`); otherwise its table says, in one line, that the property was not measured, and no
@@ -48,6 +58,8 @@ class Oracle(ABC):
     name: str = ""
     #: declared columns of :meth:`evaluate`'s table (beyond the batch's own): name -> meaning
     columns: dict[str, str] = {}
+    #: declared columns of the confirming tier's table (:meth:`confirm`); empty: the oracle has no such tier
+    confirm_columns: dict[str, str] = {}
 
     def __init__(self, settings, target: dict, prop: props.Property | None, property_column: str = "") -> None:
         self.settings, self.target, self.property = settings, target, prop
@@ -72,13 +84,33 @@ class Oracle(ABC):
         return (top if k is None else top.head(k)).reset_index(drop=True)
 
     @abstractmethod
-    def evaluate(self, batch: pd.DataFrame, dataset: pd.DataFrame, prepared: dict) -> pd.DataFrame:
+    def evaluate(self, batch: pd.DataFrame, known: pd.DataFrame, prepared: dict) -> pd.DataFrame:
         """``batch`` with the declared columns added, one row per input row, same order."""
 
     @abstractmethod
-    def finalize(self, checked: pd.DataFrame, candidates: pd.DataFrame, dataset: pd.DataFrame,
+    def finalize(self, checked: pd.DataFrame, candidates: pd.DataFrame, known: pd.DataFrame,
                  prepared: dict) -> tuple[pd.DataFrame, dict]:
-        """(verified table with ``final_rank``, metrics) from every checked batch."""
+        """(checked table with ``final_rank``, metrics) from every checked batch."""
+
+    # ------------------------------------------------------------------ the confirming tier
+    @property
+    def confirm_batch_size(self) -> int:
+        return 1
+
+    def confirm_select(self, checked: pd.DataFrame) -> pd.DataFrame:
+        """The rows of the first tier's table to confirm, best first (none: the oracle has no confirming tier)."""
+        return checked.head(0)
+
+    def confirm(self, batch: pd.DataFrame, known: pd.DataFrame, prepared: dict) -> pd.DataFrame:
+        """``batch`` with :attr:`confirm_columns` added, one row per input row, same order."""
+        raise NotImplementedError(f"the {self.name} oracle has no confirming tier")
+
+    def merge_confirmed(self, checked: pd.DataFrame, confirmed: pd.DataFrame,
+                        metrics: dict) -> tuple[pd.DataFrame, dict]:
+        """(final table, metrics) from the first tier's table and the confirming tier's rows; without a
+        confirming tier the first tier's table and metrics as they are (its metrics name ``confirmed_by`` and
+        ``n_confirmed`` themselves)."""
+        return checked, metrics
 
     def report_extras(self, verified: pd.DataFrame) -> tuple[dict, dict]:
         """({histogram label: values}, {funnel stage: count}) the report adds for this oracle's verdicts."""

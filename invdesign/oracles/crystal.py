@@ -396,7 +396,11 @@ def hull_energies(
 # equation of state
 # ---------------------------------------------------------------------------------------------
 
-def eos_bulk_modulus(
+#: an EOS fit with a lower R^2 is not a modulus (an error row): the energies do not follow Birch-Murnaghan
+MIN_EOS_R2 = 0.95
+
+
+def eos_fits(
     structures: Sequence[Structure],
     *,
     calculator: CHGNetCalculator | None = None,
@@ -405,8 +409,10 @@ def eos_bulk_modulus(
     max_steps: int = 500,
     max_abs_strain: float = 0.1,
     n_points: int = 11,
-) -> list[float]:
-    """Birch-Murnaghan bulk modulus (GPa) per structure from matcalc's ``EOSCalc``; NaN on failure.
+    min_r2: float = MIN_EOS_R2,
+) -> list[dict]:
+    """Birch-Murnaghan fit per structure from matcalc's ``EOSCalc``: ``{"k": GPa or NaN, "r2": fit R^2, "error":
+    "" or why there is no modulus}``. A fit with R^2 below ``min_r2`` gives no modulus.
 
     ``calculator`` is the ``CHGNetCalculator`` object (default: :func:`load_chgnet`'s). ``relaxed``
     (one flag, or one per structure) marks structures already relaxed with CHGNet: for those the
@@ -423,33 +429,44 @@ def eos_bulk_modulus(
         raise ValueError(f"{len(flags)} relaxed flags for {len(structures)} structures")
     eos = {flag: EOSCalc(calc, relax_structure=not flag, fmax=fmax, max_steps=max_steps,
                          max_abs_strain=max_abs_strain, n_points=n_points) for flag in (False, True)}
-    out: list[float] = []
+    out: list[dict] = []
     t0 = time.monotonic()
     for i, (structure, flag) in enumerate(zip(structures, flags)):
-        k = math.nan
+        fit = {"k": math.nan, "r2": math.nan, "error": "no structure"}
         if structure is not None:
             try:
                 result = eos[flag].calc(structure)
-                k = float(result["bulk_modulus_bm"])
-                if result.get("r2_score_bm", 1.0) < 0.95:
-                    log.warning("EOS fit of structure %d has R2=%.3f", i, result["r2_score_bm"])
+                k, r2 = float(result["bulk_modulus_bm"]), float(result.get("r2_score_bm", math.nan))
                 if not (math.isfinite(k) and k > 0):
-                    k = math.nan
-            except Exception as exc:  # noqa: BLE001  (failure of one structure is a NaN)
-                log.warning("EOS of structure %d failed: %s: %s", i, type(exc).__name__, exc)
-        out.append(k)
+                    fit = {"k": math.nan, "r2": r2, "error": f"EOS fit gave no positive modulus ({k:.3g} GPa)"}
+                elif not r2 >= min_r2:
+                    fit = {"k": math.nan, "r2": r2, "error": f"EOS fit R2 {r2:.3f} < {min_r2} (the energies do not "
+                                                             f"follow Birch-Murnaghan; {k:.1f} GPa not reported)"}
+                else:
+                    fit = {"k": k, "r2": r2, "error": ""}
+            except Exception as exc:  # noqa: BLE001  (failure of one structure is an error, not a crash)
+                fit = {"k": math.nan, "r2": math.nan, "error": f"EOS failed: {type(exc).__name__}: {exc}"[:200]}
+        if fit["error"]:
+            log.warning("EOS of structure %d: %s", i, fit["error"])
+        out.append(fit)
         # one line per structure: each EOS scan is 11 relaxations (tens of seconds on a CPU core)
-        log.info("EOS %d/%d: K=%.1f GPa (%.1fs)", i + 1, len(structures), k, time.monotonic() - t0)
-    log.info("EOS bulk moduli of %d structures in %.1fs (%d failed)", len(structures), time.monotonic() - t0,
-             sum(math.isnan(k) for k in out))
+        log.info("EOS %d/%d: K=%.1f GPa, R2 %.3f (%.1fs)", i + 1, len(structures), fit["k"], fit["r2"],
+                 time.monotonic() - t0)
+    log.info("EOS fits of %d structures in %.1fs (%d without a modulus)", len(structures), time.monotonic() - t0,
+             sum(bool(f["error"]) for f in out))
     return out
+
+
+def eos_bulk_modulus(structures: Sequence[Structure], **kw) -> list[float]:
+    """The Birch-Murnaghan bulk modulus (GPa) of each structure, NaN where :func:`eos_fits` gives none."""
+    return [f["k"] for f in eos_fits(structures, **kw)]
 
 
 # ---------------------------------------------------------------------------------------------
 # everything together
 # ---------------------------------------------------------------------------------------------
 
-VERIFY_COLUMNS = ["relaxed_cif", "chgnet_energy_per_atom", "e_hull", "stable", "eos_bulk_modulus_gpa",
+VERIFY_COLUMNS = ["relaxed_cif", "chgnet_energy_per_atom", "e_hull", "stable", "eos_bulk_modulus_gpa", "eos_r2",
                   "relax_converged", "oracle_error"]
 
 
@@ -481,22 +498,24 @@ def verify_crystals(
     rows = relax(structures, fmax=fmax, steps=steps, calculator=calc)
     e_hull = np.asarray(hull_energies(rows, refs, calculator=calc, fmax=fmax, steps=steps), dtype=float)
     stable = np.nan_to_num(e_hull, nan=np.inf) <= e_hull_max
-    bulk = np.full(len(rows), np.nan)
+    bulk, r2 = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
+    eos_error = [""] * len(rows)
     relaxed = np.array([row["structure"] is not None and row["error"] is None for row in rows], dtype=bool)
     want_eos = {"all": relaxed, "stable": stable & relaxed, "none": np.zeros_like(relaxed)}[eos_for]
     idx = np.flatnonzero(want_eos)
     if idx.size:
-        bulk[idx] = eos_bulk_modulus([rows[i]["structure"] for i in idx], calculator=calc,
-                                     relaxed=[rows[i]["converged"] for i in idx], fmax=fmax,
-                                     max_steps=steps)
+        fits = eos_fits([rows[i]["structure"] for i in idx], calculator=calc,
+                        relaxed=[rows[i]["converged"] for i in idx], fmax=fmax, max_steps=steps)
+        for i, fit in zip(idx, fits):
+            bulk[i], r2[i], eos_error[i] = fit["k"], fit["r2"], fit["error"]
     errors = []
-    for row, e, k, want in zip(rows, e_hull, bulk, want_eos):
+    for row, e, k, want, why in zip(rows, e_hull, bulk, want_eos, eos_error):
         if row["error"] is not None:
             errors.append(row["error"])
         elif math.isnan(e):
             errors.append("no energy above hull (missing or failed reference phases)")
         elif want and math.isnan(k):
-            errors.append("EOS fit failed")
+            errors.append(why or "EOS fit failed")
         else:
             errors.append("")
     return pd.DataFrame({
@@ -505,6 +524,7 @@ def verify_crystals(
         "e_hull": e_hull,
         "stable": stable,
         "eos_bulk_modulus_gpa": bulk,
+        "eos_r2": r2,
         "relax_converged": [bool(row["converged"]) for row in rows],
         "oracle_error": errors,
     }, columns=VERIFY_COLUMNS)
@@ -526,7 +546,9 @@ class ChgnetOracle(Oracle):
         "chgnet_energy_per_atom": "CHGNet energy of the relaxed cell (eV/atom)",
         "e_hull": "energy above the CHGNet hull of the known phases (eV/atom, signed)",
         "stable": "e_hull <= oracle.e_hull_max",
-        "eos_bulk_modulus_gpa": "Birch-Murnaghan bulk modulus from matcalc's EOS with CHGNet (GPa)",
+        "eos_bulk_modulus_gpa": "Birch-Murnaghan bulk modulus from matcalc's EOS with CHGNet (GPa); none where the "
+                                "fit's R^2 is below 0.95",
+        "eos_r2": "R^2 of the Birch-Murnaghan fit",
         "relax_converged": "the relaxation met fmax within max_steps",
         "matches_known": "id of a data set phase the relaxed cell matches ('' when none)",
         "novel_after_relaxation": "the relaxed cell matches no known phase",
@@ -559,10 +581,11 @@ class ChgnetOracle(Oracle):
             top = top.drop_duplicates("formula")  # a diversity filter: the best-ranked cell of each formula
         return (top if s.top_k is None else top.head(s.top_k)).reset_index(drop=True)
 
-    def evaluate(self, batch: pd.DataFrame, dataset: pd.DataFrame, prepared: dict) -> pd.DataFrame:
-        """CHGNet relaxation, E_hull and EOS of one batch; every relaxed cell is matched against the data set
-        again (``matches_known``, ``novel_after_relaxation``): a novel generated cell can relax onto a known
-        phase."""
+    def evaluate(self, batch: pd.DataFrame, known: pd.DataFrame, prepared: dict) -> pd.DataFrame:
+        """CHGNet relaxation, E_hull against every known phase of the candidate's chemical system (the whole source
+        data set, any size, and the user's library), and EOS of one batch; every relaxed cell is matched against
+        the known phases again (``matches_known``, ``novel_after_relaxation``): a novel generated cell can relax
+        onto a known phase."""
         from pymatgen.core import Structure
 
         from ..chem.crystals import known_matches, rescale_to_volume, structure_from_record
@@ -580,7 +603,7 @@ class ChgnetOracle(Oracle):
                 unreadable[i] = f"unreadable structure record: {type(exc).__name__}"
         ok = [i for i, c in enumerate(cells) if c is not None]
         chemsys = {frozenset(el.symbol for el in cells[i].composition.elements) for i in ok}
-        references = self._references(dataset, chemsys)
+        references = self._references(known, chemsys)
         volumes = prepared.get("atomic_volumes")
         scale = np.ones(len(top))
         if volumes:
@@ -606,15 +629,15 @@ class ChgnetOracle(Oracle):
         top = pd.concat([top, res], axis=1)
         relaxed = [Structure.from_str(c, fmt="cif") if isinstance(c, str) and c else None for c in top["relaxed_cif"]]
         try:
-            known = known_matches(relaxed, dataset)
+            matches = known_matches(relaxed, known)
         except Exception as exc:  # noqa: BLE001  (the matcher failing leaves the novelty unknown, in the error)
             log.warning("matching the relaxed cells against the data set failed: %s: %s", type(exc).__name__, exc)
-            known = [None] * len(relaxed)
+            matches = [None] * len(relaxed)
             top[ERROR_COLUMN] = [e or f"no novelty check: {type(exc).__name__}" for e in top[ERROR_COLUMN].fillna("")]
-        top["matches_known"] = [k or "" for k in known]
-        top["novel_after_relaxation"] = [r is not None and k is None for r, k in zip(relaxed, known)]
-        log.info("%d of %d relaxed candidates relaxed onto a known phase of the dataset",
-                 sum(k is not None for k in known), sum(r is not None for r in relaxed))
+        top["matches_known"] = [k or "" for k in matches]
+        top["novel_after_relaxation"] = [r is not None and k is None for r, k in zip(relaxed, matches)]
+        log.info("%d of %d relaxed candidates relaxed onto a known phase",
+                 sum(k is not None for k in matches), sum(r is not None for r in relaxed))
         return top
 
     def _references(self, dataset: pd.DataFrame, chemsys: set) -> ReferenceEnergies:
@@ -633,7 +656,7 @@ class ChgnetOracle(Oracle):
         self._refs_rows.update(new)
         return self._refs
 
-    def finalize(self, checked, candidates, dataset, prepared):
+    def finalize(self, checked, candidates, known, prepared):
         """The checked cells re-ranked: S.U.N. hits first (stable, measured property in the target, still novel
         after relaxation), then by the measured property's distance to the target, then the candidate rank."""
         from ..targets import distance_to_target
@@ -660,7 +683,11 @@ class ChgnetOracle(Oracle):
         hit = stable & out["eos_in_target"].eq(True)
         errors = out[ERROR_COLUMN].fillna("")
         diff = out["predictor_vs_eos_gpa"].to_numpy(float) if self.measures else np.array([])
-        metrics = {"oracle": self.name, "n_checked": int(len(out)), "n_relaxed": int((errors == "").sum()),
+        metrics = {"confirmed_by": "CHGNet (stable within e_hull_max, EOS bulk modulus in the target, novel after "
+                                   "relaxation)",
+                   "n_confirmed": int((hit & out["novel_after_relaxation"].eq(True)).sum()),
+                   "n_checked_by_confirming_tier": int(len(out)),
+                   "oracle": self.name, "n_checked": int(len(out)), "n_relaxed": int((errors == "").sum()),
                    "n_oracle_errors": int((errors != "").sum()), "n_stable": int(stable.sum()),
                    "e_hull_max": self.settings.e_hull_max, "property_measured": bool(self.measures),
                    "n_eos": int(np.isfinite(pd.to_numeric(out["eos_bulk_modulus_gpa"], errors="coerce")).sum()),

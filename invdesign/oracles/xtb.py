@@ -120,33 +120,82 @@ def _optimise_and_analyse(mol, *, fmax: float, max_steps: int, stage: list) -> d
     )
 
 
-def fit_calibration(xtb_gap, dft_gap) -> dict:
-    """Least-squares line DFT ~ slope * xTB + intercept, with correlation and residual spread."""
-    x, y = np.asarray(xtb_gap, float), np.asarray(dft_gap, float)
+def fit_calibration(xtb_value, reference, *, folds: int = 5, seed: int = 0) -> dict:
+    """Monotone (isotonic) calibration reference ~ f(xTB) with out-of-fold residuals for honest intervals.
+
+    A straight line fitted on data-set molecules regresses to their mean: with a slope well below one it maps an
+    xTB gap far below the data's range onto a value inside a typical target window. The isotonic fit instead
+    only interpolates between the calibration molecules (:func:`apply_calibration` gives no estimate outside
+    their xTB range), and the residuals of K-fold held-out predictions give the spread of the estimate
+    (:func:`target_probability`). The Pearson ``r`` and the least-squares line are kept for the record.
+    """
+    from scipy.optimize import isotonic_regression
+
+    x, y = np.asarray(xtb_value, float), np.asarray(reference, float)
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]
     if len(x) < 3:
         raise ValueError("need at least 3 molecules to calibrate")
+
+    def knots(xs, ys):
+        order = np.argsort(xs, kind="stable")
+        return xs[order], isotonic_regression(ys[order]).x
+
+    kx, ky = knots(x, y)
+    fold = np.random.default_rng(seed).permutation(len(x)) % max(2, min(folds, len(x)))
+    resid = np.full(len(x), np.nan)
+    for f in np.unique(fold):
+        train, held = fold != f, fold == f
+        if train.sum() < 2:
+            continue
+        fx, fy = knots(x[train], y[train])
+        inside = held & (x >= fx[0]) & (x <= fx[-1])
+        resid[inside] = y[inside] - np.interp(x[inside], fx, fy)
+    resid = resid[np.isfinite(resid)]
     slope, intercept = np.polyfit(x, y, 1)
-    resid = y - (slope * x + intercept)
-    return {"slope": float(slope), "intercept": float(intercept), "r": float(np.corrcoef(x, y)[0, 1]),
-            "residual_std_ev": float(np.std(resid, ddof=2) if len(x) > 2 else np.nan),
-            "mae_ev": float(np.mean(np.abs(resid))), "n": int(len(x))}
+    return {"method": "isotonic", "knots_x": kx.tolist(), "knots_y": ky.tolist(),
+            "x_min": float(kx[0]), "x_max": float(kx[-1]), "residuals": resid.tolist(),
+            "residual_std_ev": float(np.std(resid, ddof=1)) if len(resid) > 1 else float("nan"),
+            "mae_ev": float(np.mean(np.abs(resid))) if len(resid) else float("nan"),
+            "r": float(np.corrcoef(x, y)[0, 1]), "linear_slope": float(slope), "linear_intercept": float(intercept),
+            "n": int(len(x))}
 
 
-def apply_calibration(xtb_gap, calib: dict):
-    return calib["slope"] * np.asarray(xtb_gap, float) + calib["intercept"]
+def apply_calibration(xtb_value, calib: dict) -> np.ndarray:
+    """The calibrated estimate of each xTB value; NaN outside the calibration molecules' xTB range (no
+    extrapolation: an xTB value unlike any calibration molecule's has no estimate)."""
+    x = np.asarray(xtb_value, float)
+    kx, ky = np.asarray(calib["knots_x"], float), np.asarray(calib["knots_y"], float)
+    est = np.interp(x, kx, ky)
+    return np.where(np.isfinite(x) & (x >= calib["x_min"]) & (x <= calib["x_max"]), est, np.nan)
 
 
-def target_probability(mean, sigma: float, target: dict) -> np.ndarray:
-    """P(low <= value <= high) for a normal with the given mean (array) and spread."""
-    from scipy.stats import norm
-
+def target_probability(mean, calib: dict, target: dict) -> np.ndarray:
+    """P(low <= value <= high) for each estimate, from the calibration's out-of-fold residuals (NaN where there is
+    no estimate)."""
     from ..targets import target_bounds
 
     lo, hi = target_bounds(target)
     mean = np.asarray(mean, float)
-    return norm.cdf((hi - mean) / sigma) - norm.cdf((lo - mean) / sigma)
+    r = np.asarray(calib.get("residuals") or [0.0], float)
+    values = mean[:, None] + r[None, :]
+    p = ((values >= lo) & (values <= hi)).mean(axis=1)
+    return np.where(np.isfinite(mean), p, np.nan)
+
+
+def calibration_note(xtb_value, calib: dict, quantity: str) -> list[str]:
+    """Why a row has no calibrated estimate ('' where it has one)."""
+    out = []
+    for v in np.asarray(xtb_value, float):
+        if not np.isfinite(v):
+            out.append("")
+        elif v < calib["x_min"]:
+            out.append(f"{quantity} {v:.2f} below the calibration range {calib['x_min']:.2f}-{calib['x_max']:.2f}")
+        elif v > calib["x_max"]:
+            out.append(f"{quantity} {v:.2f} above the calibration range {calib['x_min']:.2f}-{calib['x_max']:.2f}")
+        else:
+            out.append("")
+    return out
 
 
 def run_xtb(smiles_list, settings, what: str) -> list[dict]:
@@ -201,9 +250,9 @@ class XtbOracle(Oracle):
         x = np.array([r[self.quantity] if good else np.nan for r, good in zip(runs, ok)])
         y = sample["property"].to_numpy(float)
         fit = fit_calibration(x, y)
-        log.info("calibration on %d training molecules: %s = %.3f * %s + %.3f (r %.3f, residual %.3f)", fit["n"],
-                 self.property_column, fit["slope"], self.quantity, fit["intercept"], fit["r"],
-                 fit["residual_std_ev"])
+        log.info("isotonic calibration of %s on %s over %d training molecules (xTB range %.2f-%.2f; r %.3f; "
+                 "held-out MAE %.3f, residual std %.3f)", self.property_column, self.quantity, fit["n"], fit["x_min"],
+                 fit["x_max"], fit["r"], fit["mae_ev"], fit["residual_std_ev"])
         return {"applicable": True, "property": self.property_column, "xtb_quantity": self.quantity, **fit,
                 "n_failed": int(len(runs) - sum(ok)),
                 "points": [{"id": i, "xtb": float(a), "reference": float(b)}
@@ -219,7 +268,7 @@ class XtbOracle(Oracle):
             out[key] = pd.Series(values, index=out.index, dtype=object)
         return out
 
-    def finalize(self, checked, candidates, dataset, prepared):
+    def finalize(self, checked, candidates, known, prepared):
         from ..chem.descriptors import nearest_neighbours, qed_and_sa
         from ..targets import distance_to_target
 
@@ -227,22 +276,23 @@ class XtbOracle(Oracle):
         cands = candidates[candidates["passes"].astype(bool)].reset_index(drop=True)
         cands["qed"], cands["sa_score"] = qed_and_sa(cands["smiles"])
         cands["nearest_known"], cands["nearest_known_similarity"] = nearest_neighbours(cands["smiles"],
-                                                                                     dataset["smiles"])
+                                                                                     known["smiles"])
         log.info("QED, SA score and nearest known molecule for %d candidates in %.1fs", len(cands),
                  time.monotonic() - t0)
         cols = list(self.columns)
         cands = cands.merge(checked[["rank", *cols]], on="rank", how="left")
         cands["xtb_verified"] = cands["xtb_ok"].eq(True) & cands["xtb_connectivity_ok"].eq(True)  # NaN: not run
         if prepared.get("applicable"):
-            est = apply_calibration(pd.to_numeric(cands[prepared["xtb_quantity"]], errors="coerce"), prepared)
-            est = np.where(cands["xtb_verified"], est, np.nan)
+            raw = pd.to_numeric(cands[prepared["xtb_quantity"]], errors="coerce").where(cands["xtb_verified"])
+            est = apply_calibration(raw, prepared)
             cands["xtb_calibrated"] = est
+            cands["xtb_calibration_note"] = calibration_note(raw, prepared, prepared["xtb_quantity"])
             cands["xtb_in_target"] = self.in_target(est)
             cands["xtb_distance_to_target"] = distance_to_target(est, self.target)
             cands["predictor_vs_xtb"] = np.abs(cands["predicted_property"].to_numpy(float) - est)
-            # a linear calibration is a conditional mean with a residual spread: report the chance that the
-            # DFT-scale value lies in the target, not only whether the point estimate does
-            cands["xtb_target_probability"] = target_probability(est, prepared["residual_std_ev"], self.target)
+            # the calibration is a conditional estimate with a held-out residual spread: report the chance that
+            # the data-scale value lies in the target, not only whether the point estimate does
+            cands["xtb_target_probability"] = target_probability(est, prepared, self.target)
         else:
             cands["xtb_in_target"] = pd.Series(pd.NA, index=cands.index, dtype="boolean")
             cands["xtb_target_probability"] = np.nan
@@ -264,15 +314,123 @@ class XtbOracle(Oracle):
                    "xtb_in_target_share": float(cands["xtb_in_target"].eq(True).sum() / max(len(verified), 1)),
                    "predictor_vs_xtb_mae": float(np.nanmean(cands["predictor_vs_xtb"]))
                    if "predictor_vs_xtb" in cands and cands["predictor_vs_xtb"].notna().any() else None,
-                   "calibration": {k: v for k, v in prepared.items() if k != "points"}}
+                   "n_outside_calibration": int((cands.get("xtb_calibration_note", pd.Series(dtype=str))
+                                                 .fillna("") != "").sum()),
+                   "calibration": {k: v for k, v in prepared.items()
+                                   if k not in ("points", "knots_x", "knots_y", "residuals")}}
         log.info("xTB verified %d of %d checked candidates (connectivity kept); %d inside the target by calibrated "
-                 "xTB, %.1f expected from the calibration's spread", metrics["n_xtb_verified"], metrics["n_xtb_run"],
-                 metrics["n_xtb_in_target"], metrics["expected_xtb_hits"])
+                 "xTB, %.1f expected from the calibration's spread; %d outside the calibration's range (no estimate)",
+                 metrics["n_xtb_verified"], metrics["n_xtb_run"], metrics["n_xtb_in_target"],
+                 metrics["expected_xtb_hits"], metrics["n_outside_calibration"])
         return cands, metrics
+
+    # ------------------------------------------------------------------ the DFT tier
+    @property
+    def dft_quantity(self) -> str | None:
+        """The DFT column that measures the campaign property (None: DFT does not measure it)."""
+        from ..properties import DFT_QUANTITY
+
+        return DFT_QUANTITY.get(self.property.name) if self.measures else None
+
+    @property
+    def confirm_batch_size(self) -> int:
+        return self.settings.dft.batch_size
+
+    confirm_columns = {
+        "dft_ok": "the DFT single point converged",
+        "dft_homo_ev": "DFT HOMO energy (eV)", "dft_lumo_ev": "DFT LUMO energy (eV)",
+        "dft_gap_ev": "DFT HOMO-LUMO gap (eV)", "dft_energy_ev": "DFT total energy (eV)",
+        "dft_n_basis": "basis functions", "dft_seconds": "wall time of the single point (s)",
+        "dft_device": "cpu or gpu (gpu4pyscf)", "dft_method": "functional/basis",
+        "dft_error": "why DFT could not check the molecule ('' when it could)",
+    }
+
+    def confirm_select(self, checked):
+        """The ``dft.top_k`` best xTB-ranked molecules with a calibrated chance above zero of lying in the target: a
+        molecule outside the calibration's xTB range, or whose calibrated value cannot reach the target, is not
+        sent to DFT."""
+        k = self.settings.dft.top_k
+        if not k or self.dft_quantity is None or "xtb_target_probability" not in checked:
+            return checked.head(0)
+        p = pd.to_numeric(checked["xtb_target_probability"], errors="coerce")
+        ok = checked["xtb_verified"].eq(True) & checked["molblock"].notna() & (p > 0)
+        return checked[ok].sort_values("final_rank").head(k).reset_index(drop=True)
+
+    def confirm(self, batch, known, prepared):
+        from .dft import default_threads, frontier_from_molblock
+
+        d = self.settings.dft
+        out = batch.reset_index(drop=True).copy()
+        runs, t0 = [], time.monotonic()
+        for i, mb in enumerate(out["molblock"], start=1):
+            runs.append(frontier_from_molblock(mb, functional=d.functional, basis=d.basis, density_fit=d.density_fit,
+                                               device=d.device, threads=default_threads(),
+                                               max_memory_mb=d.max_memory_mb))
+            log.info("DFT %s/%s %d/%d: gap %s eV (%.0fs) %s", d.functional, d.basis, i, len(out),
+                     f"{runs[-1].get('dft_gap_ev', float('nan')):.3f}", runs[-1]["dft_seconds"],
+                     runs[-1]["dft_error"])
+        for key in self.confirm_columns:
+            out[key] = pd.Series([r.get(key) for r in runs], index=out.index, dtype=object)
+        out["dft_method"] = f"{d.functional}/{d.basis}"
+        log.info("DFT single points of %d molecules in %.0fs", len(out), time.monotonic() - t0)
+        return out
+
+    def confirmed_window(self) -> dict:
+        """The target shrunk by ``dft.margin_ev`` on each bounded side (what ``dft_confirmed`` tests)."""
+        from ..targets import target_bounds
+
+        lo, hi = target_bounds(self.target)
+        m = self.settings.dft.margin_ev
+        return {"window": [lo + m if np.isfinite(lo) else -np.inf, hi - m if np.isfinite(hi) else np.inf]}
+
+    def merge_confirmed(self, checked, confirmed, metrics):
+        """DFT verdicts on the rows that got one: ``dft_in_target`` (the point value) and ``dft_confirmed`` (inside
+        the target shrunk by the protocol's error, ``dft.margin_ev``); DFT-confirmed molecules rank first, then
+        those DFT puts in the target, then the xTB ranking."""
+        from ..targets import in_target
+
+        d = self.settings.dft
+        out = checked.copy()
+        cols = [c for c in self.confirm_columns if c in confirmed]
+        out = out.merge(confirmed[["final_rank", *cols]], on="final_rank", how="left") if len(confirmed) else \
+            out.assign(**{c: pd.Series(dtype=object) for c in self.confirm_columns})
+        quantity = self.dft_quantity
+        ran = out["dft_ok"].eq(True)
+        if quantity is not None:
+            value = pd.to_numeric(out[quantity], errors="coerce").where(ran).to_numpy(float)
+            out["dft_in_target"] = pd.array(np.where(ran, self.in_target(value), pd.NA), dtype="boolean")
+            out["dft_confirmed"] = pd.array(np.where(ran, in_target(value, self.confirmed_window()), pd.NA),
+                                            dtype="boolean")
+        else:
+            out["dft_in_target"] = out["dft_confirmed"] = pd.Series(pd.NA, index=out.index, dtype="boolean")
+        out = out.sort_values(["dft_confirmed", "dft_in_target", "final_rank"], ascending=[False, False, True],
+                              na_position="last", kind="stable").reset_index(drop=True)
+        out["xtb_rank"] = out.pop("final_rank")
+        out.insert(0, "final_rank", np.arange(1, len(out) + 1))
+        n_dft = int(out["dft_ok"].notna().sum())
+        tier = d.top_k > 0 and quantity is not None
+        dft = {"dft_method": f"{d.functional}/{d.basis}", "dft_margin_ev": d.margin_ev, "n_dft_run": n_dft,
+               "n_dft_ok": int(ran.sum()), "n_dft_in_target": int(out["dft_in_target"].eq(True).sum()),
+               "n_dft_confirmed": int(out["dft_confirmed"].eq(True).sum()),
+               "dft_seconds_total": float(pd.to_numeric(out["dft_seconds"], errors="coerce").sum())}
+        if tier:
+            lead = {"confirmed_by": f"DFT {d.functional}/{d.basis} (inside the target by more than "
+                                    f"{d.margin_ev} eV)", "n_confirmed": dft["n_dft_confirmed"],
+                    "n_checked_by_confirming_tier": n_dft}
+        else:
+            lead = {"confirmed_by": "xTB calibrated (no DFT tier: oracle.dft.top_k is 0 or the property has no DFT "
+                                    "measure)", "n_confirmed": metrics.get("n_xtb_in_target", 0),
+                    "n_checked_by_confirming_tier": metrics.get("n_xtb_verified", 0)}
+        log.info("DFT: %d run, %d converged, %d in the target, %d confirmed (margin %.2f eV)", n_dft,
+                 dft["n_dft_ok"], dft["n_dft_in_target"], dft["n_dft_confirmed"], d.margin_ev)
+        return out, {**lead, **metrics, **dft}
 
     def report_extras(self, verified):
         hist, funnel = {}, {}
         if "xtb_calibrated" in verified:
             hist["xTB-verified (calibrated)"] = verified["xtb_calibrated"].to_numpy(float)
         funnel["xTB verified"] = int(verified["xtb_verified"].sum())
+        if "dft_ok" in verified and verified["dft_ok"].notna().any():
+            funnel["DFT run"] = int(verified["dft_ok"].notna().sum())
+            funnel["DFT confirmed"] = int(verified["dft_confirmed"].eq(True).sum())
         return hist, funnel

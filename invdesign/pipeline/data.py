@@ -47,6 +47,24 @@ def prepare_dataset(*, campaign: str, domain: str, dataset: dict, split: dict, d
     write_table(df, out)
 
 
+def known_reference(*, campaign: str, domain: str, dataset: dict, known_library: list, data: dict, out: str) -> int:
+    """Write everything the project knows for this campaign (:mod:`invdesign.data.known`): every entry of the source
+    data set (whatever ``max_rows`` and size limits) and of each ``filters.known_library`` file; returns its size."""
+    from ..data.known import known_table
+    from ..domains import get_domain
+
+    ds = variant(dataset, SOURCES[domain], "source", None, f"campaigns.{campaign}.dataset", "config", "")
+    dom = get_domain(domain)
+    mirror = os.environ.get("INVDESIGN_DATA_MIRROR") or data.get("mirror")
+    parts = [(getattr(ds, "path", None) or ds.source,
+              dom.load_known(ds, mirror=mirror, cache_dir=data.get("cache", "data/cache")))]
+    parts += [(str(p), dom.read_library(p)) for p in known_library]
+    table = known_table(parts, dom.identifier)
+    log.info("campaign %s: %d known %s (novelty reference)", campaign, len(table), domain)
+    write_table(table, out)
+    return len(table)
+
+
 def check_rows(dom, df, ds, where: str):
     """The data checks of :mod:`invdesign.data.checks` on every row (labels, the domain's structure checks,
     duplicates), applied with ``dataset.on_bad_rows``; the counts go to the log."""

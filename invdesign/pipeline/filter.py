@@ -89,10 +89,11 @@ def funnel_metrics(domain, checked: pd.DataFrame, keep: pd.DataFrame) -> dict:
 
 
 def filter_rank(*, campaign: str, domain: str, filters: dict, target: dict, property_column: str, unit: str,
-                runtime: dict, samples: list[str], dataset: str, predictor: str, ebm: list[str], csv: str,
-                parquet: str, metrics: str, structures: str) -> dict:
+                runtime: dict, samples: list[str], dataset: str, known: str, predictor: str, ebm: list[str],
+                csv: str, parquet: str, metrics: str, structures: str) -> dict:
     """Write the ranked candidate tables (``csv``, ``parquet``), the per-candidate files in ``structures`` and
-    the funnel ``metrics``. ``ebm``: the campaign's EBM generator, if it has one (its energy scores every
+    the funnel ``metrics``. Novelty is judged against ``known`` (everything the project knows:
+    :func:`invdesign.pipeline.data.known_reference`), validity against the training ``dataset``. ``ebm``: the campaign's EBM generator, if it has one (its energy scores every
     candidate, whichever generator made it, for being out of distribution: ``ood_z``)."""
     from ..device import resolve_device
     from ..domains import get_domain
@@ -103,7 +104,7 @@ def filter_rank(*, campaign: str, domain: str, filters: dict, target: dict, prop
     tgt = Target.parse(target).to_dict()
     device = resolve_device(runtime.get("device"))
     checked = dom.filter_candidates(merge_samples(samples), read_table(dataset, [dom.identifier]),
-                                    FILTERS[domain].parse(filters, "filters"))
+                                    FILTERS[domain].parse(filters, "filters"), read_table(known, [dom.identifier]))
     keep = checked[checked["valid"] & checked["unique"]].copy()
     log.info("%d samples: %d valid, %d valid+unique, %d pass every filter", len(checked),
              int(checked["valid"].sum()), len(keep), int(checked["passes"].sum()))
@@ -134,10 +135,17 @@ def filter_rank(*, campaign: str, domain: str, filters: dict, target: dict, prop
     return out
 
 
-def summary(*, metrics: list[str], csv: str) -> None:
-    """One row per campaign: the scalar entries of its ``metrics.json``."""
+#: the oracle's entries the summary leads with: what the highest tier that ran confirms, then what it checked
+SUMMARY_LEAD = ("campaign", "confirmed_by", "n_confirmed", "n_checked_by_confirming_tier")
+
+
+def summary(*, metrics: list[str], oracle: list[str], csv: str) -> None:
+    """One row per campaign: the confirmed count of the oracle's highest tier first (``oracle/metrics.json``), then
+    the scalar entries of the funnel (``metrics.json``: predicted counts)."""
     rows = []
-    for p in metrics:
-        m = json.loads(Path(p).read_text())
-        rows.append({k: v for k, v in m.items() if not isinstance(v, dict)} | {"target": json.dumps(m["target"])})
+    for p, q in zip(metrics, oracle):
+        m, o = json.loads(Path(p).read_text()), json.loads(Path(q).read_text())
+        lead = {k: o.get(k) for k in SUMMARY_LEAD} | {"campaign": m["campaign"]}
+        funnel = {k: v for k, v in m.items() if not isinstance(v, dict) and k not in lead}
+        rows.append(lead | funnel | {"target": json.dumps(m["target"])})
     write_table(pd.DataFrame(rows), csv)

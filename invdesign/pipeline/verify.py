@@ -3,7 +3,10 @@
 * ``oracle_prepare``: what the oracle computes once per campaign (``oracle/prepared.json``);
 * checkpoint ``oracle_batches``: the candidates the oracle checks, in ``oracle.batch_size`` files;
 * ``oracle_batch``: one job per file (a cluster profile runs them side by side);
-* ``verify``: the checked batches merged and ranked into ``candidates_verified``, with the oracle's metrics;
+* ``oracle_merge``: the checked batches merged and ranked by the first tier (``oracle/checked.parquet``);
+* checkpoint ``confirm_batches`` and ``confirm_batch``: the oracle's confirming tier (molecules: DFT) on the best
+  rows of that ranking, fanned out the same way;
+* ``verify``: both tiers merged and ranked by the highest one into ``candidates_verified``, with the metrics;
 * ``export_structures``: the domain's file for chemists (SDF of molecules, zip of CIFs).
 """
 
@@ -51,48 +54,96 @@ def oracle_batches(*, domain: str, oracle: dict, target: dict, property_column: 
     """Split the candidates the oracle checks (:meth:`Oracle.select`) into ``batch_XXX.parquet`` files of
     ``oracle.batch_size`` rows; returns the number of batches (0 when nothing is to be checked)."""
     o = make_oracle(domain, oracle, target, property_column, property_kind)
-    top = o.select(read_table(candidates, ["rank", "passes"]))
+    return _write_batches(o.select(read_table(candidates, ["rank", "passes"])), batches, o.settings.batch_size,
+                          o.name)
+
+
+def _write_batches(top: pd.DataFrame, batches: str, size: int, what: str) -> int:
+    """``top`` in ``batch_XXX.parquet`` files of ``size`` rows in the folder ``batches`` (emptied first)."""
     out = Path(batches)
     if out.exists():
         for old in out.glob("batch_*.parquet"):
             old.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    size = o.settings.batch_size
     n = (len(top) + size - 1) // size
     for b in range(n):
         write_table(top.iloc[b * size:(b + 1) * size], str(out / f"batch_{b:03d}.parquet"))
-    log.info("%d candidates in %d %s batches of up to %d", len(top), n, o.name, size)
+    log.info("%d candidates in %d %s batches of up to %d", len(top), n, what, size)
     return n
 
 
-def oracle_batch(*, domain: str, oracle: dict, target: dict, property_column: str, property_kind: str | None,
-                 batch: str, dataset: str, prepared: str, checked: str) -> None:
-    o = make_oracle(domain, oracle, target, property_column, property_kind)
-    rows = read_table(batch, ["rank"])
+def _run_batch(o, what: str, run, columns: dict, rows: pd.DataFrame, out_path: str) -> None:
     t0 = time.monotonic()
-    out = o.evaluate(rows, read_table(dataset, ["id"]), json.loads(Path(prepared).read_text()))
-    missing = [c for c in o.columns if c not in out]
+    out = run(rows)
+    missing = [c for c in columns if c not in out]
     if len(out) != len(rows) or missing:
-        raise RuntimeError(f"oracle {o.name} returned {len(out)} rows for {len(rows)} (missing columns: {missing})")
-    log.info("%s checked %d candidates in %.0fs (%d error rows)", o.name, len(out), time.monotonic() - t0,
-             int((out["oracle_error"].fillna("") != "").sum()) if len(out) else 0)
-    write_table(out, checked)
+        raise RuntimeError(f"oracle {o.name} ({what}) returned {len(out)} rows for {len(rows)} (missing columns: "
+                           f"{missing})")
+    log.info("%s %s: %d candidates in %.0fs (%d error rows)", o.name, what, len(out), time.monotonic() - t0,
+             int((out["oracle_error"].fillna("") != "").sum()) if len(out) and "oracle_error" in out else 0)
+    write_table(out, out_path)
 
 
-def verify(*, campaign: str, domain: str, oracle: dict, target: dict, property_column: str,
-           property_kind: str | None, checked: list[str], candidates: str, dataset: str, prepared: str, csv: str,
-           parquet: str, metrics: str) -> dict:
-    """Merge the checked batches into ``candidates_verified`` (ranked by the oracle's verdicts) and its metrics."""
+def oracle_batch(*, domain: str, oracle: dict, target: dict, property_column: str, property_kind: str | None,
+                 batch: str, known: str, prepared: str, checked: str) -> None:
+    o = make_oracle(domain, oracle, target, property_column, property_kind)
+    state = json.loads(Path(prepared).read_text())
+    _run_batch(o, "check", lambda rows: o.evaluate(rows, read_table(known, ["id"]), state), o.columns,
+               read_table(batch, ["rank"]), checked)
+
+
+def _merge_parts(paths: list[str], empty: pd.DataFrame) -> pd.DataFrame:
+    parts = [p for p in (read_table(path) for path in sorted(paths)) if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else empty
+
+
+def oracle_merge(*, domain: str, oracle: dict, target: dict, property_column: str, property_kind: str | None,
+                 checked: list[str], candidates: str, known: str, prepared: str, table: str,
+                 tier_metrics: str) -> dict:
+    """The first tier's checked batches merged and ranked (``oracle.finalize``), with its metrics."""
     t0 = time.monotonic()
     o = make_oracle(domain, oracle, target, property_column, property_kind)
     cands = read_table(candidates, ["rank", "passes"])
-    parts = [p for p in (read_table(path) for path in sorted(checked)) if len(p)]
-    merged = pd.concat(parts, ignore_index=True) if parts else o.empty_result(cands.head(0))
-    table, m = o.finalize(merged, cands, read_table(dataset, ["id"]), json.loads(Path(prepared).read_text()))
-    m = {"campaign": campaign, **m, "n_batches": len(checked), "seconds_merge": time.monotonic() - t0}
-    write_table(table, parquet)
-    write_table(table.drop(columns=[c for c in ("structure", "relaxed_cif", "molblock", "xtb_homo_density",
-                                                "xtb_lumo_density", "xtb_charges") if c in table]), csv)
+    merged = _merge_parts(checked, o.empty_result(cands.head(0)))
+    out, m = o.finalize(merged, cands, read_table(known, ["id"]), json.loads(Path(prepared).read_text()))
+    m = {**m, "n_batches": len(checked), "seconds_merge": time.monotonic() - t0}
+    write_table(out, table)
+    write_json(m, tier_metrics)
+    return m
+
+
+def confirm_batches(*, domain: str, oracle: dict, target: dict, property_column: str, property_kind: str | None,
+                    table: str, batches: str) -> int:
+    """The rows of the first tier's table that the confirming tier checks (:meth:`Oracle.confirm_select`), in
+    batches; none when the oracle has no confirming tier."""
+    o = make_oracle(domain, oracle, target, property_column, property_kind)
+    return _write_batches(o.confirm_select(read_table(table, ["final_rank"])), batches, o.confirm_batch_size,
+                          f"{o.name} confirming")
+
+
+def confirm_batch(*, domain: str, oracle: dict, target: dict, property_column: str, property_kind: str | None,
+                  batch: str, known: str, prepared: str, confirmed: str) -> None:
+    o = make_oracle(domain, oracle, target, property_column, property_kind)
+    state = json.loads(Path(prepared).read_text())
+    _run_batch(o, "confirm", lambda rows: o.confirm(rows, read_table(known, ["id"]), state), o.confirm_columns,
+               read_table(batch, ["final_rank"]), confirmed)
+
+
+def verify(*, campaign: str, domain: str, oracle: dict, target: dict, property_column: str,
+           property_kind: str | None, table: str, tier_metrics: str, confirmed: list[str], csv: str, parquet: str,
+           metrics: str) -> dict:
+    """``candidates_verified`` and the oracle's metrics: the first tier's table with the confirming tier's verdicts,
+    ranked by the highest tier that ran (:meth:`Oracle.merge_confirmed`)."""
+    o = make_oracle(domain, oracle, target, property_column, property_kind)
+    checked = read_table(table, ["final_rank"])
+    rows = _merge_parts(confirmed, checked.head(0).assign(**{c: pd.Series(dtype=object) for c in o.confirm_columns}))
+    out, m = o.merge_confirmed(checked, rows, json.loads(Path(tier_metrics).read_text()))
+    m = {"campaign": campaign, "confirmed_by": m.pop("confirmed_by"), "n_confirmed": m.pop("n_confirmed"), **m,
+         "n_confirm_batches": len(confirmed)}
+    log.info("%d candidates confirmed by %s", m["n_confirmed"], m["confirmed_by"])
+    write_table(out, parquet)
+    write_table(out.drop(columns=[c for c in ("structure", "relaxed_cif", "molblock", "xtb_homo_density",
+                                              "xtb_lumo_density", "xtb_charges") if c in out]), csv)
     write_json(m, metrics)
     return m
 
@@ -107,3 +158,29 @@ def export_structures(*, domain: str, verified: str, candidates: str, export: st
         raise InvdesignError(f"{export}: a {domain} campaign exports candidates{dom.export_suffix}; ask for that file")
     n = dom.write_export(read_table(verified), read_table(candidates, ["rank", "passes"]), export)
     log.info("wrote %d candidates to %s", n, export)
+
+
+def run_oracle_chain(*, campaign: str, domain: str, oracle: dict, target: dict, property_column: str,
+                     property_kind: str | None, candidates: str, known: str, prepared: str, folder: str) -> dict:
+    """Every oracle rule after ``oracle_prepare``, in one process, as the workflow chains them (batches -> checked
+    -> merged -> confirming batches -> confirmed -> verified), with the workflow's file names under ``folder``:
+    how tests, bench scripts and notebooks run a campaign's oracle without Snakemake. Returns the metrics."""
+    out = Path(folder)
+    p = {"domain": domain, "oracle": oracle, "target": target, "property_column": property_column,
+         "property_kind": property_kind}
+    n = oracle_batches(**p, candidates=candidates, feedback=[], batches=str(out / "batches"))
+    checked = [str(out / "checked" / f"batch_{b:03d}.parquet") for b in range(n)]
+    for b, path in enumerate(checked):
+        oracle_batch(**p, batch=str(out / "batches" / f"batch_{b:03d}.parquet"), known=known, prepared=prepared,
+                     checked=path)
+    oracle_merge(**p, checked=checked, candidates=candidates, known=known, prepared=prepared,
+                 table=str(out / "checked.parquet"), tier_metrics=str(out / "checked_metrics.json"))
+    n = confirm_batches(**p, table=str(out / "checked.parquet"), batches=str(out / "confirm" / "batches"))
+    confirmed = [str(out / "confirm" / "checked" / f"batch_{b:03d}.parquet") for b in range(n)]
+    for b, path in enumerate(confirmed):
+        confirm_batch(**p, batch=str(out / "confirm" / "batches" / f"batch_{b:03d}.parquet"), known=known,
+                      prepared=prepared, confirmed=path)
+    return verify(campaign=campaign, **p, table=str(out / "checked.parquet"),
+                  tier_metrics=str(out / "checked_metrics.json"), confirmed=confirmed,
+                  csv=str(out / "candidates_verified.csv"), parquet=str(out / "candidates_verified.parquet"),
+                  metrics=str(out / "metrics.json"))

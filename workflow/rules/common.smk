@@ -57,6 +57,7 @@ SEARCH_RESOURCES = {"gpu": 0 if SETTINGS.runtime.device == "cpu" else 1}
 # maps plain patterns, not the already-mapped output objects that intact() would have to expand.
 DATASET = f"{RESULTS}/{{campaign}}/data/dataset.parquet"
 TARGET_CHECK = f"{RESULTS}/{{campaign}}/data/target.json"
+KNOWN = f"{RESULTS}/{{campaign}}/data/known.parquet"
 GRAPHS = f"{RESULTS}/{{campaign}}/data/graphs.pt"
 GENERATOR = f"{RESULTS}/{{campaign}}/models/generator_{{generator}}.pt"
 PREDICTOR = f"{RESULTS}/{{campaign}}/models/predictor.pt"
@@ -65,6 +66,9 @@ FUNNEL = f"{RESULTS}/{{campaign}}/metrics.json"
 PREPARED = f"{RESULTS}/{{campaign}}/oracle/prepared.json"
 BATCH = f"{RESULTS}/{{campaign}}/oracle/batches/batch_{{batch}}.parquet"
 VERIFIED = f"{RESULTS}/{{campaign}}/candidates_verified.parquet"
+CHECKED = f"{RESULTS}/{{campaign}}/oracle/checked.parquet"
+CONFIRM_BATCH = f"{RESULTS}/{{campaign}}/oracle/confirm/batches/batch_{{batch}}.parquet"
+ORACLE_METRICS = f"{RESULTS}/{{campaign}}/oracle/metrics.json"
 
 
 wildcard_constraints:
@@ -134,6 +138,13 @@ def checked_batches(wc):
     folder = checkpoints.oracle_batches.get(campaign=wc.campaign).output.batches
     ids = glob_wildcards(os.path.join(folder, "batch_{batch}.parquet")).batch
     return expand(f"{RESULTS}/{wc.campaign}/oracle/checked/batch_{{batch}}.parquet", batch=sorted(ids))
+
+
+def confirmed_batches(wc):
+    """The files of every batch the confirm_batches checkpoint wrote (none when the oracle has no confirming tier)."""
+    folder = checkpoints.confirm_batches.get(campaign=wc.campaign).output.batches
+    ids = glob_wildcards(os.path.join(folder, "batch_{batch}.parquet")).batch
+    return expand(f"{RESULTS}/{wc.campaign}/oracle/confirm/checked/batch_{{batch}}.parquet", batch=sorted(ids))
 
 
 def intact(source):

@@ -42,3 +42,27 @@ rule check_target:
         "../../envs/chem.yaml"
     script:
         "../scripts/check_target.py"
+
+
+rule known_reference:
+    """Everything the project knows (the whole source data set, whatever max_rows and size limits, and the
+    filters.known_library files): novelty, the nearest known neighbour and the crystal hull are judged against it."""
+    output:
+        out=KNOWN,
+    params:
+        campaign=lambda wc: wc.campaign,
+        domain=lambda wc: camp(wc).domain,
+        # the subset settings choose training rows, not what is known: a change there does not re-run this rule
+        dataset=lambda wc: {k: v for k, v in camp(wc).dataset.to_dict().items()
+                            if k not in ("max_rows", "seed", "max_atoms")},
+        known_library=lambda wc: list(camp(wc).filters.known_library),
+    log:
+        log_path("known_reference"),
+    benchmark:
+        bench_path("known_reference")
+    threads: 1
+    priority: chain_priority
+    conda:
+        "../../envs/chem.yaml"
+    script:
+        "../scripts/known_reference.py"

@@ -7,6 +7,7 @@ rule filter_rank:
     input:
         samples=intact(campaign_samples),
         dataset=intact(DATASET),
+        known=intact(KNOWN),
         predictor=intact(PREDICTOR),
         ebm=intact(ood_model),
     output:
@@ -36,6 +37,7 @@ rule filter_rank:
 rule summary:
     input:
         metrics=expand(f"{RESULTS}/{{campaign}}/metrics.json", campaign=CAMPAIGNS),
+        oracle=expand(ORACLE_METRICS, campaign=CAMPAIGNS),
     output:
         csv=f"{RESULTS}/summary.csv",
     log:

@@ -1,7 +1,9 @@
 # Independent checks of the best candidates, the same rules for every oracle (invdesign/oracles): molecules -
 # GFN2-xTB (tblite) optimisation, connectivity check, gap calibrated to the data's DFT scale; crystals - CHGNet
 # relaxation, energy above the hull of the known phases, EOS bulk modulus (matcalc). The candidates to check
-# are split into batches by a checkpoint, one job per batch, so a cluster profile runs them side by side.
+# are split into batches by a checkpoint, one job per batch, so a cluster profile runs them side by side. An
+# oracle's confirming tier (molecules: B3LYP DFT at the data's level of theory) then checks the best rows of that
+# ranking, fanned out the same way, and `verify` ranks by the highest tier that ran.
 # Then the chemists' export: an SDF of the molecules (3D, xTB geometries where checked), a zip of CIFs.
 
 
@@ -53,7 +55,7 @@ checkpoint oracle_batches:
 rule oracle_batch:
     input:
         batch=intact(BATCH),
-        dataset=intact(DATASET),
+        known=intact(KNOWN),
         prepared=intact(PREPARED),
     output:
         checked=f"{RESULTS}/{{campaign}}/oracle/checked/batch_{{batch}}.parquet",
@@ -77,16 +79,92 @@ rule oracle_batch:
         "../scripts/oracle_batch.py"
 
 
-rule verify:
+rule oracle_merge:
+    """The first tier's verdicts merged and ranked."""
     input:
         checked=intact(checked_batches),
         candidates=intact(CANDIDATES),
-        dataset=intact(DATASET),
+        known=intact(KNOWN),
         prepared=intact(PREPARED),
+    output:
+        table=CHECKED,
+        tier_metrics=f"{RESULTS}/{{campaign}}/oracle/checked_metrics.json",
+    params:
+        domain=lambda wc: camp(wc).domain,
+        oracle=lambda wc: camp(wc).oracle.to_dict(),
+        target=lambda wc: camp(wc).target.to_dict(),
+        property_column=lambda wc: camp(wc).dataset.property_column,
+        property_kind=property_kind,
+    log:
+        log_path("oracle_merge"),
+    benchmark:
+        bench_path("oracle_merge")
+    threads: 1
+    priority: chain_priority
+    conda:
+        "../../envs/chem.yaml"
+    script:
+        "../scripts/oracle_merge.py"
+
+
+checkpoint confirm_batches:
+    """The best rows of the first tier's ranking that the oracle's confirming tier checks (molecules: DFT)."""
+    input:
+        table=intact(CHECKED),
+    output:
+        batches=directory(f"{RESULTS}/{{campaign}}/oracle/confirm/batches"),
+    params:
+        domain=lambda wc: camp(wc).domain,
+        oracle=lambda wc: camp(wc).oracle.to_dict(),
+        target=lambda wc: camp(wc).target.to_dict(),
+        property_column=lambda wc: camp(wc).dataset.property_column,
+        property_kind=property_kind,
+    log:
+        log_path("confirm_batches"),
+    threads: 1
+    priority: chain_priority
+    conda:
+        "../../envs/chem.yaml"
+    script:
+        "../scripts/confirm_batches.py"
+
+
+rule confirm_batch:
+    input:
+        batch=intact(CONFIRM_BATCH),
+        known=intact(KNOWN),
+        prepared=intact(PREPARED),
+    output:
+        confirmed=f"{RESULTS}/{{campaign}}/oracle/confirm/checked/batch_{{batch}}.parquet",
+    wildcard_constraints:
+        batch=r"\d+",
+    params:
+        domain=lambda wc: camp(wc).domain,
+        oracle=lambda wc: camp(wc).oracle.to_dict(),
+        target=lambda wc: camp(wc).target.to_dict(),
+        property_column=lambda wc: camp(wc).dataset.property_column,
+        property_kind=property_kind,
+    log:
+        f"{RESULTS}/logs/{{campaign}}/confirm_batch_{{batch}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{campaign}}/confirm_batch_{{batch}}.tsv"
+    threads: 1  # one DFT single point per job by default (oracle.dft.batch_size): jobs run side by side
+    priority: chain_priority
+    conda:
+        "../../envs/chem.yaml"
+    script:
+        "../scripts/confirm_batch.py"
+
+
+rule verify:
+    input:
+        table=intact(CHECKED),
+        tier_metrics=f"{RESULTS}/{{campaign}}/oracle/checked_metrics.json",
+        confirmed=intact(confirmed_batches),
     output:
         csv=f"{RESULTS}/{{campaign}}/candidates_verified.csv",
         parquet=VERIFIED,
-        metrics=f"{RESULTS}/{{campaign}}/oracle/metrics.json",
+        metrics=ORACLE_METRICS,
     params:
         campaign=lambda wc: wc.campaign,
         domain=lambda wc: camp(wc).domain,

@@ -1,0 +1,124 @@
+"""The molecule oracle's own error, measured on QM9 molecules (issue #23).
+
+The pipeline's DFT tier runs B3LYP/6-31G(2df,p) (QM9's level of theory) on the GFN2-xTB geometry it gets from
+a SMILES (RDKit embedding, xTB optimisation: the same ``xtb_verify`` the oracle runs). QM9's gaps were
+computed at B3LYP-optimised geometries, so the tier's error against QM9's stored gap is what a
+``dft_confirmed`` verdict has to allow for. Each record also keeps the xTB gap, HOMO and LUMO, the data for the
+xTB -> DFT calibration.
+
+    python bench/dft_protocol.py run --n 60 --dft             # random QM9 molecules: xTB, then DFT (resumable)
+    python bench/dft_protocol.py run --n 2000 --sample xtb    # a disjoint random sample: xTB only
+    python bench/dft_protocol.py analyse                      # analysis.json from the records
+
+Records: one JSON object a line in ``--out`` (``dft.jsonl``, ``xtb.jsonl``), appended as each molecule ends,
+so a killed run resumes where it stopped and the records can be committed as they come.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+log = logging.getLogger("bench")
+HARTREE_EV = 27.211386245988
+SAMPLES = {"dft": 0, "xtb": 1}  # the two samples are disjoint: rows of one permutation, DFT's first
+
+
+def qm9_rows(cache: Path, sample: str, n: int, seed: int):
+    from invdesign.data.qm9 import raw_table
+
+    raw = raw_table(cache)
+    order = np.random.default_rng(seed).permutation(len(raw))
+    # the DFT sample is the first 1,000 rows of the permutation, the xTB sample the rest
+    rows = order[:1000] if sample == "dft" else order[1000:]
+    return raw.iloc[rows[:n]]
+
+
+def run(args) -> None:
+    from invdesign.oracles.dft import frontier_from_molblock
+    from invdesign.oracles.xtb import xtb_verify
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{args.sample}.jsonl"
+    done = {json.loads(line)["id"] for line in path.read_text().splitlines()} if path.exists() else set()
+    rows = qm9_rows(Path(args.cache), args.sample, args.n, args.seed)
+    todo = [r for r in rows.itertuples(index=False) if f"qm9_{int(r.Index):06d}" not in done]
+    log.info("%d molecules in the %s sample, %d recorded, %d to do", len(rows), args.sample, len(done), len(todo))
+    t0 = time.monotonic()
+    for i, r in enumerate(todo, start=1):
+        rec = {"id": f"qm9_{int(r.Index):06d}", "smiles": r.SMILES, "qm9_gap_ev": r.HOMO_LUMO_gap_au * HARTREE_EV,
+               "qm9_homo_ev": r.HOMO_au * HARTREE_EV, "qm9_lumo_ev": r.LUMO_au * HARTREE_EV}
+        x = xtb_verify(r.SMILES)  # the oracle's defaults: seed 0, fmax 0.05, 300 steps
+        rec.update({k: x.get(k) for k in ("xtb_ok", "xtb_converged", "xtb_connectivity_ok", "xtb_gap_ev",
+                                          "xtb_homo_ev", "xtb_lumo_ev", "oracle_error")})
+        if args.dft and x.get("xtb_ok"):
+            d = frontier_from_molblock(x["molblock"], threads=args.threads)
+            rec.update(d)
+        with path.open("a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        el = time.monotonic() - t0
+        log.info("%d/%d %s %s: QM9 %.3f, xTB %s, DFT %s eV [%.0fs, ETA %.0fs]", i, len(todo), rec["id"], r.SMILES,
+                 rec["qm9_gap_ev"], _f(rec.get("xtb_gap_ev")), _f(rec.get("dft_gap_ev")), el,
+                 el / i * (len(todo) - i))
+
+
+def _f(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def analyse(args) -> dict:
+    import pandas as pd
+
+    out = Path(args.out)
+    res: dict = {}
+    dft_path = out / "dft.jsonl"
+    if dft_path.exists():
+        d = pd.read_json(dft_path, lines=True)
+        ok = d[d.get("dft_ok", False).eq(True) & d["xtb_connectivity_ok"].eq(True)]
+        err = ok["dft_gap_ev"] - ok["qm9_gap_ev"]
+        n = len(err)
+        res["dft_protocol"] = {
+            "n_molecules": int(len(d)), "n_dft_ok": n,
+            "n_xtb_broken_connectivity": int(d["xtb_connectivity_ok"].eq(False).sum()),
+            "mean_signed_error_ev": float(err.mean()), "mae_ev": float(err.abs().mean()),
+            "mae_se_ev": float(err.abs().std(ddof=1) / np.sqrt(n)) if n > 1 else None,
+            "rmse_ev": float(np.sqrt((err ** 2).mean())), "max_abs_error_ev": float(err.abs().max()),
+            "abs_error_q90_ev": float(err.abs().quantile(0.9)), "abs_error_q95_ev": float(err.abs().quantile(0.95)),
+            "homo_mae_ev": float((ok["dft_homo_ev"] - ok["qm9_homo_ev"]).abs().mean()),
+            "lumo_mae_ev": float((ok["dft_lumo_ev"] - ok["qm9_lumo_ev"]).abs().mean()),
+            "seconds_median": float(ok["dft_seconds"].median()), "n_basis_median": float(ok["dft_n_basis"].median()),
+            "xtb_vs_qm9_gap_r": float(np.corrcoef(ok["xtb_gap_ev"], ok["qm9_gap_ev"])[0, 1]),
+        }
+    (out / "analysis.json").write_text(json.dumps(res, indent=1) + "\n")
+    print(json.dumps(res, indent=1))
+    return res
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=["run", "analyse"])
+    p.add_argument("--out", default="bench/records/dft_protocol")
+    p.add_argument("--cache", default="bench/out/cache")
+    p.add_argument("--sample", choices=sorted(SAMPLES), default="dft")
+    p.add_argument("--n", type=int, default=60)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dft", action="store_true", help="run the DFT single point after xTB")
+    p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS") or 1))
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("invdesign").setLevel(logging.WARNING)
+    run(args) if args.what == "run" else analyse(args)
+
+
+if __name__ == "__main__":
+    main()

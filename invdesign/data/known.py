@@ -1,0 +1,110 @@
+"""What is already known: the reference that novelty and the nearest known neighbour are judged against.
+
+A candidate is novel only when it is none of: every row of the campaign's source data set (all of QM9 or all
+Materials Project elasticity cells, whatever ``max_rows``, ``max_atoms`` or the split; all rows of a user's
+table) and every entry of the user's reference libraries (``filters.known_library``):
+
+* molecules: a SMILES file (``.smi`` / ``.txt``: the first column of each line; ``#`` starts a comment) or a
+  CSV file with a ``smiles`` column (e.g. a PubChem export);
+* crystals: a folder of CIF files, or a JSON file of pymatgen objects (``ComputedStructureEntry`` /
+  ``ComputedEntry`` with a structure, ``Structure``; e.g. a Materials Project or Alexandria export).
+
+Molecules are compared by canonical SMILES without stereo (QM9 has none), crystals by reduced formula and
+pymatgen's StructureMatcher (:func:`invdesign.chem.crystals.known_matches`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import InvdesignError
+
+log = logging.getLogger(__name__)
+
+
+def novelty_key(smiles) -> str | None:
+    """The form molecules are compared in: RDKit canonical SMILES without stereo (None if it does not parse)."""
+    from rdkit import Chem
+
+    mol = Chem.MolFromSmiles(smiles) if isinstance(smiles, str) and smiles else None
+    return Chem.MolToSmiles(mol, isomericSmiles=False) if mol is not None else None
+
+
+def _library_path(path: str) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise InvdesignError(f"filters.known_library: {path} not found; fix the path or remove it from the list")
+    return p
+
+
+def read_smiles_library(path: str) -> pd.DataFrame:
+    """``id``, ``smiles`` of a SMILES library (one per line, or a CSV with a ``smiles`` column)."""
+    p = _library_path(path)
+    if p.suffix.lower() == ".csv":
+        df = pd.read_csv(p)
+        col = next((c for c in df.columns if str(c).lower() == "smiles"), None)
+        if col is None:
+            raise InvdesignError(f"{p}: no 'smiles' column (columns: {', '.join(map(str, df.columns[:8]))}); name "
+                                 "the SMILES column 'smiles' or give a .smi file")
+        smiles = df[col].astype(str).tolist()
+    else:
+        smiles = [line.split()[0] for line in p.read_text().splitlines()
+                  if line.strip() and not line.lstrip().startswith("#")]
+    return pd.DataFrame({"id": [f"{p.name}:{i + 1}" for i in range(len(smiles))], "smiles": smiles})
+
+
+def _structures_from_json(p: Path) -> list:
+    from monty.serialization import loadfn
+    from pymatgen.core import Structure
+
+    try:
+        items = loadfn(p)
+    except Exception as exc:  # noqa: BLE001  (monty/json raise many types)
+        raise InvdesignError(f"{p}: not a readable JSON of pymatgen objects ({type(exc).__name__}); export "
+                             "entries with monty.serialization.dumpfn") from None
+    items = items if isinstance(items, list) else [items]
+    out = []
+    for i, it in enumerate(items):
+        s = it if isinstance(it, Structure) else getattr(it, "structure", None)
+        if s is None and isinstance(it, dict) and "structure" in it:
+            s = Structure.from_dict(it["structure"])
+        out.append((str(getattr(it, "entry_id", None) or (it.get("entry_id") if isinstance(it, dict) else None)
+                        or f"{p.name}:{i}"), s))
+    return out
+
+
+def read_structure_library(path: str) -> pd.DataFrame:
+    """``id``, ``formula``, ``structure`` of a crystal library (a folder of CIFs or a pymatgen JSON)."""
+    from ..chem.crystals import structure_to_record
+    from .user_crystals import read_cif
+
+    p = _library_path(path)
+    if p.is_dir():
+        pairs, bad = [], 0
+        for f in sorted(p.glob("*.cif")):
+            try:
+                pairs.append((f"{p.name}/{f.stem}", read_cif(f, max_atoms=10**6)))
+            except ValueError:
+                bad += 1
+        if bad:
+            log.warning("%s: %d unreadable CIFs left out of the known library", p, bad)
+    else:
+        pairs = _structures_from_json(p)
+    rows = [{"id": i, "formula": s.composition.reduced_formula, "structure": structure_to_record(s)}
+            for i, s in pairs if s is not None]
+    return pd.DataFrame(rows, columns=["id", "formula", "structure"])
+
+
+def known_table(parts: list[tuple[str, pd.DataFrame]], key: str) -> pd.DataFrame:
+    """One table of every known entry (``source`` names where each came from); molecules deduplicated by key."""
+    frames = [df.assign(source=name) for name, df in parts if len(df)]
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["id", key, "source"])
+    if key == "smiles":
+        out["smiles"] = [novelty_key(s) for s in out["smiles"]]
+        out = out.dropna(subset=["smiles"]).drop_duplicates("smiles")
+    for name, df in parts:
+        log.info("known %s: %d entries from %s", "molecules" if key == "smiles" else "structures", len(df), name)
+    return out.reset_index(drop=True)
