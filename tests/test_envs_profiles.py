@@ -15,7 +15,7 @@ CONDA_NAME = {
     "matplotlib": "matplotlib-base", "rdkit": "rdkit", "selfies": "selfies", "pymatgen": "pip:pymatgen",
     "ase": "ase", "smact": "smact", "pooch": "pooch", "tblite": "tblite-python", "qm9pack": "pip:qm9pack",
     "chgnet": "pip:chgnet", "matcalc": "pip:matcalc", "monty": "pip:monty",
-    "pyscf": "pip:pyscf",
+    "pyscf": "pip:pyscf", "sevenn": "pip:sevenn",
 }
 STDLIB = set(sys.stdlib_module_names)
 # the modules each environment's rules execute (training rules must not need chemistry packages)

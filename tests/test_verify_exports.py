@@ -224,12 +224,13 @@ def test_chgnet_verdicts_rank_novel_hits_above_known_ones(tmp_path):
     checked[["rank"]].assign(passes=True).to_parquet(tmp_path / "c.parquet")
     pd.DataFrame({"id": ["x"]}).to_parquet(tmp_path / "d.parquet")
     (tmp_path / "p.json").write_text("{}")
-    m = merged(tmp_path, CRYSTAL | {"oracle": {"e_hull_max": 0.1}})
+    m = merged(tmp_path, CRYSTAL | {"oracle": {"e_hull_max": 0.1, "committee": {"top_k": 0}}})
     out = pd.read_parquet(tmp_path / "v.parquet")
     assert out["rank"].tolist() == [2, 1, 4, 3]
     assert (m["n_stable_eos_in_target"], m["n_sun_eos_in_target"], m["n_relaxed_onto_known"]) == (2, 1, 1)
-    # the summary leads with what the highest tier confirms: here CHGNet's stable, on-target, novel cells
+    # the summary leads with what the highest tier confirms: here (no committee) CHGNet's stable, on-target, novel cells
     assert list(m)[:3] == ["campaign", "confirmed_by", "n_confirmed"] and m["n_confirmed"] == 1
+    assert m["confirmed_by"] == "CHGNet alone (committee.top_k is 0)"
     # a shear-modulus campaign: the EOS bulk modulus does not judge it
     m = merged(tmp_path, CRYSTAL | {"property_column": "shear_modulus_gpa", "oracle": {}})
     out = pd.read_parquet(tmp_path / "v.parquet")

@@ -57,6 +57,21 @@ class XtbOracleSettings(OracleSettings):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CommitteeTier(Spec):
+    __doc_line__ = ("crystals: the confirming tier, a second universal potential (SevenNet, optional extra "
+                    "invdesign[committee]) re-relaxing the CHGNet hits, on its own MP2020-corrected hull of the same "
+                    "known phases, with its own EOS; committee_confirmed where both potentials agree")
+    model: Literal["7net-0", "7net-l3i5"] = setting("7net-0", doc="SevenNet model shipped in the sevenn wheel "
+                                                    "(7net-l3i5: more accurate, slower)")
+    select: Literal["hits", "stable", "all"] = setting("hits", doc="which CHGNet-checked cells SevenNet checks: "
+                                                       "CHGNet hits (stable, in the target, novel), the stable ones, "
+                                                       "or every relaxed cell (for measuring the two potentials' "
+                                                       "agreement)")
+    top_k: int | None = setting(None, ge=0, doc="at most this many of them (null: all; 0: no committee)")
+    batch_size: int = setting(4, ge=1, doc="cells per SevenNet job")
+
+
+@dataclass(frozen=True, kw_only=True)
 class ChgnetOracleSettings(OracleSettings):
     __doc_line__ = ("crystals: CHGNet relaxation, energy above the hull of the data set's phases, matcalc EOS bulk "
                     "modulus")
@@ -77,6 +92,7 @@ class ChgnetOracleSettings(OracleSettings):
                                                "those CHGNet verdicts (P(stable) x P(EOS modulus in the target)) "
                                                "instead of the predictor alone; formulas those tables verified "
                                                "already are skipped")
+    committee: CommitteeTier = setting(CommitteeTier(), doc=CommitteeTier.__doc_line__)
 
 
 #: domain -> {oracle type: settings class}; the first is the domain's default

@@ -684,8 +684,8 @@ class ChgnetOracle(Oracle):
         errors = out[ERROR_COLUMN].fillna("")
         diff = out["predictor_vs_eos_gpa"].to_numpy(float) if self.measures else np.array([])
         metrics = {"confirmed_by": "CHGNet (stable within e_hull_max, EOS bulk modulus in the target, novel after "
-                                   "relaxation)",
-                   "n_confirmed": int((hit & out["novel_after_relaxation"].eq(True)).sum()),
+                                   "relaxation)" if self.measures else self.not_measured_note,
+                   "n_confirmed": int(self._chgnet_hits(out).sum()) if self.measures else 0,
                    "n_checked_by_confirming_tier": int(len(out)),
                    "oracle": self.name, "n_checked": int(len(out)), "n_relaxed": int((errors == "").sum()),
                    "n_oracle_errors": int((errors != "").sum()), "n_stable": int(stable.sum()),
@@ -701,6 +701,124 @@ class ChgnetOracle(Oracle):
                  "(%d of them still novel after relaxation)", metrics["n_relaxed"], len(out), metrics["n_stable"],
                  self.settings.e_hull_max, metrics["n_stable_eos_in_target"], metrics["n_sun_eos_in_target"])
         return out, metrics
+
+    # ------------------------------------------------------------------ the committee (SevenNet)
+    confirm_columns = {
+        "sevennet_energy_per_atom": "SevenNet energy of its relaxed cell, MP2020-corrected (eV/atom)",
+        "sevennet_e_hull": "energy above the SevenNet hull of the same known phases (eV/atom, MP2020-corrected)",
+        "sevennet_stable": "sevennet_e_hull <= oracle.e_hull_max",
+        "sevennet_eos_bulk_modulus_gpa": "Birch-Murnaghan bulk modulus from matcalc's EOS with SevenNet (GPa)",
+        "sevennet_eos_r2": "R^2 of SevenNet's EOS fit",
+        "sevennet_matches_known": "id of a known phase SevenNet's relaxed cell matches ('' when none)",
+        "sevennet_error": "why SevenNet could not check the cell ('' when it could)",
+    }
+
+    @property
+    def confirm_batch_size(self) -> int:
+        return self.settings.committee.batch_size
+
+    def confirm_select(self, checked):
+        """CHGNet's hits (or its stable / relaxed cells, ``committee.select``) for SevenNet, best first; none when
+        sevenn is not installed (the committee is an optional extra) or ``committee.top_k`` is 0."""
+        from .committee import sevennet_available
+
+        c = self.settings.committee
+        if c.top_k == 0 or not sevennet_available() or not len(checked):
+            return checked.head(0)
+        relaxed = checked["oracle_error"].fillna("").eq("") & checked["relaxed_cif"].fillna("").ne("")
+        pick = {"all": relaxed, "stable": relaxed & checked["stable"].eq(True),
+                "hits": relaxed & self._chgnet_hits(checked)}[c.select]
+        top = checked[pick].sort_values("final_rank")
+        return (top if c.top_k is None else top.head(c.top_k)).reset_index(drop=True)
+
+    def _chgnet_hits(self, table) -> pd.Series:
+        hit = table["stable"].eq(True) & table["novel_after_relaxation"].eq(True)
+        return hit & table["eos_in_target"].eq(True) if self.measures else hit
+
+    def confirm(self, batch, known, prepared):
+        """SevenNet re-relaxes each CHGNet-relaxed cell, places it on a hull of SevenNet energies of every known phase
+        of its chemical system (MP2020-corrected), fits its EOS and matches it against the known phases again."""
+        from pymatgen.core import Structure
+
+        from ..chem.crystals import known_matches, structure_from_record
+        from .committee import CorrectedReferences, load_sevennet, relax_ase
+
+        s, c = self.settings, self.settings.committee
+        out = batch.reset_index(drop=True).copy()
+        calc = load_sevennet(c.model)
+        cells = [Structure.from_str(cif, fmt="cif") for cif in out["relaxed_cif"]]
+        chemsys = {frozenset(el.symbol for el in x.composition.elements) for x in cells}
+        refs = CorrectedReferences([], calculator=calc, fmax=s.fmax, steps=s.max_steps)
+        refs.add(structure_from_record(r) for r, f in zip(known["structure"], known["formula"])
+                 if any(set(_elements_of(f)) <= cs for cs in chemsys))
+        rows = relax_ase(cells, calc, fmax=s.fmax, steps=s.max_steps)
+        e_hull = np.asarray(hull_energies(rows, refs), float)
+        ok = [i for i, r in enumerate(rows) if r["error"] is None]
+        fits = dict(zip(ok, eos_fits([rows[i]["structure"] for i in ok], calculator=calc, relaxed=True,
+                                     fmax=s.fmax, max_steps=s.max_steps))) if self.measures else {}
+        matches = known_matches([r["structure"] for r in rows], known)
+        out["sevennet_energy_per_atom"] = [r["energy_per_atom"] for r in rows]
+        out["sevennet_e_hull"] = e_hull
+        out["sevennet_stable"] = np.nan_to_num(e_hull, nan=np.inf) <= s.e_hull_max
+        out["sevennet_eos_bulk_modulus_gpa"] = [fits.get(i, {}).get("k", np.nan) for i in range(len(rows))]
+        out["sevennet_eos_r2"] = [fits.get(i, {}).get("r2", np.nan) for i in range(len(rows))]
+        out["sevennet_matches_known"] = [m or "" for m in matches]
+        out["sevennet_error"] = [r["error"] or ("no energy above hull" if not np.isfinite(e) else "")
+                                 or fits.get(i, {}).get("error", "")
+                                 for i, (r, e) in enumerate(zip(rows, e_hull))]
+        out["sevennet_model"] = c.model
+        return out
+
+    def merge_confirmed(self, checked, confirmed, metrics):
+        """``committee_confirmed`` where CHGNet and SevenNet both find the cell stable, in the target and novel; the
+        two potentials' disagreement on every cell SevenNet checked; committee-confirmed cells rank first. Without
+        the committee (sevenn absent or top_k 0) CHGNet's verdicts stand alone and the metrics say so."""
+        from .committee import sevennet_available
+
+        c = self.settings.committee
+        out = checked.copy()
+        cols = [col for col in [*self.confirm_columns, "sevennet_model"] if col in confirmed]
+        out = out.merge(confirmed[["final_rank", *cols]], on="final_rank", how="left") if len(confirmed) else \
+            out.assign(**{col: pd.Series(dtype=object) for col in self.confirm_columns})
+        ran = out["sevennet_error"].notna()
+        k7 = pd.to_numeric(out["sevennet_eos_bulk_modulus_gpa"], errors="coerce").to_numpy(float)
+        seven = out["sevennet_stable"].eq(True) & out["sevennet_matches_known"].fillna("x").eq("")
+        if self.measures:
+            seven &= pd.Series(self.in_target(k7), index=out.index)
+        both = self._chgnet_hits(out) & seven
+        out["committee_confirmed"] = pd.array(np.where(ran, both, pd.NA), dtype="boolean")
+        out["committee_e_hull_diff"] = (pd.to_numeric(out["sevennet_e_hull"], errors="coerce")
+                                        - pd.to_numeric(out["e_hull"], errors="coerce"))
+        out["committee_k_diff_gpa"] = k7 - pd.to_numeric(out["eos_bulk_modulus_gpa"], errors="coerce").to_numpy(float)
+        out = out.sort_values(["committee_confirmed", "final_rank"], ascending=[False, True], na_position="last",
+                              kind="stable").reset_index(drop=True)
+        out["chgnet_rank"] = out.pop("final_rank")
+        out.insert(0, "final_rank", np.arange(1, len(out) + 1))
+        n_ran = int(ran.sum())
+        stab = out.loc[ran, ["stable", "sevennet_stable"]].astype(bool)
+        committee = {"committee_model": c.model, "n_committee_run": n_ran,
+                     "n_committee_errors": int(out.loc[ran, "sevennet_error"].fillna("").ne("").sum()),
+                     "n_sevennet_stable": int(out["sevennet_stable"].eq(True).sum()),
+                     "n_committee_confirmed": int(out["committee_confirmed"].eq(True).sum()),
+                     "committee_stability_agreement": float((stab["stable"] == stab["sevennet_stable"]).mean())
+                     if n_ran else None,
+                     "committee_e_hull_mad": float(np.nanmean(np.abs(out["committee_e_hull_diff"])))
+                     if n_ran else None,
+                     "committee_k_mad_gpa": float(np.nanmean(np.abs(out["committee_k_diff_gpa"])))
+                     if n_ran and np.isfinite(out["committee_k_diff_gpa"]).any() else None}
+        if not self.measures:
+            lead = {"confirmed_by": self.not_measured_note, "n_confirmed": 0, "n_checked_by_confirming_tier": n_ran}
+        elif c.top_k != 0 and sevennet_available():
+            lead = {"confirmed_by": f"committee: CHGNet and SevenNet ({c.model}) both stable, EOS in the target, novel",
+                    "n_confirmed": committee["n_committee_confirmed"], "n_checked_by_confirming_tier": n_ran}
+        else:
+            why = "committee.top_k is 0" if c.top_k == 0 else "sevenn not installed: pip install 'invdesign[committee]'"
+            lead = {"confirmed_by": f"CHGNet alone ({why})", "n_confirmed": metrics["n_confirmed"],
+                    "n_checked_by_confirming_tier": metrics["n_checked_by_confirming_tier"]}
+        metrics = {k: v for k, v in metrics.items() if k not in lead}
+        log.info("committee (SevenNet %s): %d checked, %d confirmed", c.model, n_ran,
+                 committee["n_committee_confirmed"])
+        return out, {**lead, **metrics, **committee}
 
     def report_extras(self, verified):
         hist = {"CHGNet EOS (checked candidates)": pd.to_numeric(verified["eos_bulk_modulus_gpa"],
