@@ -52,6 +52,8 @@ sys.path.insert(0, str(ROOT))
 
 from _util import setup_run  # noqa: E402 (bench/ is the script's folder)
 
+from invdesign.data.known import novelty_key  # noqa: E402
+
 log = logging.getLogger("bench")
 
 
@@ -252,7 +254,7 @@ def unconditional(kind, model, sample, sizes, metaA, known, reference, search) -
     canon = [canonical(s) for s, v in zip(smiles, valid) if v]
     uniq = sorted(set(canon))
     res = {"samples": len(smiles), "validity": float(valid.mean()), "uniqueness": len(uniq) / max(len(canon), 1),
-           "novelty": float(np.mean([s not in known for s in uniq])) if uniq else 0.0,
+           "novelty": float(np.mean([novelty_key(s) not in known for s in uniq])) if uniq else 0.0,
            "samples_per_second": len(smiles) / seconds}
     try:
         from fcd_torch import FCD
@@ -289,7 +291,7 @@ def best_of_k(kind, model, sample, guide, judge, sizes, targets, ks, args, metaA
         okb = np.isfinite(err[:, :k].min(1))
         picked = jd[np.arange(m), best]
         smiles = [canonical(s) for s in np.asarray(s2, dtype=object).reshape(m, kmax)[np.arange(m), best][okb]]
-        novel = np.array([s not in known for s in smiles])
+        novel = np.array([novelty_key(s) not in known for s in smiles])
         curve[str(k)] = {"mae": float(np.mean(np.abs(picked[okb] - tk[okb]))), "share_with_valid": float(okb.mean()),
                          "guide_mae_of_pick": float(np.mean(err[:, :k].min(1)[okb])),
                          "uniqueness": float(len(set(smiles)) / max(len(smiles), 1)), "novelty": float(novel.mean()),
@@ -350,7 +352,10 @@ def main(argv=None) -> int:
     smilesA = df["smiles"].to_numpy()[parts["A"]["idx"]]
     yA = df["property"].to_numpy(float)[parts["A"]["idx"]]
     nA = np.array([int(graphs.graphs[i].num_nodes) for i in parts["A"]["idx"]])
-    known = set(smilesA)
+    # novelty against everything known: all of QM9 (canonical SMILES without stereo), not the training half
+    from invdesign.data.qm9 import raw_table
+
+    known = {novelty_key(x) for x in raw_table(data.get("cache", "data/cache"))["SMILES"]}
     smilesB = df["smiles"].to_numpy()[parts["B"]["idx"]]
     reference = list(np.random.default_rng(3).choice(smilesB, size=min(10000, len(smilesB)), replace=False))
     rng = np.random.default_rng(0)
@@ -387,7 +392,9 @@ def main(argv=None) -> int:
             if kind != "vae":
                 sample = sample.replace(guidance_scale=args.fixed_guidance[kind])
         elif kind != "vae" and len(args.guidance_grid) > 1:
-            w, res["guidance_grid"] = choose_guidance(kind, model, sample, guide, sizes[-1000:], targets[-1000:],
+            # the guidance scale is chosen on requests drawn apart from the evaluated ones
+            tune = np.random.default_rng(7).choice(len(yA), size=min(1000, args.samples), replace=True)
+            w, res["guidance_grid"] = choose_guidance(kind, model, sample, guide, nA[tune], yA[tune].astype(np.float32),
                                                       metaA, camp.search, args, device)
             sample = sample.replace(guidance_scale=w)
             res["guidance_scale"] = w
@@ -407,7 +414,7 @@ def main(argv=None) -> int:
             ok = valid & np.isfinite(judged)
             canon = pd.Series(smiles)[valid]
             res.update(validity=float(valid.mean()), uniqueness=float(canon.nunique() / max(len(canon), 1)),
-                       novelty=float(np.mean([s not in known for s in canon.unique()])) if len(canon) else 0.0,
+                       novelty=float(np.mean([novelty_key(s) not in known for s in canon.unique()])) if len(canon) else 0.0,
                        mae=float(np.mean(np.abs(judged[ok] - targets[ok]))), n_judged=int(ok.sum()),
                        mae_unconditional_same_samples=float(np.mean(np.abs(judged[ok] - rng.permutation(targets[ok])))))
         ks = sorted(set(args.best_of))

@@ -35,10 +35,12 @@ class DftTier(Spec):
                                           "exchange terms")
     device: Literal["auto", "cpu", "gpu"] = setting("auto", doc="gpu: gpu4pyscf (an error row where it is missing); "
                                                     "auto: the GPU where gpu4pyscf finds one")
-    margin_ev: float = setting(0.3, ge=0, doc="dft_confirmed needs the DFT value inside the target shrunk by this "
-                                              "much on each bounded side: the protocol's error against the data's "
-                                              "own values (95th percentile of |DFT at the xTB geometry - QM9|, "
-                                              "docs/benchmarks.md); 0 for a plain point test")
+    error_model: str | None = setting(None, doc="JSON file of the protocol's signed errors against the data's own "
+                                                "values ({quantity: [DFT - reference, ...]}, as bench/dft_protocol.py "
+                                                "writes it); null: the QM9 measurement shipped with the package "
+                                                "(DFT at the xTB geometry against QM9, docs/benchmarks.md)")
+    confirm_probability: float = setting(0.8, gt=0, le=1, doc="dft_confirmed needs at least this share of the "
+                                                              "protocol's errors to keep the DFT value in the target")
     batch_size: int = setting(1, ge=1, doc="molecules per DFT job (jobs run side by side)")
     max_memory_mb: int = setting(4000, ge=500, doc="PySCF memory limit per job")
 

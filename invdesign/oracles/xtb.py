@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -375,20 +376,37 @@ class XtbOracle(Oracle):
         log.info("DFT single points of %d molecules in %.0fs", len(out), time.monotonic() - t0)
         return out
 
-    def confirmed_window(self) -> dict:
-        """The target shrunk by ``dft.margin_ev`` on each bounded side (what ``dft_confirmed`` tests)."""
-        from ..targets import target_bounds
+    def protocol_errors(self) -> np.ndarray:
+        """The DFT tier's signed errors against the data's own values for the campaign property (``dft.error_model``,
+        default the QM9 measurement shipped with the package)."""
+        from importlib import resources
 
-        lo, hi = target_bounds(self.target)
-        m = self.settings.dft.margin_ev
-        return {"window": [lo + m if np.isfinite(lo) else -np.inf, hi - m if np.isfinite(hi) else np.inf]}
+        path = self.settings.dft.error_model
+        text = Path(path).read_text() if path else \
+            resources.files("invdesign.oracles").joinpath("dft_protocol_qm9.json").read_text()
+        errors = json.loads(text)["errors_ev"]
+        name = self.property.name if self.property else ""
+        if name not in errors:
+            from ..errors import InvdesignError
 
-    def merge_confirmed(self, checked, confirmed, metrics):
-        """DFT verdicts on the rows that got one: ``dft_in_target`` (the point value) and ``dft_confirmed`` (inside
-        the target shrunk by the protocol's error, ``dft.margin_ev``); DFT-confirmed molecules rank first, then
-        those DFT puts in the target, then the xTB ranking."""
+            raise InvdesignError(f"{path or 'the shipped DFT error model'} has no errors for {name!r}; give "
+                                 "oracle.dft.error_model a file with them (bench/dft_protocol.py writes one)")
+        return np.asarray(errors[name], float)
+
+    def dft_probability(self, values) -> np.ndarray:
+        """For each DFT value, the share of the protocol's errors that leave the data-scale value in the target."""
         from ..targets import in_target
 
+        e = self.protocol_errors()
+        v = np.asarray(values, float)
+        p = np.array([in_target(x - e, self.target).mean() if np.isfinite(x) else np.nan for x in v])
+        return p
+
+    def merge_confirmed(self, checked, confirmed, metrics):
+        """DFT verdicts on the rows that got one: ``dft_in_target`` (the point value), ``dft_target_probability``
+        (the share of the protocol's measured errors that keep the value in the target) and ``dft_confirmed`` (that
+        share at least ``dft.confirm_probability``); DFT-confirmed molecules rank first, then those DFT puts in the
+        target, then the xTB ranking."""
         d = self.settings.dft
         out = checked.copy()
         cols = [c for c in self.confirm_columns if c in confirmed]
@@ -399,30 +417,34 @@ class XtbOracle(Oracle):
         if quantity is not None:
             value = pd.to_numeric(out[quantity], errors="coerce").where(ran).to_numpy(float)
             out["dft_in_target"] = pd.array(np.where(ran, self.in_target(value), pd.NA), dtype="boolean")
-            out["dft_confirmed"] = pd.array(np.where(ran, in_target(value, self.confirmed_window()), pd.NA),
-                                            dtype="boolean")
+            prob = self.dft_probability(value) if ran.any() else np.full(len(out), np.nan)
+            out["dft_target_probability"] = prob
+            out["dft_confirmed"] = pd.array(np.where(ran, prob >= d.confirm_probability, pd.NA), dtype="boolean")
         else:
             out["dft_in_target"] = out["dft_confirmed"] = pd.Series(pd.NA, index=out.index, dtype="boolean")
+            out["dft_target_probability"] = np.nan
         out = out.sort_values(["dft_confirmed", "dft_in_target", "final_rank"], ascending=[False, False, True],
                               na_position="last", kind="stable").reset_index(drop=True)
         out["xtb_rank"] = out.pop("final_rank")
         out.insert(0, "final_rank", np.arange(1, len(out) + 1))
         n_dft = int(out["dft_ok"].notna().sum())
         tier = d.top_k > 0 and quantity is not None
-        dft = {"dft_method": f"{d.functional}/{d.basis}", "dft_margin_ev": d.margin_ev, "n_dft_run": n_dft,
+        dft = {"dft_method": f"{d.functional}/{d.basis}", "dft_confirm_probability": d.confirm_probability,
+               "n_dft_run": n_dft,
                "n_dft_ok": int(ran.sum()), "n_dft_in_target": int(out["dft_in_target"].eq(True).sum()),
                "n_dft_confirmed": int(out["dft_confirmed"].eq(True).sum()),
                "dft_seconds_total": float(pd.to_numeric(out["dft_seconds"], errors="coerce").sum())}
         if tier:
-            lead = {"confirmed_by": f"DFT {d.functional}/{d.basis} (inside the target by more than "
-                                    f"{d.margin_ev} eV)", "n_confirmed": dft["n_dft_confirmed"],
+            lead = {"confirmed_by": f"DFT {d.functional}/{d.basis} (in the target for at least "
+                                    f"{d.confirm_probability:.0%} of the protocol's measured errors)",
+                    "n_confirmed": dft["n_dft_confirmed"],
                     "n_checked_by_confirming_tier": n_dft}
         else:
             lead = {"confirmed_by": "xTB calibrated (no DFT tier: oracle.dft.top_k is 0 or the property has no DFT "
                                     "measure)", "n_confirmed": metrics.get("n_xtb_in_target", 0),
                     "n_checked_by_confirming_tier": metrics.get("n_xtb_verified", 0)}
-        log.info("DFT: %d run, %d converged, %d in the target, %d confirmed (margin %.2f eV)", n_dft,
-                 dft["n_dft_ok"], dft["n_dft_in_target"], dft["n_dft_confirmed"], d.margin_ev)
+        log.info("DFT: %d run, %d converged, %d in the target, %d confirmed (probability >= %.2f)", n_dft,
+                 dft["n_dft_ok"], dft["n_dft_in_target"], dft["n_dft_confirmed"], d.confirm_probability)
         return out, {**lead, **metrics, **dft}
 
     def report_extras(self, verified):

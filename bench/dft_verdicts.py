@@ -1,0 +1,119 @@
+"""How often DFT confirms the earlier verdicts of a molecule campaign (issue #23).
+
+Two arms from one finished campaign (``results/<campaign>``):
+
+* ``predicted``: a seeded random sample of the passing candidates the independent predictor puts in the target;
+* ``xtb``: every candidate whose calibrated xTB value lies in the target (``oracle/checked.parquet``).
+
+Each molecule gets the oracle's own DFT tier (B3LYP/6-31G(2df,p) at its GFN2-xTB geometry; xTB is run first
+where the campaign did not check it). Records are appended as they come (resumable); ``analyse`` gives, per arm,
+the share in the target and the share confirmed (inside by more than the margin), with Wilson 95% intervals.
+
+    python bench/dft_verdicts.py run --campaign results/qm9_gap --n 20
+    python bench/dft_verdicts.py analyse
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+log = logging.getLogger("bench")
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
+    if n == 0:
+        return [float("nan"), float("nan")]
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [float(centre - half), float(centre + half)]
+
+
+def arms(campaign: Path, n: int, seed: int) -> pd.DataFrame:
+    cands = pd.read_parquet(campaign / "candidates.parquet")
+    pred = cands[cands["passes"].astype(bool) & cands["in_target"].astype(bool)]
+    pred = pred.sample(n=min(n, len(pred)), random_state=seed)
+    checked = pd.read_parquet(campaign / "oracle" / "checked.parquet")
+    xtb = checked[checked["xtb_in_target"].eq(True)]
+    return pd.concat([pred[["rank", "smiles", "predicted_property"]].assign(arm="predicted", molblock=None),
+                      xtb[["rank", "smiles", "predicted_property", "molblock", "xtb_calibrated"]].assign(arm="xtb")],
+                     ignore_index=True)
+
+
+def run(args) -> None:
+    from invdesign.oracles.dft import frontier_from_molblock
+    from invdesign.oracles.xtb import xtb_verify
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "records.jsonl"
+    done = {(r["arm"], r["smiles"]) for r in map(json.loads, path.read_text().splitlines())} if path.exists() else set()
+    todo = [r for r in arms(Path(args.campaign), args.n, args.seed).itertuples(index=False)
+            if (r.arm, r.smiles) not in done]
+    log.info("%d molecules to check (%d recorded)", len(todo), len(done))
+    t0 = time.monotonic()
+    for i, r in enumerate(todo, start=1):
+        rec = {"arm": r.arm, "rank": int(r.rank), "smiles": r.smiles, "predicted": float(r.predicted_property),
+               "xtb_calibrated": getattr(r, "xtb_calibrated", None)}
+        mb = r.molblock
+        if not isinstance(mb, str):
+            x = xtb_verify(r.smiles)
+            rec["xtb_gap_ev"], rec["xtb_connectivity_ok"] = x.get("xtb_gap_ev"), x.get("xtb_connectivity_ok")
+            mb = x.get("molblock")
+        if isinstance(mb, str):
+            rec.update(frontier_from_molblock(mb, threads=1))
+        else:
+            rec["dft_error"] = "no xTB geometry"
+        rec["campaign"] = str(args.campaign)
+        with path.open("a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        el = time.monotonic() - t0
+        log.info("%d/%d %s %s: predicted %.2f, DFT %s eV [%.0fs]", i, len(todo), r.arm, r.smiles,
+                 r.predicted_property, rec.get("dft_gap_ev"), el)
+
+
+def analyse(args) -> dict:
+    d = pd.read_json(Path(args.out) / "records.jsonl", lines=True)
+    lo, hi = args.window
+    res = {"window_ev": [lo, hi], "margin_ev": args.margin}
+    for arm, part in d.groupby("arm"):
+        ok = part[part.get("dft_ok", pd.Series(False, index=part.index)).eq(True)]
+        gap = ok["dft_gap_ev"]
+        n, k_in = len(ok), int(((gap >= lo) & (gap <= hi)).sum())
+        k_conf = int(((gap >= lo + args.margin) & (gap <= hi - args.margin)).sum())
+        res[arm] = {"n_molecules": int(len(part)), "n_dft_ok": n, "n_in_target": k_in,
+                    "share_in_target": k_in / n if n else None, "share_in_target_ci95": wilson(k_in, n),
+                    "n_confirmed": k_conf, "share_confirmed": k_conf / n if n else None,
+                    "share_confirmed_ci95": wilson(k_conf, n),
+                    "mean_abs_predicted_minus_dft_ev": float((ok["predicted"] - gap).abs().mean()) if n else None}
+    (Path(args.out) / "analysis.json").write_text(json.dumps(res, indent=1) + "\n")
+    print(json.dumps(res, indent=1))
+    return res
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=["run", "analyse"])
+    p.add_argument("--campaign", default="results/qm9_gap")
+    p.add_argument("--out", default="bench/records/dft_verdicts")
+    p.add_argument("--n", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--window", type=float, nargs=2, default=[4.0, 5.0])
+    p.add_argument("--margin", type=float, default=0.3)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("invdesign").setLevel(logging.WARNING)
+    run(args) if args.what == "run" else analyse(args)
+
+
+if __name__ == "__main__":
+    main()
