@@ -17,18 +17,15 @@ from pathlib import Path
 from .errors import InvdesignError
 from .io import torch_save
 
-#: the rule that writes each intermediate, for the fix in an error message
-WRITTEN_BY = {"dataset.parquet": "prepare_dataset", "graphs.pt": "featurize", "target.json": "check_target",
-              "candidates.parquet": "filter_rank", "prepared.json": "oracle_prepare",
-              "candidates_verified.parquet": "verify", "predictor.pt": "train_predictor"}
-#: folder -> the rule that writes the files in it
-WRITTEN_IN = {"samples": "search", "batches": "oracle_batches", "checked": "oracle_batch", "models": "train_generator"}
 
 
 def _fix(path) -> str:
-    p = Path(path)
-    rule = WRITTEN_BY.get(p.name) or WRITTEN_IN.get(p.parent.name)
-    return f"re-create it with snakemake --forcerun {rule}" if rule else "delete it and run snakemake again"
+    """The recipe that rebuilds a damaged intermediate without remaking what was made from it. (``--forcerun RULE``
+    does not do: the damaged input stops planning before the forced job runs, and it would re-run every job after
+    it.) Snakemake can build the one file as a target, and ``--touch`` then marks the outputs made from the intact
+    copy as newer again (the rebuild reproduces the file: every step is seeded)."""
+    return (f"rebuild it alone with snakemake --cores 2 --force {path} (with your --configfile), then snakemake "
+            "--touch to keep what was made from it, then run again")
 
 
 @dataclass

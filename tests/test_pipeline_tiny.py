@@ -243,10 +243,14 @@ def test_sampling_uses_the_current_configs_settings(tiny_run, repo):
     assert "sample_steps 3" in log  # the log names the value the sampler used
 
 
-def test_a_damaged_intermediate_stops_the_run_and_keeps_the_models(tiny_run, repo):
+def test_a_damaged_intermediate_stops_the_run_and_keeps_the_models(tiny_run, repo, tmp_path):
     """A truncated graphs.pt stops the run with one line naming the file and the fix, while planning, and no model
     made from it is deleted; a model that goes missing is planned again (it is among the workflow's targets)."""
     import os
+
+    import torch
+
+    from invdesign.artifacts import load_graphs
 
     out, cmd = tiny_run
     graphs = out / "tiny_mol" / "data" / "graphs.pt"
@@ -257,8 +261,22 @@ def test_a_damaged_intermediate_stops_the_run_and_keeps_the_models(tiny_run, rep
         res = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=300)
         lines = [ln for ln in res.stderr.splitlines() if ln.startswith("invdesign error")]
         assert res.returncode != 0 and len(lines) == 1, res.stderr[-2000:]
-        assert str(graphs) in lines[0] and "--forcerun featurize" in lines[0]
+        assert str(graphs) in lines[0] and f"--force {graphs}" in lines[0] and "--touch" in lines[0]
         assert all(m.exists() for m in models) and len(models) == 4
+        # the printed recipe works: the file alone is rebuilt (featurize only; the same graphs: it is deterministic),
+        # --touch keeps what was made from it, and the workflow then has nothing to do; the models are the same bytes
+        weights = {m: m.read_bytes() for m in models}
+        res = subprocess.run(cmd + ["--force", str(graphs)], cwd=repo, capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr[-2000:]
+        assert "rule featurize" in res.stderr and "train_generator" not in res.stderr, res.stderr[-2000:]
+        (tmp_path / "intact.pt").write_bytes(kept)
+        a, b = load_graphs(graphs), load_graphs(tmp_path / "intact.pt")
+        assert a.ids == b.ids and all(torch.equal(x.x, y.x) for x, y in zip(a.graphs, b.graphs))
+        res = subprocess.run(cmd + ["--touch"], cwd=repo, capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr[-2000:]
+        res = subprocess.run(cmd + ["-n"], cwd=repo, capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0 and "Nothing to be done" in res.stdout + res.stderr, (res.stdout + res.stderr)[-2000:]
+        assert all(m.read_bytes() == w for m, w in weights.items())
     finally:
         graphs.write_bytes(kept)
         os.utime(graphs, ns=(st.st_atime_ns, st.st_mtime_ns))

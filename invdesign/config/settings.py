@@ -425,6 +425,23 @@ def _domain_block(data, key, classes, domain, where, source):
 TOP_KEYS = ("runtime", "data", "results", "campaigns")
 
 
+def _check_writable_folder(results: str, source: str) -> None:
+    """``results`` must be a folder this user can create or write: its nearest existing ancestor is a writable
+    folder (a file on the way, /proc or a read-only mount fail here, before any job runs)."""
+    import os
+
+    p = Path(results).resolve()
+    for q in (p, *p.parents):
+        if q.exists():
+            if not q.is_dir():
+                raise ConfigError(f"{source}: results = {results!r}: {q} is a file, not a folder; give a folder "
+                                  "such as results")
+            if not os.access(q, os.W_OK | os.X_OK) or str(q).startswith(("/proc", "/sys")):
+                raise ConfigError(f"{source}: results = {results!r}: {q} is not writable; give a folder you can "
+                                  "write, such as results")
+            return
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     runtime: Runtime
@@ -452,6 +469,7 @@ class Config:
         if not results.strip() or Path(results).resolve() == Path("/"):
             raise ConfigError(f"{source}: results = {results!r} would put every output at the filesystem root; "
                               "give a folder such as results")
+        _check_writable_folder(results, source)
         camps = data["campaigns"]
         if not isinstance(camps, dict) or not camps:
             raise ConfigError(f"{source}: campaigns: give at least one campaign (a mapping of names to campaigns)")

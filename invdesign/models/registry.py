@@ -59,7 +59,7 @@ def load_checkpoint(path, map_location="cpu"):
         ckpt = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as exc:  # noqa: BLE001  (a truncated or foreign file)
         raise InvdesignError(f"{path}: cannot read this model file ({type(exc).__name__}: {exc}); re-train it with "
-                             "snakemake --forcerun <its training rule>") from None
+                             f"snakemake --cores 2 --force {path} (with your --configfile), then run again") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise InvdesignError(f"{path} was written by another version of invdesign; re-train it with snakemake "
                              "--forcerun train_generator train_predictor")
