@@ -23,3 +23,15 @@ def mirror() -> str:
         pytest.fail(f"no MP elasticity mirror at {path} ({MP_ELASTICITY['fname']}); put ../shared/data beside the "
                     "checkout or set INVDESIGN_DATA_MIRROR", pytrace=False)
     return path
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Universal potentials on 1-8 atom cells are overhead-bound: one intra-op thread is faster, and far faster on a
+    busy CPU (the crystal oracle and committee tests use it)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -12,14 +12,8 @@ from invdesign.oracles.committee import mp2020_energy
 from invdesign.pipeline.verify import run_oracle_chain
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# CHGNet and SevenNet on 1-8 atom cells are overhead-bound: one torch thread (conftest.one_torch_thread)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def rocksalt(a, b, lattice):

@@ -10,15 +10,8 @@ from pymatgen.core import Composition, Lattice, Structure
 from invdesign.oracles import crystal
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """CHGNet on 1-8 atom cells is overhead-bound: one intra-op thread is faster, and far faster on a busy CPU."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# CHGNet and SevenNet on 1-8 atom cells are overhead-bound: one torch thread (conftest.one_torch_thread)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,8 @@ CONFIG_CASES = {  # class: (mutation, what the error names)
     "inverted window": (lambda c: mol(c).update(target={"window": [5, 4]}), "must be below"),
     "empty results folder": (lambda c: c.update(results=""), "results"),
     "results at the filesystem root": (lambda c: c.update(results="/"), "filesystem root"),
+    "a known library that does not exist": (lambda c: mol(c).update(filters={"known_library": ["nope.smi"]}),
+                                            "known_library.0: nope.smi not found"),
     "results under a file": (lambda c: c.update(results="/etc/passwd/x"), "is a file, not a folder"),
     "results under /proc": (lambda c: c.update(results="/proc/invdesign"), "is not writable"),
     "splits leaving no training rows": (lambda c: mol(c).update(split={"val": 0.5, "test": 0.5}), "split"),

@@ -202,6 +202,12 @@ class Novelty(Spec):
                                        "SMILES files (.smi, .txt, or .csv with a smiles column) / folders of CIFs or "
                                        "JSON files of pymatgen entries or structures")
 
+    def check(self, where, source):
+        for i, path in enumerate(self.known_library):
+            if not Path(path).exists():
+                raise ConfigError(f"{source}: {where}.known_library.{i}: {path} not found; fix the path (relative to "
+                                  "the folder snakemake runs in) or remove it")
+
 
 @dataclass(frozen=True, kw_only=True)
 class MoleculeFilters(Novelty):
@@ -226,6 +232,7 @@ class CrystalFilters(Novelty):
     min_volume_per_atom: float = setting(3.0, ge=0, doc="Angstrom^3")
 
     def check(self, where, source):
+        super().check(where, source)
         if self.min_elements > self.max_elements:
             raise ConfigError(f"{source}: {where}.min_elements = {self.min_elements} is above max_elements = "
                               f"{self.max_elements}; no cell could pass: lower min_elements or raise max_elements")
