@@ -1,6 +1,7 @@
 """End-to-end: the whole workflow on the tiny config (both domains), then resume behaviour."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -173,6 +174,27 @@ def test_a_sampling_setting_reruns_sampling_not_training(tiny_run, repo, old, ne
     assert res.returncode == 0, text[-2000:]
     assert "search" in text and "filter_rank" in text and "train_generator" not in text, text[-2000:]
     assert "train_predictor" not in text and "featurize" not in text
+
+
+@pytest.mark.parametrize("old, new, reruns, kept", [
+    # the DFT tier's settings re-run that tier only: not the xTB calibration, batches or their merge
+    ("dft: {top_k: 1}", "dft: {top_k: 2}", ["confirm_batches", "verify"],
+     ["oracle_prepare", "oracle_batch", "oracle_merge", "search"]),
+    # how many candidates xTB checks: the batches and what follows, not the calibration
+    ("oracle: {calibration_size: 5, top_k: 3", "oracle: {calibration_size: 5, top_k: 2",
+     ["oracle_batches", "oracle_merge", "verify"], ["oracle_prepare", "search"]),
+    # the crystal committee likewise
+    ("fmax: 0.2, max_steps: 40}", "fmax: 0.2, max_steps: 40, committee: {select: stable}}",
+     ["confirm_batches", "verify"], ["oracle_prepare", "oracle_batch", "oracle_merge"]),
+])
+def test_an_oracle_setting_reruns_only_the_tier_that_uses_it(tiny_run, repo, old, new, reruns, kept):
+    out, cmd = tiny_run
+    res = subprocess.run(_with_config(out, cmd, repo, old, new) + ["-n", "--quiet", "rules"], cwd=repo,
+                         capture_output=True, text=True, timeout=300)
+    text = res.stdout + res.stderr
+    assert res.returncode == 0, text[-2000:]
+    planned = set(re.findall(r"^\s*(\w+)\s+\d+\s*$", text, flags=re.M))
+    assert set(reruns) <= planned and not set(kept) & planned, text[-2000:]
 
 
 @pytest.mark.parametrize("camp", ["tiny_mol", "tiny_cry"])

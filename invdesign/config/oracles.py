@@ -8,7 +8,7 @@ settings, so config validation needs no chemistry package. Standard library only
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from .spec import Spec, setting
 
@@ -19,6 +19,20 @@ class OracleSettings(Spec):
                                               "passing candidate)")
     batch_size: int = setting(25, ge=1, doc="candidates per oracle job (one Snakemake job per batch; a cluster "
                                             "runs them in parallel)")
+
+    #: the keys ``Oracle.prepare`` reads (rule oracle_prepare depends on these alone)
+    PREPARE_KEYS: ClassVar[tuple[str, ...]] = ()
+    #: the sub-block of the confirming tier (the first tier's rules do not depend on it)
+    CONFIRM_KEY: ClassVar[str] = ""
+
+    def prepare_part(self) -> dict:
+        """The settings rule oracle_prepare depends on: a change elsewhere does not redo the preparation."""
+        d = self.to_dict()
+        return {k: d[k] for k in ("type", *self.PREPARE_KEYS)}
+
+    def check_part(self) -> dict:
+        """The settings of the first tier's rules: a change of the confirming tier re-runs only that tier."""
+        return {k: v for k, v in self.to_dict().items() if k != self.CONFIRM_KEY}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +70,9 @@ class XtbOracleSettings(OracleSettings):
     max_steps: int = setting(300, ge=1, doc="geometry optimisation steps")
     seed: int = setting(0, doc="seeds the conformer embedding and the calibration sample")
     dft: DftTier = setting(DftTier(), doc=DftTier.__doc_line__)
+
+    PREPARE_KEYS: ClassVar[tuple[str, ...]] = ("calibration_size", "fmax", "max_steps", "seed")
+    CONFIRM_KEY: ClassVar[str] = "dft"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,6 +112,9 @@ class ChgnetOracleSettings(OracleSettings):
                                                "instead of the predictor alone; formulas those tables verified "
                                                "already are skipped")
     committee: CommitteeTier = setting(CommitteeTier(), doc=CommitteeTier.__doc_line__)
+
+    PREPARE_KEYS: ClassVar[tuple[str, ...]] = ("rescale_volume",)
+    CONFIRM_KEY: ClassVar[str] = "committee"
 
 
 #: domain -> {oracle type: settings class}; the first is the domain's default

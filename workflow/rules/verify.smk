@@ -15,7 +15,7 @@ rule oracle_prepare:
         prepared=PREPARED,
     params:
         domain=lambda wc: camp(wc).domain,
-        oracle=lambda wc: camp(wc).oracle.to_dict(),
+        oracle=lambda wc: camp(wc).oracle.prepare_part(),
         property_column=lambda wc: camp(wc).dataset.property_column,
         property_kind=property_kind,
     log:
@@ -38,7 +38,7 @@ checkpoint oracle_batches:
         batches=directory(f"{RESULTS}/{{campaign}}/oracle/batches"),
     params:
         domain=lambda wc: camp(wc).domain,
-        oracle=lambda wc: camp(wc).oracle.to_dict(),
+        oracle=lambda wc: camp(wc).oracle.check_part(),
         target=lambda wc: camp(wc).target.to_dict(),
         property_column=lambda wc: camp(wc).dataset.property_column,
         property_kind=property_kind,
@@ -63,7 +63,7 @@ rule oracle_batch:
         batch=r"\d+",
     params:
         domain=lambda wc: camp(wc).domain,
-        oracle=lambda wc: camp(wc).oracle.to_dict(),
+        oracle=lambda wc: camp(wc).oracle.check_part(),
         target=lambda wc: camp(wc).target.to_dict(),
         property_column=lambda wc: camp(wc).dataset.property_column,
         property_kind=property_kind,
@@ -91,7 +91,7 @@ rule oracle_merge:
         tier_metrics=f"{RESULTS}/{{campaign}}/oracle/checked_metrics.json",
     params:
         domain=lambda wc: camp(wc).domain,
-        oracle=lambda wc: camp(wc).oracle.to_dict(),
+        oracle=lambda wc: camp(wc).oracle.check_part(),
         target=lambda wc: camp(wc).target.to_dict(),
         property_column=lambda wc: camp(wc).dataset.property_column,
         property_kind=property_kind,
