@@ -37,6 +37,8 @@ CONFIG_CASES = {  # class: (mutation, what the error names)
     "results at the filesystem root": (lambda c: c.update(results="/"), "filesystem root"),
     "a known library that does not exist": (lambda c: mol(c).update(filters={"known_library": ["nope.smi"]}),
                                             "known_library.0: nope.smi not found"),
+    "more decoded points than search steps": (lambda c: mol(c)["search"].update(steps=2, checkpoints=5),
+                                              "checkpoints = 5 is more than steps = 2"),
     "results under a file": (lambda c: c.update(results="/etc/passwd/x"), "is a file, not a folder"),
     "results under /proc": (lambda c: c.update(results="/proc/invdesign"), "is not writable"),
     "splits leaving no training rows": (lambda c: mol(c).update(split={"val": 0.5, "test": 0.5}), "split"),

@@ -262,6 +262,11 @@ class LatentSearch(Spec):
                                                        "gradient descent on the mean)")
     seed: int = setting(0)
 
+    def check(self, where, source):
+        if self.steps and self.checkpoints > self.steps:
+            raise ConfigError(f"{source}: {where}.checkpoints = {self.checkpoints} is more than steps = {self.steps} "
+                              "(a trajectory has only that many points to decode); lower checkpoints or raise steps")
+
 
 # ---------------------------------------------------------------------------------------------- campaign
 
