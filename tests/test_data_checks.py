@@ -106,3 +106,41 @@ def test_crystal_with_atoms_too_close_is_a_bad_row(tmp_path):
     with pytest.raises(InvdesignError, match=r"'clash': atoms too close: Na-Cl 0.10 A apart"):
         prepare_dataset(campaign="c", domain="crystals", split={}, dataset=ds | {"on_bad_rows": "error"}, data={},
                         out=str(out))
+
+
+def test_a_charged_cell_is_a_bad_row():
+    from pymatgen.core import Lattice, Structure
+
+    from invdesign.chem.crystals import structure_to_record
+    from invdesign.data.checks import structure_problem
+
+    charged = Structure(Lattice.cubic(4.0), ["Na+", "Cl-", "Na+"], [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0, 0]])
+    assert structure_problem(structure_to_record(charged)) == "charged cell: net charge +1"
+    neutral = Structure(Lattice.cubic(4.0), ["Na+", "Cl-"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    assert structure_problem(structure_to_record(neutral)) is None
+
+
+@pytest.mark.parametrize("name, damage", [
+    ("dataset.parquet", lambda b: b[: len(b) // 2]),         # truncated: no end marker
+    ("prepared.json", lambda b: b[: len(b) // 2]),           # JSON cut in the middle
+    ("graphs.pt", lambda b: b[: len(b) // 2]),               # torch file without its zip directory
+])
+def test_a_damaged_intermediate_is_named_with_the_recipe_that_rebuilds_it(tmp_path, name, damage):
+    import json
+
+    import torch
+
+    from invdesign.artifacts import check_intact
+
+    path = tmp_path / name
+    if name.endswith(".parquet"):
+        pd.DataFrame({"a": range(100)}).to_parquet(path)
+    elif name.endswith(".json"):
+        path.write_text(json.dumps({"a": list(range(100))}))
+    else:
+        torch.save({"a": torch.zeros(100)}, path)
+    check_intact(path)  # whole: nothing to say
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(InvdesignError, match=rf"{name}: .*the outputs made from it are kept: rebuild it alone with "
+                                             rf"snakemake --cores 2 --force \S*{name}"):
+        check_intact(path)
