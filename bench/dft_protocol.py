@@ -49,7 +49,7 @@ def run(args) -> None:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{args.sample}.jsonl"
+    path = out / (f"{args.sample}.jsonl" if args.conformers == 1 else f"{args.sample}_conformers{args.conformers}.jsonl")
     done = {json.loads(line)["id"] for line in path.read_text().splitlines()} if path.exists() else set()
     rows = qm9_rows(Path(args.cache), args.sample, args.n, args.seed)
     todo = [r for r in rows.itertuples(index=False) if f"qm9_{int(r.Index):06d}" not in done]
@@ -58,7 +58,7 @@ def run(args) -> None:
     for i, r in enumerate(todo, start=1):
         rec = {"id": f"qm9_{int(r.Index):06d}", "smiles": r.SMILES, "qm9_gap_ev": r.HOMO_LUMO_gap_au * HARTREE_EV,
                "qm9_homo_ev": r.HOMO_au * HARTREE_EV, "qm9_lumo_ev": r.LUMO_au * HARTREE_EV}
-        x = xtb_verify(r.SMILES)  # the oracle's defaults: seed 0, fmax 0.05, 300 steps
+        x = xtb_verify(r.SMILES, conformers=args.conformers)  # the oracle's defaults: seed 0, fmax 0.05, 300 steps
         rec.update({k: x.get(k) for k in ("xtb_ok", "xtb_converged", "xtb_connectivity_ok", "xtb_gap_ev",
                                           "xtb_homo_ev", "xtb_lumo_ev", "oracle_error")})
         if args.dft and x.get("xtb_ok"):
@@ -81,13 +81,12 @@ def analyse(args) -> dict:
 
     out = Path(args.out)
     res: dict = {}
-    dft_path = out / "dft.jsonl"
-    if dft_path.exists():
+    for dft_path in sorted(out.glob("dft*.jsonl")):
         d = pd.read_json(dft_path, lines=True)
         ok = d[d.get("dft_ok", False).eq(True) & d["xtb_connectivity_ok"].eq(True)]
         err = ok["dft_gap_ev"] - ok["qm9_gap_ev"]
         n = len(err)
-        res["dft_protocol"] = {
+        res["dft_protocol" + dft_path.stem[3:]] = {
             "n_molecules": int(len(d)), "n_dft_ok": n,
             "n_xtb_broken_connectivity": int(d["xtb_connectivity_ok"].eq(False).sum()),
             "mean_signed_error_ev": float(err.mean()), "mae_ev": float(err.abs().mean()),
@@ -99,7 +98,7 @@ def analyse(args) -> dict:
             "seconds_median": float(ok["dft_seconds"].median()), "n_basis_median": float(ok["dft_n_basis"].median()),
             "xtb_vs_qm9_gap_r": float(np.corrcoef(ok["xtb_gap_ev"], ok["qm9_gap_ev"])[0, 1]),
         }
-        if args.write_model:
+        if args.write_model and dft_path.name == "dft.jsonl":
             # the DFT tier's error model (oracle.dft.error_model's default): signed errors DFT - QM9 per quantity
             model = {"protocol": "PySCF B3LYP/6-31G(2df,p), density fitting, at the GFN2-xTB geometry from the SMILES "
                                  "(RDKit ETKDG seed 0, fmax 0.05 eV/A); reference: QM9's stored values",
@@ -121,6 +120,8 @@ def main(argv=None) -> None:
     p.add_argument("--n", type=int, default=60)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dft", action="store_true", help="run the DFT single point after xTB")
+    p.add_argument("--conformers", type=int, default=1, help="xTB geometry from the lowest of this many embeddings "
+                   "(records in <sample>_conformers<N>.jsonl)")
     p.add_argument("--write-model", default="invdesign/oracles/dft_protocol_qm9.json",
                    help="analyse: write the DFT tier's error model here ('' = do not)")
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS") or 1))

@@ -69,9 +69,11 @@ class XtbOracleSettings(OracleSettings):
     fmax: float = setting(0.05, gt=0, doc="geometry optimisation force threshold (eV/A)")
     max_steps: int = setting(300, ge=1, doc="geometry optimisation steps")
     seed: int = setting(0, doc="seeds the conformer embedding and the calibration sample")
+    conformers: int = setting(1, ge=1, doc="ETKDG embeddings (seeds seed, seed+1, ...) optimised with xTB per "
+                                           "molecule; the lowest xTB energy that keeps the connectivity is kept")
     dft: DftTier = setting(DftTier(), doc=DftTier.__doc_line__)
 
-    PREPARE_KEYS: ClassVar[tuple[str, ...]] = ("calibration_size", "fmax", "max_steps", "seed")
+    PREPARE_KEYS: ClassVar[tuple[str, ...]] = ("calibration_size", "fmax", "max_steps", "seed", "conformers")
     CONFIRM_KEY: ClassVar[str] = "dft"
 
 
