@@ -273,7 +273,9 @@ def propose(args) -> int:
                        **sampler.model_kwargs())
     seconds = time.monotonic() - t0
     samples = dom.decode(raw, meta)
-    checked = dom.filter_candidates(samples, train_df, None)  # the campaign's default filters
+    from crystals_generators import known_cells
+
+    checked = dom.filter_candidates(samples, train_df, None, known_cells())  # default filters; novelty vs all MP
     checked["pred"] = predicted(checked, predictor, meta)
     checked["batch"] = f"csp-seed{args.seed}"
     vun = checked[checked["valid"] & checked["unique"] & checked["novel"] & ~checked["formula"].isin(seen)]

@@ -89,9 +89,15 @@ def test_tiny_end_to_end_on_mp(mirror, tmp_path):
     torch.manual_seed(0)
     samples = dom.decode(model.decode(torch.randn(300, 16)), meta)
     samples["latent_pred"] = 1.0                           # an extra column of the lead's must survive
-    out = dom.filter_candidates(samples, df, {})
+    # a 6-epoch VAE puts atoms closer than real crystals do: the default contact bound (0.7 of the covalent bond
+    # length; every MP elasticity cell is above 0.71) rejects them and says why; without it (0) the rest runs on
+    strict = dom.filter_candidates(samples, df, {})
+    too_close = strict["reject_reason"].str.contains("covalent bond length")
+    assert too_close.sum() > 0 and (strict.loc[too_close, "contact_ratio"] < 0.7).all()
+    out = dom.filter_candidates(samples, df, {"min_contact_ratio": 0.0})
+    assert out["valid"].sum() >= strict["valid"].sum()
     for col in ("valid", "unique", "novel", "passes", "min_distance_ok", "charge_neutral", "min_distance",
-                "reject_reason", "latent_pred"):
+                "contact_ratio", "reject_reason", "latent_pred"):
         assert col in out.columns, col
     assert len(out) == 300 and out["valid"].sum() >= 30 and out["unique"].sum() >= 10
     assert not (out["unique"] & ~out["valid"]).any() and not (out["novel"] & ~out["unique"]).any()
