@@ -144,3 +144,15 @@ def test_a_damaged_intermediate_is_named_with_the_recipe_that_rebuilds_it(tmp_pa
     with pytest.raises(InvdesignError, match=rf"{name}: .*the outputs made from it are kept: rebuild it alone with "
                                              rf"snakemake --cores 2 --force \S*{name}"):
         check_intact(path)
+
+
+def test_a_molecule_far_larger_than_the_rest_is_a_size_outlier(tmp_path, caplog):
+    """One 40-carbon chain among small molecules: within max_heavy_atoms (50), but more than twice the data's 99th
+    percentile of heavy atoms; left out with its reason, kept when the check is off."""
+    small = [("C" * n + "O", 5.0 + 0.01 * n) for n in range(2, 10)] * 3  # 24 molecules of 3-10 heavy atoms
+    small = [(s if i < 8 else s.replace("O", "N", 1) if i < 16 else s + "C", y) for i, (s, y) in enumerate(small)]
+    rows = small + [("C" * 40, 5.0)]
+    with caplog.at_level(logging.WARNING):
+        df = run(tmp_path, rows)
+    assert "C" * 40 not in set(df["smiles"]) and "size outlier: 40 heavy atoms" in caplog.text
+    assert "C" * 40 in set(run(tmp_path, rows, size_outlier_ratio=None)["smiles"])

@@ -80,6 +80,9 @@ class QM9Source(DatasetBase):
     source: Literal["qm9"] = setting("qm9")
     property_column: str = setting("gap_ev", doc="gap_ev | homo_ev | lumo_ev")
     max_heavy_atoms: int = setting(50, ge=1, doc="molecules with more heavy atoms are bad rows")
+    size_outlier_ratio: float | None = setting(2.0, gt=1, doc="molecules with more heavy atoms than this many times "
+                                                       "the data's 90th percentile are bad rows (size outliers: one "
+                                                       "long chain slows training and inflates its memory); null = off")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,6 +109,9 @@ class CsvSource(UserTableBase):
     id_column: str | None = setting(None, doc="column of unique row ids (default: the line number)")
     max_heavy_atoms: int = setting(50, ge=1, doc="molecules with more heavy atoms are bad rows (one 200-atom chain "
                                    "makes dense-graph training several times slower and larger)")
+    size_outlier_ratio: float | None = setting(2.0, gt=1, doc="molecules with more heavy atoms than this many times "
+                                                       "the data's 90th percentile are bad rows (size outliers: one "
+                                                       "long chain slows training and inflates its memory); null = off")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,7 +7,8 @@ line naming the first bad row, its reason and the fix.
 * labels: not a number, or an outlier (further than ``dataset.outlier_z`` robust standard deviations from the
   median: median absolute deviation x 1.4826);
 * molecules: one neutral fragment, no radical, elements the featurization knows, at most
-  ``dataset.max_heavy_atoms`` heavy atoms, writable as SELFIES;
+  ``dataset.max_heavy_atoms`` heavy atoms, writable as SELFIES, not a size outlier (more heavy atoms than
+  ``dataset.size_outlier_ratio`` times the data's 90th percentile);
 * crystals: no net charge, no two atoms closer than half the sum of their covalent radii (Cordero et al. 2008);
 * duplicates: rows of one molecule (canonical SMILES) or one structure (same reduced formula, matched by
   pymatgen's StructureMatcher with its default tolerances) become one row whose label is their median; when their labels spread
@@ -59,6 +60,22 @@ def label_problems(values, outlier_z: float | None) -> list:
             for i, v in enumerate(y):
                 if out[i] is None and abs(v - med) > outlier_z * mad:
                     out[i] = f"label outlier: {v:.4g} is {abs(v - med) / mad:.0f} robust SDs from the median {med:.4g}"
+    return out
+
+
+def size_outliers(problems: list, sizes, ratio: float | None, unit: str) -> list:
+    """``problems`` with the rows marked that are larger than ``ratio`` times the 90th percentile of the sizes of the
+    rows without another problem (at least 20 such rows needed)."""
+    sizes = np.asarray(sizes, float)
+    good = [i for i, p in enumerate(problems) if p is None and np.isfinite(sizes[i])]
+    if not ratio or len(good) < 20:
+        return problems
+    p90 = float(np.percentile(sizes[good], 90))
+    out = list(problems)
+    for i in good:
+        if sizes[i] > ratio * p90:
+            out[i] = (f"size outlier: {sizes[i]:.0f} {unit}, more than {ratio:g} x the data's 90th percentile "
+                      f"({p90:.0f}); dataset.size_outlier_ratio")
     return out
 
 

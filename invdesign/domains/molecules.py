@@ -269,8 +269,12 @@ def row_problems(df: pd.DataFrame, ds) -> list:
     """Per row: why it cannot train a model (:func:`invdesign.data.checks.molecule_problem`), or None."""
     from ..data.checks import molecule_problem
 
+    from ..data.checks import size_outliers
+
     known = set(ELEMENTS) - {"other"}
-    return [molecule_problem(s, ds.max_heavy_atoms, known) for s in df["smiles"]]
+    problems = [molecule_problem(s, ds.max_heavy_atoms, known) for s in df["smiles"]]
+    sizes = df["n_heavy"].to_numpy(float) if "n_heavy" in df else np.full(len(df), np.nan)
+    return size_outliers(problems, sizes, ds.size_outlier_ratio, "heavy atoms")
 
 
 def duplicate_groups(df: pd.DataFrame) -> list[list[int]]:
