@@ -58,7 +58,7 @@ def run(args) -> None:
     for i, r in enumerate(todo, start=1):
         rec = {"id": f"qm9_{int(r.Index):06d}", "smiles": r.SMILES, "qm9_gap_ev": r.HOMO_LUMO_gap_au * HARTREE_EV,
                "qm9_homo_ev": r.HOMO_au * HARTREE_EV, "qm9_lumo_ev": r.LUMO_au * HARTREE_EV}
-        x = xtb_verify(r.SMILES, conformers=args.conformers)  # the oracle's defaults: seed 0, fmax 0.05, 300 steps
+        x = xtb_verify(r.SMILES, conformers=args.conformers)  # the oracle's seed 0, fmax 0.05, 300 steps
         rec.update({k: x.get(k) for k in ("xtb_ok", "xtb_converged", "xtb_connectivity_ok", "xtb_gap_ev",
                                           "xtb_homo_ev", "xtb_lumo_ev", "oracle_error")})
         if args.dft and x.get("xtb_ok"):
@@ -98,11 +98,12 @@ def analyse(args) -> dict:
             "seconds_median": float(ok["dft_seconds"].median()), "n_basis_median": float(ok["dft_n_basis"].median()),
             "xtb_vs_qm9_gap_r": float(np.corrcoef(ok["xtb_gap_ev"], ok["qm9_gap_ev"])[0, 1]),
         }
-        if args.write_model and dft_path.name == "dft.jsonl":
+        if args.write_model and dft_path.name == args.model_records:
             # the DFT tier's error model (oracle.dft.error_model's default): signed errors DFT - QM9 per quantity
             model = {"protocol": "PySCF B3LYP/6-31G(2df,p), density fitting, at the GFN2-xTB geometry from the SMILES "
-                                 "(RDKit ETKDG seed 0, fmax 0.05 eV/A); reference: QM9's stored values",
-                     "source": "bench/dft_protocol.py on bench/records/dft_protocol/dft.jsonl", "n": n,
+                                 "(fmax 0.05 eV/A; the lowest xTB energy of the ETKDG embeddings of the records: "
+                                 f"{dft_path.name}); reference: QM9's stored values",
+                     "source": f"bench/dft_protocol.py on bench/records/dft_protocol/{dft_path.name}", "n": n,
                      "errors_ev": {q: [round(float(v), 4) for v in ok[f"dft_{q}"] - ok[f"qm9_{q}"]]
                                    for q in ("gap_ev", "homo_ev", "lumo_ev")}}
             Path(args.write_model).write_text(json.dumps(model, indent=1) + "\n")
@@ -124,6 +125,9 @@ def main(argv=None) -> None:
                    "(records in <sample>_conformers<N>.jsonl)")
     p.add_argument("--write-model", default="invdesign/oracles/dft_protocol_qm9.json",
                    help="analyse: write the DFT tier's error model here ('' = do not)")
+    p.add_argument("--model-records", default="dft_conformers5.jsonl",
+                   help="analyse: the records the error model is made from (the oracle's default protocol: 5 "
+                        "conformers)")
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS") or 1))
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
