@@ -87,11 +87,11 @@ def confirmed_share(values, window, threshold: float) -> np.ndarray:
     dft_confirmed rule)."""
     from importlib import resources
 
-    from invdesign.targets import in_target
+    from invdesign.oracles.xtb import target_probability
 
     e = np.asarray(json.loads(resources.files("invdesign.oracles").joinpath("dft_protocol_qm9.json").read_text())
                    ["errors_ev"]["gap_ev"], float)
-    return np.array([in_target(v - e, {"window": list(window)}).mean() >= threshold for v in values], bool)
+    return target_probability(values, {"residuals": (-e).tolist()}, {"window": list(window)}) >= threshold
 
 
 def analyse(args) -> dict:

@@ -122,6 +122,24 @@ class Oracle(ABC):
 
         return in_target(values, self.target)
 
+    def with_confirmations(self, checked: pd.DataFrame, confirmed: pd.DataFrame, extra=()) -> pd.DataFrame:
+        """``checked`` with the confirming tier's columns (and ``extra`` ones) joined on ``final_rank``; empty
+        columns when the tier checked nothing."""
+        if not len(confirmed):
+            return checked.assign(**{c: pd.Series(dtype=object) for c in self.confirm_columns})
+        cols = [c for c in [*self.confirm_columns, *extra] if c in confirmed]
+        return checked.merge(confirmed[["final_rank", *cols]], on="final_rank", how="left")
+
+    @staticmethod
+    def rerank(table: pd.DataFrame, first: list[str], first_tier_rank: str) -> pd.DataFrame:
+        """``table`` ordered by the confirming tier's verdicts ``first`` (True first, unknown last), then by the
+        first tier's ``final_rank``, which is kept as ``first_tier_rank``; a new ``final_rank`` 1, 2, ..."""
+        out = table.sort_values([*first, "final_rank"], ascending=[False] * len(first) + [True], na_position="last",
+                                kind="stable").reset_index(drop=True)
+        out[first_tier_rank] = out.pop("final_rank")
+        out.insert(0, "final_rank", np.arange(1, len(out) + 1))
+        return out
+
     def empty_result(self, batch: pd.DataFrame) -> pd.DataFrame:
         """``batch`` with every declared column empty (a batch of no rows)."""
         return batch.assign(**{c: pd.Series(dtype=object) for c in self.columns})

@@ -776,10 +776,7 @@ class ChgnetOracle(Oracle):
         from .committee import sevennet_available
 
         c = self.settings.committee
-        out = checked.copy()
-        cols = [col for col in [*self.confirm_columns, "sevennet_model"] if col in confirmed]
-        out = out.merge(confirmed[["final_rank", *cols]], on="final_rank", how="left") if len(confirmed) else \
-            out.assign(**{col: pd.Series(dtype=object) for col in self.confirm_columns})
+        out = self.with_confirmations(checked, confirmed, extra=["sevennet_model"])
         ran = out["sevennet_error"].notna()
         k7 = pd.to_numeric(out["sevennet_eos_bulk_modulus_gpa"], errors="coerce").to_numpy(float)
         seven = out["sevennet_stable"].eq(True) & out["sevennet_matches_known"].fillna("x").eq("")
@@ -790,10 +787,7 @@ class ChgnetOracle(Oracle):
         out["committee_e_hull_diff"] = (pd.to_numeric(out["sevennet_e_hull"], errors="coerce")
                                         - pd.to_numeric(out["e_hull"], errors="coerce"))
         out["committee_k_diff_gpa"] = k7 - pd.to_numeric(out["eos_bulk_modulus_gpa"], errors="coerce").to_numpy(float)
-        out = out.sort_values(["committee_confirmed", "final_rank"], ascending=[False, True], na_position="last",
-                              kind="stable").reset_index(drop=True)
-        out["chgnet_rank"] = out.pop("final_rank")
-        out.insert(0, "final_rank", np.arange(1, len(out) + 1))
+        out = self.rerank(out, ["committee_confirmed"], "chgnet_rank")
         n_ran = int(ran.sum())
         stab = out.loc[ran, ["stable", "sevennet_stable"]].astype(bool)
         committee = {"committee_model": c.model, "n_committee_run": n_ran,

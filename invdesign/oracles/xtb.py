@@ -406,13 +406,9 @@ class XtbOracle(Oracle):
         return np.asarray(errors[name], float)
 
     def dft_probability(self, values) -> np.ndarray:
-        """For each DFT value, the share of the protocol's errors that leave the data-scale value in the target."""
-        from ..targets import in_target
-
-        e = self.protocol_errors()
-        v = np.asarray(values, float)
-        p = np.array([in_target(x - e, self.target).mean() if np.isfinite(x) else np.nan for x in v])
-        return p
+        """For each DFT value, the share of the protocol's errors that leave the data-scale value in the target (the
+        data's value is the DFT value minus the error: the errors are DFT - reference)."""
+        return target_probability(values, {"residuals": (-self.protocol_errors()).tolist()}, self.target)
 
     def merge_confirmed(self, checked, confirmed, metrics):
         """DFT verdicts on the rows that got one: ``dft_in_target`` (the point value), ``dft_target_probability``
@@ -420,10 +416,7 @@ class XtbOracle(Oracle):
         share at least ``dft.confirm_probability``); DFT-confirmed molecules rank first, then those DFT puts in the
         target, then the xTB ranking."""
         d = self.settings.dft
-        out = checked.copy()
-        cols = [c for c in self.confirm_columns if c in confirmed]
-        out = out.merge(confirmed[["final_rank", *cols]], on="final_rank", how="left") if len(confirmed) else \
-            out.assign(**{c: pd.Series(dtype=object) for c in self.confirm_columns})
+        out = self.with_confirmations(checked, confirmed)
         quantity = self.dft_quantity
         ran = out["dft_ok"].eq(True)
         if quantity is not None:
@@ -435,10 +428,7 @@ class XtbOracle(Oracle):
         else:
             out["dft_in_target"] = out["dft_confirmed"] = pd.Series(pd.NA, index=out.index, dtype="boolean")
             out["dft_target_probability"] = np.nan
-        out = out.sort_values(["dft_confirmed", "dft_in_target", "final_rank"], ascending=[False, False, True],
-                              na_position="last", kind="stable").reset_index(drop=True)
-        out["xtb_rank"] = out.pop("final_rank")
-        out.insert(0, "final_rank", np.arange(1, len(out) + 1))
+        out = self.rerank(out, ["dft_confirmed", "dft_in_target"], "xtb_rank")
         n_dft = int(out["dft_ok"].notna().sum())
         tier = d.top_k > 0 and quantity is not None
         dft = {"dft_method": f"{d.functional}/{d.basis}", "dft_confirm_probability": d.confirm_probability,
