@@ -20,7 +20,7 @@ import math
 import time
 from collections.abc import Iterable
 
-from .crystal import ReferenceEnergies, _error_row, shortest_distance
+from .crystal import ReferenceEnergies, _error_row, relaxed_row, shortest_distance
 
 log = logging.getLogger(__name__)
 
@@ -88,15 +88,9 @@ def relax_ase(structures: Iterable, calculator, *, fmax: float = 0.1, steps: int
         final, energy = res["final_structure"], float(res["energy"])
         if correct:
             energy = mp2020_energy(final, energy)
-        if not math.isfinite(energy):
-            rows.append(_error_row("no MP2020-compatible energy" if correct else "non-finite energy"))
-        elif not final.volume <= max_volume_ratio * s.volume:
-            rows.append(_error_row(f"volume exploded ({final.volume / s.volume:.1f}x the input)"))
-        elif shortest_distance(final, cap=max(min_distance, 1e-3)) < min_distance:
-            rows.append(_error_row(f"atoms collapsed closer than {min_distance} A during relaxation"))
-        else:
-            rows.append({"structure": final, "energy_per_atom": energy / len(final),
-                         "converged": bool(res["is_converged"]), "steps": -1, "error": None})
+        rows.append(relaxed_row(s, final, energy / len(final), converged=bool(res["is_converged"]), steps=-1,
+                                min_distance=min_distance, max_volume_ratio=max_volume_ratio,
+                                energy_error="no MP2020-compatible energy" if correct else "non-finite energy"))
     log.info("relaxed %d structures in %.1fs (%d failed)", len(rows), time.monotonic() - t0,
              sum(r["error"] is not None for r in rows))
     return rows

@@ -142,8 +142,7 @@ def relax(
 def _relax_one(relaxer, structure, *, fmax, steps, relax_cell, min_distance, max_volume_ratio) -> dict:
     try:
         n_atoms = len(structure)
-        volume0 = float(structure.volume)
-        if n_atoms == 0 or not volume0 > 0:
+        if n_atoms == 0 or not float(structure.volume) > 0:
             return _error_row("empty structure or degenerate cell")
         if shortest_distance(structure, cap=max(min_distance, 1e-3)) < min_distance:
             return _error_row(f"atoms closer than {min_distance} A before relaxation")
@@ -153,16 +152,24 @@ def _relax_one(relaxer, structure, *, fmax, steps, relax_cell, min_distance, max
     trajectory = out["trajectory"]
     # The observer records the start, every step, and once more after the run: steps = len - 2.
     n_steps = max(len(trajectory) - 2, 0)
-    final = out["final_structure"]
-    energy = float(trajectory.energies[-1]) / n_atoms
-    if not math.isfinite(energy):
-        return _error_row("non-finite CHGNet energy", n_steps)
-    if not final.volume <= max_volume_ratio * volume0:  # also catches a NaN volume
-        return _error_row(f"volume exploded ({final.volume / volume0:.1f}x the input)", n_steps)
+    return relaxed_row(structure, out["final_structure"], float(trajectory.energies[-1]) / n_atoms,
+                       converged=n_steps < steps, steps=n_steps, min_distance=min_distance,
+                       max_volume_ratio=max_volume_ratio, energy_error="non-finite CHGNet energy")
+
+
+def relaxed_row(initial, final, energy_per_atom: float, *, converged: bool, steps: int, min_distance: float,
+                max_volume_ratio: float, energy_error: str) -> dict:
+    """The result row of one relaxation (any potential), or an error row when its energy is not finite
+    (``energy_error``), the volume grew more than ``max_volume_ratio`` times or atoms collapsed closer than
+    ``min_distance`` A."""
+    if not math.isfinite(energy_per_atom):
+        return _error_row(energy_error, steps)
+    if not final.volume <= max_volume_ratio * initial.volume:  # also catches a NaN volume
+        return _error_row(f"volume exploded ({final.volume / initial.volume:.1f}x the input)", steps)
     if shortest_distance(final, cap=max(min_distance, 1e-3)) < min_distance:
-        return _error_row(f"atoms collapsed closer than {min_distance} A during relaxation", n_steps)
-    return {"structure": final, "energy_per_atom": energy, "converged": n_steps < steps,
-            "steps": n_steps, "error": None}
+        return _error_row(f"atoms collapsed closer than {min_distance} A during relaxation", steps)
+    return {"structure": final, "energy_per_atom": energy_per_atom, "converged": converged, "steps": steps,
+            "error": None}
 
 
 # ---------------------------------------------------------------------------------------------
