@@ -303,6 +303,28 @@ def best_of_k(kind, model, sample, guide, judge, sizes, targets, ks, args, metaA
 
 
 STAGES = ("unconditional", "conditional", "best_of", "windows")
+#: stages run only when asked for by --stages
+EXTRA_STAGES = ("dft_requests",)
+
+
+def dft_requests(kind, model, sample, guide, judge, sizes, targets, k, metaA, metaB, search, device) -> pd.DataFrame:
+    """The answers a DFT judge scores (bench/edm_dft.py): ``k`` samples per request; the k = 1 answer is each
+    request's first sample, the best-of-k answer the sample whose half-A guide prediction is closest to the
+    request. Every answer carries its validity and the guide's and the judge's predictions."""
+    m = len(targets)
+    reps = np.repeat(np.arange(m), k)
+    smiles = np.asarray(generate(kind, model, sample, sizes[reps], targets[reps], metaA, search), dtype=object)
+    valid = strict_valid(smiles)
+    g = judge_smiles(guide, list(smiles), metaA, device)
+    j = judge_smiles(judge, list(smiles), metaB, device)
+    err = np.where(valid & np.isfinite(g), np.abs(g - targets[reps]), np.inf).reshape(m, k)
+    rows = []
+    for arm_k, pick in ((1, np.zeros(m, dtype=int)), (k, err.argmin(1))):
+        at = np.arange(m) * k + pick
+        rows.append(pd.DataFrame({"generator": kind, "k": arm_k, "request": np.arange(m), "size": sizes,
+                                  "target_ev": targets.astype(float), "smiles": smiles[at], "valid": valid[at],
+                                  "guide_ev": g[at], "judge_ev": j[at]}))
+    return pd.concat(rows, ignore_index=True)
 
 
 def main(argv=None) -> int:
@@ -318,8 +340,13 @@ def main(argv=None) -> int:
                     help="k for the best-of-k variant (ranked by the half-A guide); several give a paired curve")
     ap.add_argument("--best-of-targets", type=int, default=None,
                     help="requests for best-of-k (default: --samples / max k, i.e. the same sample budget)")
-    ap.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
-                    help="what to (re)measure; the numbers of stages left out stay from the last run")
+    ap.add_argument("--stages", nargs="+", choices=STAGES + EXTRA_STAGES, default=list(STAGES),
+                    help="what to (re)measure; the numbers of stages left out stay from the last run "
+                         "(dft_requests: the answers bench/edm_dft.py judges by DFT, written to --dft-requests)")
+    ap.add_argument("--dft-requests", type=int, default=80, help="requests of the dft_requests stage")
+    ap.add_argument("--dft-k", type=json.loads, default={"vae": 8, "diffusion": 4},
+                    help="best-of-k of the dft_requests stage per generator (JSON)")
+    ap.add_argument("--dft-requests-out", default=str(ROOT / "bench" / "records" / "edm_dft" / "requests.parquet"))
     ap.add_argument("--vae-steps", type=int, default=100)
     ap.add_argument("--vae-uncertainty", type=float, default=1.0,
                     help="search.uncertainty_weight of the VAE's latent optimisation (0 = plain gradient descent)")
@@ -422,6 +449,19 @@ def main(argv=None) -> int:
             res["best_of_k"] = best_of_k(kind, model, sample, guide, judge, sizes, targets, ks, args, metaA, metaB,
                                          known, camp.search, device)
             res["best_of_k"]["guide"] = results["guide_A"]
+        if "dft_requests" in args.stages:
+            # requests of their own seed, apart from the evaluated and the guidance-tuning ones
+            pick_d = np.random.default_rng(11).choice(len(yA), size=args.dft_requests, replace=True)
+            table = dft_requests(kind, model, sample, guide, judge, nA[pick_d], yA[pick_d].astype(np.float32),
+                                 args.dft_k.get(kind, 4), metaA, metaB, camp.search, device)
+            dest = Path(args.dft_requests_out)
+            old = pd.read_parquet(dest) if dest.exists() else None
+            if old is not None:
+                old = old[old["generator"] != kind]
+            from invdesign.io import write_table
+
+            write_table(pd.concat([old, table], ignore_index=True) if old is not None else table, dest)
+            log.info("%s: %d DFT requests written to %s", kind, len(table), dest)
         if "windows" in args.stages:
             # window hit rates at the 10th / 90th percentile targets
             hits = {}
