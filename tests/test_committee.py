@@ -31,12 +31,14 @@ def test_mp2020_corrections_on_oxides():
     assert mp2020_energy(nial, -10.0) == pytest.approx(-10.0)
 
 
-def crystal_chain(tmp_path, committee: dict):
+def crystal_chain(tmp_path, committee: dict, known_extra: pd.DataFrame | None = None):
     """B2 NiAl (DFT K ~160 GPa), slightly strained, against a known set without any Ni-Al phase: CHGNet calls it a
     stable, novel cell above 100 GPa; the committee re-checks it with SevenNet."""
     cell = Structure(Lattice.cubic(2.95), ["Ni", "Al"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     known = pd.DataFrame({"id": ["mp-1265"], "formula": ["MgO"],
                           "structure": [structure_to_record(rocksalt("Mg", "O", 4.21))]})
+    if known_extra is not None:
+        known = pd.concat([known, known_extra], ignore_index=True)
     cands = pd.DataFrame({"rank": [1], "formula": ["AlNi"], "predicted_property": [150.0], "passes": [True],
                           "distance_to_target": [0.0], "structure": [structure_to_record(cell)]})
     cands.to_parquet(tmp_path / "c.parquet")
@@ -62,6 +64,22 @@ def test_committee_confirms_a_cell_both_potentials_find_stable_stiff_and_novel(t
     assert abs(row["committee_k_diff_gpa"]) < 60.0  # the two potentials' disagreement is on the row
     assert m["confirmed_by"].startswith("committee: CHGNet and SevenNet") and m["n_confirmed"] == 1
     assert m["n_committee_run"] == 1 and m["committee_stability_agreement"] == 1.0
+
+
+def test_with_dft_entries_both_potentials_are_judged_on_the_dft_hull(tmp_path):
+    """Known DFT entries of Ni and Al (MP2020-corrected energies, as a user's MP export brings them): each potential's
+    energy of NiAl is placed on their hull, which then decides stability; the potentials' own hulls stay beside."""
+    fcc = [[0, 0, 0], [.5, .5, 0], [.5, 0, .5], [0, .5, .5]]
+    extra = pd.DataFrame({"id": ["mp-134", "mp-23"], "formula": ["Al", "Ni"],
+                          "structure": [structure_to_record(Structure(Lattice.cubic(4.04), ["Al"] * 4, fcc)),
+                                        structure_to_record(Structure(Lattice.cubic(3.52), ["Ni"] * 4, fcc))],
+                          "dft_energy_per_atom": [-3.75, -5.78]})  # MP's PBE energies of fcc Al and Ni
+    m, row = crystal_chain(tmp_path, {"select": "hits"}, extra)
+    assert row["hull_reference"] == "DFT entries" and m["n_on_dft_hull"] == 1
+    # the formation energy of NiAl (DFT about -0.6 to -0.7 eV/atom) by each potential against DFT's elements
+    assert -0.9 < row["e_hull_dft"] < -0.4 and -0.9 < row["sevennet_e_hull_dft"] < -0.4
+    assert row["stable"] and row["sevennet_stable"] and row["committee_confirmed"]
+    assert abs(row["e_hull_dft"] - row["e_hull"]) < 0.3  # CHGNet's elements against DFT's
 
 
 def test_without_sevenn_chgnet_stands_alone_and_says_so(tmp_path, monkeypatch):

@@ -1,5 +1,6 @@
 """Novelty against everything known: the whole source data set whatever max_rows, plus the user's libraries."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -63,3 +64,37 @@ def test_known_reference_holds_every_mp_cell_whatever_the_subset(mirror, tmp_pat
     mp = table[table["source"] == "mp_elasticity"]
     assert len(mp) == 3953 and n == len(table) > 3953
     assert mp["structure"].map(len).max() > 0 and set(table.columns) >= {"id", "formula", "structure", "source"}
+
+
+def test_dft_entries_give_the_real_hull(tmp_path):
+    """A user's DFT entries (e.g. an MP export) bring MP2020-corrected energies, and the oracle places a potential's
+    energy on their hull; a chemical system the entries do not cover has no DFT hull value."""
+    from monty.serialization import dumpfn
+    from pymatgen.core import Composition, Lattice, Structure
+    from pymatgen.entries.computed_entries import ComputedStructureEntry
+
+    from invdesign.oracles.crystal import dft_hull_energies
+
+    gga = {"run_type": "GGA", "hubbards": {}}
+    cells = {"Al": Structure(Lattice.cubic(4.04), ["Al"] * 4, [[0, 0, 0], [.5, .5, 0], [.5, 0, .5], [0, .5, .5]]),
+             "Ni": Structure(Lattice.cubic(3.52), ["Ni"] * 4, [[0, 0, 0], [.5, .5, 0], [.5, 0, .5], [0, .5, .5]]),
+             "NiAl": Structure(Lattice.cubic(2.88), ["Ni", "Al"], [[0, 0, 0], [.5, .5, .5]]),
+             "Al2O3": Structure(Lattice.hexagonal(4.76, 12.99), ["Al", "Al", "O", "O", "O"],
+                                [[0, 0, .35], [0, 0, .85], [.3, 0, .25], [0, .3, .25], [.7, .7, .25]])}
+    energy = {"Al": -3.75, "Ni": -5.5, "NiAl": -5.3, "Al2O3": -7.5}  # eV/atom, uncorrected
+    entries = [ComputedStructureEntry(s, energy[k] * len(s), parameters=gga, entry_id=f"mp-{k}")
+               for k, s in cells.items()]
+    dumpfn(entries, tmp_path / "entries.json")
+    lib = read_structure_library(str(tmp_path / "entries.json"))
+    e = dict(zip(lib["formula"], lib["dft_energy_per_atom"]))
+    assert e["AlNi"] == pytest.approx(-5.3) and e["Al"] == pytest.approx(-3.75)
+    assert e["Al2O3"] < -7.5 - 0.2  # MP2020's oxide correction (-0.687 eV per O) was applied
+    # the NiAl entry is 0.675 eV/atom below the elements' line: the hull is Al - NiAl - Ni
+    comps = [Composition("NiAl"), Composition("Ni3Al"), Composition("NiTi"), None]
+    out = dft_hull_energies(comps, [-5.2, -5.0, -6.0, -1.0], lib)
+    assert out[0] == pytest.approx(0.1)
+    assert out[1] == pytest.approx(-5.0 - (0.5 * -5.3 + 0.5 * -5.5))  # on the NiAl-Ni tie line
+    assert np.isnan(out[2]) and np.isnan(out[3])  # no Ti entry; no structure
+    # a CIF library has no energies, so no DFT hull
+    plain = lib.assign(dft_energy_per_atom=np.nan)
+    assert np.isnan(dft_hull_energies(comps[:1], [-5.2], plain)).all()

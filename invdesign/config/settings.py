@@ -206,7 +206,9 @@ class Novelty(Spec):
     known_library: list[str] = setting([], doc="files of known molecules / structures a candidate must differ from "
                                        "to be novel, beside the whole source data set (all rows, whatever max_rows): "
                                        "SMILES files (.smi, .txt, or .csv with a smiles column) / folders of CIFs or "
-                                       "JSON files of pymatgen entries or structures")
+                                       "JSON files of pymatgen entries or structures (DFT entries, e.g. a Materials "
+                                       "Project export, also give the crystal oracle the hull of their MP2020-"
+                                       "corrected energies)")
 
     def check(self, where, source):
         for i, path in enumerate(self.known_library):

@@ -399,6 +399,39 @@ def hull_energies(
     return out
 
 
+def dft_hull_energies(compositions: Sequence, energies_per_atom: Sequence[float], known: pd.DataFrame) -> np.ndarray:
+    """Energy above the hull of the known DFT entries (eV/atom, signed) of each (composition, potential energy per
+    atom); NaN where the entries do not hold every element of the candidate's chemical system or the energy is
+    missing.
+
+    The hull is built from the rows of ``known`` that carry ``dft_energy_per_atom`` (a user's MP or Alexandria
+    entries, MP2020-corrected: :mod:`invdesign.data.known`): the Matbench Discovery convention of a model energy
+    on the DFT hull. The potential's energy must be on the same scale: CHGNet's is (trained on MP2020-corrected
+    energies), SevenNet's after :func:`invdesign.oracles.committee.mp2020_energy`."""
+    from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
+    from pymatgen.core import Composition
+
+    out = np.full(len(compositions), np.nan)
+    if "dft_energy_per_atom" not in known or not len(known):
+        return out
+    e_ref = pd.to_numeric(known["dft_energy_per_atom"], errors="coerce")
+    refs = [(Composition(f), float(e)) for f, e in zip(known["formula"][e_ref.notna()], e_ref[e_ref.notna()])]
+    diagrams: dict[frozenset, PhaseDiagram | None] = {}
+    for i, (comp, e_atom) in enumerate(zip(compositions, energies_per_atom)):
+        if comp is None or e_atom is None or not np.isfinite(e_atom):
+            continue
+        chemsys = frozenset(el.symbol for el in comp.elements)
+        if chemsys not in diagrams:
+            entries = [PDEntry(c, e * c.num_atoms) for c, e in refs if {el.symbol for el in c.elements} <= chemsys]
+            covered = {c.elements[0].symbol for c, _ in refs if c.is_element} >= chemsys
+            diagrams[chemsys] = PhaseDiagram(entries) if covered else None
+        pd_ = diagrams[chemsys]
+        if pd_ is not None:
+            _, e = pd_.get_decomp_and_e_above_hull(PDEntry(comp, e_atom * comp.num_atoms), allow_negative=True)
+            out[i] = float(e)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # equation of state
 # ---------------------------------------------------------------------------------------------
@@ -552,7 +585,11 @@ class ChgnetOracle(Oracle):
         "relaxed_cif": "the CHGNet-relaxed cell (CIF text; '' when the relaxation failed)",
         "chgnet_energy_per_atom": "CHGNet energy of the relaxed cell (eV/atom)",
         "e_hull": "energy above the CHGNet hull of the known phases (eV/atom, signed)",
-        "stable": "e_hull <= oracle.e_hull_max",
+        "e_hull_dft": "CHGNet energy above the hull of the DFT entries of filters.known_library (eV/atom, signed, "
+                      "MP2020-corrected; none where those entries do not cover the chemical system)",
+        "hull_reference": "the hull 'stable' is judged on: 'DFT entries' where e_hull_dft exists, else 'CHGNet known "
+                          "phases'",
+        "stable": "e_hull_dft (where it exists, else e_hull) <= oracle.e_hull_max",
         "eos_bulk_modulus_gpa": "Birch-Murnaghan bulk modulus from matcalc's EOS with CHGNet (GPa); none where the "
                                 "fit's R^2 is below 0.95",
         "eos_r2": "R^2 of the Birch-Murnaghan fit",
@@ -643,9 +680,25 @@ class ChgnetOracle(Oracle):
             top[ERROR_COLUMN] = [e or f"no novelty check: {type(exc).__name__}" for e in top[ERROR_COLUMN].fillna("")]
         top["matches_known"] = [k or "" for k in matches]
         top["novel_after_relaxation"] = [r is not None and k is None for r, k in zip(relaxed, matches)]
+        self._on_dft_hull(top, [r.composition if r is not None else None for r in relaxed],
+                          top["chgnet_energy_per_atom"], known, "e_hull_dft", "stable", "hull_reference")
         log.info("%d of %d relaxed candidates relaxed onto a known phase",
                  sum(k is not None for k in matches), sum(r is not None for r in relaxed))
         return top
+
+    def _on_dft_hull(self, table, compositions, energies, known, column: str, stable: str, reference: str | None):
+        """``column``: the energy above the DFT entries' hull (:func:`dft_hull_energies`); where it exists, it decides
+        ``stable`` instead of the potential's own hull of the known phases."""
+        e = dft_hull_energies(compositions, pd.to_numeric(pd.Series(list(energies)), errors="coerce").to_numpy(float),
+                              known)
+        table[column] = e
+        on = np.isfinite(e)
+        if on.any():
+            table[stable] = pd.Series(np.where(on, e <= self.settings.e_hull_max, table[stable].eq(True)),
+                                      index=table.index)
+            log.info("%d of %d cells placed on the hull of the known DFT entries", int(on.sum()), len(table))
+        if reference:
+            table[reference] = np.where(on, "DFT entries", "CHGNet known phases")
 
     def _references(self, dataset: pd.DataFrame, chemsys: set) -> ReferenceEnergies:
         """The data set's phases of the chemical systems ``chemsys`` (every phase whose elements are a subset of one)
@@ -701,6 +754,8 @@ class ChgnetOracle(Oracle):
                    "n_eos_in_target": int(out["eos_in_target"].eq(True).sum()),
                    "n_stable_eos_in_target": int(hit.sum()),
                    "n_relaxed_onto_known": int((out["matches_known"].fillna("") != "").sum()),
+                   "n_on_dft_hull": int(np.isfinite(pd.to_numeric(out.get("e_hull_dft"), errors="coerce")).sum())
+                   if "e_hull_dft" in out else 0,
                    "n_sun_eos_in_target": int((hit & out["novel_after_relaxation"].eq(True)).sum()),
                    "eos_vs_predictor_mae_gpa": float(np.mean(np.abs(diff[np.isfinite(diff)])))
                    if np.isfinite(diff).any() else None}
@@ -713,7 +768,8 @@ class ChgnetOracle(Oracle):
     confirm_columns = {
         "sevennet_energy_per_atom": "SevenNet energy of its relaxed cell, MP2020-corrected (eV/atom)",
         "sevennet_e_hull": "energy above the SevenNet hull of the same known phases (eV/atom, MP2020-corrected)",
-        "sevennet_stable": "sevennet_e_hull <= oracle.e_hull_max",
+        "sevennet_e_hull_dft": "SevenNet energy (MP2020-corrected) above the hull of the known DFT entries (eV/atom)",
+        "sevennet_stable": "sevennet_e_hull_dft (where it exists, else sevennet_e_hull) <= oracle.e_hull_max",
         "sevennet_eos_bulk_modulus_gpa": "Birch-Murnaghan bulk modulus from matcalc's EOS with SevenNet (GPa)",
         "sevennet_eos_r2": "R^2 of SevenNet's EOS fit",
         "sevennet_matches_known": "id of a known phase SevenNet's relaxed cell matches ('' when none)",
@@ -773,6 +829,8 @@ class ChgnetOracle(Oracle):
         out["sevennet_error"] = [r["error"] or ("no energy above hull" if not np.isfinite(e) else "")
                                  or fits.get(i, {}).get("error", "")
                                  for i, (r, e) in enumerate(zip(rows, e_hull))]
+        self._on_dft_hull(out, [r["structure"].composition if r.get("structure") is not None else None for r in rows],
+                          out["sevennet_energy_per_atom"], known, "sevennet_e_hull_dft", "sevennet_stable", None)
         out["sevennet_model"] = c.model
         return out
 
