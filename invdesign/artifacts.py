@@ -125,5 +125,34 @@ def check_intact(path) -> None:
             json.loads(p.read_text())
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         why = f"cannot be read ({type(exc).__name__})"
+    if why is None and p.suffix == ".parquet":
+        why = _missing_columns(p)
     if why:
         raise InvdesignError(f"{path}: {why}; the outputs made from it are kept: {_fix(path)}")
+
+
+#: (file name pattern, columns every rule that reads it needs): a whole Parquet file written by hand or by another
+#: version without them stops the run while planning, like a truncated one
+EXPECTED_COLUMNS = (
+    ("dataset.parquet", ("id", "property", "split")),
+    ("known.parquet", ("id", "source")),
+    ("candidates.parquet", ("rank", "passes")),
+    ("checked.parquet", ("final_rank", "rank")),
+    ("batch_*.parquet", ("rank",)),
+)
+
+
+def _missing_columns(p: Path) -> str | None:
+    """Why the Parquet file ``p`` lacks the columns its readers need (None when it has them); reads only the
+    footer."""
+    import pyarrow.parquet as pq
+
+    for pattern, need in EXPECTED_COLUMNS:
+        if p.match(pattern):
+            try:
+                have = set(pq.read_schema(p).names)
+            except Exception as exc:  # noqa: BLE001  (a footer pyarrow cannot parse)
+                return f"cannot be read ({type(exc).__name__})"
+            missing = [c for c in need if c not in have]
+            return f"lacks the column(s) {', '.join(missing)} its readers need" if missing else None
+    return None

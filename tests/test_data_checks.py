@@ -134,7 +134,7 @@ def test_a_damaged_intermediate_is_named_with_the_recipe_that_rebuilds_it(tmp_pa
 
     path = tmp_path / name
     if name.endswith(".parquet"):
-        pd.DataFrame({"a": range(100)}).to_parquet(path)
+        pd.DataFrame({"id": range(100), "property": 1.0, "split": "train"}).to_parquet(path)
     elif name.endswith(".json"):
         path.write_text(json.dumps({"a": list(range(100))}))
     else:
@@ -144,6 +144,26 @@ def test_a_damaged_intermediate_is_named_with_the_recipe_that_rebuilds_it(tmp_pa
     with pytest.raises(InvdesignError, match=rf"{name}: .*the outputs made from it are kept: rebuild it alone with "
                                              rf"snakemake --cores 2 --force \S*{name}"):
         check_intact(path)
+
+
+def test_a_whole_intermediate_without_the_columns_its_readers_need_is_named(tmp_path):
+    """A whole Parquet file (e.g. edited by hand, or written by another version) that lacks a column the next rules
+    read stops the run while planning, like a truncated one; files of no known kind are not judged."""
+    from invdesign.artifacts import check_intact
+
+    (tmp_path / "data").mkdir()
+    path = tmp_path / "data" / "dataset.parquet"
+    pd.DataFrame({"id": ["a"], "property": [1.0]}).to_parquet(path)
+    with pytest.raises(InvdesignError, match=r"dataset.parquet: lacks the column\(s\) split its readers need; the "
+                                             r"outputs made from it are kept"):
+        check_intact(path)
+    batch = tmp_path / "batch_3.parquet"
+    pd.DataFrame({"smiles": ["C"]}).to_parquet(batch)
+    with pytest.raises(InvdesignError, match="lacks the column.s. rank"):
+        check_intact(batch)
+    other = tmp_path / "anything.parquet"
+    pd.DataFrame({"x": [1]}).to_parquet(other)
+    check_intact(other)
 
 
 def test_a_molecule_far_larger_than_the_rest_is_a_size_outlier(tmp_path, caplog):
