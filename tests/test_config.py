@@ -243,3 +243,23 @@ def test_a_non_editable_install_validates_the_default_config(repo, tmp_path):
     first, rest = res.stdout.split("\n", 1)
     assert first == "['mp_bulk', 'qm9_gap']"
     assert rest == (repo / "workflow" / "schemas" / "config.schema.yaml").read_text()
+
+
+def test_the_config_checker_names_the_file_and_line_snakemake_would_not(tmp_path, capsys, repo):
+    """Snakemake reads --configfile itself (its own message for a YAML error or a missing file);
+    python -m invdesign.config gives the project's one line, and validates the keys."""
+    from invdesign.config.__main__ import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("campaigns:\n  a: [1,\n")
+    assert main([str(bad)]) == 1
+    assert capsys.readouterr().err.strip() == (f"invdesign error: {bad}: not valid YAML at line 3, column 1 (while "
+                                               "parsing a flow node); fix the syntax")
+    assert main([str(tmp_path / "missing.yaml")]) == 1
+    assert "not found; pass an existing file" in capsys.readouterr().err
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("campaigns:\n  a:\n    domain: molecules\n    dataset: {source: qm9}\n    targte: {min: 4}\n")
+    assert main([str(typo)]) == 1
+    assert "targte" in capsys.readouterr().err
+    assert main([str(repo / "config" / "config.yaml")]) == 0
+    assert "valid (campaigns: qm9_gap, mp_bulk)" in capsys.readouterr().out
