@@ -102,6 +102,12 @@ def test_chgnet_oracle_relaxes_places_on_the_hull_and_fits_an_eos_of_a_tiny_cell
     assert 120.0 < row["eos_bulk_modulus_gpa"] < 190.0
     assert row["matches_known"] == "mp-1265" and not row["novel_after_relaxation"]
     assert 0.5 < row["volume_scale"] < 2.0  # relaxed from the additive volume fitted on the data set
+    # what a report draws: the EOS scan and the hull's entries (the data set's MgO and the elements)
+    import json
+
+    scan = json.loads(row["eos_points"])
+    assert len(scan["volumes"]) == len(scan["energies"]) == 11
+    assert {f for f, _ in json.loads(row["hull_entries"])} == {"MgO", "Mg", "O2"}
 
 
 @pytest.mark.slow

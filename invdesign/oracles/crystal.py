@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import json
 import logging
 import math
 import time
@@ -399,6 +400,17 @@ def hull_energies(
     return out
 
 
+def hull_entries_json(references: ReferenceEnergies, structure) -> str:
+    """The entries of the hull ``structure`` is placed on (``[[reduced formula, energy per atom], ...]`` as JSON;
+    '' when that hull cannot be built): what a report draws the phase diagram from."""
+    try:
+        diagram = references.phase_diagram(el.symbol for el in structure.composition.elements)
+    except Exception:  # noqa: BLE001  (no hull: nothing to draw)
+        return ""
+    return json.dumps([[e.composition.reduced_formula, round(float(e.energy_per_atom), 6)]
+                       for e in diagram.all_entries])
+
+
 def dft_hull_energies(compositions: Sequence, energies_per_atom: Sequence[float], known: pd.DataFrame) -> np.ndarray:
     """Energy above the hull of the known DFT entries (eV/atom, signed) of each (composition, potential energy per
     atom); NaN where the entries do not hold every element of the candidate's chemical system or the energy is
@@ -452,7 +464,8 @@ def eos_fits(
     min_r2: float = MIN_EOS_R2,
 ) -> list[dict]:
     """Birch-Murnaghan fit per structure from matcalc's ``EOSCalc``: ``{"k": GPa or NaN, "r2": fit R^2, "error":
-    "" or why there is no modulus}``. A fit with R^2 below ``min_r2`` gives no modulus.
+    "" or why there is no modulus, "points": {"volumes": A^3, "energies": eV} of the scan (when it ran)}``. A fit
+    with R^2 below ``min_r2`` gives no modulus.
 
     ``calculator`` is the ``CHGNetCalculator`` object (default: :func:`load_chgnet`'s). ``relaxed``
     (one flag, or one per structure) marks structures already relaxed with CHGNet: for those the
@@ -477,6 +490,9 @@ def eos_fits(
             try:
                 result = eos[flag].calc(structure)
                 k, r2 = float(result["bulk_modulus_bm"]), float(result.get("r2_score_bm", math.nan))
+                scan = result.get("eos") or {}
+                points = {"volumes": [round(float(v), 4) for v in scan.get("volumes", [])],
+                          "energies": [round(float(e), 6) for e in scan.get("energies", [])]}
                 if not (math.isfinite(k) and k > 0):
                     fit = {"k": math.nan, "r2": r2, "error": f"EOS fit gave no positive modulus ({k:.3g} GPa)"}
                 elif not r2 >= min_r2:
@@ -484,6 +500,7 @@ def eos_fits(
                                                              f"follow Birch-Murnaghan; {k:.1f} GPa not reported)"}
                 else:
                     fit = {"k": k, "r2": r2, "error": ""}
+                fit["points"] = points
             except Exception as exc:  # noqa: BLE001  (failure of one structure is an error, not a crash)
                 fit = {"k": math.nan, "r2": math.nan, "error": f"EOS failed: {type(exc).__name__}: {exc}"[:200]}
         if fit["error"]:
@@ -507,7 +524,7 @@ def eos_bulk_modulus(structures: Sequence[Structure], **kw) -> list[float]:
 # ---------------------------------------------------------------------------------------------
 
 VERIFY_COLUMNS = ["relaxed_cif", "chgnet_energy_per_atom", "e_hull", "stable", "eos_bulk_modulus_gpa", "eos_r2",
-                  "relax_converged", "oracle_error"]
+                  "eos_points", "relax_converged", "oracle_error"]
 
 
 def verify_crystals(
@@ -539,7 +556,7 @@ def verify_crystals(
     e_hull = np.asarray(hull_energies(rows, refs, calculator=calc, fmax=fmax, steps=steps), dtype=float)
     stable = np.nan_to_num(e_hull, nan=np.inf) <= e_hull_max
     bulk, r2 = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
-    eos_error = [""] * len(rows)
+    eos_error, eos_points = [""] * len(rows), [""] * len(rows)
     relaxed = np.array([row["structure"] is not None and row["error"] is None for row in rows], dtype=bool)
     want_eos = {"all": relaxed, "stable": stable & relaxed, "none": np.zeros_like(relaxed)}[eos_for]
     idx = np.flatnonzero(want_eos)
@@ -548,6 +565,7 @@ def verify_crystals(
                         relaxed=[rows[i]["converged"] for i in idx], fmax=fmax, max_steps=steps)
         for i, fit in zip(idx, fits):
             bulk[i], r2[i], eos_error[i] = fit["k"], fit["r2"], fit["error"]
+            eos_points[i] = json.dumps(fit["points"]) if fit.get("points") else ""
     errors = []
     for row, e, k, want, why in zip(rows, e_hull, bulk, want_eos, eos_error):
         if row["error"] is not None:
@@ -565,6 +583,7 @@ def verify_crystals(
         "stable": stable,
         "eos_bulk_modulus_gpa": bulk,
         "eos_r2": r2,
+        "eos_points": eos_points,
         "relax_converged": [bool(row["converged"]) for row in rows],
         "oracle_error": errors,
     }, columns=VERIFY_COLUMNS)
@@ -593,6 +612,9 @@ class ChgnetOracle(Oracle):
         "eos_bulk_modulus_gpa": "Birch-Murnaghan bulk modulus from matcalc's EOS with CHGNet (GPa); none where the "
                                 "fit's R^2 is below 0.95",
         "eos_r2": "R^2 of the Birch-Murnaghan fit",
+        "eos_points": "the EOS scan: volumes (A^3) and CHGNet energies (eV), JSON ('' where none ran)",
+        "hull_entries": "the hull the cell was placed on: [reduced formula, CHGNet energy per atom] of each known phase "
+                        "and elemental reference of its chemical system, JSON",
         "relax_converged": "the relaxation met fmax within max_steps",
         "matches_known": "id of a data set phase the relaxed cell matches ('' when none)",
         "novel_after_relaxation": "the relaxed cell matches no known phase",
@@ -666,6 +688,8 @@ class ChgnetOracle(Oracle):
             log.info("no EOS fit: the campaign property %s is not the EOS bulk modulus", self.property_column)
         res = verify_crystals([cells[i] for i in ok], references, fmax=s.fmax, steps=s.max_steps,
                               e_hull_max=s.e_hull_max, calculator=calc, eos_for=self.eos_for)
+        res["hull_entries"] = [hull_entries_json(references, cells[i]) if np.isfinite(e) else ""
+                               for i, e in zip(ok, res["e_hull"])]
         res.index = ok
         res = res.reindex(range(len(top)))
         for i, why in unreadable.items():
@@ -772,6 +796,7 @@ class ChgnetOracle(Oracle):
         "sevennet_stable": "sevennet_e_hull_dft (where it exists, else sevennet_e_hull) <= oracle.e_hull_max",
         "sevennet_eos_bulk_modulus_gpa": "Birch-Murnaghan bulk modulus from matcalc's EOS with SevenNet (GPa)",
         "sevennet_eos_r2": "R^2 of SevenNet's EOS fit",
+        "sevennet_eos_points": "SevenNet's EOS scan: volumes (A^3) and energies (eV), JSON",
         "sevennet_matches_known": "id of a known phase SevenNet's relaxed cell matches ('' when none)",
         "sevennet_error": "why SevenNet could not check the cell ('' when it could)",
     }
@@ -825,6 +850,8 @@ class ChgnetOracle(Oracle):
         out["sevennet_stable"] = np.nan_to_num(e_hull, nan=np.inf) <= s.e_hull_max
         out["sevennet_eos_bulk_modulus_gpa"] = [fits.get(i, {}).get("k", np.nan) for i in range(len(rows))]
         out["sevennet_eos_r2"] = [fits.get(i, {}).get("r2", np.nan) for i in range(len(rows))]
+        out["sevennet_eos_points"] = [json.dumps(fits[i]["points"]) if fits.get(i, {}).get("points") else ""
+                                      for i in range(len(rows))]
         out["sevennet_matches_known"] = [m or "" for m in matches]
         out["sevennet_error"] = [r["error"] or ("no energy above hull" if not np.isfinite(e) else "")
                                  or fits.get(i, {}).get("error", "")

@@ -1,0 +1,227 @@
+"""Faults over a whole campaign, as a user meets them (issue #26, the slow part of the fuzz suite).
+
+    python bench/fuzz_campaign.py [--out bench/out/fuzz] [--records bench/records/fuzz]
+
+Runs the tiny molecule campaign (config/tests/tiny.yaml, its molecule part) with ``snakemake --cores 2`` as a user
+would, then one fault per case on the finished results, and after each case checks what the issue asks: the exit
+code, the one-line ``invdesign error`` naming the file or key and the fix, and that nothing already computed was
+lost (every model and table keeps its bytes unless the case is about rebuilding it). The fast cases of each
+class run in CI (tests/test_fuzz.py and others); these need a whole run and a few minutes each.
+
+Writes ``results.json`` (one entry per case: outcome, exit code, message, seconds) to ``--records``; the table in
+docs/reliability.md comes from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CAMP = "tiny_mol"
+
+
+def digest(folder: Path) -> dict[str, str]:
+    """sha256 of every model and table of the campaign (what must never be lost)."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.suffix in (".pt", ".parquet", ".csv") and "logs" not in p.parts:
+            out[str(p.relative_to(folder))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+class Fuzz:
+    def __init__(self, out: Path, mirror: str):
+        self.out = out
+        self.results = out / "results"
+        cfg = yaml.safe_load((ROOT / "config" / "tests" / "tiny.yaml").read_text())
+        cfg["campaigns"] = {CAMP: cfg["campaigns"][CAMP]}
+        cfg["results"] = str(self.results)
+        cfg["data"] = {"mirror": mirror, "cache": str(ROOT / "data" / "cache")}
+        self.config = out / "fuzz.yaml"
+        self.config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        self.cases: dict[str, dict] = {}
+
+    def snakemake(self, *extra, config: Path | None = None, timeout=900, env=None) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(config or self.config), *extra]
+        return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, **(env or {})})
+
+    def record(self, name: str, what: str, ok: bool, res: subprocess.CompletedProcess | None, seconds: float,
+               note: str = "") -> None:
+        lines = [ln for ln in (res.stderr if res else "").splitlines() if ln.startswith("invdesign error")]
+        self.cases[name] = {"class": what, "ok": bool(ok), "exit_code": res.returncode if res else None,
+                            "message": lines[0] if lines else None, "n_error_lines": len(lines),
+                            "seconds": round(seconds, 1), "note": note}
+        print(f"[{'ok' if ok else 'FAIL'}] {name}: {note or (lines[0] if lines else '')}", flush=True)
+
+    def one_line_error(self, res, *must) -> bool:
+        lines = [ln for ln in res.stderr.splitlines() if ln.startswith("invdesign error")]
+        return res.returncode != 0 and len(lines) == 1 and all(m in lines[0] for m in must)
+
+    # ------------------------------------------------------------------ cases
+    def baseline(self) -> None:
+        t0 = time.monotonic()
+        res = self.snakemake()
+        ok = res.returncode == 0 and (self.results / CAMP / "candidates_verified.csv").exists()
+        self.record("baseline", "the whole tiny campaign", ok, res, time.monotonic() - t0,
+                    "finished" if ok else res.stderr[-500:])
+        if not ok:
+            raise SystemExit("the baseline run failed; nothing to fuzz")
+
+    def killed_mid_run(self) -> None:
+        """SIGKILL to the whole snakemake process group while a training job runs; then the plain command again."""
+        shutil.rmtree(self.results / CAMP / "models")
+        kept = {k: v for k, v in digest(self.results / CAMP).items() if not k.startswith("models")}
+        t0 = time.monotonic()
+        cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(self.config)]
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        models = self.results / CAMP / "models"
+        while time.monotonic() - t0 < 600 and not (models.exists() and any(models.glob("*.pt"))):
+            time.sleep(1)
+        time.sleep(3)  # a second training job is under way
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        res = self.snakemake()
+        after = digest(self.results / CAMP)
+        lost = [k for k, v in kept.items() if after.get(k) != v and not k.startswith(("candidates", "oracle",
+                                                                                         "samples", "report"))]
+        ok = res.returncode == 0 and all((models / f"generator_{g}.pt").exists() for g in ("vae", "diffusion", "ebm"))
+        note = ("the plain command again finished the campaign" if ok else
+                "rerun failed: " + " | ".join(ln for ln in res.stderr.splitlines()[-6:]))
+        self.record("killed_mid_training", "SIGKILL of snakemake and its jobs during training", ok and not lost, res,
+                    time.monotonic() - t0, note + (f"; changed: {lost}" if lost else ""))
+
+    def damaged(self, name: str, rel: str, damage, what: str) -> None:
+        """Damage one intermediate: the run stops while planning with one line naming it, nothing is lost, and the
+        printed recipe (--force FILE, then --touch) restores a finished campaign."""
+        path = self.results / CAMP / rel
+        good, st = path.read_bytes(), path.stat()
+        before = digest(self.results / CAMP)
+        t0 = time.monotonic()
+        damage(path)
+        res = self.snakemake()
+        stopped = self.one_line_error(res, str(path), "--force", "--touch")
+        after = digest(self.results / CAMP)
+        lost = [k for k, v in before.items() if k != rel and after.get(k) != v]
+        fixed = self.snakemake("--force", str(path)).returncode == 0 and self.snakemake("--touch").returncode == 0
+        nothing = self.snakemake("-n")
+        done = "Nothing to be done" in nothing.stdout + nothing.stderr
+        if not (fixed and done):  # leave the results as they were for the next case
+            path.write_bytes(good)
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        self.record(name, what, stopped and not lost and fixed and done, res, time.monotonic() - t0,
+                    f"stopped with one line: {stopped}; outputs lost: {lost or 'none'}; recipe restored the campaign: "
+                    f"{fixed and done}")
+
+    def deleted_model(self) -> None:
+        model = self.results / CAMP / "models" / "generator_ebm.pt"
+        model.unlink()
+        t0 = time.monotonic()
+        res = self.snakemake()
+        ok = res.returncode == 0 and model.exists() and "rule train_generator" in res.stderr \
+            and "rule featurize" not in res.stderr
+        self.record("deleted_model", "a trained model deleted after its candidates were made", ok, res,
+                    time.monotonic() - t0, "retrained alone, the campaign finished" if ok else res.stderr[-300:])
+
+    def config_case(self, name: str, what: str, edit, *must) -> None:
+        """A mistake in the config of a finished campaign: one line, exit 1, nothing touched."""
+        cfg = yaml.safe_load(self.config.read_text())
+        edit(cfg["campaigns"][CAMP], cfg)
+        bad = self.out / f"{name}.yaml"
+        bad.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        before = digest(self.results / CAMP)
+        t0 = time.monotonic()
+        res = self.snakemake(config=bad)
+        ok = self.one_line_error(res, *must) and digest(self.results / CAMP) == before
+        self.record(name, what, ok, res, time.monotonic() - t0)
+
+    def yaml_error(self) -> None:
+        bad = self.out / "broken.yaml"
+        bad.write_text(self.config.read_text().replace("campaigns:", "campaigns: [", 1))
+        t0 = time.monotonic()
+        res = self.snakemake(config=bad)
+        check = subprocess.run([sys.executable, "-m", "invdesign.config", str(bad)], cwd=ROOT, capture_output=True,
+                               text=True)
+        ok = res.returncode != 0 and check.returncode == 1 and str(bad) in check.stderr and "line" in check.stderr
+        self.record("yaml_syntax_error", "a YAML syntax error in --configfile", ok, res, time.monotonic() - t0,
+                    "snakemake: " + (res.stderr.strip().splitlines() or ["?"])[-1][:160]
+                    + " | python -m invdesign.config: " + check.stderr.strip())
+
+    def two_runs_at_once(self) -> None:
+        """A second snakemake in the same folder while one runs: Snakemake's lock refuses it, nothing is touched."""
+        model = self.results / CAMP / "models" / "predictor.pt"
+        model.unlink()
+        t0 = time.monotonic()
+        cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(self.config)]
+        first = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(8)
+        res = self.snakemake()
+        first.wait(timeout=900)
+        ok = res.returncode != 0 and "lock" in res.stderr.lower() and first.returncode == 0 and model.exists()
+        self.record("two_runs_at_once", "a second snakemake in the same folder during a run", ok, res,
+                    time.monotonic() - t0, "refused by Snakemake's lock: "
+                    + next((ln for ln in res.stderr.splitlines() if "lock" in ln.lower()), "")[:160])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "fuzz"))
+    ap.add_argument("--records", default=str(ROOT / "bench" / "records" / "fuzz"))
+    ap.add_argument("--mirror", default=str(ROOT.parent / "shared" / "data"))
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    f = Fuzz(out, args.mirror)
+    t0 = time.monotonic()
+    f.baseline()
+    f.damaged("truncated_dataset", "data/dataset.parquet", lambda p: p.write_bytes(p.read_bytes()[:-100]),
+              "a truncated dataset.parquet")
+    f.damaged("dataset_without_split", "data/dataset.parquet",
+              lambda p: __import__("pandas").read_parquet(p).drop(columns="split").to_parquet(p),
+              "a whole dataset.parquet without its split column")
+    f.damaged("truncated_graphs", "data/graphs.pt", lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
+              "a truncated graphs.pt")
+    f.damaged("garbage_candidates", "candidates.parquet", lambda p: p.write_bytes(b"not parquet at all"),
+              "candidates.parquet overwritten with text")
+    f.deleted_model()
+    f.config_case("unknown_key", "a typo in a key of a finished campaign's config",
+                  lambda c, cfg: c.update(targte=c.pop("target")), "targte")
+    f.config_case("nan_target", "a NaN in the target", lambda c, cfg: c.update(target={"window": [float("nan"), 6]}),
+                  "not a finite number")
+    f.config_case("target_outside_data", "a target window outside the data's range",
+                  lambda c, cfg: c.update(target={"window": [40.0, 50.0], "unit": "eV"}), "target")
+    f.config_case("cuda_without_gpu", "runtime.device: cuda on a machine without a GPU",
+                  lambda c, cfg: cfg.update(runtime={"device": "cuda", "threads": 1}), "GPU")
+    f.config_case("empty_results", "results: ''", lambda c, cfg: cfg.update(results=""), "results")
+    f.yaml_error()
+    f.killed_mid_run()
+    f.two_runs_at_once()
+    rec = Path(args.records)
+    rec.mkdir(parents=True, exist_ok=True)
+    summary = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine":
+               f"{os.cpu_count()} cores, {platform.machine()}, no GPU" if not os.environ.get("CUDA_VISIBLE_DEVICES")
+               else platform.machine(), "command": "python bench/fuzz_campaign.py",
+               "minutes": round((time.monotonic() - t0) / 60, 1), "n_ok": sum(c["ok"] for c in f.cases.values()),
+               "n_cases": len(f.cases), "cases": f.cases}
+    (rec / "results.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in summary.items() if k != "cases"}))
+    return 0 if summary["n_ok"] == summary["n_cases"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
