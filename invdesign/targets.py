@@ -48,3 +48,16 @@ def check_target_in_range(target: dict, values, where: str, unit: str = "") -> d
             "the generator cannot learn that region: move the target into the data range")
     share = float(np.mean((v >= lo) & (v <= hi)))
     return {"data_min": dmin, "data_max": dmax, "share_in_target": share, "n": int(v.size)}
+
+
+def describe_target(target: dict, unit: str = "") -> str:
+    """The target in words: 'in 4-5 eV', '>= 250 GPa', '<= 3 eV'."""
+    u = f" {unit}" if unit else ""
+    if target.get("window"):
+        lo, hi = target["window"]
+        return f"in {lo:g}-{hi:g}{u}"
+    if target.get("min") is not None:
+        return f">= {target['min']:g}{u}"
+    if target.get("max") is not None:
+        return f"<= {target['max']:g}{u}"
+    return "the target"

@@ -112,6 +112,14 @@ class Oracle(ABC):
         ``n_confirmed`` themselves)."""
         return checked, metrics
 
+    def confirmed(self, verified: pd.DataFrame) -> pd.Series:
+        """Which rows of the final table count as confirmed: the rows ``n_confirmed`` of the metrics counts."""
+        return pd.Series(False, index=verified.index)
+
+    def confirm_ran(self, verified: pd.DataFrame) -> pd.Series:
+        """Which rows the confirming tier (or, without one, the first tier) checked."""
+        return verified.get(ERROR_COLUMN, pd.Series(index=verified.index, dtype=object)).notna()
+
     def report_extras(self, verified: pd.DataFrame) -> tuple[dict, dict]:
         """({histogram label: values}, {funnel stage: count}) the report adds for this oracle's verdicts."""
         return {}, {}

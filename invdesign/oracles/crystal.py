@@ -865,8 +865,6 @@ class ChgnetOracle(Oracle):
         """``committee_confirmed`` where CHGNet and SevenNet both find the cell stable, in the target and novel; the
         two potentials' disagreement on every cell SevenNet checked; committee-confirmed cells rank first. Without
         the committee (sevenn absent or top_k 0) CHGNet's verdicts stand alone and the metrics say so."""
-        from .committee import sevennet_available
-
         c = self.settings.committee
         out = self.with_confirmations(checked, confirmed, extra=["sevennet_model"])
         ran = out["sevennet_error"].notna()
@@ -894,7 +892,7 @@ class ChgnetOracle(Oracle):
                      if n_ran and np.isfinite(out["committee_k_diff_gpa"]).any() else None}
         if not self.measures:
             lead = {"confirmed_by": self.not_measured_note, "n_confirmed": 0, "n_checked_by_confirming_tier": n_ran}
-        elif c.top_k != 0 and sevennet_available():
+        elif self._committee_ran():
             lead = {"confirmed_by": f"committee: CHGNet and SevenNet ({c.model}) both stable, EOS in the target, novel",
                     "n_confirmed": committee["n_committee_confirmed"], "n_checked_by_confirming_tier": n_ran}
         else:
@@ -905,6 +903,24 @@ class ChgnetOracle(Oracle):
         log.info("committee (SevenNet %s): %d checked, %d confirmed", c.model, n_ran,
                  committee["n_committee_confirmed"])
         return out, {**lead, **metrics, **committee}
+
+    def _committee_ran(self) -> bool:
+        from .committee import sevennet_available
+
+        return self.settings.committee.top_k != 0 and sevennet_available()
+
+    def confirmed(self, verified):
+        """Committee-confirmed cells (CHGNet's hits where the committee is off), as ``n_confirmed`` counts."""
+        if not self.measures:
+            return pd.Series(False, index=verified.index)
+        if self._committee_ran() and "committee_confirmed" in verified:
+            return verified["committee_confirmed"].eq(True)
+        return self._chgnet_hits(verified)
+
+    def confirm_ran(self, verified):
+        if self._committee_ran() and "sevennet_error" in verified:
+            return verified["sevennet_error"].notna()
+        return verified[ERROR_COLUMN].notna()
 
     def report_extras(self, verified):
         hist = {"CHGNet EOS (checked candidates)": pd.to_numeric(verified["eos_bulk_modulus_gpa"],

@@ -430,7 +430,7 @@ class XtbOracle(Oracle):
             out["dft_target_probability"] = np.nan
         out = self.rerank(out, ["dft_confirmed", "dft_in_target"], "xtb_rank")
         n_dft = int(out["dft_ok"].notna().sum())
-        tier = d.top_k > 0 and quantity is not None
+        tier = self._dft_tier()
         dft = {"dft_method": f"{d.functional}/{d.basis}", "dft_confirm_probability": d.confirm_probability,
                "n_dft_run": n_dft,
                "n_dft_ok": int(ran.sum()), "n_dft_in_target": int(out["dft_in_target"].eq(True).sum()),
@@ -448,6 +448,20 @@ class XtbOracle(Oracle):
         log.info("DFT: %d run, %d converged, %d in the target, %d confirmed (probability >= %.2f)", n_dft,
                  dft["n_dft_ok"], dft["n_dft_in_target"], dft["n_dft_confirmed"], d.confirm_probability)
         return out, {**lead, **metrics, **dft}
+
+    def _dft_tier(self) -> bool:
+        return self.settings.dft.top_k > 0 and self.dft_quantity is not None
+
+    def confirmed(self, verified):
+        """DFT-confirmed rows (the calibrated-xTB verdict where there is no DFT tier), as ``n_confirmed`` counts."""
+        if self._dft_tier() and "dft_confirmed" in verified:
+            return verified["dft_confirmed"].eq(True)
+        return verified.get("xtb_in_target", pd.Series(False, index=verified.index)).eq(True)
+
+    def confirm_ran(self, verified):
+        if self._dft_tier() and "dft_ok" in verified:
+            return verified["dft_ok"].notna()
+        return verified.get("xtb_ok", pd.Series(index=verified.index, dtype=object)).notna()
 
     def report_extras(self, verified):
         hist, funnel = {}, {}

@@ -183,5 +183,6 @@ def final_outputs():
     after its candidates were made is trained again, not silently missing)."""
     return ([f"{RESULTS}/{c}/candidates_verified.csv" for c in CAMPAIGNS] + [export_path(c) for c in CAMPAIGNS]
             + [f"{RESULTS}/{c}/report/top_candidates.html" for c in CAMPAIGNS]
+            + [f"{RESULTS}/{c}/report/index.html" for c in CAMPAIGNS]
             + [f"{RESULTS}/{c}/models/generator_{g}.pt" for c in CAMPAIGNS for g in generator_types(c)]
             + [f"{RESULTS}/{c}/models/predictor.pt" for c in CAMPAIGNS])

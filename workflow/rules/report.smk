@@ -10,11 +10,11 @@ rule report_figures:
         verified=intact(VERIFIED),
     output:
         hist=report(f"{RESULTS}/{{campaign}}/report/property_distribution.png",
-                    caption="../report/property_distribution.rst", category="{campaign}", subcategory="plots"),
+                    caption="../report/property_distribution.rst", category="{campaign}", subcategory="3. plots"),
         funnel_png=report(f"{RESULTS}/{{campaign}}/report/funnel.png", caption="../report/funnel.rst",
-                          category="{campaign}", subcategory="plots"),
+                          category="{campaign}", subcategory="3. plots"),
         top=report(f"{RESULTS}/{{campaign}}/report/top_candidates.html", caption="../report/top_candidates.rst",
-                   category="{campaign}", subcategory="candidates"),
+                   category="{campaign}", subcategory="2. candidates"),
     params:
         domain=lambda wc: camp(wc).domain,
         oracle=lambda wc: camp(wc).oracle.to_dict(),
@@ -29,3 +29,32 @@ rule report_figures:
         "../../envs/chem.yaml"
     script:
         "../scripts/report_figures.py"
+
+
+rule report_landing:
+    """The page a chemist opens first: confirmed hits as cards with pictures, then the ranked table, the funnel and
+    the distributions (invdesign.pipeline.landing)."""
+    input:
+        verified=intact(VERIFIED),
+        oracle_metrics=intact(ORACLE_METRICS),
+        funnel_metrics=intact(FUNNEL),
+        hist=f"{RESULTS}/{{campaign}}/report/property_distribution.png",
+        funnel_png=f"{RESULTS}/{{campaign}}/report/funnel.png",
+    output:
+        out_html=report(f"{RESULTS}/{{campaign}}/report/index.html", caption="../report/landing.rst",
+                        category="{campaign}", subcategory="1. confirmed hits (start here)"),
+    params:
+        campaign=lambda wc: wc.campaign,
+        domain=lambda wc: camp(wc).domain,
+        oracle=lambda wc: camp(wc).oracle.to_dict(),
+        target=lambda wc: camp(wc).target.to_dict(),
+        property_column=lambda wc: camp(wc).dataset.property_column,
+        property_kind=property_kind,
+        unit=lambda wc: camp(wc).unit,
+    log:
+        log_path("report_landing"),
+    threads: 1
+    conda:
+        "../../envs/chem.yaml"
+    script:
+        "../scripts/report_landing.py"
