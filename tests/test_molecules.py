@@ -130,3 +130,21 @@ def test_vae_trains_decodes_and_filters(qm9_small):
     assert not again["novel"].iloc[0] and again["reject_reason"].iloc[0].startswith("not novel")
     graphs_like = dom.featurize_like(checked, meta)
     assert all((g is None) == (not isinstance(s, str) or not s) for g, s in zip(graphs_like, checked.smiles))
+
+
+def test_a_functional_group_outside_the_data_is_rejected_with_its_share():
+    """The rare-group rule: a nitroso / cumulated N+ chain (found in no training molecule) fails, named with the
+    group and its share of the data; a group the data holds passes; null turns the rule off."""
+    import pandas as pd
+
+    from invdesign.domains import molecules as dom
+
+    train = pd.DataFrame({"smiles": ["CCO", "CC=O", "CCN", "C1CC1O", "CC(=O)N", "CCC=O"] * 10})
+    cands = pd.DataFrame({"smiles": ["N=CC(CN)=[N+]=NN=O", "OCCC=O"]})
+    out = dom.filter_candidates(cands, train, {}, train)
+    first = out.iloc[0]
+    assert not first["passes"] and first["reject_reason"].startswith("structural alert: rare group:")
+    assert "nitroso (0.00% of the data)" in first["rare_groups"] and "heteroatom cumulene" in first["rare_groups"]
+    assert out.iloc[1]["passes"] and out.iloc[1]["rare_groups"] == ""
+    off = dom.filter_candidates(cands, train, {"rare_group_share": None}, train)
+    assert off.iloc[0]["rare_groups"] == "" and "rare group" not in off.iloc[0]["reject_reason"]

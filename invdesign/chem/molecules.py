@@ -142,19 +142,77 @@ def structural_alerts(mol) -> list[str]:
     return [name for name, patt in _alert_patterns().items() if mol.HasSubstructMatch(patt)]
 
 
+#: groups beside the Brenk catalogue that the rare-group rule also checks: cumulated double bonds at a heteroatom,
+#: C- or N-nitroso, an N=N outside a ring
+EXTRA_GROUPS = {
+    "heteroatom cumulene": "[!#6]=*=*",
+    "cumulene with a heteroatom centre": "*=[!#6]=*",
+    "nitroso": "[#6,#7]-[#7X2]=[OX1]",
+    "acyclic N=N": "[#7]=!@[#7]",
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _brenk():
+    from rdkit.Chem.FilterCatalog import FilterCatalog, FilterCatalogParams
+
+    params = FilterCatalogParams()
+    params.AddCatalog(FilterCatalogParams.FilterCatalogs.BRENK)
+    return FilterCatalog(params)
+
+
+@functools.lru_cache(maxsize=1)
+def _extra_patterns():
+    from rdkit import Chem
+
+    return {name: Chem.MolFromSmarts(smarts) for name, smarts in EXTRA_GROUPS.items()}
+
+
+def functional_groups(mol) -> set[str]:
+    """Names of the unwanted or reactive groups a molecule holds: the Brenk et al. (2008) catalogue shipped with
+    RDKit (105 groups: diazo, isocyanate, N-nitroso, Michael acceptors, ...) and :data:`EXTRA_GROUPS`. Many are
+    common in small-molecule data (QM9: three-membered heterocycles 20%, triple bonds 14%, aldehydes 13%); the
+    rare-group rule only rejects those the data itself seldom holds."""
+    found = {e.GetDescription() for e in _brenk().GetMatches(mol)}
+    return found | {name for name, patt in _extra_patterns().items() if mol.HasSubstructMatch(patt)}
+
+
+def group_shares(smiles, max_molecules: int = 10000, seed: int = 0) -> dict[str, float]:
+    """Share of the molecules of ``smiles`` (a seeded sample of at most ``max_molecules``) holding each group of
+    :func:`functional_groups`."""
+    from rdkit import Chem
+
+    smiles = list(smiles)
+    if len(smiles) > max_molecules:
+        smiles = [smiles[i] for i in np.random.default_rng(seed).choice(len(smiles), max_molecules, replace=False)]
+    mols = [m for m in (Chem.MolFromSmiles(s) for s in smiles if isinstance(s, str)) if m is not None]
+    counts: dict[str, int] = {}
+    for m in mols:
+        for g in functional_groups(m):
+            counts[g] = counts.get(g, 0) + 1
+    return {g: c / max(len(mols), 1) for g, c in counts.items()}
+
+
 def check_molecules(samples: pd.DataFrame, reference_smiles, min_heavy_atoms: int = 3,
-                    allowed_elements=None, alerts: bool = True) -> pd.DataFrame:
-    """Validity, uniqueness, novelty and (``alerts``) structural-alert checks; ``passes`` needs all four."""
+                    allowed_elements=None, alerts: bool = True, rare_shares: dict | None = None,
+                    rare_below: float | None = None) -> pd.DataFrame:
+    """Validity, uniqueness, novelty and (``alerts``) structural-alert checks; ``passes`` needs all four. With
+    ``rare_shares`` (:func:`group_shares` of the data) and ``rare_below``, a functional group found in a smaller share
+    of the data's molecules also fails the alert check (``rare_groups``)."""
     from rdkit import Chem
 
     out = samples.copy()
     from ..data.known import novelty_key
 
     ref = {novelty_key(s) for s in reference_smiles}
-    valid, n_heavy, reasons, raised = [], [], [], []
+    valid, n_heavy, reasons, raised, rare = [], [], [], [], []
     for smi in out["smiles"]:
         mol = Chem.MolFromSmiles(smi) if isinstance(smi, str) and smi else None
-        raised.append("; ".join(structural_alerts(mol)) if mol is not None and alerts else "")
+        found = structural_alerts(mol) if mol is not None and alerts else []
+        odd = sorted(g for g in functional_groups(mol) if rare_shares.get(g, 0.0) < rare_below) \
+            if mol is not None and rare_shares is not None and rare_below is not None else []
+        rare.append("; ".join(f"{g} ({100 * rare_shares.get(g, 0.0):.2f}% of the data)" for g in odd))
+        raised.append("; ".join(found + ([f"rare group: {rare[-1]}"] if odd else [])))
         if mol is None:
             valid.append(False), n_heavy.append(0), reasons.append("invalid: does not parse/sanitise")
             continue
@@ -181,6 +239,7 @@ def check_molecules(samples: pd.DataFrame, reference_smiles, min_heavy_atoms: in
         elif not out["novel"].iat[i]:
             reasons[i] = "not novel: a known molecule (source data set or known_library)"
     out["alerts"] = raised
+    out["rare_groups"] = rare
     out["stable"] = out["valid"] & (out["alerts"] == "")
     for i in np.flatnonzero((out["valid"] & out["unique"] & out["novel"] & ~out["stable"]).to_numpy()):
         reasons[i] = f"structural alert: {raised[i]}"

@@ -222,6 +222,11 @@ class MoleculeFilters(Novelty):
     min_heavy_atoms: int = setting(3, ge=1)
     structural_alerts: bool = setting(True, doc="reject cumulenes in rings, ring triple bonds, O-O, N-F/O-F and "
                                                 "polynitrogen chains (invdesign/chem/molecules.py STRUCTURAL_ALERTS)")
+    rare_group_share: float | None = setting(0.001, ge=0, le=1, doc="reject a candidate holding an unwanted or "
+                                             "reactive group (RDKit's Brenk catalogue, cumulated heteroatoms, "
+                                             "nitroso, acyclic N=N) found in fewer than this share of the training "
+                                             "molecules: chemistry outside the data (docs/benchmarks.md measures what "
+                                             "it removes); null: off")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -196,9 +196,13 @@ def filter_candidates(samples: pd.DataFrame, reference: pd.DataFrame, filters=No
     ``reference``: the training data (its elements are the allowed ones); ``known``: the novelty reference
     (:mod:`invdesign.data.known`; default ``reference``)."""
     filters = block_settings("filters", "molecules", filters)
+    from ..chem.molecules import group_shares
+
     allowed = sorted({a for s in reference["smiles"] for a in _elements(s)})
+    shares = group_shares(reference["smiles"]) if filters.rare_group_share is not None else None
     return check_molecules(samples, (known if known is not None else reference)["smiles"], filters.min_heavy_atoms,
-                           allowed, alerts=filters.structural_alerts)
+                           allowed, alerts=filters.structural_alerts, rare_shares=shares,
+                           rare_below=filters.rare_group_share)
 
 
 def write_sdf(cands: pd.DataFrame, out_sdf: str) -> int:
