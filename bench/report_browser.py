@@ -44,7 +44,7 @@ def check_page(binary: str, page: Path, shot: Path, height: int) -> dict:
     m = re.search(r'<body[^>]*data-images="(\d+)/(\d+)"', dom)
     loaded, total = (int(m.group(1)), int(m.group(2))) if m else (0, -1)
     chromium(binary, f"--window-size=1300,{height}", f"--screenshot={shot}", page.resolve().as_uri())
-    cards = dom.count('<div class="card')
+    cards = dom.count('<div class="card ')
     return {"page": str(page), "images_loaded": loaded, "images": total, "cards": cards,
             "confirmed_cards": dom.count('<div class="card confirmed'),
             "lead": re.sub(r"<[^>]+>|\s+", " ", (re.search(r'<p class="lead">(.*?)</p>', dom, re.S) or
@@ -74,15 +74,17 @@ def main(argv=None) -> int:
     snakemake(args.configfile, "--report", str(out / "report.html"))
     with zipfile.ZipFile(out / "report.zip") as zf:
         zf.extractall(out / "unpacked")
-    pages = sorted((out / "unpacked").rglob("index.html"))
-    pages = [p for p in pages if p.parent.name == "report"] or [p for p in (results).glob("*/report/index.html")]
-    checks = [check_page(args.chromium, p, out / f"landing_{p.parent.parent.name}.png", 2400) for p in pages]
+    # the landing pages as the report serves them (each report item is a file of the unpacked report)
+    pages = {re.search(r"<title>(.*?):", p.read_text()).group(1): p for p in (out / "unpacked").rglob("index.html")}
+    expected = sorted(p.parent.parent.name for p in results.glob("*/report/index.html"))
+    checks = [check_page(args.chromium, p, out / f"landing_{name}.png", 2400) for name, p in sorted(pages.items())]
     main_page = chromium(args.chromium, "--window-size=1300,900", f"--screenshot={out / 'snakemake_report.png'}",
                          (out / "report.html").resolve().as_uri())
     summary = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "configfile": args.configfile,
                "chromium": chromium(args.chromium, "--version").stdout.strip() or args.chromium,
                "pages": checks, "snakemake_report_screenshot": main_page.returncode == 0,
-               "ok": bool(checks) and all(c["ok"] for c in checks)}
+               "campaigns_in_report": sorted(pages), "campaigns_in_results": expected,
+               "ok": bool(checks) and all(c["ok"] for c in checks) and sorted(pages) == expected}
     (out / "results.json").write_text(json.dumps(summary, indent=1) + "\n")
     if args.records:
         Path(args.records).mkdir(parents=True, exist_ok=True)

@@ -120,6 +120,10 @@ class Oracle(ABC):
         """Which rows the confirming tier (or, without one, the first tier) checked."""
         return verified.get(ERROR_COLUMN, pd.Series(index=verified.index, dtype=object)).notna()
 
+    def first_tier_checked(self, verified: pd.DataFrame) -> pd.Series:
+        """Which rows the first tier checked without an error."""
+        return verified.get(ERROR_COLUMN, pd.Series(index=verified.index, dtype=object)).eq("")
+
     def report_extras(self, verified: pd.DataFrame) -> tuple[dict, dict]:
         """({histogram label: values}, {funnel stage: count}) the report adds for this oracle's verdicts."""
         return {}, {}

@@ -922,6 +922,10 @@ class ChgnetOracle(Oracle):
             return verified["sevennet_error"].notna()
         return verified[ERROR_COLUMN].notna()
 
+    def first_tier_checked(self, verified):
+        """Cells CHGNet relaxed (an EOS that failed afterwards is on the card, as its error)."""
+        return verified.get("relaxed_cif", pd.Series("", index=verified.index)).fillna("").ne("")
+
     def report_extras(self, verified):
         hist = {"CHGNet EOS (checked candidates)": pd.to_numeric(verified["eos_bulk_modulus_gpa"],
                                                                  errors="coerce").to_numpy(float)}

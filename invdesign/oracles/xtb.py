@@ -463,6 +463,9 @@ class XtbOracle(Oracle):
             return verified["dft_ok"].notna()
         return verified.get("xtb_ok", pd.Series(index=verified.index, dtype=object)).notna()
 
+    def first_tier_checked(self, verified):
+        return verified.get("xtb_verified", pd.Series(False, index=verified.index)).eq(True)
+
     def report_extras(self, verified):
         hist, funnel = {}, {}
         if "xtb_calibrated" in verified:

@@ -170,7 +170,11 @@ def molecule_status(row: pd.Series, confirmed: bool, target_text: str) -> str:
         return f"not confirmed: DFT failed ({err[:80]})"
     v = _num(row.get("dft_gap_ev"))
     if v is None:
-        return "not confirmed: no DFT"
+        xtb = _num(row.get("xtb_calibrated"))
+        return ("checked by xTB only: " + (f"calibrated gap {xtb:.2f} eV, chance {target_text} "
+                                           f"{fmt(row.get('xtb_target_probability'))}" if xtb is not None else
+                                           str(row.get("xtb_calibration_note") or row.get("oracle_error") or
+                                               "no calibrated value")))
     return (f"not confirmed: DFT gap {v:.2f} eV, chance {target_text} "
             f"{fmt(row.get('dft_target_probability'))}")
 
@@ -258,10 +262,17 @@ def hull_plot(entries_json: str, structure, energy_per_atom, label: str) -> str:
     comp = structure.composition
     cand = PDEntry(comp, e * comp.num_atoms, name=f"{comp.reduced_formula} (candidate)")
     try:
-        plotter = PDPlotter(PhaseDiagram([*pds, cand]), show_unstable=0.3, backend="matplotlib")
+        diagram = PhaseDiagram([*pds, cand])
+        above = float(diagram.get_e_above_hull(cand, allow_negative=True))
+        # unstable entries up to the candidate's own distance are drawn, so the candidate is always on the plot
+        plotter = PDPlotter(diagram, show_unstable=max(0.3, above + 0.05), backend="matplotlib")
         ax = plotter.get_plot(label_unstable=True)
         fig = ax.get_figure() if hasattr(ax, "get_figure") else ax.gcf()
         fig.set_size_inches(4.2, 3.4)
+        if len(comp.elements) == 2:  # binary: keep the candidate's formation energy inside the y range
+            lo, hi = ax.get_ylim()
+            y = float(diagram.get_form_energy_per_atom(cand))
+            ax.set_ylim(min(lo, y - 0.05), max(hi, y + 0.05))
         for t in [*ax.texts, ax.xaxis.label, ax.yaxis.label, *ax.get_xticklabels(), *ax.get_yticklabels()]:
             t.set_fontsize(8)
         ax.set_title(f"{'-'.join(sorted(el.symbol for el in comp.elements))} hull ({label})", fontsize=9)
@@ -325,8 +336,10 @@ def crystal_status(row: pd.Series, confirmed: bool, target_text: str) -> str:
             why.append(f"{who}: not stable")
         elif _num(row.get(k)) is not None and who == "CHGNet" and row.get("eos_in_target") is False:
             why.append(f"{who}: K {fmt(row.get(k), 'GPa', 0)} outside the target")
-    if row.get("novel_after_relaxation") is False:
+    if row.get("novel_after_relaxation") is False or row.get("novel_after_relaxation") is np.False_:
         why.append(f"relaxed onto the known phase {row.get('matches_known')}")
+    if not isinstance(row.get("sevennet_error"), str):
+        return "checked by CHGNet only: " + ("; ".join(why) if why else "stable, in the target and novel")
     return "not confirmed: " + ("; ".join(why) if why else "see the table")
 
 
@@ -421,10 +434,15 @@ def landing_page(*, campaign: str, domain: str, oracle: dict, target: dict, prop
     card, status = CARDS[domain]
     picks = [(i, True) for i in np.flatnonzero(confirmed)[:MAX_CONFIRMED_CARDS]]
     picks += [(i, False) for i in np.flatnonzero(checked & ~confirmed)[:MAX_OTHER_CARDS]]
+    if len(picks) < MAX_OTHER_CARDS:  # the confirming tier checked (almost) nothing: the first tier's best
+        first = orc.first_tier_checked(table).fillna(False).to_numpy(bool) & ~confirmed & ~checked
+        picks += [(i, False) for i in np.flatnonzero(first)[:MAX_OTHER_CARDS - len(picks)]]
     cards = [card(table.iloc[i], status(table.iloc[i], ok, target_text), unit) for i, ok in picks]
     n_conf = int(om.get("n_confirmed", confirmed.sum()))
     funnel = fm.get("funnel", {})
-    predicted = ", ".join(f"{k}: {v}" for k, v in funnel.items())
+    order = ["sampled", "valid", "unique", "novel", "passes", "in_target"]
+    keys = [k for k in order if k in funnel] + [k for k in funnel if k not in order]
+    predicted = ", ".join(f"{k.replace('_', ' ')}: {funnel[k]}" for k in keys)
     figures = "".join(_img(Path(p).read_bytes(), "image/png", Path(p).stem) for p in (funnel_png, hist)
                       if Path(p).exists())
     page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(campaign)}: confirmed hits</title>
