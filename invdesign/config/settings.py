@@ -218,6 +218,34 @@ class Novelty(Spec):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ObjectiveBase(Spec):
+    __doc_line__ = ("one more objective beside the target (invdesign/objectives.py): min/max are hard bounds, "
+                    "weight counts in the weighted ranking")
+    min: float | None = setting(None, doc="candidates below this do not pass")
+    max: float | None = setting(None, doc="candidates above this do not pass")
+    weight: float = setting(1.0, ge=0, doc="weight in filters.ranking: weighted (the target's distance has 1)")
+
+    def check(self, where, source):
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ConfigError(f"{source}: {where}: min {self.min:g} is above max {self.max:g}; swap them")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MoleculeObjective(ObjectiveBase):
+    name: Literal["qed", "sa_score"] = setting(required_hint="name the objective: qed or sa_score")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CrystalObjective(ObjectiveBase):
+    name: Literal["cost_usd_per_kg"] = setting(required_hint="name the objective: cost_usd_per_kg")
+
+
+RANKING_DOC = ("how passing candidates are ranked when objectives are given: pareto (inside the target first, then "
+               "by Pareto front over the distance to the target and every objective) or weighted (inside the "
+               "target first, then by the weighted sum of rank-normalised objectives); invdesign/objectives.py")
+
+
+@dataclass(frozen=True, kw_only=True)
 class MoleculeFilters(Novelty):
     min_heavy_atoms: int = setting(3, ge=1)
     structural_alerts: bool = setting(True, doc="reject cumulenes in rings, ring triple bonds, O-O, N-F/O-F and "
@@ -227,6 +255,9 @@ class MoleculeFilters(Novelty):
                                              "nitroso, acyclic N=N) found in fewer than this share of the training "
                                              "molecules: chemistry outside the data (docs/benchmarks.md measures what "
                                              "it removes); null: off")
+    objectives: list[MoleculeObjective] = setting([], doc="objectives beside the target, e.g. [{name: qed, min: "
+                                                      "0.4}, {name: sa_score, max: 4.5}]")
+    ranking: Literal["pareto", "weighted"] = setting("pareto", doc=RANKING_DOC)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -243,6 +274,9 @@ class CrystalFilters(Novelty):
                                           "and novelty are unaffected")
     max_volume_per_atom: float = setting(100.0, gt=0, doc="Angstrom^3")
     min_volume_per_atom: float = setting(3.0, ge=0, doc="Angstrom^3")
+    objectives: list[CrystalObjective] = setting([], doc="objectives beside the target, e.g. [{name: "
+                                                     "cost_usd_per_kg, max: 1000}]")
+    ranking: Literal["pareto", "weighted"] = setting("pareto", doc=RANKING_DOC)
 
     def check(self, where, source):
         super().check(where, source)

@@ -53,10 +53,13 @@ def ood_scores(ebm_path: str, graphs: list, device) -> tuple[np.ndarray, np.ndar
 
 
 def rank(keep: pd.DataFrame) -> pd.DataFrame:
-    """Passing candidates first, then predicted inside the target, then by distance to the target, then by how
-    far the predictor is from what the generator aimed at; ``rank`` 1, 2, ..."""
-    keep = keep.sort_values(["passes", "in_target", "distance_to_target", "generator_disagreement"],
-                            ascending=[False, False, True, True], kind="stable").reset_index(drop=True)
+    """Passing candidates first, then predicted inside the target, then (with ``filters.objectives``) by the
+    objectives' ranking key, then by distance to the target, then by how far the predictor is from what the
+    generator aimed at; ``rank`` 1, 2, ..."""
+    by = ["passes", "in_target", *(["objective_rank"] if "objective_rank" in keep else []), "distance_to_target",
+          "generator_disagreement"]
+    keep = keep.sort_values(by, ascending=[False, False] + [True] * (len(by) - 2), kind="stable").reset_index(
+        drop=True)
     keep.insert(0, "rank", np.arange(1, len(keep) + 1))
     return keep
 
@@ -103,8 +106,9 @@ def filter_rank(*, campaign: str, domain: str, filters: dict, target: dict, prop
     dom = get_domain(domain)
     tgt = Target.parse(target).to_dict()
     device = resolve_device(runtime.get("device"))
-    checked = dom.filter_candidates(merge_samples(samples), read_table(dataset, [dom.identifier]),
-                                    FILTERS[domain].parse(filters, "filters"), read_table(known, [dom.identifier]))
+    fsettings = FILTERS[domain].parse(filters, "filters")
+    checked = dom.filter_candidates(merge_samples(samples), read_table(dataset, [dom.identifier]), fsettings,
+                                    read_table(known, [dom.identifier]))
     keep = checked[checked["valid"] & checked["unique"]].copy()
     log.info("%d samples: %d valid, %d valid+unique, %d pass every filter", len(checked),
              int(checked["valid"].sum()), len(keep), int(checked["passes"].sum()))
@@ -118,6 +122,12 @@ def filter_rank(*, campaign: str, domain: str, filters: dict, target: dict, prop
         keep["ebm_energy"], keep["ood_z"] = ood_scores(ebm[0], graphs, device)
     # how far the independent predictor is from what the generator aimed at / believed
     keep["generator_disagreement"] = np.abs(keep["generator_pred"].to_numpy(float) - pred)
+    if fsettings.objectives:
+        from ..objectives import apply_objectives
+
+        keep = apply_objectives(keep, fsettings.objectives, fsettings.ranking)
+        log.info("objectives %s (%s ranking): %d candidates pass every bound",
+                 ", ".join(o.name for o in fsettings.objectives), fsettings.ranking, int(keep["passes"].sum()))
     keep = rank(keep)
     keep.insert(1, "campaign", campaign)
     keep["property_column"], keep["unit"] = property_column, unit
