@@ -95,13 +95,25 @@ class Fuzz:
         time.sleep(3)  # a second training job is under way
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        res = self.snakemake()
+        # what a user does: the same command again, then what Snakemake's message says (--unlock after a kill, then
+        # --rerun-incomplete for the jobs the kill interrupted); the steps needed are recorded
+        steps, flags, res = ["snakemake"], [], self.snakemake()
+        for _ in range(3):
+            if res.returncode and "--unlock" in res.stderr:
+                steps.append("snakemake --unlock")
+                self.snakemake("--unlock")
+            elif res.returncode and "--rerun-incomplete" in res.stderr and not flags:
+                flags = ["--rerun-incomplete"]
+            else:
+                break
+            steps.append(" ".join(["snakemake", *flags]))
+            res = self.snakemake(*flags)
         after = digest(self.results / CAMP)
         lost = [k for k, v in kept.items() if after.get(k) != v and not k.startswith(("candidates", "oracle",
                                                                                          "samples", "report"))]
         ok = res.returncode == 0 and all((models / f"generator_{g}.pt").exists() for g in ("vae", "diffusion", "ebm"))
-        note = ("the plain command again finished the campaign" if ok else
-                "rerun failed: " + " | ".join(ln for ln in res.stderr.splitlines()[-6:]))
+        note = (f"finished after: {' ; '.join(steps)}" if ok else
+                f"after {' ; '.join(steps)}: " + " | ".join(ln for ln in res.stderr.splitlines()[-6:]))
         self.record("killed_mid_training", "SIGKILL of snakemake and its jobs during training", ok and not lost, res,
                     time.monotonic() - t0, note + (f"; changed: {lost}" if lost else ""))
 
@@ -163,6 +175,8 @@ class Fuzz:
 
     def two_runs_at_once(self) -> None:
         """A second snakemake in the same folder while one runs: Snakemake's lock refuses it, nothing is touched."""
+        self.snakemake("--unlock")
+        self.snakemake("--rerun-incomplete")  # a finished campaign first
         model = self.results / CAMP / "models" / "predictor.pt"
         model.unlink()
         t0 = time.monotonic()
@@ -182,6 +196,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "fuzz"))
     ap.add_argument("--records", default=str(ROOT / "bench" / "records" / "fuzz"))
     ap.add_argument("--mirror", default=str(ROOT.parent / "shared" / "data"))
+    ap.add_argument("--cases", nargs="+", default=None, help="run only these cases (after the baseline); their "
+                    "results replace those of the same name in --records")
     args = ap.parse_args(argv)
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
@@ -189,30 +205,45 @@ def main(argv=None) -> int:
     f = Fuzz(out, args.mirror)
     t0 = time.monotonic()
     f.baseline()
-    f.damaged("truncated_dataset", "data/dataset.parquet", lambda p: p.write_bytes(p.read_bytes()[:-100]),
-              "a truncated dataset.parquet")
-    f.damaged("dataset_without_split", "data/dataset.parquet",
-              lambda p: __import__("pandas").read_parquet(p).drop(columns="split").to_parquet(p),
-              "a whole dataset.parquet without its split column")
-    f.damaged("truncated_graphs", "data/graphs.pt", lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
-              "a truncated graphs.pt")
-    f.damaged("garbage_candidates", "candidates.parquet", lambda p: p.write_bytes(b"not parquet at all"),
-              "candidates.parquet overwritten with text")
-    f.deleted_model()
-    f.config_case("unknown_key", "a typo in a key of a finished campaign's config",
-                  lambda c, cfg: c.update(targte=c.pop("target")), "targte")
-    f.config_case("nan_target", "a NaN in the target", lambda c, cfg: c.update(target={"window": [float("nan"), 6]}),
-                  "not a finite number")
-    f.config_case("target_outside_data", "a target window outside the data's range",
-                  lambda c, cfg: c.update(target={"window": [40.0, 50.0], "unit": "eV"}), "target")
-    f.config_case("cuda_without_gpu", "runtime.device: cuda on a machine without a GPU",
-                  lambda c, cfg: cfg.update(runtime={"device": "cuda", "threads": 1}), "GPU")
-    f.config_case("empty_results", "results: ''", lambda c, cfg: cfg.update(results=""), "results")
-    f.yaml_error()
-    f.killed_mid_run()
-    f.two_runs_at_once()
+    cases = {
+        "truncated_dataset": lambda: f.damaged("truncated_dataset", "data/dataset.parquet",
+                                               lambda p: p.write_bytes(p.read_bytes()[:-100]),
+                                               "a truncated dataset.parquet"),
+        "dataset_without_split": lambda: f.damaged(
+            "dataset_without_split", "data/dataset.parquet",
+            lambda p: __import__("pandas").read_parquet(p).drop(columns="split").to_parquet(p),
+            "a whole dataset.parquet without its split column"),
+        "truncated_graphs": lambda: f.damaged("truncated_graphs", "data/graphs.pt",
+                                              lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
+                                              "a truncated graphs.pt"),
+        "garbage_candidates": lambda: f.damaged("garbage_candidates", "candidates.parquet",
+                                                lambda p: p.write_bytes(b"not parquet at all"),
+                                                "candidates.parquet overwritten with text"),
+        "deleted_model": f.deleted_model,
+        "unknown_key": lambda: f.config_case("unknown_key", "a typo in a key of a finished campaign's config",
+                                             lambda c, cfg: c.update(targte=c.pop("target")), "targte"),
+        "nan_target": lambda: f.config_case("nan_target", "a NaN in the target",
+                                            lambda c, cfg: c.update(target={"window": [float("nan"), 6]}),
+                                            "not a finite number"),
+        "target_outside_data": lambda: f.config_case(
+            "target_outside_data", "a target window outside the data's range",
+            lambda c, cfg: c.update(target={"window": [40.0, 50.0], "unit": "eV"}), "target"),
+        "cuda_without_gpu": lambda: f.config_case("cuda_without_gpu", "runtime.device: cuda on a machine without a GPU",
+                                                  lambda c, cfg: cfg.update(runtime={"device": "cuda", "threads": 1}),
+                                                  "GPU"),
+        "empty_results": lambda: f.config_case("empty_results", "results: ''", lambda c, cfg: cfg.update(results=""),
+                                               "results"),
+        "yaml_syntax_error": f.yaml_error,
+        "killed_mid_training": f.killed_mid_run,
+        "two_runs_at_once": f.two_runs_at_once,
+    }
+    for name, case in cases.items():
+        if args.cases is None or name in args.cases:
+            case()
     rec = Path(args.records)
     rec.mkdir(parents=True, exist_ok=True)
+    if args.cases is not None and (rec / "results.json").exists():  # a partial run updates the earlier record
+        f.cases = {**json.loads((rec / "results.json").read_text())["cases"], **f.cases}
     summary = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine":
                f"{os.cpu_count()} cores, {platform.machine()}, no GPU" if not os.environ.get("CUDA_VISIBLE_DEVICES")
                else platform.machine(), "command": "python bench/fuzz_campaign.py",
