@@ -15,3 +15,20 @@ def setup_run(args):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     return out, torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def run_or_analyse_parser(doc: str):
+    """The parser of a bench script with a long ``run`` (records appended as they come) and an ``analyse`` step."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=["run", "analyse"])
+    return p
+
+
+def run_or_analyse(parser, argv, run, analyse):
+    """Parse, log at INFO (the package at WARNING), then ``run(args)`` or ``analyse(args)``."""
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("invdesign").setLevel(logging.WARNING)
+    return run(args) if args.what == "run" else analyse(args)

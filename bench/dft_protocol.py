@@ -16,7 +16,6 @@ so a killed run resumes where it stopped and the records can be committed as the
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -27,6 +26,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _util import run_or_analyse, run_or_analyse_parser  # noqa: E402 (bench/ is the script's folder)
 
 log = logging.getLogger("bench")
 HARTREE_EV = 27.211386245988
@@ -113,8 +114,7 @@ def analyse(args) -> dict:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["run", "analyse"])
+    p = run_or_analyse_parser(__doc__)
     p.add_argument("--out", default="bench/records/dft_protocol")
     p.add_argument("--cache", default="bench/out/cache")
     p.add_argument("--sample", choices=sorted(SAMPLES), default="dft")
@@ -129,10 +129,7 @@ def main(argv=None) -> None:
                    help="analyse: the records the error model is made from (the oracle's default protocol: 5 "
                         "conformers)")
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS") or 1))
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    logging.getLogger("invdesign").setLevel(logging.WARNING)
-    run(args) if args.what == "run" else analyse(args)
+    run_or_analyse(p, argv, run, analyse)
 
 
 if __name__ == "__main__":

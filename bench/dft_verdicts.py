@@ -16,7 +16,6 @@ keep the value in the target), with Wilson 95% intervals.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -27,6 +26,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _util import run_or_analyse, run_or_analyse_parser  # noqa: E402 (bench/ is the script's folder)
+
 log = logging.getLogger("bench")
 
 
@@ -117,18 +118,14 @@ def analyse(args) -> dict:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["run", "analyse"])
+    p = run_or_analyse_parser(__doc__)
     p.add_argument("--campaign", default="results/qm9_gap")
     p.add_argument("--out", default="bench/records/dft_verdicts")
     p.add_argument("--n", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--window", type=float, nargs=2, default=[4.0, 5.0])
     p.add_argument("--confirm-probability", type=float, default=0.8)
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    logging.getLogger("invdesign").setLevel(logging.WARNING)
-    run(args) if args.what == "run" else analyse(args)
+    run_or_analyse(p, argv, run, analyse)
 
 
 if __name__ == "__main__":

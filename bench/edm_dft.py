@@ -17,7 +17,6 @@ bench/records/edm_dft/PLAN.md.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -28,6 +27,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _util import run_or_analyse, run_or_analyse_parser  # noqa: E402 (bench/ is the script's folder)
+
 log = logging.getLogger("bench")
 
 RECORDS = Path(__file__).resolve().parent / "records" / "edm_dft"
@@ -96,6 +97,8 @@ def analyse(args) -> dict:
     out = Path(args.out)
     requests = pd.read_parquet(out / "requests.parquet")
     rec = pd.DataFrame(list(_recorded(out / "records.jsonl").values()))
+    if rec.empty:  # nothing judged yet
+        rec = pd.DataFrame(columns=["smiles", "dft_ok", "dft_gap_ev", "dft_error"])
     chosen = arms(requests, args.per_arm).merge(rec, on="smiles", how="left")
     res = {"per_arm": args.per_arm, "floor": "the DFT protocol's own error against QM9: MAE 0.160 eV "
            "(bench/records/dft_protocol, five conformers)", "arms": {}}
@@ -120,17 +123,13 @@ def analyse(args) -> dict:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["run", "analyse"])
+    p = run_or_analyse_parser(__doc__)
     p.add_argument("--out", default=str(RECORDS))
     p.add_argument("--per-arm", type=int, default=50)
     p.add_argument("--conformers", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this long (resume later)")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    logging.getLogger("invdesign").setLevel(logging.WARNING)
-    run(args) if args.what == "run" else analyse(args)
+    run_or_analyse(p, argv, run, analyse)
 
 
 if __name__ == "__main__":
