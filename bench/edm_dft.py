@@ -64,7 +64,9 @@ def run(args) -> None:
     out = Path(args.out)
     path = out / "records.jsonl"
     done = _recorded(path)
-    todo = [s for s in round_robin(arms(pd.read_parquet(out / "requests.parquet"), args.per_arm)) if s not in done]
+    order = round_robin(arms(pd.read_parquet(out / "requests.parquet"), args.per_arm))
+    i, n = (int(x) for x in args.shard.split("/"))
+    todo = [s for k, s in enumerate(order) if s not in done and k % n == i]  # a shard: side-by-side processes
     log.info("%d molecules to judge (%d recorded)", len(todo), len(done))
     t0 = time.monotonic()
     for i, smi in enumerate(todo, start=1):
@@ -129,6 +131,8 @@ def main(argv=None) -> None:
     p.add_argument("--conformers", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this long (resume later)")
+    p.add_argument("--shard", default="0/1", help="i/n: judge only every n-th molecule from the i-th (n processes side "
+                   "by side append to the same records)")
     run_or_analyse(p, argv, run, analyse)
 
 
