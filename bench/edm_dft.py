@@ -54,7 +54,7 @@ def round_robin(chosen: pd.DataFrame) -> list[str]:
 def _recorded(path: Path) -> dict[str, dict]:
     if not path.exists():
         return {}
-    return {r["smiles"]: r for r in map(json.loads, path.read_text().splitlines()) if r.strip()}
+    return {r["smiles"]: r for r in (json.loads(line) for line in path.read_text().splitlines() if line.strip())}
 
 
 def run(args) -> None:
