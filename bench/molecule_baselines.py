@@ -1,0 +1,225 @@
+"""The molecule generators against matched classical baselines, judged by DFT (issue #24; plan:
+bench/records/baselines/PLAN.md, written before this script).
+
+    python bench/molecule_baselines.py propose --campaign results/qm9_gap
+    python bench/molecule_baselines.py check   --campaign results/qm9_gap [--arms ga library generators]
+    python bench/molecule_baselines.py analyse
+
+Three arms hand molecules to the same oracle chain, with the same filters, the same novelty reference (the
+campaign's known.parquet: all of QM9), the same xTB calibration (the campaign's prepared.json) and the same DFT
+budget (``--n-dft`` single points each):
+
+* ``generators``: the campaign's own ranked candidates (its VAE, diffusion and EBM samples);
+* ``ga``: the graph GA of :mod:`invdesign.chem.graph_ga` seeded with random training molecules, its score minus
+  the campaign's independent predictor's distance to the target; known molecules are not kept;
+* ``library``: random single graph edits of random training molecules, a virtual library screened by the same
+  predictor.
+
+Each arm's proposals are filtered (:meth:`Domain.filter_candidates`, the campaign's filters) and ranked as the
+workflow ranks them (passing, predicted in the target, distance to the target). ``check`` runs
+:func:`invdesign.pipeline.verify.run_oracle_chain` per arm with the campaign's oracle settings, xTB on the
+``--n-xtb`` best and DFT on the ``--n-dft`` best of those; CPU seconds of each stage are recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+log = logging.getLogger("bench")
+ARMS = ("generators", "ga", "library")
+
+
+def campaign_settings(campaign: Path, configfile: str):
+    from invdesign.config import Config, load_config
+
+    cfg = Config.parse(load_config(configfile), source=configfile)
+    return cfg.campaigns[campaign.name]
+
+
+class Predictor:
+    """The campaign's independent predictor as a function of SMILES (NaN where no graph)."""
+
+    def __init__(self, campaign: Path):
+        import torch
+
+        from invdesign.artifacts import load_model
+        from invdesign.domains import get_domain
+
+        self.model, ck = load_model(campaign / "models" / "predictor.pt")
+        self.meta, self.dom, self.device = ck["meta"], get_domain("molecules"), torch.device("cpu")
+
+    def __call__(self, smiles: list[str]) -> np.ndarray:
+        from invdesign.pipeline.filter import predict
+
+        graphs = self.dom.featurize_like(pd.DataFrame({"smiles": smiles}), self.meta)
+        return predict(self.model, graphs, self.device)
+
+
+def ranked(samples: list[str], arm: str, camp, campaign: Path, predictor: Predictor) -> pd.DataFrame:
+    """The workflow's filters and ranking applied to one arm's proposals."""
+    from invdesign.artifacts import read_table
+    from invdesign.domains import get_domain
+    from invdesign.pipeline.filter import rank
+    from invdesign.targets import distance_to_target, in_target
+
+    dom = get_domain("molecules")
+    checked = dom.filter_candidates(pd.DataFrame({"smiles": samples}), read_table(campaign / "data" / "dataset.parquet"),
+                                    camp.filters, read_table(campaign / "data" / "known.parquet"))
+    keep = checked[checked["valid"] & checked["unique"]].copy()
+    pred = predictor(keep["smiles"].tolist())
+    tgt = camp.target.to_dict()
+    keep["predicted_property"], keep["distance_to_target"] = pred, distance_to_target(pred, tgt)
+    keep["in_target"], keep["generator"] = in_target(pred, tgt), arm
+    return rank(with_tie_break(keep, tgt))
+
+
+def with_tie_break(table: pd.DataFrame, tgt: dict) -> pd.DataFrame:
+    """The same tie-break for every arm inside the target: closeness of the prediction to the window's centre (in
+    the ``generator_disagreement`` column that :func:`invdesign.pipeline.filter.rank` sorts by last; the
+    campaign's own tie-break, the generator's disagreement with the predictor, has no meaning for a baseline)."""
+    from invdesign.targets import target_bounds
+
+    lo, hi = target_bounds(tgt)
+    centre = (lo + hi) / 2 if np.isfinite(lo) and np.isfinite(hi) else np.nan
+    pred = table["predicted_property"].to_numpy(float)
+    table = table.drop(columns=["rank"], errors="ignore")
+    table["generator_disagreement"] = np.abs(pred - centre) if np.isfinite(centre) else 0.0
+    return table
+
+
+def propose(args) -> None:
+    import random
+
+    from invdesign.artifacts import read_table
+    from invdesign.chem.graph_ga import mutate, run_ga
+    from invdesign.data.known import novelty_key
+    from invdesign.targets import distance_to_target
+
+    campaign, out = Path(args.campaign), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    camp = campaign_settings(campaign, args.configfile)
+    predictor = Predictor(campaign)
+    train = read_table(campaign / "data" / "dataset.parquet")
+    train = train[train["split"] == "train"]["smiles"].tolist()
+    known = set(read_table(campaign / "data" / "known.parquet")["smiles"])
+    timing = json.loads((out / "timing.json").read_text()) if (out / "timing.json").exists() else {}
+    rng = np.random.default_rng(args.seed)
+    for arm in args.arms:
+        t0 = time.process_time()
+        if arm == "generators":
+            from invdesign.pipeline.filter import rank
+
+            table = rank(with_tie_break(read_table(campaign / "candidates.parquet"), camp.target.to_dict()))
+        elif arm == "ga":
+            seeds = list(rng.choice(train, size=args.ga_population, replace=False))
+            tgt = camp.target.to_dict()
+
+            lo, hi = tgt["window"]
+
+            def score(batch):  # outside the window: its distance; inside: the distance to its centre, a gradient
+                pred = predictor(batch)
+                return -(distance_to_target(pred, tgt) + 0.1 * np.abs(pred - (lo + hi) / 2))
+
+            scored = run_ga(score, seeds, generations=args.ga_generations, population=args.ga_population,
+                            offspring=args.ga_population, seed=args.seed,
+                            keep=lambda s: novelty_key(s) not in known,
+                            progress=lambda g, best: log.info("GA generation %d: best score %.3f", g, best))
+            table = ranked(list(scored), arm, camp, campaign, predictor)
+        else:
+            py = random.Random(args.seed)
+            parents = list(rng.choice(train, size=args.library_parents, replace=False))
+            lib = {c for p in parents for c in (mutate(p, py) for _ in range(args.library_edits)) if c}
+            log.info("library: %d distinct single-edit neighbours of %d training molecules", len(lib), len(parents))
+            table = ranked(sorted(lib), arm, camp, campaign, predictor)
+        seconds = time.process_time() - t0
+        table.to_parquet(out / f"{arm}_candidates.parquet")
+        timing[arm] = {"propose_cpu_seconds": seconds if arm != "generators" else None,
+                       "n_proposed_valid_unique": int(len(table)), "n_passing": int(table["passes"].sum()),
+                       "n_passing_in_target": int((table["passes"] & table["in_target"]).sum())}
+        log.info("%s: %s", arm, timing[arm])
+        (out / "timing.json").write_text(json.dumps(timing, indent=1) + "\n")
+
+
+def check(args) -> None:
+    from invdesign.pipeline.verify import run_oracle_chain
+
+    campaign, out = Path(args.campaign), Path(args.out)
+    camp = campaign_settings(campaign, args.configfile)
+    oracle = camp.oracle.to_dict() | {"top_k": args.n_xtb}
+    oracle["dft"] = oracle["dft"] | {"top_k": args.n_dft}
+    timing = json.loads((out / "timing.json").read_text())
+    for arm in args.arms:
+        if (out / arm / "metrics.json").exists():
+            log.info("%s: checked already", arm)
+            continue
+        t0 = time.monotonic()
+        m = run_oracle_chain(campaign=f"baseline_{arm}", domain="molecules", oracle=oracle,
+                             target=camp.target.to_dict(), property_column=camp.dataset.property_column,
+                             property_kind=None, candidates=str(out / f"{arm}_candidates.parquet"),
+                             known=str(campaign / "data" / "known.parquet"),
+                             prepared=str(campaign / "oracle" / "prepared.json"), folder=str(out / arm))
+        timing[arm]["oracle_wall_seconds"] = time.monotonic() - t0
+        log.info("%s: %d confirmed of %d checked by DFT", arm, m["n_confirmed"], m["n_checked_by_confirming_tier"])
+        (out / "timing.json").write_text(json.dumps(timing, indent=1) + "\n")
+
+
+def analyse(args) -> dict:
+    from dft_verdicts import wilson
+    from scipy.stats import fisher_exact
+
+    out = Path(args.out)
+    timing = json.loads((out / "timing.json").read_text())
+    res = {"arms": {}}
+    for arm in ARMS:
+        if not (out / arm / "metrics.json").exists():
+            continue
+        v = pd.read_parquet(out / arm / "candidates_verified.parquet")
+        n, k = int(v["dft_ok"].eq(True).sum()), int(v["dft_confirmed"].eq(True).sum())
+        res["arms"][arm] = {"n_dft": n, "n_confirmed": k, "confirmed_per_dft": k / n if n else None,
+                            "ci95": wilson(k, n), **timing.get(arm, {}),
+                            "confirmed": v.loc[v["dft_confirmed"].eq(True), "smiles"].tolist()}
+    base = res["arms"].get("generators")
+    for arm, r in res["arms"].items():
+        if base and arm != "generators":
+            table = [[base["n_confirmed"], base["n_dft"] - base["n_confirmed"]], [r["n_confirmed"],
+                                                                                r["n_dft"] - r["n_confirmed"]]]
+            r["fisher_p_vs_generators"] = float(fisher_exact(table)[1])
+    (out / "analysis.json").write_text(json.dumps(res, indent=1) + "\n")
+    print(json.dumps(res, indent=1))
+    return res
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=["propose", "check", "analyse"])
+    p.add_argument("--campaign", default="results/qm9_gap")
+    p.add_argument("--configfile", default="config/config.yaml", help="the config the campaign ran with")
+    p.add_argument("--out", default=str(ROOT / "bench" / "records" / "baselines" / "molecules"))
+    p.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
+    p.add_argument("--n-xtb", type=int, default=60)
+    p.add_argument("--n-dft", type=int, default=30)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ga-population", type=int, default=200)
+    p.add_argument("--ga-generations", type=int, default=20)
+    p.add_argument("--library-parents", type=int, default=2000)
+    p.add_argument("--library-edits", type=int, default=10)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("invdesign").setLevel(logging.WARNING)
+    {"propose": propose, "check": check, "analyse": analyse}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()
