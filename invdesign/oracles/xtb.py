@@ -287,7 +287,8 @@ class XtbOracle(Oracle):
 
         t0 = time.monotonic()
         cands = candidates[candidates["passes"].astype(bool)].reset_index(drop=True)
-        cands["qed"], cands["sa_score"] = qed_and_sa(cands["smiles"])
+        if not {"qed", "sa_score"} <= set(cands):  # filter_rank computed them already for filters.objectives
+            cands["qed"], cands["sa_score"] = qed_and_sa(cands["smiles"])
         cands["nearest_known"], cands["nearest_known_similarity"] = nearest_neighbours(cands["smiles"],
                                                                                      known["smiles"])
         log.info("QED, SA score and nearest known molecule for %d candidates in %.1fs", len(cands),
