@@ -72,6 +72,14 @@ def fmt_cell(value, column: str = "") -> str:
     return str(value)
 
 
+def _json(text):
+    """A JSON column's value (EOS scan, hull entries), or None where it is empty or unreadable."""
+    try:
+        return json.loads(text) if isinstance(text, str) and text else None
+    except ValueError:
+        return None
+
+
 def _png(fig) -> str:
     """A matplotlib figure as an <img> (closed afterwards)."""
     import matplotlib.pyplot as plt
@@ -223,10 +231,7 @@ def eos_plot(points: str, k, r2, label: str) -> str:
     """The EOS scan and its Birch-Murnaghan fit (pymatgen), with the modulus and R^2."""
     from pymatgen.analysis.eos import EOS
 
-    try:
-        scan = json.loads(points) if isinstance(points, str) and points else None
-    except ValueError:
-        scan = None
+    scan = _json(points)
     if not scan or len(scan.get("volumes", [])) < 4:
         return f"<p>{label} EOS: not run</p>"
     plt = _plt()
@@ -251,10 +256,7 @@ def hull_plot(entries_json: str, structure, energy_per_atom, label: str) -> str:
     from pymatgen.analysis.phase_diagram import PDEntry, PDPlotter, PhaseDiagram
     from pymatgen.core import Composition
 
-    try:
-        entries = json.loads(entries_json) if isinstance(entries_json, str) and entries_json else None
-    except ValueError:
-        entries = None
+    entries = _json(entries_json)
     e = _num(energy_per_atom)
     if not entries or structure is None or e is None:
         return f"<p>{label} phase diagram: not run</p>"
