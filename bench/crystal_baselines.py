@@ -1,0 +1,266 @@
+"""The crystal generator against matched classical baselines, judged by the CHGNet + SevenNet committee (issue #24;
+plan: bench/records/baselines/PLAN.md, addendum 2, written before this script).
+
+    python bench/crystal_baselines.py propose --campaign results/mp_bulk
+    python bench/crystal_baselines.py check   --campaign results/mp_bulk [--arms generator screening ...]
+    python bench/crystal_baselines.py analyse
+
+Every arm hands ``--n`` cells to the same oracle chain (:func:`invdesign.pipeline.verify.run_oracle_chain`): the
+campaign's CHGNet settings with ``committee.select: all`` (SevenNet re-relaxes every cell CHGNet relaxed), the same
+hull and novelty reference (the campaign's known.parquet: every MP elasticity cell), the same atomic volumes (its
+prepared.json). The element set is fixed in the plan (the default campaign's own choice):
+
+* ``generator``: the campaign's ranked candidates (its generator's samples, searched and filtered);
+* ``screening``: known cells of the source data set made of two elements of the set, drawn at random; handed to the
+  oracle as passing although known, so a hit there is a *rediscovery*;
+* ``substitution_random``: random (prototype, element pair) substitutions: a binary cell of the source data set with
+  its two elements replaced by two of the set, rescaled to the additive volume, through the campaign's filters
+  (validity, uniqueness, novelty against everything known); drawn at random among those that pass;
+* ``substitution_ranked``: the same passing substitutions ranked as the workflow ranks candidates (the campaign's
+  predictor, distance to the target; inside it the highest prediction first).
+
+A hit is ``committee_confirmed`` (both potentials: stable, EOS bulk modulus in the target, novel after relaxation); a
+rediscovery is the same verdict without novelty. CPU seconds of each stage are recorded in ``timing.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+log = logging.getLogger("bench")
+ARMS = ("generator", "screening", "substitution_random", "substitution_ranked")
+ELEMENTS = ("C", "Ir", "N", "Os", "Re", "Rh", "Ru", "W")  # fixed in the plan, addendum 2
+#: the campaign's Snakemake rules whose CPU time each arm's proposals need (besides the arm's own proposal step)
+CAMPAIGN_RULES = {"generator": ("featurize", "train_generator_vae", "train_predictor", "search_vae", "filter_rank"),
+                  "substitution_ranked": ("featurize", "train_predictor")}
+
+
+def campaign_settings(campaign: Path, configfile: str):
+    from invdesign.config import Config, load_config
+
+    cfg = Config.parse(load_config(configfile), source=configfile)
+    return cfg.campaigns[campaign.name]
+
+
+def binary_of_set(structure) -> bool:
+    els = {el.symbol for el in structure.composition.elements}
+    return len(els) == 2 and els <= set(ELEMENTS)
+
+
+def predicted(table: pd.DataFrame, campaign: Path, tgt: dict) -> pd.DataFrame:
+    """The campaign's predictor on ``table``'s cells: ``predicted_property``, ``distance_to_target``, ``in_target``,
+    and the tie-break inside the target (highest prediction first, in ``generator_disagreement``, the column
+    :func:`invdesign.pipeline.filter.rank` sorts by last)."""
+    import torch
+
+    from invdesign.artifacts import load_model
+    from invdesign.domains import get_domain
+    from invdesign.pipeline.filter import predict
+    from invdesign.targets import distance_to_target, in_target
+
+    model, ck = load_model(campaign / "models" / "predictor.pt")
+    pred = predict(model, get_domain("crystals").featurize_like(table, ck["meta"]), torch.device("cpu"))
+    table = table.copy()
+    table["predicted_property"], table["distance_to_target"] = pred, distance_to_target(pred, tgt)
+    table["in_target"], table["generator_disagreement"] = in_target(pred, tgt), -np.nan_to_num(pred, nan=-np.inf)
+    return table
+
+
+def substitutions(dataset: pd.DataFrame, volumes: dict, n: int, rng) -> pd.DataFrame:
+    """``n`` random (prototype, ordered element pair) draws: binary cells of ``dataset`` with their two elements
+    replaced by two distinct elements of the set, rescaled to the additive volume (pymatgen's species
+    replacement; the campaign's atomic volumes)."""
+    from invdesign.chem.crystals import rescale_to_volume, structure_from_record, structure_to_record
+
+    protos = []
+    for sid, rec in zip(dataset["id"], dataset["structure"]):
+        s = structure_from_record(rec)
+        if len(s.composition.elements) == 2:
+            protos.append((sid, s))
+    log.info("%d binary prototypes in the source data set", len(protos))
+    rows = []
+    for _ in range(n):
+        sid, s = protos[rng.integers(len(protos))]
+        a, b = rng.choice(ELEMENTS, size=2, replace=False)
+        x, y = sorted(el.symbol for el in s.composition.elements)
+        new = rescale_to_volume(s.copy().replace_species({x: str(a), y: str(b)}), volumes)
+        rows.append({"formula": new.composition.reduced_formula, "structure": structure_to_record(new),
+                     "num_sites": len(new), "prototype": sid, "sample_id": f"sub_{len(rows):05d}"})
+    return pd.DataFrame(rows)
+
+
+def propose(args) -> None:
+    from invdesign.artifacts import read_table
+    from invdesign.chem.crystals import structure_from_record
+    from invdesign.domains import get_domain
+    from invdesign.pipeline.filter import rank
+
+    campaign, out = Path(args.campaign), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    camp = campaign_settings(campaign, args.configfile)
+    tgt = camp.target.to_dict()
+    dataset = read_table(campaign / "data" / "dataset.parquet")
+    known = read_table(campaign / "data" / "known.parquet")
+    volumes = json.loads((campaign / "oracle" / "prepared.json").read_text())["atomic_volumes"]
+    timing = json.loads((out / "timing.json").read_text()) if (out / "timing.json").exists() else {}
+    rng = np.random.default_rng(args.seed)
+    arms = {}
+
+    t0 = time.process_time()
+    arms["generator"] = read_table(campaign / "candidates.parquet")
+    timing["generator"] = {"propose_cpu_seconds": 0.0}
+
+    t0 = time.process_time()
+    pool = dataset[[binary_of_set(structure_from_record(r)) for r in dataset["structure"]]]
+    pick = pool.sample(n=min(args.n, len(pool)), random_state=args.seed)
+    screen = predicted(pick[["id", "formula", "structure", "num_sites"]].rename(columns={"id": "sample_id"}),
+                       campaign, tgt)
+    screen = screen.assign(valid=True, unique=True, novel=False, passes=True, generator="screening",
+                           reject_reason="known cell (screening arm: judged as if new)")
+    screen.insert(0, "rank", np.arange(1, len(screen) + 1))
+    arms["screening"] = screen
+    timing["screening"] = {"propose_cpu_seconds": time.process_time() - t0, "n_pool": int(len(pool))}
+    log.info("screening: %d known cells of two elements of the set; %d drawn", len(pool), len(screen))
+
+    t0 = time.process_time()
+    subs = substitutions(dataset, volumes, args.n_substitutions, rng)
+    checked = get_domain("crystals").filter_candidates(subs, dataset, camp.filters, known)
+    keep = checked[checked["valid"] & checked["unique"]].copy()
+    sub_seconds = time.process_time() - t0
+    log.info("substitution: %d drawn, %d valid, %d valid+unique, %d pass every filter", len(subs),
+             int(checked["valid"].sum()), len(keep), int(keep["passes"].sum()))
+    passing = keep[keep["passes"]]
+    pick = passing.sample(n=min(args.n, len(passing)), random_state=args.seed)
+    pick = pick.assign(generator="substitution_random", predicted_property=np.nan, distance_to_target=np.nan,
+                       in_target=False)
+    pick.insert(0, "rank", np.arange(1, len(pick) + 1))
+    arms["substitution_random"] = pick
+    t1 = time.process_time()
+    ranked = rank(predicted(keep, campaign, tgt).assign(generator="substitution_ranked"))
+    arms["substitution_ranked"] = ranked
+    n_sub = {"n_drawn": int(len(subs)), "n_valid": int(checked["valid"].sum()), "n_valid_unique": int(len(keep)),
+             "n_passing": int(keep["passes"].sum())}
+    timing["substitution_random"] = {"propose_cpu_seconds": sub_seconds, **n_sub}
+    timing["substitution_ranked"] = {"propose_cpu_seconds": sub_seconds + time.process_time() - t1, **n_sub,
+                                     "n_passing_in_target": int((ranked["passes"] & ranked["in_target"]).sum())}
+    for arm, table in arms.items():
+        table.to_parquet(out / f"{arm}_candidates.parquet")
+    timing["elements"] = list(ELEMENTS)
+    (out / "timing.json").write_text(json.dumps(timing, indent=1) + "\n")
+    log.info("%s", json.dumps(timing))
+
+
+def check(args) -> None:
+    from invdesign.pipeline.verify import run_oracle_chain
+
+    campaign, out = Path(args.campaign), Path(args.out)
+    camp = campaign_settings(campaign, args.configfile)
+    # one batch per arm and potential: the reference phases of the arm's chemical systems are relaxed once (the
+    # verdicts do not depend on the batching; the cost is what a user running this arm alone would pay)
+    oracle = camp.oracle.to_dict() | {"top_k": args.n, "batch_size": args.n}
+    oracle["committee"] = oracle["committee"] | {"select": "all", "top_k": None, "batch_size": args.n}
+    timing = json.loads((out / "timing.json").read_text())
+    for arm in args.arms:
+        if (out / arm / "metrics.json").exists():
+            log.info("%s: checked already", arm)
+            continue
+        t0, c0 = time.monotonic(), time.process_time()
+        m = run_oracle_chain(campaign=f"baseline_{arm}", domain="crystals", oracle=oracle,
+                             target=camp.target.to_dict(), property_column=camp.dataset.property_column,
+                             property_kind=None, candidates=str(out / f"{arm}_candidates.parquet"),
+                             known=str(campaign / "data" / "known.parquet"),
+                             prepared=str(campaign / "oracle" / "prepared.json"), folder=str(out / arm))
+        timing[arm] |= {"oracle_wall_seconds": time.monotonic() - t0, "oracle_cpu_seconds": time.process_time() - c0}
+        log.info("%s: %d committee-confirmed of %d checked", arm, m["n_confirmed"], m["n_checked_by_confirming_tier"])
+        (out / "timing.json").write_text(json.dumps(timing, indent=1) + "\n")
+
+
+def campaign_cpu_seconds(campaign_benchmarks: Path, rules) -> float | None:
+    """Sum of the ``cpu_time`` of the campaign's Snakemake benchmark files of ``rules`` (None if one is missing)."""
+    total = 0.0
+    for rule in rules:
+        path = campaign_benchmarks / f"{rule}.tsv"
+        if not path.exists():
+            return None
+        total += float(pd.read_csv(path, sep="\t")["cpu_time"].iloc[-1])
+    return total
+
+
+def analyse(args) -> dict:
+    from dft_verdicts import wilson
+    from scipy.stats import fisher_exact
+
+    out = Path(args.out)
+    timing = json.loads((out / "timing.json").read_text())
+    bench_dir = Path(args.campaign_benchmarks)
+    res = {"elements": timing.get("elements"), "arms": {}}
+    for arm in ARMS:
+        if not (out / arm / "metrics.json").exists():
+            continue
+        v = pd.read_parquet(out / arm / "candidates_verified.parquet")
+        ran = v["sevennet_error"].notna()
+        k7 = pd.to_numeric(v["sevennet_eos_bulk_modulus_gpa"], errors="coerce")
+        both = (v["stable"].eq(True) & v["sevennet_stable"].eq(True) & v["eos_in_target"].eq(True)
+                & (k7 >= float(args.target_min)))
+        n, hits = int(len(v)), int(v["committee_confirmed"].eq(True).sum())
+        t = timing.get(arm, {})
+        extra = campaign_cpu_seconds(bench_dir, CAMPAIGN_RULES.get(arm, ()))
+        cpu = (t.get("propose_cpu_seconds") or 0.0) + (extra or 0.0) + t.get("oracle_cpu_seconds", 0.0)
+        res["arms"][arm] = {
+            "n_checked": n, "n_committee_ran": int(ran.sum()), "n_both_stable": int((v["stable"].eq(True)
+                                                                                    & v["sevennet_stable"].eq(True)).sum()),
+            "n_hits": hits, "hits_per_check": hits / n if n else None, "ci95": wilson(hits, n),
+            "n_rediscoveries": int((both & ~v["committee_confirmed"].eq(True)).sum()),
+            "n_stable_in_target_either_novelty": int(both.sum()),
+            "ci95_stable_in_target": wilson(int(both.sum()), n),
+            "n_relaxed_onto_known": int(v["matches_known"].fillna("").ne("").sum()),
+            "distinct_formulas": int(v["formula"].nunique()),
+            "campaign_cpu_seconds": extra, "cpu_seconds": cpu,
+            "hits_per_cpu_hour": hits / (cpu / 3600) if cpu else None, **t,
+            "hits": v.loc[v["committee_confirmed"].eq(True), "formula"].tolist(),
+            "stable_in_target": v.loc[both, "formula"].tolist()}
+    base = res["arms"].get("generator")
+    for arm, r in res["arms"].items():
+        if base and arm != "generator":
+            for key, col in (("n_hits", "fisher_p_hits_vs_generator"),
+                             ("n_stable_in_target_either_novelty", "fisher_p_stable_in_target_vs_generator")):
+                table = [[base[key], base["n_checked"] - base[key]], [r[key], r["n_checked"] - r[key]]]
+                r[col] = float(fisher_exact(table)[1])
+    (out / "analysis.json").write_text(json.dumps(res, indent=1) + "\n")
+    print(json.dumps(res, indent=1))
+    return res
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=["propose", "check", "analyse"])
+    p.add_argument("--campaign", default="results/mp_bulk")
+    p.add_argument("--campaign-benchmarks", default="results/benchmarks/mp_bulk",
+                   help="the campaign's Snakemake benchmark files (CPU time of training and sampling)")
+    p.add_argument("--configfile", default="config/config.yaml", help="the config the campaign ran with")
+    p.add_argument("--out", default=str(ROOT / "bench" / "records" / "baselines" / "crystals"))
+    p.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
+    p.add_argument("--n", type=int, default=24, help="cells per arm handed to the oracle")
+    p.add_argument("--n-substitutions", type=int, default=3000)
+    p.add_argument("--target-min", type=float, default=250.0)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("invdesign").setLevel(logging.WARNING)
+    {"propose": propose, "check": check, "analyse": analyse}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()
