@@ -2,7 +2,7 @@
 plan: bench/records/baselines/PLAN.md, addendum 2, written before this script).
 
     python bench/crystal_baselines.py propose --campaign results/mp_bulk
-    python bench/crystal_baselines.py check   --campaign results/mp_bulk [--arms generator screening ...]
+    python bench/crystal_baselines.py check   --campaign results/mp_bulk [--arms generator screening ...] [--threads 1]
     python bench/crystal_baselines.py analyse
 
 Every arm hands ``--n`` cells to the same oracle chain (:func:`invdesign.pipeline.verify.run_oracle_chain`): the
@@ -169,7 +169,6 @@ def check(args) -> None:
     # verdicts do not depend on the batching; the cost is what a user running this arm alone would pay)
     oracle = camp.oracle.to_dict() | {"top_k": args.n, "batch_size": args.n}
     oracle["committee"] = oracle["committee"] | {"select": "all", "top_k": None, "batch_size": args.n}
-    timing = json.loads((out / "timing.json").read_text())
     for arm in args.arms:
         if (out / arm / "metrics.json").exists():
             log.info("%s: checked already", arm)
@@ -180,8 +179,10 @@ def check(args) -> None:
                              property_kind=None, candidates=str(out / f"{arm}_candidates.parquet"),
                              known=str(campaign / "data" / "known.parquet"),
                              prepared=str(campaign / "oracle" / "prepared.json"), folder=str(out / arm))
-        timing[arm] |= {"oracle_wall_seconds": time.monotonic() - t0, "oracle_cpu_seconds": time.process_time() - c0}
+        spent = {"oracle_wall_seconds": time.monotonic() - t0, "oracle_cpu_seconds": time.process_time() - c0}
         log.info("%s: %d committee-confirmed of %d checked", arm, m["n_confirmed"], m["n_checked_by_confirming_tier"])
+        timing = json.loads((out / "timing.json").read_text())  # read again: another process may check other arms
+        timing[arm] |= spent
         (out / "timing.json").write_text(json.dumps(timing, indent=1) + "\n")
 
 
@@ -256,7 +257,12 @@ def main(argv=None) -> None:
     p.add_argument("--n-substitutions", type=int, default=3000)
     p.add_argument("--target-min", type=float, default=250.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
     args = p.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("invdesign").setLevel(logging.WARNING)
     {"propose": propose, "check": check, "analyse": analyse}[args.what](args)
