@@ -217,9 +217,9 @@ def analyse(args) -> dict:
         t = timing.get(arm, {})
         extra = campaign_cpu_seconds(bench_dir, CAMPAIGN_RULES.get(arm, ()))
         cpu = (t.get("propose_cpu_seconds") or 0.0) + (extra or 0.0) + t.get("oracle_cpu_seconds", 0.0)
+        both_stable = v["stable"].eq(True) & v["sevennet_stable"].eq(True)
         res["arms"][arm] = {
-            "n_checked": n, "n_committee_ran": int(ran.sum()), "n_both_stable": int((v["stable"].eq(True)
-                                                                                    & v["sevennet_stable"].eq(True)).sum()),
+            "n_checked": n, "n_committee_ran": int(ran.sum()), "n_both_stable": int(both_stable.sum()),
             "n_hits": hits, "hits_per_check": hits / n if n else None, "ci95": wilson(hits, n),
             "n_rediscoveries": int((both & ~v["committee_confirmed"].eq(True)).sum()),
             "n_stable_in_target_either_novelty": int(both.sum()),
