@@ -32,3 +32,15 @@ def run_or_analyse(parser, argv, run, analyse):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("invdesign").setLevel(logging.WARNING)
     return run(args) if args.what == "run" else analyse(args)
+
+
+def poisson_rate_ci(k: int, exposure: float, level: float = 0.95) -> list[float]:
+    """Exact (Garwood) interval of a rate: ``k`` events over ``exposure`` (e.g. hits per CPU-hour)."""
+    from scipy.stats import chi2
+
+    if not exposure:
+        return [float("nan"), float("nan")]
+    a = 1 - level
+    lo = chi2.ppf(a / 2, 2 * k) / 2 if k else 0.0
+    hi = chi2.ppf(1 - a / 2, 2 * k + 2) / 2
+    return [float(lo / exposure), float(hi / exposure)]

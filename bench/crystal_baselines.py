@@ -198,6 +198,7 @@ def campaign_cpu_seconds(campaign_benchmarks: Path, rules) -> float | None:
 
 
 def analyse(args) -> dict:
+    from _util import poisson_rate_ci
     from dft_verdicts import wilson
     from scipy.stats import fisher_exact
 
@@ -227,7 +228,8 @@ def analyse(args) -> dict:
             "n_relaxed_onto_known": int(v["matches_known"].fillna("").ne("").sum()),
             "distinct_formulas": int(v["formula"].nunique()),
             "campaign_cpu_seconds": extra, "cpu_seconds": cpu,
-            "hits_per_cpu_hour": hits / (cpu / 3600) if cpu else None, **t,
+            "hits_per_cpu_hour": hits / (cpu / 3600) if cpu else None,
+            "hits_per_cpu_hour_ci95": poisson_rate_ci(hits, cpu / 3600), **t,
             "hits": v.loc[v["committee_confirmed"].eq(True), "formula"].tolist(),
             "stable_in_target": v.loc[both, "formula"].tolist()}
     base = res["arms"].get("generator")

@@ -191,6 +191,7 @@ def campaign_cpu_seconds(campaign_benchmarks: Path, rules) -> float | None:
 
 
 def analyse(args) -> dict:
+    from _util import poisson_rate_ci
     from dft_verdicts import wilson
     from scipy.stats import fisher_exact
 
@@ -210,7 +211,13 @@ def analyse(args) -> dict:
         res["arms"][arm] = {"n_dft": n, "n_confirmed": k, "confirmed_per_dft": k / n if n else None,
                             "ci95": wilson(k, n), **t, "campaign_cpu_seconds": extra, "cost_seconds": cost,
                             "confirmed_per_hour": k / (cost / 3600) if cost else None,
+                            "confirmed_per_hour_ci95": poisson_rate_ci(k, cost / 3600),
                             "confirmed": v.loc[v["dft_confirmed"].eq(True), "smiles"].tolist()}
+        hits = v[v["dft_confirmed"].eq(True)]
+        for col in ("qed", "sa_score", "nearest_known_similarity"):  # what a chemist asks of the hits next
+            if col in hits and len(hits):
+                res["arms"][arm][f"hits_{col}_median"] = float(hits[col].median())
+        res["arms"][arm]["hits_all_novel"] = bool(hits["novel"].all()) if len(hits) else None
     base = res["arms"].get("generators")
     for arm, r in res["arms"].items():
         if base and arm != "generators":
