@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 log = logging.getLogger("bench")
 ARMS = ("generators", "ga", "library")
+MAX_EXTRA_BLOCKS = 5
 #: the campaign's Snakemake rules whose CPU time each arm's proposals need (besides the arm's own proposal step):
 #: every arm ranks by the campaign's predictor; the generators arm also trains and samples its three generators
 CAMPAIGN_RULES = {"generators": ("featurize", "train_predictor", "filter_rank",
@@ -156,27 +157,56 @@ def propose(args) -> None:
         (out / "timing.json").write_text(json.dumps(timing, indent=1) + "\n")
 
 
+def blocks(out: Path, arm: str) -> list[str]:
+    """The arm's checked blocks in order: its first (``arm``), then the further xTB blocks (plan, addendum 3)."""
+    return [b for b in [arm, *(f"{arm}_more{i}" for i in range(1, MAX_EXTRA_BLOCKS + 1))]
+            if (out / b / "metrics.json").exists()]
+
+
+def xtb_checked(out: Path, block: str) -> pd.DataFrame:
+    """The rows xTB checked in one block (its batch files; the merged table holds every candidate)."""
+    return pd.concat([pd.read_parquet(f) for f in sorted((out / block / "checked").glob("batch_*.parquet"))],
+                     ignore_index=True)
+
+
 def check(args) -> None:
+    """Each arm's first block (xTB on its ``--n-xtb`` best, DFT on up to ``--n-dft`` of those), then, while its DFT
+    count is short of ``--n-dft``, further blocks of the next ``--n-xtb`` of its ranking (plan, addendum 3)."""
     from invdesign.pipeline.verify import run_oracle_chain
 
     campaign, out = Path(args.campaign), Path(args.out)
     camp = campaign_settings(campaign, args.configfile)
-    oracle = camp.oracle.to_dict() | {"top_k": args.n_xtb}
-    oracle["dft"] = oracle["dft"] | {"top_k": args.n_dft}
-    timing = json.loads((out / "timing.json").read_text())
     for arm in args.arms:
-        if (out / arm / "metrics.json").exists():
-            log.info("%s: checked already", arm)
-            continue
-        t0 = time.monotonic()
-        m = run_oracle_chain(campaign=f"baseline_{arm}", domain="molecules", oracle=oracle,
-                             target=camp.target.to_dict(), property_column=camp.dataset.property_column,
-                             property_kind=None, candidates=str(out / f"{arm}_candidates.parquet"),
-                             known=str(campaign / "data" / "known.parquet"),
-                             prepared=str(campaign / "oracle" / "prepared.json"), folder=str(out / arm))
-        timing[arm]["oracle_wall_seconds"] = time.monotonic() - t0
-        log.info("%s: %d confirmed of %d checked by DFT", arm, m["n_confirmed"], m["n_checked_by_confirming_tier"])
-        (out / "timing.json").write_text(json.dumps(timing, indent=1) + "\n")
+        for i in range(MAX_EXTRA_BLOCKS + 1):
+            name = arm if i == 0 else f"{arm}_more{i}"
+            done = blocks(out, arm)
+            if name in done:
+                continue
+            n_dft = sum(json.loads((out / b / "metrics.json").read_text())["n_checked_by_confirming_tier"]
+                        for b in done)
+            table = pd.read_parquet(out / f"{arm}_candidates.parquet")
+            if i and n_dft >= args.n_dft:
+                break
+            if i:  # the arm's ranking without what earlier blocks checked
+                seen = set().union(*(xtb_checked(out, b)["smiles"] for b in done))
+                table = table[~table["smiles"].isin(seen)]
+                if not (table["passes"] & table["in_target"]).any():
+                    log.info("%s: no candidates left for another block", arm)
+                    break
+                table.to_parquet(out / f"{name}_candidates.parquet")
+            oracle = camp.oracle.to_dict() | {"top_k": args.n_xtb}
+            oracle["dft"] = oracle["dft"] | {"top_k": args.n_dft - n_dft}
+            t0 = time.monotonic()
+            m = run_oracle_chain(campaign=f"baseline_{name}", domain="molecules", oracle=oracle,
+                                 target=camp.target.to_dict(), property_column=camp.dataset.property_column,
+                                 property_kind=None, candidates=str(out / f"{name}_candidates.parquet"),
+                                 known=str(campaign / "data" / "known.parquet"),
+                                 prepared=str(campaign / "oracle" / "prepared.json"), folder=str(out / name))
+            timing = json.loads((out / "timing.json").read_text())
+            timing.setdefault(name, {})["oracle_wall_seconds"] = time.monotonic() - t0
+            log.info("%s: %d confirmed of %d checked by DFT", name, m["n_confirmed"],
+                     m["n_checked_by_confirming_tier"])
+            (out / "timing.json").write_text(json.dumps(timing, indent=1) + "\n")
 
 
 def campaign_cpu_seconds(campaign_benchmarks: Path, rules) -> float | None:
@@ -201,15 +231,23 @@ def analyse(args) -> dict:
     for arm in ARMS:
         if not (out / arm / "metrics.json").exists():
             continue
-        v = pd.read_parquet(out / arm / "candidates_verified.parquet")
+        names = blocks(out, arm)
+        parts = [pd.read_parquet(out / b / "candidates_verified.parquet") for b in names]
+        v = pd.concat(parts, ignore_index=True)
         n, k = int(v["dft_ok"].eq(True).sum()), int(v["dft_confirmed"].eq(True).sum())
+        first_n, first_k = int(parts[0]["dft_ok"].eq(True).sum()), int(parts[0]["dft_confirmed"].eq(True).sum())
         t = timing.get(arm, {})
+        oracle_seconds = sum(timing.get(b, {}).get("oracle_wall_seconds", 0.0) for b in names)
         extra = campaign_cpu_seconds(Path(args.campaign_benchmarks), CAMPAIGN_RULES[arm])
         # proposals: CPU seconds (the campaign's Snakemake benchmark files, the arm's own process time); the
         # oracle: wall seconds of the check on the 2-core machine (the check recorded no CPU time)
-        cost = (t.get("propose_cpu_seconds") or 0.0) + (extra or 0.0) + t.get("oracle_wall_seconds", 0.0)
+        cost = (t.get("propose_cpu_seconds") or 0.0) + (extra or 0.0) + oracle_seconds
         res["arms"][arm] = {"n_dft": n, "n_confirmed": k, "confirmed_per_dft": k / n if n else None,
-                            "ci95": wilson(k, n), **t, "campaign_cpu_seconds": extra, "cost_seconds": cost,
+                            "ci95": wilson(k, n), "blocks": len(names),
+                            "n_xtb": int(sum(len(xtb_checked(out, b)) for b in names)),
+                            "first_block": {"n_dft": first_n, "n_confirmed": first_k, "ci95": wilson(first_k, first_n)},
+                            **t, "oracle_wall_seconds": oracle_seconds, "campaign_cpu_seconds": extra,
+                            "cost_seconds": cost,
                             "confirmed_per_hour": k / (cost / 3600) if cost else None,
                             "confirmed_per_hour_ci95": poisson_rate_ci(k, cost / 3600),
                             "confirmed": v.loc[v["dft_confirmed"].eq(True), "smiles"].tolist()}
