@@ -180,7 +180,8 @@ def check(args) -> None:
                              known=str(campaign / "data" / "known.parquet"),
                              prepared=str(campaign / "oracle" / "prepared.json"), folder=str(out / arm))
         spent = {"oracle_wall_seconds": time.monotonic() - t0, "oracle_cpu_seconds": time.process_time() - c0}
-        log.info("%s: %d committee-confirmed of %d checked", arm, m["n_confirmed"], m["n_checked_by_confirming_tier"])
+        log.info("%s: %d committee-confirmed of %d checked; %s", arm, m["n_confirmed"],
+                 m["n_checked_by_confirming_tier"], json.dumps(spent))
         timing = json.loads((out / "timing.json").read_text())  # read again: another process may check other arms
         timing[arm] |= spent
         (out / "timing.json").write_text(json.dumps(timing, indent=1) + "\n")
