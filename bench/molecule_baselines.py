@@ -256,6 +256,21 @@ def analyse(args) -> dict:
             if col in hits and len(hits):
                 res["arms"][arm][f"hits_{col}_median"] = float(hits[col].median())
         res["arms"][arm]["hits_all_novel"] = bool(hits["novel"].all()) if len(hits) else None
+    # the oracle's cost at one rate for every arm: the library arm ran with nothing else on the machine (the others
+    # shared the 2 cores with the crystal study for part of their checks); its DFT seconds per single point and the
+    # rest of its check (xTB, merging) per xTB-checked molecule price each arm's evaluations
+    lib = res["arms"].get(args.reference_arm)
+    if lib:
+        v = pd.read_parquet(out / args.reference_arm / "candidates_verified.parquet")
+        dft_s = float(pd.to_numeric(v["dft_seconds"], errors="coerce").sum())
+        per_dft, per_xtb = dft_s / lib["n_dft"], (lib["oracle_wall_seconds"] - dft_s) / lib["n_xtb"]
+        res["oracle_rate"] = {"arm": args.reference_arm, "seconds_per_dft": per_dft, "seconds_per_xtb": per_xtb}
+        for r in res["arms"].values():
+            oracle = r["n_dft"] * per_dft + r["n_xtb"] * per_xtb
+            r["cost_seconds_one_rate"] = (r.get("propose_cpu_seconds") or 0.0) + (r["campaign_cpu_seconds"] or 0.0) \
+                + oracle
+            r["confirmed_per_hour_one_rate"] = r["n_confirmed"] / (r["cost_seconds_one_rate"] / 3600)
+            r["confirmed_per_hour_one_rate_ci95"] = poisson_rate_ci(r["n_confirmed"], r["cost_seconds_one_rate"] / 3600)
     base = res["arms"].get("generators")
     for arm, r in res["arms"].items():
         if base and arm != "generators":
@@ -281,6 +296,8 @@ def main(argv=None) -> None:
     p.add_argument("--n-xtb", type=int, default=60)
     p.add_argument("--n-dft", type=int, default=30)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reference-arm", default="library",
+                   help="analyse: the arm whose check ran alone on the machine prices every arm's oracle evaluations")
     p.add_argument("--ga-population", type=int, default=200)
     p.add_argument("--ga-generations", type=int, default=20)
     p.add_argument("--library-parents", type=int, default=2000)
