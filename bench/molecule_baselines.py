@@ -80,8 +80,9 @@ def ranked(samples: list[str], arm: str, camp, campaign: Path, predictor: Predic
     from invdesign.targets import distance_to_target, in_target
 
     dom = get_domain("molecules")
-    checked = dom.filter_candidates(pd.DataFrame({"smiles": samples}), read_table(campaign / "data" / "dataset.parquet"),
-                                    camp.filters, read_table(campaign / "data" / "known.parquet"))
+    checked = dom.filter_candidates(pd.DataFrame({"smiles": samples}),
+                                    read_table(campaign / "data" / "dataset.parquet"), camp.filters,
+                                    read_table(campaign / "data" / "known.parquet"))
     keep = checked[checked["valid"] & checked["unique"]].copy()
     pred = predictor(keep["smiles"].tolist())
     tgt = camp.target.to_dict()
