@@ -44,3 +44,28 @@ def poisson_rate_ci(k: int, exposure: float, level: float = 0.95) -> list[float]
     lo = chi2.ppf(a / 2, 2 * k) / 2 if k else 0.0
     hi = chi2.ppf(1 - a / 2, 2 * k + 2) / 2
     return [float(lo / exposure), float(hi / exposure)]
+
+
+def campaign_settings(campaign, configfile: str):
+    """The settings of ``campaign`` (a results folder named after it) in the config file it ran with."""
+    from pathlib import Path
+
+    from invdesign.config import Config, load_config
+
+    cfg = Config.parse(load_config(configfile), source=configfile)
+    return cfg.campaigns[Path(campaign).name]
+
+
+def campaign_cpu_seconds(campaign_benchmarks, rules) -> float | None:
+    """Sum of the ``cpu_time`` of a campaign's Snakemake benchmark files of ``rules`` (None if one is missing)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    total = 0.0
+    for rule in rules:
+        path = Path(campaign_benchmarks) / f"{rule}.tsv"
+        if not path.exists():
+            return None
+        total += float(pd.read_csv(path, sep="\t")["cpu_time"].iloc[-1])
+    return total

@@ -37,19 +37,14 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _util import campaign_cpu_seconds, campaign_settings, poisson_rate_ci  # noqa: E402 (bench/ is the script's folder)
+
 log = logging.getLogger("bench")
 ARMS = ("generator", "screening", "substitution_random", "substitution_ranked")
 ELEMENTS = ("C", "Ir", "N", "Os", "Re", "Rh", "Ru", "W")  # fixed in the plan, addendum 2
 #: the campaign's Snakemake rules whose CPU time each arm's proposals need (besides the arm's own proposal step)
 CAMPAIGN_RULES = {"generator": ("featurize", "train_generator_vae", "train_predictor", "search_vae", "filter_rank"),
                   "substitution_ranked": ("featurize", "train_predictor")}
-
-
-def campaign_settings(campaign: Path, configfile: str):
-    from invdesign.config import Config, load_config
-
-    cfg = Config.parse(load_config(configfile), source=configfile)
-    return cfg.campaigns[campaign.name]
 
 
 def binary_of_set(structure) -> bool:
@@ -187,19 +182,7 @@ def check(args) -> None:
         (out / "timing.json").write_text(json.dumps(timing, indent=1) + "\n")
 
 
-def campaign_cpu_seconds(campaign_benchmarks: Path, rules) -> float | None:
-    """Sum of the ``cpu_time`` of the campaign's Snakemake benchmark files of ``rules`` (None if one is missing)."""
-    total = 0.0
-    for rule in rules:
-        path = campaign_benchmarks / f"{rule}.tsv"
-        if not path.exists():
-            return None
-        total += float(pd.read_csv(path, sep="\t")["cpu_time"].iloc[-1])
-    return total
-
-
 def analyse(args) -> dict:
-    from _util import poisson_rate_ci
     from dft_verdicts import wilson
     from scipy.stats import fisher_exact
 

@@ -35,6 +35,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _util import campaign_cpu_seconds, campaign_settings, poisson_rate_ci  # noqa: E402 (bench/ is the script's folder)
+
 log = logging.getLogger("bench")
 ARMS = ("generators", "ga", "library")
 MAX_EXTRA_BLOCKS = 5
@@ -44,13 +46,6 @@ CAMPAIGN_RULES = {"generators": ("featurize", "train_predictor", "filter_rank",
                                  *(f"{s}_{g}" for g in ("vae", "diffusion", "ebm")
                                    for s in ("train_generator", "search"))),
                   "ga": ("featurize", "train_predictor"), "library": ("featurize", "train_predictor")}
-
-
-def campaign_settings(campaign: Path, configfile: str):
-    from invdesign.config import Config, load_config
-
-    cfg = Config.parse(load_config(configfile), source=configfile)
-    return cfg.campaigns[campaign.name]
 
 
 class Predictor:
@@ -210,19 +205,7 @@ def check(args) -> None:
             (out / "timing.json").write_text(json.dumps(timing, indent=1) + "\n")
 
 
-def campaign_cpu_seconds(campaign_benchmarks: Path, rules) -> float | None:
-    """Sum of the ``cpu_time`` of the campaign's Snakemake benchmark files of ``rules`` (None if one is missing)."""
-    total = 0.0
-    for rule in rules:
-        path = campaign_benchmarks / f"{rule}.tsv"
-        if not path.exists():
-            return None
-        total += float(pd.read_csv(path, sep="\t")["cpu_time"].iloc[-1])
-    return total
-
-
 def analyse(args) -> dict:
-    from _util import poisson_rate_ci
     from dft_verdicts import wilson
     from scipy.stats import fisher_exact
 
