@@ -69,3 +69,30 @@ def campaign_cpu_seconds(campaign_benchmarks, rules) -> float | None:
             return None
         total += float(pd.read_csv(path, sep="\t")["cpu_time"].iloc[-1])
     return total
+
+
+def baselines_parser(doc: str, campaign: str, arms):
+    """The common options of a matched-baselines script (``propose``, ``check``, ``analyse`` of one campaign)."""
+    import argparse
+
+    root = Path(__file__).resolve().parents[1]
+    name = Path(campaign).name
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=["propose", "check", "analyse"])
+    p.add_argument("--campaign", default=campaign)
+    p.add_argument("--campaign-benchmarks", default=f"results/benchmarks/{name}",
+                   help="the campaign's Snakemake benchmark files (CPU time of training and sampling)")
+    p.add_argument("--configfile", default="config/config.yaml", help="the config the campaign ran with")
+    p.add_argument("--out", default=str(root / "bench" / "records" / "baselines" /
+                                        {"qm9_gap": "molecules", "mp_bulk": "crystals"}.get(name, name)))
+    p.add_argument("--arms", nargs="+", choices=list(arms), default=list(arms))
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def run_step(parser, argv, steps: dict):
+    """Parse, log at INFO (the package at WARNING), then run the chosen step."""
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("invdesign").setLevel(logging.WARNING)
+    return steps[args.what](args)

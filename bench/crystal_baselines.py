@@ -37,7 +37,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _util import campaign_cpu_seconds, campaign_settings, poisson_rate_ci  # noqa: E402 (bench/ is the script's folder)
+from _util import (  # noqa: E402 (bench/ is the script's folder)
+    baselines_parser, campaign_cpu_seconds, campaign_settings, poisson_rate_ci, run_step)
 
 log = logging.getLogger("bench")
 ARMS = ("generator", "screening", "substitution_random", "substitution_ranked")
@@ -229,29 +230,17 @@ def analyse(args) -> dict:
 
 
 def main(argv=None) -> None:
-    import argparse
-
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["propose", "check", "analyse"])
-    p.add_argument("--campaign", default="results/mp_bulk")
-    p.add_argument("--campaign-benchmarks", default="results/benchmarks/mp_bulk",
-                   help="the campaign's Snakemake benchmark files (CPU time of training and sampling)")
-    p.add_argument("--configfile", default="config/config.yaml", help="the config the campaign ran with")
-    p.add_argument("--out", default=str(ROOT / "bench" / "records" / "baselines" / "crystals"))
-    p.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
+    p = baselines_parser(__doc__, "results/mp_bulk", ARMS)
     p.add_argument("--n", type=int, default=24, help="cells per arm handed to the oracle")
     p.add_argument("--n-substitutions", type=int, default=3000)
     p.add_argument("--target-min", type=float, default=250.0)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
     args = p.parse_args(argv)
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    logging.getLogger("invdesign").setLevel(logging.WARNING)
-    {"propose": propose, "check": check, "analyse": analyse}[args.what](args)
+    run_step(p, argv, {"propose": propose, "check": check, "analyse": analyse})
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _util import campaign_cpu_seconds, campaign_settings, poisson_rate_ci  # noqa: E402 (bench/ is the script's folder)
+from _util import (  # noqa: E402 (bench/ is the script's folder)
+    baselines_parser, campaign_cpu_seconds, campaign_settings, poisson_rate_ci, run_step)
 
 log = logging.getLogger("bench")
 ARMS = ("generators", "ga", "library")
@@ -267,29 +268,16 @@ def analyse(args) -> dict:
 
 
 def main(argv=None) -> None:
-    import argparse
-
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["propose", "check", "analyse"])
-    p.add_argument("--campaign", default="results/qm9_gap")
-    p.add_argument("--campaign-benchmarks", default="results/benchmarks/qm9_gap",
-                   help="the campaign's Snakemake benchmark files (CPU time of training and sampling)")
-    p.add_argument("--configfile", default="config/config.yaml", help="the config the campaign ran with")
-    p.add_argument("--out", default=str(ROOT / "bench" / "records" / "baselines" / "molecules"))
-    p.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
+    p = baselines_parser(__doc__, "results/qm9_gap", ARMS)
     p.add_argument("--n-xtb", type=int, default=60)
     p.add_argument("--n-dft", type=int, default=30)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reference-arm", default="library",
                    help="analyse: the arm whose check ran alone on the machine prices every arm's oracle evaluations")
     p.add_argument("--ga-population", type=int, default=200)
     p.add_argument("--ga-generations", type=int, default=20)
     p.add_argument("--library-parents", type=int, default=2000)
     p.add_argument("--library-edits", type=int, default=10)
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    logging.getLogger("invdesign").setLevel(logging.WARNING)
-    {"propose": propose, "check": check, "analyse": analyse}[args.what](args)
+    run_step(p, argv, {"propose": propose, "check": check, "analyse": analyse})
 
 
 if __name__ == "__main__":
