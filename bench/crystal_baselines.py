@@ -217,6 +217,14 @@ def analyse(args) -> dict:
             "hits_per_cpu_hour_ci95": poisson_rate_ci(hits, cpu / 3600), **t,
             "hits": v.loc[v["committee_confirmed"].eq(True), "formula"].tolist(),
             "stable_in_target": v.loc[both, "formula"].tolist()}
+    gen = res["arms"].get("generator")
+    if gen:  # the generator's cells inside the element set, the element-matched arms' reach
+        from pymatgen.core import Composition
+
+        v = pd.read_parquet(out / "generator" / "candidates_verified.parquet")
+        inside = v["formula"].map(lambda f: {el.symbol for el in Composition(f).elements} <= set(ELEMENTS))
+        n_in, hits_in = int(inside.sum()), int((inside & v["committee_confirmed"].eq(True)).sum())
+        gen["inside_set"] = {"n_checked": n_in, "n_hits": hits_in, "ci95": wilson(hits_in, n_in)}
     base = res["arms"].get("generator")
     for arm, r in res["arms"].items():
         if base and arm != "generator":
