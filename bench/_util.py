@@ -28,10 +28,7 @@ def run_or_analyse_parser(doc: str):
 
 def run_or_analyse(parser, argv, run, analyse):
     """Parse, log at INFO (the package at WARNING), then ``run(args)`` or ``analyse(args)``."""
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    logging.getLogger("invdesign").setLevel(logging.WARNING)
-    return run(args) if args.what == "run" else analyse(args)
+    return run_step(parser, argv, {"run": run, "analyse": analyse})
 
 
 def poisson_rate_ci(k: int, exposure: float, level: float = 0.95) -> list[float]:
@@ -46,10 +43,15 @@ def poisson_rate_ci(k: int, exposure: float, level: float = 0.95) -> list[float]
     return [float(lo / exposure), float(hi / exposure)]
 
 
+def fisher_p(k1: int, n1: int, k2: int, n2: int) -> float:
+    """Two-sided Fisher exact p-value of k1 of n1 against k2 of n2 (two arms' hit counts)."""
+    from scipy.stats import fisher_exact
+
+    return float(fisher_exact([[k1, n1 - k1], [k2, n2 - k2]])[1])
+
+
 def campaign_settings(campaign, configfile: str):
     """The settings of ``campaign`` (a results folder named after it) in the config file it ran with."""
-    from pathlib import Path
-
     from invdesign.config import Config, load_config
 
     cfg = Config.parse(load_config(configfile), source=configfile)
@@ -58,8 +60,6 @@ def campaign_settings(campaign, configfile: str):
 
 def campaign_cpu_seconds(campaign_benchmarks, rules) -> float | None:
     """Sum of the ``cpu_time`` of a campaign's Snakemake benchmark files of ``rules`` (None if one is missing)."""
-    from pathlib import Path
-
     import pandas as pd
 
     total = 0.0

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _util import (  # noqa: E402 (bench/ is the script's folder)
-    baselines_parser, campaign_cpu_seconds, campaign_settings, poisson_rate_ci, run_step)
+    baselines_parser, campaign_cpu_seconds, campaign_settings, fisher_p, poisson_rate_ci, run_step)
 
 log = logging.getLogger("bench")
 ARMS = ("generator", "screening", "substitution_random", "substitution_ranked")
@@ -53,18 +53,18 @@ def binary_of_set(structure) -> bool:
     return len(els) == 2 and els <= set(ELEMENTS)
 
 
-def predicted(table: pd.DataFrame, campaign: Path, tgt: dict) -> pd.DataFrame:
-    """The campaign's predictor on ``table``'s cells: ``predicted_property``, ``distance_to_target``, ``in_target``,
-    and the tie-break inside the target (highest prediction first, in ``generator_disagreement``, the column
-    :func:`invdesign.pipeline.filter.rank` sorts by last)."""
+def predicted(table: pd.DataFrame, predictor: tuple, tgt: dict) -> pd.DataFrame:
+    """The campaign's predictor (``(model, checkpoint)`` of :func:`invdesign.artifacts.load_model`) on ``table``'s
+    cells: ``predicted_property``, ``distance_to_target``, ``in_target``, and the tie-break inside the target
+    (highest prediction first, in ``generator_disagreement``, the column :func:`invdesign.pipeline.filter.rank`
+    sorts by last)."""
     import torch
 
-    from invdesign.artifacts import load_model
     from invdesign.domains import get_domain
     from invdesign.pipeline.filter import predict
     from invdesign.targets import distance_to_target, in_target
 
-    model, ck = load_model(campaign / "models" / "predictor.pt")
+    model, ck = predictor
     pred = predict(model, get_domain("crystals").featurize_like(table, ck["meta"]), torch.device("cpu"))
     table = table.copy()
     table["predicted_property"], table["distance_to_target"] = pred, distance_to_target(pred, tgt)
@@ -96,7 +96,7 @@ def substitutions(dataset: pd.DataFrame, volumes: dict, n: int, rng) -> pd.DataF
 
 
 def propose(args) -> None:
-    from invdesign.artifacts import read_table
+    from invdesign.artifacts import load_model, read_table
     from invdesign.chem.crystals import structure_from_record
     from invdesign.domains import get_domain
     from invdesign.pipeline.filter import rank
@@ -110,9 +110,9 @@ def propose(args) -> None:
     volumes = json.loads((campaign / "oracle" / "prepared.json").read_text())["atomic_volumes"]
     timing = json.loads((out / "timing.json").read_text()) if (out / "timing.json").exists() else {}
     rng = np.random.default_rng(args.seed)
+    predictor = load_model(campaign / "models" / "predictor.pt")
     arms = {}
 
-    t0 = time.process_time()
     arms["generator"] = read_table(campaign / "candidates.parquet")
     timing["generator"] = {"propose_cpu_seconds": 0.0}
 
@@ -120,7 +120,7 @@ def propose(args) -> None:
     pool = dataset[[binary_of_set(structure_from_record(r)) for r in dataset["structure"]]]
     pick = pool.sample(n=min(args.n, len(pool)), random_state=args.seed)
     screen = predicted(pick[["id", "formula", "structure", "num_sites"]].rename(columns={"id": "sample_id"}),
-                       campaign, tgt)
+                       predictor, tgt)
     screen = screen.assign(valid=True, unique=True, novel=False, passes=True, generator="screening",
                            reject_reason="known cell (screening arm: judged as if new)")
     screen.insert(0, "rank", np.arange(1, len(screen) + 1))
@@ -142,7 +142,7 @@ def propose(args) -> None:
     pick.insert(0, "rank", np.arange(1, len(pick) + 1))
     arms["substitution_random"] = pick
     t1 = time.process_time()
-    ranked = rank(predicted(keep, campaign, tgt).assign(generator="substitution_ranked"))
+    ranked = rank(predicted(keep, predictor, tgt).assign(generator="substitution_ranked"))
     arms["substitution_ranked"] = ranked
     n_sub = {"n_drawn": int(len(subs)), "n_valid": int(checked["valid"].sum()), "n_valid_unique": int(len(keep)),
              "n_passing": int(keep["passes"].sum())}
@@ -185,9 +185,12 @@ def check(args) -> None:
 
 def analyse(args) -> dict:
     from dft_verdicts import wilson
-    from scipy.stats import fisher_exact
+    from pymatgen.core import Composition
+
+    from invdesign.targets import in_target
 
     out = Path(args.out)
+    tgt = campaign_settings(args.campaign, args.configfile).target.to_dict()
     timing = json.loads((out / "timing.json").read_text())
     bench_dir = Path(args.campaign_benchmarks)
     res = {"elements": timing.get("elements"), "arms": {}}
@@ -196,18 +199,18 @@ def analyse(args) -> dict:
             continue
         v = pd.read_parquet(out / arm / "candidates_verified.parquet")
         ran = v["sevennet_error"].notna()
-        k7 = pd.to_numeric(v["sevennet_eos_bulk_modulus_gpa"], errors="coerce")
-        both = (v["stable"].eq(True) & v["sevennet_stable"].eq(True) & v["eos_in_target"].eq(True)
-                & (k7 >= float(args.target_min)))
-        n, hits = int(len(v)), int(v["committee_confirmed"].eq(True).sum())
+        hit = v["committee_confirmed"].eq(True)
+        k7 = pd.to_numeric(v["sevennet_eos_bulk_modulus_gpa"], errors="coerce").to_numpy(float)
+        both_stable = v["stable"].eq(True) & v["sevennet_stable"].eq(True)
+        both = both_stable & v["eos_in_target"].eq(True) & in_target(k7, tgt)  # the verdict without novelty
+        n, hits = int(len(v)), int(hit.sum())
         t = timing.get(arm, {})
         extra = campaign_cpu_seconds(bench_dir, CAMPAIGN_RULES.get(arm, ()))
         cpu = (t.get("propose_cpu_seconds") or 0.0) + (extra or 0.0) + t.get("oracle_cpu_seconds", 0.0)
-        both_stable = v["stable"].eq(True) & v["sevennet_stable"].eq(True)
-        res["arms"][arm] = {
+        res["arms"][arm] = r = {
             "n_checked": n, "n_committee_ran": int(ran.sum()), "n_both_stable": int(both_stable.sum()),
             "n_hits": hits, "hits_per_check": hits / n if n else None, "ci95": wilson(hits, n),
-            "n_rediscoveries": int((both & ~v["committee_confirmed"].eq(True)).sum()),
+            "n_rediscoveries": int((both & ~hit).sum()),
             "n_stable_in_target_either_novelty": int(both.sum()),
             "ci95_stable_in_target": wilson(int(both.sum()), n),
             "n_relaxed_onto_known": int(v["matches_known"].fillna("").ne("").sum()),
@@ -215,23 +218,17 @@ def analyse(args) -> dict:
             "campaign_cpu_seconds": extra, "cpu_seconds": cpu,
             "hits_per_cpu_hour": hits / (cpu / 3600) if cpu else None,
             "hits_per_cpu_hour_ci95": poisson_rate_ci(hits, cpu / 3600), **t,
-            "hits": v.loc[v["committee_confirmed"].eq(True), "formula"].tolist(),
-            "stable_in_target": v.loc[both, "formula"].tolist()}
-    gen = res["arms"].get("generator")
-    if gen:  # the generator's cells inside the element set, the element-matched arms' reach
-        from pymatgen.core import Composition
-
-        v = pd.read_parquet(out / "generator" / "candidates_verified.parquet")
-        inside = v["formula"].map(lambda f: {el.symbol for el in Composition(f).elements} <= set(ELEMENTS))
-        n_in, hits_in = int(inside.sum()), int((inside & v["committee_confirmed"].eq(True)).sum())
-        gen["inside_set"] = {"n_checked": n_in, "n_hits": hits_in, "ci95": wilson(hits_in, n_in)}
+            "hits": v.loc[hit, "formula"].tolist(), "stable_in_target": v.loc[both, "formula"].tolist()}
+        if arm == "generator":  # its cells inside the element set: the element-matched arms' reach
+            inside = v["formula"].map(lambda f: {el.symbol for el in Composition(f).elements} <= set(ELEMENTS))
+            n_in, hits_in = int(inside.sum()), int((inside & hit).sum())
+            r["inside_set"] = {"n_checked": n_in, "n_hits": hits_in, "ci95": wilson(hits_in, n_in)}
     base = res["arms"].get("generator")
     for arm, r in res["arms"].items():
         if base and arm != "generator":
             for key, col in (("n_hits", "fisher_p_hits_vs_generator"),
                              ("n_stable_in_target_either_novelty", "fisher_p_stable_in_target_vs_generator")):
-                table = [[base[key], base["n_checked"] - base[key]], [r[key], r["n_checked"] - r[key]]]
-                r[col] = float(fisher_exact(table)[1])
+                r[col] = fisher_p(base[key], base["n_checked"], r[key], r["n_checked"])
     (out / "analysis.json").write_text(json.dumps(res, indent=1) + "\n")
     print(json.dumps(res, indent=1))
     return res
@@ -241,7 +238,6 @@ def main(argv=None) -> None:
     p = baselines_parser(__doc__, "results/mp_bulk", ARMS)
     p.add_argument("--n", type=int, default=24, help="cells per arm handed to the oracle")
     p.add_argument("--n-substitutions", type=int, default=3000)
-    p.add_argument("--target-min", type=float, default=250.0)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
     args = p.parse_args(argv)
     if args.threads:

@@ -18,7 +18,8 @@ budget (``--n-dft`` single points each):
 Each arm's proposals are filtered (:meth:`Domain.filter_candidates`, the campaign's filters) and ranked as the
 workflow ranks them (passing, predicted in the target, distance to the target). ``check`` runs
 :func:`invdesign.pipeline.verify.run_oracle_chain` per arm with the campaign's oracle settings, xTB on the
-``--n-xtb`` best and DFT on the ``--n-dft`` best of those; CPU seconds of each stage are recorded.
+``--n-xtb`` best and DFT on the ``--n-dft`` best of those (further xTB blocks while an arm is short of DFT-eligible
+molecules); CPU seconds of the proposals and wall seconds of each check are recorded.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _util import (  # noqa: E402 (bench/ is the script's folder)
-    baselines_parser, campaign_cpu_seconds, campaign_settings, poisson_rate_ci, run_step)
+    baselines_parser, campaign_cpu_seconds, campaign_settings, fisher_p, poisson_rate_ci, run_step)
 
 log = logging.getLogger("bench")
 ARMS = ("generators", "ga", "library")
@@ -181,11 +182,11 @@ def check(args) -> None:
                 continue
             n_dft = sum(json.loads((out / b / "metrics.json").read_text())["n_checked_by_confirming_tier"]
                         for b in done)
-            table = pd.read_parquet(out / f"{arm}_candidates.parquet")
             if i and n_dft >= args.n_dft:
                 break
             if i:  # the arm's ranking without what earlier blocks checked
                 seen = set().union(*(xtb_checked(out, b)["smiles"] for b in done))
+                table = pd.read_parquet(out / f"{arm}_candidates.parquet")
                 table = table[~table["smiles"].isin(seen)]
                 if not (table["passes"] & table["in_target"]).any():
                     log.info("%s: no candidates left for another block", arm)
@@ -208,7 +209,6 @@ def check(args) -> None:
 
 def analyse(args) -> dict:
     from dft_verdicts import wilson
-    from scipy.stats import fisher_exact
 
     out = Path(args.out)
     timing = json.loads((out / "timing.json").read_text())
@@ -235,6 +235,7 @@ def analyse(args) -> dict:
                             "cost_seconds": cost,
                             "confirmed_per_hour": k / (cost / 3600) if cost else None,
                             "confirmed_per_hour_ci95": poisson_rate_ci(k, cost / 3600),
+                            "dft_seconds": float(pd.to_numeric(v["dft_seconds"], errors="coerce").sum()),
                             "confirmed": v.loc[v["dft_confirmed"].eq(True), "smiles"].tolist()}
         hits = v[v["dft_confirmed"].eq(True)]
         for col in ("qed", "sa_score", "nearest_known_similarity"):  # what a chemist asks of the hits next
@@ -246,8 +247,7 @@ def analyse(args) -> dict:
     # rest of its check (xTB, merging) per xTB-checked molecule price each arm's evaluations
     lib = res["arms"].get(args.reference_arm)
     if lib:
-        v = pd.read_parquet(out / args.reference_arm / "candidates_verified.parquet")
-        dft_s = float(pd.to_numeric(v["dft_seconds"], errors="coerce").sum())
+        dft_s = lib["dft_seconds"]
         per_dft, per_xtb = dft_s / lib["n_dft"], (lib["oracle_wall_seconds"] - dft_s) / lib["n_xtb"]
         res["oracle_rate"] = {"arm": args.reference_arm, "seconds_per_dft": per_dft, "seconds_per_xtb": per_xtb}
         for r in res["arms"].values():
@@ -259,9 +259,7 @@ def analyse(args) -> dict:
     base = res["arms"].get("generators")
     for arm, r in res["arms"].items():
         if base and arm != "generators":
-            table = [[base["n_confirmed"], base["n_dft"] - base["n_confirmed"]], [r["n_confirmed"],
-                                                                                r["n_dft"] - r["n_confirmed"]]]
-            r["fisher_p_vs_generators"] = float(fisher_exact(table)[1])
+            r["fisher_p_vs_generators"] = fisher_p(base["n_confirmed"], base["n_dft"], r["n_confirmed"], r["n_dft"])
     (out / "analysis.json").write_text(json.dumps(res, indent=1) + "\n")
     print(json.dumps(res, indent=1))
     return res
