@@ -176,6 +176,22 @@ def _update_timing(out: Path, arm: str, spent: dict) -> None:
 
 
 VERDICTS = ("stable", "sevennet_stable", "eos_in_target", "committee_confirmed")
+MEASURED = ("e_hull", "sevennet_e_hull", "eos_bulk_modulus_gpa", "sevennet_eos_bulk_modulus_gpa")
+
+
+def _record_rerun(out: Path, arm: str, folder: Path, m: dict, spent: dict, threads) -> None:
+    """Plan addendum 4: an arm checked again into ``folder`` to measure its cost under this run's conditions; record
+    that cost (``rerun_*``) and compare the rerun's verdicts with the recorded ones, which stay."""
+    first = pd.read_parquet(out / arm / "candidates_verified.parquet")
+    again = pd.read_parquet(folder / "candidates_verified.parquet")
+    same = {c: bool(first[c].astype(str).tolist() == again[c].astype(str).tolist()) for c in VERDICTS}
+    diff = {c: float(np.nanmax(np.abs(pd.to_numeric(first[c], errors="coerce").to_numpy(float)
+                                      - pd.to_numeric(again[c], errors="coerce").to_numpy(float)), initial=0.0))
+            for c in MEASURED}
+    log.info("%s rerun: %d committee-confirmed; same verdicts: %s; %s", arm, m["n_confirmed"], json.dumps(same),
+             json.dumps(spent))
+    _update_timing(out, arm, {f"rerun_{k}": v for k, v in spent.items()} |
+                   {"rerun_threads": threads, "rerun_same_verdicts": same, "rerun_max_abs_diff": diff})
 
 
 def check(args) -> None:
@@ -187,23 +203,16 @@ def check(args) -> None:
     oracle["committee"] = oracle["committee"] | {"select": "all", "top_k": None, "batch_size": args.n}
     for arm in args.arms:
         candidates = out / f"{arm}_candidates.parquet"
-        if args.cost_rerun:  # plan addendum 4: the cost again, under other conditions; the verdicts stay recorded
-            if not (out / arm / "metrics.json").exists():
+        checked = (out / arm / "metrics.json").exists()
+        if args.cost_rerun:
+            if not checked:
                 log.info("%s: not checked yet, nothing to rerun", arm)
                 continue
-            m, spent = _chain(camp, oracle, campaign, candidates, Path(args.cost_rerun) / arm)
-            first = pd.read_parquet(out / arm / "candidates_verified.parquet")
-            again = pd.read_parquet(Path(args.cost_rerun) / arm / "candidates_verified.parquet")
-            same = {c: bool(first[c].astype(str).tolist() == again[c].astype(str).tolist()) for c in VERDICTS}
-            diff = {c: float(np.nanmax(np.abs(pd.to_numeric(first[c], errors="coerce").to_numpy(float)
-                                              - pd.to_numeric(again[c], errors="coerce").to_numpy(float)), initial=0.0))
-                    for c in ("e_hull", "sevennet_e_hull", "eos_bulk_modulus_gpa", "sevennet_eos_bulk_modulus_gpa")}
-            log.info("%s rerun: %d committee-confirmed; same verdicts: %s; %s", arm, m["n_confirmed"],
-                     json.dumps(same), json.dumps(spent))
-            _update_timing(out, arm, {f"rerun_{k}": v for k, v in spent.items()} |
-                           {"rerun_threads": args.threads, "rerun_same_verdicts": same, "rerun_max_abs_diff": diff})
+            folder = Path(args.cost_rerun) / arm
+            m, spent = _chain(camp, oracle, campaign, candidates, folder)
+            _record_rerun(out, arm, folder, m, spent, args.threads)
             continue
-        if (out / arm / "metrics.json").exists():
+        if checked:
             log.info("%s: checked already", arm)
             continue
         m, spent = _chain(camp, oracle, campaign, candidates, out / arm)
@@ -216,11 +225,10 @@ def analyse(args) -> dict:
     from dft_verdicts import wilson
     from pymatgen.core import Composition
 
+    from invdesign.artifacts import read_table
     from invdesign.targets import in_target
 
     out = Path(args.out)
-    from invdesign.artifacts import read_table
-
     camp = campaign_settings(args.campaign, args.configfile)
     tgt = camp.target.to_dict()
     timing = json.loads((out / "timing.json").read_text())
@@ -262,10 +270,10 @@ def analyse(args) -> dict:
             dft = dft[camp.dataset.property_column]
             k_dft = v["sample_id"].map(dft).to_numpy(float)
             k_mean = np.nanmean(np.c_[pd.to_numeric(v["eos_bulk_modulus_gpa"], errors="coerce").to_numpy(float), k7], 1)
+            dft_in = in_target(k_dft, tgt)
             r["known_dft"] = {
-                "n_dft_in_target": int(in_target(k_dft, tgt).sum()),
-                "n_both_stable_dft_in_target": int((both_stable & in_target(k_dft, tgt)).sum()),
-                "n_rediscoveries_dft_in_target": int((both & in_target(k_dft, tgt)).sum()),
+                "n_dft_in_target": int(dft_in.sum()), "n_both_stable_dft_in_target": int((both_stable & dft_in).sum()),
+                "n_rediscoveries_dft_in_target": int((both & dft_in).sum()),
                 "median_committee_minus_dft_k_gpa_both_stable": float(np.median((k_mean - k_dft)[both_stable]))}
     base = res["arms"].get("generator")
     for arm, r in res["arms"].items():
