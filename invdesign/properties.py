@@ -11,7 +11,37 @@ Standard library only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+
+HARTREE_EV = 27.211386245988
+
+
+def chen_vickers_hardness(bulk_gpa: float, shear_gpa: float) -> float:
+    """Vickers hardness (GPa) of Chen's model from the bulk and shear moduli (GPa): H_v = 2 (k^2 G)^0.585 - 3 with
+    Pugh's ratio k = G / K (X.-Q. Chen et al., Intermetallics 19, 1275 (2011)); NaN where a modulus is missing or not
+    positive. The model can give small negative values for soft, ductile solids; they are kept as they are."""
+    if not (bulk_gpa > 0 and shear_gpa > 0):  # also False for NaN
+        return float("nan")
+    k = shear_gpa / bulk_gpa
+    return 2.0 * (k * k * shear_gpa) ** 0.585 - 3.0
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a built-in source holds a property: the field(s) of its raw data and the conversion to the property's
+    unit. One field: ``value = raw * scale``; several fields: ``value = derive(*raw)``."""
+    fields: tuple[str, ...]
+    scale: float = 1.0
+    derive: Callable[..., float] | None = None
+
+    def value(self, *raw) -> float:
+        """The property in its unit from the raw values of :attr:`fields` (NaN where one is missing)."""
+        vals = [float("nan") if v is None else float(v) for v in raw]
+        if self.derive is not None:
+            return float(self.derive(*vals))
+        return vals[0] * self.scale
 
 
 @dataclass(frozen=True)
@@ -20,31 +50,48 @@ class Property:
     domain: str                    # molecules | crystals
     unit: str
     description: str
-    #: built-in source -> the field of its raw data that holds this property (the loader converts it to
-    #: ``unit`` and names the parsed table's column after the property)
-    sources: dict[str, str] = field(default_factory=dict)
+    #: built-in source -> where its raw data holds this property and how it converts to ``unit`` (the loader names
+    #: the parsed table's column after the property)
+    sources: dict[str, Source] = field(default_factory=dict)
     #: oracle name -> the column of that oracle's verified table that measures this property
     measured_by: dict[str, str] = field(default_factory=dict)
 
 
+def _qm9(name: str, unit: str, description: str, raw: str, scale: float = 1.0, oracle: bool = False) -> Property:
+    return Property(name, "molecules", unit, f"{description} (QM9: B3LYP/6-31G(2df,p))", {"qm9": Source((raw,), scale)},
+                    {"xtb": "xtb_calibrated"} if oracle else {})
+
+
+_MP = "(MP: PBE elasticity)"
 PROPERTIES: dict[str, Property] = {p.name: p for p in (
-    Property("gap_ev", "molecules", "eV", "HOMO-LUMO gap (QM9: B3LYP/6-31G(2df,p))",
-             {"qm9": "HOMO_LUMO_gap_au"}, {"xtb": "xtb_calibrated"}),
-    Property("homo_ev", "molecules", "eV", "HOMO energy (QM9: B3LYP/6-31G(2df,p))", {"qm9": "HOMO_au"},
-             {"xtb": "xtb_calibrated"}),
-    Property("lumo_ev", "molecules", "eV", "LUMO energy (QM9: B3LYP/6-31G(2df,p))", {"qm9": "LUMO_au"},
-             {"xtb": "xtb_calibrated"}),
-    Property("bulk_modulus_gpa", "crystals", "GPa", "Voigt-Reuss-Hill bulk modulus (MP: PBE elasticity)",
-             {"mp_elasticity": "bulk_modulus_vrh"}, {"chgnet": "eos_bulk_modulus_gpa"}),
-    Property("shear_modulus_gpa", "crystals", "GPa", "Voigt-Reuss-Hill shear modulus (MP: PBE elasticity)",
-             {"mp_elasticity": "shear_modulus_vrh"}),
+    _qm9("gap_ev", "eV", "HOMO-LUMO gap", "HOMO_LUMO_gap_au", HARTREE_EV, oracle=True),
+    _qm9("homo_ev", "eV", "HOMO energy", "HOMO_au", HARTREE_EV, oracle=True),
+    _qm9("lumo_ev", "eV", "LUMO energy", "LUMO_au", HARTREE_EV, oracle=True),
+    _qm9("dipole_debye", "D", "dipole moment (norm)", "Dipole_debye", oracle=True),
+    _qm9("polarizability_bohr3", "bohr^3", "isotropic static polarizability", "Polarizability_bohr3", oracle=True),
+    _qm9("r2_bohr2", "bohr^2", "electronic spatial extent <R^2>", "R2_bohr2"),
+    _qm9("zpve_ev", "eV", "zero-point vibrational energy", "ZPVE_au", HARTREE_EV),
+    _qm9("u0_ev", "eV", "internal energy at 0 K", "InternalEnergy_0K_au", HARTREE_EV),
+    _qm9("u298_ev", "eV", "internal energy at 298.15 K", "InternalEnergy_298K_au", HARTREE_EV),
+    _qm9("h298_ev", "eV", "enthalpy at 298.15 K", "Enthalphy_298K_au", HARTREE_EV),
+    _qm9("g298_ev", "eV", "Gibbs free energy at 298.15 K", "GibbsFreeEnergy_298K_au", HARTREE_EV),
+    _qm9("cv_cal_mol_k", "cal/(mol K)", "heat capacity at 298.15 K", "Heatcapacity_Cv_cal_mol_K"),
+    Property("bulk_modulus_gpa", "crystals", "GPa", f"Voigt-Reuss-Hill bulk modulus {_MP}",
+             {"mp_elasticity": Source(("bulk_modulus_vrh",))}, {"chgnet": "eos_bulk_modulus_gpa"}),
+    Property("shear_modulus_gpa", "crystals", "GPa", f"Voigt-Reuss-Hill shear modulus {_MP}",
+             {"mp_elasticity": Source(("shear_modulus_vrh",))}),
+    Property("vickers_hardness_gpa", "crystals", "GPa", "Vickers hardness of Chen's model from the Voigt-Reuss-Hill "
+             f"bulk and shear moduli {_MP}",
+             {"mp_elasticity": Source(("bulk_modulus_vrh", "shear_modulus_vrh"), derive=chen_vickers_hardness)}),
 )}
 
 #: the xTB quantity each molecular property's calibration maps onto the data's DFT scale
-XTB_QUANTITY = {"gap_ev": "xtb_gap_ev", "homo_ev": "xtb_homo_ev", "lumo_ev": "xtb_lumo_ev"}
+XTB_QUANTITY = {"gap_ev": "xtb_gap_ev", "homo_ev": "xtb_homo_ev", "lumo_ev": "xtb_lumo_ev",
+                "dipole_debye": "xtb_dipole_debye", "polarizability_bohr3": "xtb_polarizability_bohr3"}
 
 #: the DFT tier's column that measures each molecular property
-DFT_QUANTITY = {"gap_ev": "dft_gap_ev", "homo_ev": "dft_homo_ev", "lumo_ev": "dft_lumo_ev"}
+DFT_QUANTITY = {"gap_ev": "dft_gap_ev", "homo_ev": "dft_homo_ev", "lumo_ev": "dft_lumo_ev",
+                "dipole_debye": "dft_dipole_debye", "polarizability_bohr3": "dft_polarizability_bohr3"}
 
 DEFAULT_PROPERTY = {"qm9": "gap_ev", "mp_elasticity": "bulk_modulus_gpa"}
 

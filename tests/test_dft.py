@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from invdesign.data.qm9 import HARTREE_EV, parse_elements, parse_numbers, raw_table
+from invdesign.data.qm9 import parse_elements, parse_numbers, raw_table
 from invdesign.oracles.dft import frontier_from_molblock, frontier_orbitals
 from invdesign.oracles.xtb import fit_calibration
+from invdesign.properties import HARTREE_EV
 from invdesign.pipeline.verify import run_oracle_chain
 
 

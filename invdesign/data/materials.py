@@ -21,9 +21,9 @@ MP_ELASTICITY = {
            "mp-binary-pbe-elasticity-2025.1.json.gz",
     "sha256": "5689599491322805bda913663eeef8d567f64ada80c90173d50fb7b6fb0b5896",
 }
-CACHE_NAME = "mp_elasticity_v1.parquet"
-#: property column of the parsed table (GPa) -> field of the MP items, from the property registry
-PROPERTY_FIELDS = {name: p.sources["mp_elasticity"] for name, p in source_properties("mp_elasticity").items()}
+CACHE_NAME = "mp_elasticity_v2.parquet"  # v2: the Chen hardness derived from the moduli
+#: property column of the parsed table (GPa) -> the fields of the MP items it comes from, from the property registry
+PROPERTY_SOURCES = {name: p.sources["mp_elasticity"] for name, p in source_properties("mp_elasticity").items()}
 
 
 def fetch(spec: dict, mirror: str | None, cache_dir: str | Path) -> Path:
@@ -65,7 +65,7 @@ def parse_items(items: list, path, on_bad_rows: str = "skip") -> pd.DataFrame:
                 raise ValueError("structure without sites or lattice")
             rows.append({"id": str(it["mp_id"]), "formula": Composition(it["formula"]).reduced_formula,
                          "structure": json.dumps(it["structure"]), "num_sites": len(sites),
-                         **{name: _num(it.get(f)) for name, f in PROPERTY_FIELDS.items()}})
+                         **{name: src.value(*(it.get(f) for f in src.fields)) for name, src in PROPERTY_SOURCES.items()}})
         except Exception as exc:  # noqa: BLE001  (KeyError, TypeError, ValueError from odd items)
             bad.append((k, it.get("mp_id", "?") if isinstance(it, dict) else "?", f"{type(exc).__name__}: {exc}"))
     if bad:
@@ -74,11 +74,7 @@ def parse_items(items: list, path, on_bad_rows: str = "skip") -> pd.DataFrame:
             raise InvdesignError(f"{path}: item {k} ({mp_id}) is unusable ({why}; {len(bad)} bad items in all); "
                                  "replace the file with an intact copy or set dataset.on_bad_rows: skip")
         log.warning("%s: skipped %d unusable items (first: item %d, %s: %s)", path, len(bad), k, mp_id, why)
-    return pd.DataFrame(rows, columns=["id", "formula", "structure", "num_sites", *PROPERTY_FIELDS])
-
-
-def _num(v) -> float:
-    return float(v) if v is not None else float("nan")
+    return pd.DataFrame(rows, columns=["id", "formula", "structure", "num_sites", *PROPERTY_SOURCES])
 
 
 def load_mp_elasticity(ds, mirror: str | None, cache_dir: str | Path) -> pd.DataFrame:

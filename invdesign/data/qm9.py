@@ -1,5 +1,5 @@
 """QM9 from the ``qm9pack`` package: SMILES, geometry-derived Mulliken group charges and
-frontier-orbital energies in eV.
+its 12 properties, each converted to its registered unit (:mod:`invdesign.properties`).
 
 Mulliken charges in QM9 are given per atom in the XYZ order; they are mapped onto the
 heavy atoms of the RDKit molecule built from the SMILES (connectivity from the XYZ
@@ -24,12 +24,12 @@ from ..properties import source_properties
 
 log = logging.getLogger(__name__)
 
-HARTREE_EV = 27.211386245988
-_RAW_COLUMNS = ["Index", "SMILES", "Elements", "XYZ_Ang", "Mulliken_pop", "HOMO_au", "LUMO_au", "HOMO_LUMO_gap_au"]
+#: property column of the parsed table (in the property's unit) -> where qm9pack holds it and how it converts
+PROPERTY_SOURCES = {name: p.sources["qm9"] for name, p in source_properties("qm9").items()}
+_RAW_COLUMNS = ["Index", "SMILES", "Elements", "XYZ_Ang", "Mulliken_pop",
+                *dict.fromkeys(f for src in PROPERTY_SOURCES.values() for f in src.fields)]
 _NUM = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-CACHE_NAME = "qm9_raw_v1.parquet"
-#: property column of the parsed table (eV) -> qm9pack's column (Hartree), from the property registry
-PROPERTY_FIELDS = {name: p.sources["qm9"] for name, p in source_properties("qm9").items()}
+CACHE_NAME = "qm9_raw_v2.parquet"  # v2: every property of QM9 (v1 held the frontier orbitals only)
 
 
 def _qm9pack_files() -> list[Path]:
@@ -143,6 +143,11 @@ def group_charges(smiles: str, elements: list[str], xyz: np.ndarray, charges: np
     return canon, [float(grouped[best[i]]) for i in range(len(want_h))]
 
 
+def property_values(row) -> dict[str, float]:
+    """Every registered QM9 property of one qm9pack row (a named tuple or Series), in its registered unit."""
+    return {name: src.value(*(getattr(row, f) for f in src.fields)) for name, src in PROPERTY_SOURCES.items()}
+
+
 def load_qm9(ds, cache_dir: str | Path) -> pd.DataFrame:
     """QM9 molecules of ``ds`` (:class:`~invdesign.config.settings.QM9Source`), with a ``property`` column."""
     from rdkit import RDLogger
@@ -167,10 +172,10 @@ def load_qm9(ds, cache_dir: str | Path) -> pd.DataFrame:
             continue
         smiles, charges = res
         rows.append({"id": f"qm9_{int(r.Index):06d}", "smiles": smiles, "mulliken": charges,
-                     **{name: getattr(r, f) * HARTREE_EV for name, f in PROPERTY_FIELDS.items()},
+                     **property_values(r),
                      "n_heavy": len(charges)})
     if bad:
         log.warning("QM9: skipped %d of %d molecules whose SMILES does not match the XYZ geometry", bad, len(raw))
-    df = pd.DataFrame(rows, columns=["id", "smiles", "mulliken", *PROPERTY_FIELDS, "n_heavy"])
+    df = pd.DataFrame(rows, columns=["id", "smiles", "mulliken", *PROPERTY_SOURCES, "n_heavy"])
     df["property"] = df[prop].astype(float)
     return df

@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 
 from ..chem.geometry import embed  # noqa: F401  (re-exported: the SDF export and tests use it from here)
+from ..properties import HARTREE_EV
 from . import ERROR_COLUMN, Oracle
 
 log = logging.getLogger(__name__)
 
 BOHR_PER_ANGSTROM = 1.0 / 0.52917721067
-HARTREE_EV = 27.211386245988
 
 
 def _adjacency_from_geometry(numbers, positions) -> np.ndarray:
