@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from .. import properties as props
+from ..device import DEVICE_PATTERN
 from .generators import Generator, Predictor, parse_generator, parse_predictor
 from .oracles import ORACLE_SETTINGS
 from .spec import ConfigError, Spec, setting, variant
@@ -20,7 +21,7 @@ from .spec import ConfigError, Spec, setting, variant
 @dataclass(frozen=True, kw_only=True)
 class Runtime(Spec):
     __doc_line__ = "Where and how to compute. Not part of the science; results do not depend on it beyond float noise."
-    device: str = setting("auto", pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$",
+    device: str = setting("auto", pattern=DEVICE_PATTERN,
                           doc="auto = CUDA when present; cuda fails clearly when no GPU is visible")
     threads: int = setting(2, ge=1, doc="torch CPU threads per job")
     loader_workers: int = setting(0, ge=0, doc="data-loader processes per training job (batch collation); 4-8 "
@@ -212,9 +213,30 @@ class Novelty(Spec):
 
     def check(self, where, source):
         for i, path in enumerate(self.known_library):
-            if not Path(path).exists():
-                raise ConfigError(f"{source}: {where}.known_library.{i}: {path} not found; fix the path (relative to "
-                                  "the folder snakemake runs in) or remove it")
+            library_path(path, f"{source}: {where}.known_library.{i}")
+
+
+#: the largest known_library file read (a bigger one is refused while validating, and again before it is read)
+MAX_LIBRARY_BYTES = 4 * 2**30
+
+
+def library_path(path: str, where: str) -> Path:
+    """``path`` of a known_library entry: a folder, or a regular file of at most MAX_LIBRARY_BYTES (not a device
+    such as /dev/zero or a FIFO, which would be read without end); ConfigError naming ``where`` otherwise."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"{where}: {path} not found; fix the path (relative to the folder snakemake runs in) or "
+                          "remove it")
+    if p.is_dir():
+        return p
+    if not p.is_file():
+        raise ConfigError(f"{where}: {path} is not a regular file (a device, FIFO or socket); give a file of "
+                          "SMILES or structures")
+    size = p.stat().st_size
+    if size > MAX_LIBRARY_BYTES:
+        raise ConfigError(f"{where}: {path} holds {size / 2**30:.1f} GiB, more than the "
+                          f"{MAX_LIBRARY_BYTES // 2**30} GiB a library file may; keep the entries you need or split it")
+    return p
 
 
 @dataclass(frozen=True, kw_only=True)

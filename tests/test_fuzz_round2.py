@@ -1,0 +1,139 @@
+"""Bad input and faults, second round (issue #37): each class gets a one-line error that names the key, file, row
+or path and the fix, before any job where it can be known then; docs/reliability.md lists them."""
+
+import copy
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+
+from invdesign.config import load_config, validate_config
+from invdesign.errors import InvdesignError
+
+
+@pytest.fixture()
+def base(repo):
+    return yaml.safe_load((repo / "config" / "config.yaml").read_text())
+
+
+def run(repo, module, *args, env=None):
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=repo, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, **(env or {})})
+
+
+def error_lines(res) -> list[str]:
+    return [ln for ln in res.stderr.splitlines() if ln.startswith("invdesign error")]
+
+
+# ---------------------------------------------------------------------------------------------- duplicate keys
+
+TINY_TEXT = "config/tests/tiny.yaml"
+
+
+def with_twice(repo, tmp_path, suffix=".yaml"):
+    """The tiny config with `target:` of its first campaign given twice (YAML or JSON)."""
+    text = (repo / TINY_TEXT).read_text()
+    if suffix == ".json":
+        data = yaml.safe_load(text)
+        first = next(iter(data["campaigns"]))
+        body = json.dumps(data)
+        # the first campaign's target again, right after its own: JSON keeps the last one
+        key = '"target": ' + json.dumps(data["campaigns"][first]["target"])
+        text = body.replace(key, key + ', "target": {"min": 0.0}', 1)
+        assert text != body
+    else:
+        lines = text.splitlines()
+        i = next(n for n, ln in enumerate(lines) if ln.strip().startswith("target:"))
+        indent = lines[i][:len(lines[i]) - len(lines[i].lstrip())]
+        lines.insert(i, f"{indent}target: {{min: 0.0}}")
+        text = "\n".join(lines) + "\n"
+    path = tmp_path / f"twice{suffix}"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_a_key_given_twice_in_a_config_file_is_one_line_with_the_key(repo, tmp_path, suffix):
+    path = with_twice(repo, tmp_path, suffix)
+    with pytest.raises(InvdesignError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: key 'target' is given twice") and "\n" not in msg, msg
+    if suffix == ".yaml":
+        assert "lines " in msg, msg  # the line of each
+    res = run(repo, "invdesign.config", str(path))  # the README's check of a config file
+    assert res.returncode == 1 and len(error_lines(res)) == 1 and "'target' is given twice" in res.stderr
+
+
+def test_snakemake_reads_the_config_again_and_refuses_a_key_given_twice(repo, tmp_path):
+    path = with_twice(repo, tmp_path)
+    res = run(repo, "snakemake", "-n", "--cores", "1", "--configfile", str(path), "--config", f"results={tmp_path}/r")
+    lines = error_lines(res)
+    assert res.returncode == 1 and len(lines) == 1 and "'target' is given twice" in lines[0], res.stderr[-2000:]
+
+
+def test_a_column_given_twice_in_a_csv_is_one_line_naming_it(tmp_path):
+    from invdesign.pipeline.data import prepare_dataset
+
+    csv = tmp_path / "mine.csv"
+    csv.write_text("smiles,y,y\n" + "".join(f"{'C' * n}O,{n},{-n}\n" for n in range(1, 12)))
+    with pytest.raises(InvdesignError) as err:
+        prepare_dataset(campaign="t", domain="molecules", split={}, data={}, out=str(tmp_path / "d.parquet"),
+                        dataset={"source": "csv", "path": str(csv), "property_column": "y"})
+    assert str(err.value) == (f"{csv}: column 'y' is given twice in the header (columns 2 and 3); rename or "
+                              "remove one")
+
+
+def test_a_smiles_column_given_twice_in_a_known_library_is_one_line(tmp_path):
+    from invdesign.data.known import read_smiles_library
+
+    lib = tmp_path / "lib.csv"
+    lib.write_text("smiles,smiles\nCCO,CCC\n")
+    with pytest.raises(InvdesignError, match="column 'smiles' is given twice"):
+        read_smiles_library(str(lib))
+
+
+# ---------------------------------------------------------------------------------------------- code in a config
+
+
+def yte_config(repo, tmp_path):
+    marker = tmp_path / "ran"
+    text = ('__use_yte__: true\n'
+            f'written: ?__import__("pathlib").Path("{marker}").write_text("ran")\n'
+            + (repo / TINY_TEXT).read_text())
+    path = tmp_path / "yte.yaml"
+    path.write_text(text)
+    return path, marker
+
+
+def test_invdesign_run_refuses_a_yte_config_before_snakemake_reads_it(repo, tmp_path):
+    path, marker = yte_config(repo, tmp_path)
+    res = run(repo, "invdesign", "run", str(path), "-n", "--cores", "1")
+    lines = error_lines(res)
+    assert res.returncode == 1 and len(lines) == 1 and "__use_yte__" in lines[0] and str(path) in lines[0], res.stderr
+    assert not marker.exists()  # the code in the file never ran
+    with pytest.raises(InvdesignError, match="__use_yte__"):
+        load_config(path)
+
+
+def test_snakemake_itself_stops_on_a_yte_config_with_one_line(repo, tmp_path):
+    path, _ = yte_config(repo, tmp_path)
+    res = run(repo, "snakemake", "-n", "--cores", "1", "--configfile", str(path))
+    lines = error_lines(res)
+    assert res.returncode == 1 and len(lines) == 1 and "__use_yte__" in lines[0], res.stderr[-2000:]
+
+
+def test_invdesign_run_execs_snakemake_with_the_validated_config(repo, tmp_path, monkeypatch):
+    import invdesign.__main__ as entry
+
+    seen = []
+    monkeypatch.setattr(entry.os, "execv", lambda exe, argv: seen.append(argv))
+    cfg = repo / TINY_TEXT
+    assert entry.main(["run", str(cfg), "--cores", "2", "results/x"]) == 0
+    assert seen == [[sys.executable, "-m", "snakemake", f"--configfile={cfg}", "--cores", "2", "results/x"]]
+    assert entry.main(["run", str(cfg), "--configfile", "other.yaml"]) == 1  # a second config is not validated
+    assert entry.main(["run"]) == 2 and len(seen) == 1
