@@ -137,3 +137,76 @@ def test_invdesign_run_execs_snakemake_with_the_validated_config(repo, tmp_path,
     assert seen == [[sys.executable, "-m", "snakemake", f"--configfile={cfg}", "--cores", "2", "results/x"]]
     assert entry.main(["run", str(cfg), "--configfile", "other.yaml"]) == 1  # a second config is not validated
     assert entry.main(["run"]) == 2 and len(seen) == 1
+
+
+# ---------------------------------------------------------------------------------------------- unbounded sizes and late checks
+
+
+def mol(c):
+    return c["campaigns"]["qm9_gap"]
+
+
+CONFIG_CASES = {  # class: (mutation, what the error names)
+    "10**30 samples": (lambda c: mol(c)["generators"][1].update(n_samples=10**30),
+                       "generators.1.n_samples: 1000000000000000000000000000000 is greater than the maximum of"),
+    "10**30 samples as --config text": (lambda c: mol(c)["generators"][1].update(n_samples="1" + "0" * 30),
+                                        "n_samples: 1000000000000000000000000000000 is greater than the maximum"),
+    "10**30 latent starts": (lambda c: mol(c)["search"].update(n_starts=10**30), "search.n_starts"),
+    "10**30 epochs": (lambda c: mol(c)["predictor"].update(epochs=10**30), "predictor.epochs"),
+    "/dev/zero as a known library": (lambda c: mol(c).update(filters={"known_library": ["/dev/zero"]}),
+                                     "known_library.0: /dev/zero is not a regular file"),
+    "a 300-character campaign name": (lambda c: c["campaigns"].update({"a" * 300: mol(c)}),
+                                      "has 300 characters; use at most 100"),
+    "a campaign name Snakemake takes for a recursion": (lambda c: c["campaigns"].update({"x" + "ab" * 20: mol(c)}),
+                                                        "'ab' repeated 20 times"),
+}
+
+
+@pytest.mark.parametrize("case", list(CONFIG_CASES))
+def test_a_bad_config_value_gets_one_line_naming_the_key(base, case):
+    mutate, names = CONFIG_CASES[case]
+    bad = copy.deepcopy(base)
+    mutate(bad)
+    with pytest.raises(InvdesignError) as err:
+        validate_config(bad, source="c.yaml")
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("c.yaml: ") and names in msg, msg
+
+
+def test_a_fifo_or_an_oversized_file_as_a_known_library_is_refused_before_reading(base, tmp_path, monkeypatch):
+    from invdesign.config import settings
+    from invdesign.data.known import read_smiles_library
+
+    fifo = tmp_path / "lib.smi"
+    os.mkfifo(fifo)  # reading it would wait for a writer for good
+    bad = copy.deepcopy(base)
+    mol(bad).update(filters={"known_library": [str(fifo)]})
+    with pytest.raises(InvdesignError, match="lib.smi is not a regular file"):
+        validate_config(bad)
+    with pytest.raises(InvdesignError, match="is not a regular file"):
+        read_smiles_library(str(fifo))
+    big = tmp_path / "big.smi"
+    big.write_text("CCO\n" * 100)
+    monkeypatch.setattr(settings, "MAX_LIBRARY_BYTES", 256)
+    with pytest.raises(InvdesignError, match="big.smi holds .* GiB, more than"):
+        read_smiles_library(str(big))
+
+
+def test_a_dangling_results_link_is_one_line_while_validating(base, tmp_path):
+    link = tmp_path / "results"
+    link.symlink_to(tmp_path / "gone" / "results")
+    bad = copy.deepcopy(base)
+    bad["results"] = str(link)
+    with pytest.raises(InvdesignError) as err:
+        validate_config(bad, source="c.yaml")
+    assert f"{link} is a link to {tmp_path}/gone/results, which does not exist" in str(err.value)
+
+
+@pytest.mark.parametrize("value, names", [("garbage", "unknown device 'garbage' in the environment variable"),
+                                          ("CUDA", "(torch spells it 'cuda')")])
+def test_a_bad_invdesign_device_stops_the_plan_with_one_line(repo, tmp_path, value, names):
+    res = run(repo, "snakemake", "-n", "--cores", "1", "--configfile", TINY_TEXT, "--config", f"results={tmp_path}",
+              env={"INVDESIGN_DEVICE": value})
+    lines = error_lines(res)
+    assert res.returncode == 1 and len(lines) == 1 and names in lines[0], res.stderr[-2000:]
+    assert "use auto, cpu, cuda or cuda:N" in lines[0]

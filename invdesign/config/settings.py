@@ -13,7 +13,7 @@ from .. import properties as props
 from ..device import DEVICE_PATTERN
 from .generators import Generator, Predictor, parse_generator, parse_predictor
 from .oracles import ORACLE_SETTINGS
-from .spec import ConfigError, Spec, setting, variant
+from .spec import MAX_SAMPLES, ConfigError, Spec, setting, variant
 
 # ---------------------------------------------------------------------------------------------- runtime
 
@@ -319,7 +319,7 @@ FILTERS = {"molecules": MoleculeFilters, "crystals": CrystalFilters}
 class LatentSearch(Spec):
     __doc_line__ = "vae: latent-space optimisation toward the target (the sampler that wraps the VAE)"
     method: Literal["gradient"] = setting("gradient", doc="Latent-space optimisation of the property head")
-    n_starts: int = setting(2000, ge=1, doc="Latent starting points")
+    n_starts: int = setting(2000, ge=1, le=MAX_SAMPLES, doc="Latent starting points")
     from_data: float = setting(0.5, ge=0, le=1, doc="Share of starts encoded from training examples closest to the "
                                                     "target (rest: prior samples)")
     steps: int = setting(100, ge=0)
@@ -511,6 +511,10 @@ def _check_writable_folder(results: str, source: str) -> None:
     folder (a file on the way, /proc or a read-only mount fail here, before any job runs)."""
     import os
 
+    for q in (Path(results), *Path(results).parents):
+        if q.is_symlink() and not q.exists():
+            raise ConfigError(f"{source}: results = {results!r}: {q} is a link to {os.readlink(q)}, which does not "
+                              "exist; create that folder or remove the link")
     p = Path(results).resolve()
     for q in (p, *p.parents):
         if q.exists():
@@ -521,6 +525,26 @@ def _check_writable_folder(results: str, source: str) -> None:
                 raise ConfigError(f"{source}: results = {results!r}: {q} is not writable; give a folder you can "
                                   "write, such as results")
             return
+
+
+#: the longest campaign name: it is a folder name and part of every output path (a file name holds 255 bytes)
+MAX_NAME = 100
+
+
+def _check_campaign_name(name, source: str) -> None:
+    """Letters, digits, '_' and '-', at most MAX_NAME of them, and no end that repeats one piece 20 times or more
+    (Snakemake takes such a wildcard value for a runaway recursion and stops with PeriodicWildcardError)."""
+    import re
+
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise ConfigError(f"{source}: campaign name {name!r} may only use letters, digits, '_' and '-'")
+    if len(name) > MAX_NAME:
+        raise ConfigError(f"{source}: campaign name {name[:20]}... has {len(name)} characters; use at most {MAX_NAME}")
+    repeat = re.search(r"(.+?)\1{19,}$", name)
+    if repeat:
+        raise ConfigError(f"{source}: campaign name {name!r} ends in {repeat.group(1)!r} repeated "
+                          f"{len(repeat.group(0)) // len(repeat.group(1))} times, which Snakemake refuses as a "
+                          "wildcard (PeriodicWildcardError); shorten the repeat")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -554,11 +578,8 @@ class Config:
         camps = data["campaigns"]
         if not isinstance(camps, dict) or not camps:
             raise ConfigError(f"{source}: campaigns: give at least one campaign (a mapping of names to campaigns)")
-        import re
-
         for name in camps:
-            if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", name):
-                raise ConfigError(f"{source}: campaign name {name!r} may only use letters, digits, '_' and '-'")
+            _check_campaign_name(name, source)
         return cls(runtime=Runtime.parse(data.get("runtime"), "runtime", source),
                    data=DataSettings.parse(data.get("data"), "data", source), results=results,
                    campaigns={n: Campaign.parse(n, c, source, results) for n, c in camps.items()})
