@@ -210,3 +210,60 @@ def test_a_bad_invdesign_device_stops_the_plan_with_one_line(repo, tmp_path, val
     lines = error_lines(res)
     assert res.returncode == 1 and len(lines) == 1 and names in lines[0], res.stderr[-2000:]
     assert "use auto, cpu, cuda or cuda:N" in lines[0]
+
+
+# ---------------------------------------------------------------------------------------------- CIF folders
+
+CIFS = __import__("pathlib").Path(__file__).parent / "data" / "crystals_cifs"
+
+
+def big_cif(n: int) -> str:
+    head = CIFS.joinpath("mgo.cif").read_text().split("loop_\n _atom_site_type_symbol")[0]
+    rows = "".join(f"  Mg  Mg{i}  1  {i / n:.8f}  0.0  0.0  1\n" for i in range(n))
+    return (head + "loop_\n _atom_site_type_symbol\n _atom_site_label\n _atom_site_symmetry_multiplicity\n"
+            " _atom_site_fract_x\n _atom_site_fract_y\n _atom_site_fract_z\n _atom_site_occupancy\n" + rows)
+
+
+@pytest.fixture()
+def cif_folder(tmp_path):
+    """mgo (good), a 20,000-atom cell, an id that climbs out of the folder, an absolute id, and a CIF without a
+    table row; outside.cif lies beside the folder."""
+    folder = tmp_path / "cifs"
+    folder.mkdir()
+    for name in ("mgo", "orphan"):
+        (folder / f"{name}.cif").write_text(CIFS.joinpath("mgo.cif").read_text())
+    (folder / "big.cif").write_text(big_cif(20_000))
+    (tmp_path / "outside.cif").write_text(CIFS.joinpath("mgo.cif").read_text())
+    table = tmp_path / "props.csv"
+    pd.DataFrame({"id": ["mgo", "big", "../outside", str(tmp_path / "outside")],
+                  "k": [160.0, 1.0, 2.0, 3.0]}).to_csv(table, index=False)
+    return {"source": "cif_folder", "path": str(folder), "table": str(table), "property_column": "k",
+            "max_atoms": 20}
+
+
+def test_cifs_outside_the_folder_too_large_or_without_a_row(cif_folder, monkeypatch, caplog):
+    import logging
+
+    from pymatgen.core import Structure
+
+    from invdesign.domains import crystals as dom
+
+    parse = Structure.from_file
+
+    def only_small(path, *a, **k):  # the 20,000-atom cell is refused before pymatgen parses it (211 s)
+        assert "big" not in str(path), "pymatgen parsed the oversized CIF"
+        return parse(path, *a, **k)
+
+    monkeypatch.setattr(Structure, "from_file", only_small)
+    with caplog.at_level(logging.WARNING):
+        df = dom.load_source(cif_folder, mirror=None, cache_dir="unused")
+    assert df["id"].tolist() == ["mgo"]  # neither outside.cif was read
+    assert "skipped 3 unusable CIFs of 4 table rows" in caplog.text
+    assert "1 CIF files have no row in" in caplog.text and "orphan.cif" in caplog.text
+    with pytest.raises(InvdesignError) as err:
+        dom.load_source(cif_folder | {"on_bad_rows": "error"}, mirror=None, cache_dir="unused")
+    assert "big.cif: cannot use this CIF (20000 atom sites listed > dataset.max_atoms = 20" in str(err.value)
+    table = pd.read_csv(cif_folder["table"]).iloc[[0, 2]]
+    table.to_csv(cif_folder["table"], index=False)
+    with pytest.raises(InvdesignError, match=r"id '\.\./outside' is not a file name: it would read a CIF outside"):
+        dom.load_source(cif_folder | {"on_bad_rows": "error"}, mirror=None, cache_dir="unused")
