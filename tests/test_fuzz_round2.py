@@ -267,3 +267,28 @@ def test_cifs_outside_the_folder_too_large_or_without_a_row(cif_folder, monkeypa
     table.to_csv(cif_folder["table"], index=False)
     with pytest.raises(InvdesignError, match=r"id '\.\./outside' is not a file name: it would read a CIF outside"):
         dom.load_source(cif_folder | {"on_bad_rows": "error"}, mirror=None, cache_dir="unused")
+
+
+# ---------------------------------------------------------------------------------------------- objectives
+
+
+@pytest.mark.parametrize("objectives, names", [
+    ([{"name": "qed", "min": 1.5}], "qed >= 1.5 and <= 1 can never hold"),
+    ([{"name": "qed", "min": 0.9}, {"name": "qed", "max": 0.2}], "qed >= 0.9 and <= 0.2 can never hold"),
+    ([{"name": "sa_score", "max": 0.5}], "sa_score >= 1 and <= 0.5"),
+])
+def test_objectives_that_can_never_hold_are_one_line(base, objectives, names):
+    bad = copy.deepcopy(base)
+    mol(bad).update(filters={"objectives": objectives})
+    with pytest.raises(InvdesignError) as err:
+        validate_config(bad, source="c.yaml")
+    assert str(err.value).startswith("c.yaml: campaigns.qm9_gap.filters.objectives: ") and names in str(err.value)
+
+
+def test_objectives_that_can_hold_together_pass(base):
+    ok = copy.deepcopy(base)
+    mol(ok).update(filters={"objectives": [{"name": "qed", "min": 0.2}, {"name": "qed", "max": 0.9}]})
+    c = copy.deepcopy(base)["campaigns"]["mp_bulk"]
+    c["filters"] = {"objectives": [{"name": "cost_usd_per_kg", "min": 0, "max": 1e6}]}
+    ok["campaigns"]["mp_bulk"] = c
+    assert validate_config(ok)["campaigns"]["qm9_gap"]["filters"]["objectives"][1]["max"] == 0.9

@@ -252,6 +252,33 @@ class ObjectiveBase(Spec):
             raise ConfigError(f"{source}: {where}: min {self.min:g} is above max {self.max:g}; swap them")
 
 
+#: the values an objective can take (invdesign/objectives.py): QED 0-1, SA score 1-10, a cost at least 0
+OBJECTIVE_RANGES = {"qed": (0.0, 1.0), "sa_score": (1.0, 10.0), "cost_usd_per_kg": (0.0, math.inf)}
+
+
+def _check_objectives(objectives, where: str, source: str) -> None:
+    """The min / max of every entry of one objective, with the values it can take, must leave a range: else no
+    candidate passes (a run used to end with none and no word)."""
+    for name in sorted({o.name for o in objectives}):
+        lo, hi = OBJECTIVE_RANGES[name]
+        for o in (o for o in objectives if o.name == name):
+            lo, hi = max(lo, -math.inf if o.min is None else o.min), min(hi, math.inf if o.max is None else o.max)
+        if lo > hi:
+            a, b = OBJECTIVE_RANGES[name]
+            raise ConfigError(f"{source}: {where}.objectives: {name} >= {lo:g} and <= {hi:g} can never hold ({name} "
+                              f"lies in {a:g} to {b:g}; every entry's min and max count), so no candidate would "
+                              "pass; fix the min / max")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Filters(Novelty):
+    """What both domains' filters check beside novelty: objectives that can hold."""
+
+    def check(self, where, source):
+        super().check(where, source)
+        _check_objectives(self.objectives, where, source)
+
+
 @dataclass(frozen=True, kw_only=True)
 class MoleculeObjective(ObjectiveBase):
     name: Literal["qed", "sa_score"] = setting(required_hint="name the objective: qed or sa_score")
@@ -268,7 +295,7 @@ RANKING_DOC = ("how passing candidates are ranked when objectives are given: par
 
 
 @dataclass(frozen=True, kw_only=True)
-class MoleculeFilters(Novelty):
+class MoleculeFilters(Filters):
     min_heavy_atoms: int = setting(3, ge=1)
     structural_alerts: bool = setting(True, doc="reject cumulenes in rings, ring triple bonds, O-O, N-F/O-F and "
                                                 "polynitrogen chains (invdesign/chem/molecules.py STRUCTURAL_ALERTS)")
@@ -283,7 +310,7 @@ class MoleculeFilters(Novelty):
 
 
 @dataclass(frozen=True, kw_only=True)
-class CrystalFilters(Novelty):
+class CrystalFilters(Filters):
     min_distance: float = setting(0.5, ge=0, doc="shortest interatomic distance, Angstrom")
     min_contact_ratio: float = setting(0.7, ge=0, doc="shortest contact over the sum of the two atoms' covalent radii "
                                                       "(Cordero 2008); every Materials Project elasticity cell is "
