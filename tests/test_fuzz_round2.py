@@ -292,3 +292,49 @@ def test_objectives_that_can_hold_together_pass(base):
     c["filters"] = {"objectives": [{"name": "cost_usd_per_kg", "min": 0, "max": 1e6}]}
     ok["campaigns"]["mp_bulk"] = c
     assert validate_config(ok)["campaigns"]["qm9_gap"]["filters"]["objectives"][1]["max"] == 0.9
+
+
+# ---------------------------------------------------------------------------------------------- a full disk
+
+FULL = {
+    "ENOSPC from a table writer": ("write_table", "pandas.DataFrame.to_parquet", OSError(28, "No space left on device")),
+    "EDQUOT from a JSON write": ("write_json", "pathlib.Path.write_text", OSError(122, "Disk quota exceeded")),
+    "torch's zip writer": ("torch_save", "torch.save",
+                           RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")),
+}
+
+
+@pytest.mark.parametrize("case", list(FULL))
+def test_a_full_disk_is_one_line_naming_the_folder_and_leaves_nothing_behind(tmp_path, monkeypatch, case):
+    import importlib
+    from pathlib import Path
+
+    from invdesign import io
+
+    writer, target, exc = FULL[case]
+    module, _, attr = target.rpartition(".")
+    owner = importlib.import_module(module.split(".")[0])
+    for part in module.split(".")[1:]:
+        owner = getattr(owner, part)
+
+    def full(*args, **kwargs):
+        next(a for a in args if isinstance(a, Path)).write_bytes(b"half")  # a half-written temporary file
+        raise exc
+
+    out = tmp_path / "out" / {"write_table": "t.parquet", "write_json": "m.json", "torch_save": "g.pt"}[writer]
+    out.parent.mkdir()
+    out.write_bytes(b"finished")
+    monkeypatch.setattr(owner, attr, full)
+    with pytest.raises(InvdesignError) as err:
+        getattr(io, writer)(pd.DataFrame({"a": [1]}) if writer == "write_table" else {"a": 1}, out)
+    assert str(err.value).startswith(f"no space left on {out.parent} ("), str(err.value)
+    assert out.read_bytes() == b"finished" and sorted(p.name for p in out.parent.iterdir()) == [out.name]
+
+
+def test_other_write_errors_are_not_called_a_full_disk(tmp_path, monkeypatch):
+    from invdesign.io import atomic_path
+
+    with pytest.raises(PermissionError):
+        with atomic_path(tmp_path / "x.json"):
+            raise PermissionError(13, "Permission denied")
+    assert not list(tmp_path.iterdir())
