@@ -338,3 +338,34 @@ def test_other_write_errors_are_not_called_a_full_disk(tmp_path, monkeypatch):
         with atomic_path(tmp_path / "x.json"):
             raise PermissionError(13, "Permission denied")
     assert not list(tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------------------------------------- messages that mislead
+
+
+def test_a_target_just_outside_the_data_reads_as_outside():
+    from invdesign.targets import check_target_in_range
+
+    with pytest.raises(InvdesignError) as err:
+        check_target_in_range({"min": 13.57}, [1.0, 13.5649], "campaigns.x", "eV")
+    assert "target [13.57, inf] eV lies outside the data's range [1, 13.56] eV" in str(err.value), str(err.value)
+
+
+def test_a_mirror_that_is_a_file_is_called_a_file(base, tmp_path, monkeypatch):
+    import pooch
+
+    from invdesign.data.materials import MP_ELASTICITY, fetch
+
+    mirror = tmp_path / "mirror"
+    mirror.write_text("not a folder")
+    bad = copy.deepcopy(base)
+    bad["data"] = {"mirror": str(mirror)}
+    with pytest.raises(InvdesignError, match=f"data.mirror = '{mirror}' is a file, not a folder"):
+        validate_config(bad, source="c.yaml")
+
+    def offline(*a, **k):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(pooch, "retrieve", offline)  # INVDESIGN_DATA_MIRROR is not validated with the config
+    with pytest.raises(InvdesignError, match=f"the mirror {mirror} is a file, not a folder, and cannot download"):
+        fetch(MP_ELASTICITY, str(mirror), tmp_path / "cache")

@@ -44,6 +44,13 @@ class DataSettings(Spec):
                                  "overrides it. null = download only.")
     cache: str = setting("data/cache", doc="Where downloads and parsed source tables are cached")
 
+    def check(self, where, source):
+        for key in ("mirror", "cache"):
+            value = getattr(self, key)
+            if value and Path(value).is_file():
+                raise ConfigError(f"{source}: {where}.{key} = {value!r} is a file, not a folder; give the folder "
+                                  "that holds the files")
+
 
 # ---------------------------------------------------------------------------------------------- dataset
 
