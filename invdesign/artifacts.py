@@ -156,3 +156,28 @@ def _missing_columns(p: Path) -> str | None:
             missing = [c for c in need if c not in have]
             return f"lacks the column(s) {', '.join(missing)} its readers need" if missing else None
     return None
+
+
+#: the file beside an oracle checkpoint's batch_XXX.parquet files that says how many it wrote
+BATCH_MANIFEST = "batches.json"
+
+
+def batch_ids(folder) -> list[str]:
+    """The ids (``000``, ``001``, ...) of the batch files an oracle checkpoint wrote in ``folder``; one line when
+    one its manifest lists is gone (the merge used to go on with the rest, or none, without a word)."""
+    import json
+
+    p = Path(folder)
+    ids = sorted(f.name[len("batch_"):-len(".parquet")] for f in p.glob("batch_*.parquet"))
+    manifest = p / BATCH_MANIFEST
+    if not manifest.is_file():
+        return ids  # written before the manifest existed
+    try:
+        n = int(json.loads(manifest.read_text())["n_batches"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InvdesignError(f"{manifest}: cannot be read ({type(exc).__name__}); {_fix(p)}") from None
+    missing = [f"batch_{b:03d}.parquet" for b in range(n) if f"{b:03d}" not in ids]
+    if missing:
+        raise InvdesignError(f"{p}: {missing[0]} is gone ({len(missing)} of the {n} batches the checkpoint wrote); "
+                             f"the verdicts made from them are kept: {_fix(p)}")
+    return ids

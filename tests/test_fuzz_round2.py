@@ -369,3 +369,23 @@ def test_a_mirror_that_is_a_file_is_called_a_file(base, tmp_path, monkeypatch):
     monkeypatch.setattr(pooch, "retrieve", offline)  # INVDESIGN_DATA_MIRROR is not validated with the config
     with pytest.raises(InvdesignError, match=f"the mirror {mirror} is a file, not a folder, and cannot download"):
         fetch(MP_ELASTICITY, str(mirror), tmp_path / "cache")
+
+
+# ---------------------------------------------------------------------------------------------- a missing intermediate
+
+
+def test_an_oracle_batch_deleted_after_the_run_stops_the_plan_with_the_recipe(tmp_path):
+    from invdesign.artifacts import batch_ids
+    from invdesign.pipeline.verify import _write_batches
+
+    folder = tmp_path / "oracle" / "batches"
+    assert _write_batches(pd.DataFrame({"rank": range(5)}), str(folder), 2, "xtb") == 3
+    assert batch_ids(folder) == ["000", "001", "002"]
+    (folder / "batch_001.parquet").unlink()
+    with pytest.raises(InvdesignError) as err:
+        batch_ids(folder)
+    msg = str(err.value)
+    assert msg.startswith(f"{folder}: batch_001.parquet is gone (1 of the 3 batches the checkpoint wrote)"), msg
+    assert f"--force {folder}" in msg and "--touch" in msg
+    (folder / "batches.json").unlink()  # a folder written before the manifest: the files as they are
+    assert batch_ids(folder) == ["000", "002"]

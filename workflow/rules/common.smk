@@ -10,7 +10,7 @@ from invdesign.config import Config
 from invdesign.config.files import read_config_file
 from invdesign.device import device_setting
 from invdesign.domains import EXPORT_SUFFIX
-from invdesign.artifacts import check_intact
+from invdesign.artifacts import batch_ids, check_intact
 from invdesign.errors import InvdesignError
 from invdesign.pipeline.launch import train_resources
 
@@ -144,14 +144,14 @@ def ood_model(wc):
 def checked_batches(wc):
     """The checked files of every batch the oracle_batches checkpoint wrote (known once it has run)."""
     folder = checkpoints.oracle_batches.get(campaign=wc.campaign).output.batches
-    ids = glob_wildcards(os.path.join(folder, "batch_{batch}.parquet")).batch
+    ids = one_line(batch_ids, folder)
     return expand(f"{RESULTS}/{wc.campaign}/oracle/checked/batch_{{batch}}.parquet", batch=sorted(ids))
 
 
 def confirmed_batches(wc):
     """The files of every batch the confirm_batches checkpoint wrote (none when the oracle has no confirming tier)."""
     folder = checkpoints.confirm_batches.get(campaign=wc.campaign).output.batches
-    ids = glob_wildcards(os.path.join(folder, "batch_{batch}.parquet")).batch
+    ids = one_line(batch_ids, folder)
     return expand(f"{RESULTS}/{wc.campaign}/oracle/confirm/checked/batch_{{batch}}.parquet", batch=sorted(ids))
 
 
