@@ -181,3 +181,23 @@ def batch_ids(folder) -> list[str]:
         raise InvdesignError(f"{p}: {missing[0]} is gone ({len(missing)} of the {n} batches the checkpoint wrote); "
                              f"the verdicts made from them are kept: {_fix(p)}")
     return ids
+
+
+def clock_skew(paths, slack: float = 2.0) -> str | None:
+    """A warning when files under ``paths`` (files or folders; missing ones are left out) have a modification time
+    more than ``slack`` seconds in the future (a skewed clock on a shared filesystem, a copied folder): Snakemake
+    takes such an input for a new one and plans to redo what was made from it. None when there is none."""
+    import os
+    import time
+
+    now = time.time()
+    ahead = []
+    for top in map(Path, paths):
+        files = [top] if top.is_file() else [Path(d, f) for d, _, names in os.walk(top) for f in names]
+        ahead += [(f.stat().st_mtime - now, f) for f in files if f.is_file() and f.stat().st_mtime > now + slack]
+    if not ahead:
+        return None
+    offset, first = max(ahead)
+    return (f"{len(ahead)} file(s) have a modification time in the future, up to {offset:.0f} s ahead of this "
+            f"machine's clock ({first}); Snakemake may plan to redo finished steps because of it: fix the clock, or "
+            "set the times to now with touch -c on those files, and check the plan with snakemake -n first")

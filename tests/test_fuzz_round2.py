@@ -389,3 +389,22 @@ def test_an_oracle_batch_deleted_after_the_run_stops_the_plan_with_the_recipe(tm
     assert f"--force {folder}" in msg and "--touch" in msg
     (folder / "batches.json").unlink()  # a folder written before the manifest: the files as they are
     assert batch_ids(folder) == ["000", "002"]
+
+
+# ---------------------------------------------------------------------------------------------- clock skew
+
+
+def test_a_file_from_the_future_is_named_while_planning(repo, tmp_path):
+    import time
+
+    results = tmp_path / "r"
+    (results / "tiny_mol" / "data").mkdir(parents=True)
+    future = results / "tiny_mol" / "data" / "dataset.parquet"
+    future.write_bytes(b"PAR1")
+    (results / "now.txt").write_text("x")
+    os.utime(future, (time.time() + 3600, time.time() + 3600))
+    res = run(repo, "snakemake", "-n", "--cores", "1", "--quiet", "rules", "--configfile", TINY_TEXT,
+              "--config", f"results={results}", "--", f"{results}/tiny_mol/data/target.json")
+    warnings = [ln for ln in res.stderr.splitlines() if ln.startswith("invdesign warning")]
+    assert len(warnings) == 1 and "1 file(s) have a modification time in the future, up to 3" in warnings[0]
+    assert str(future) in warnings[0] and "touch -c" in warnings[0], res.stderr[-2000:]

@@ -10,7 +10,7 @@ from invdesign.config import Config
 from invdesign.config.files import read_config_file
 from invdesign.device import device_setting
 from invdesign.domains import EXPORT_SUFFIX
-from invdesign.artifacts import batch_ids, check_intact
+from invdesign.artifacts import batch_ids, check_intact, clock_skew
 from invdesign.errors import InvdesignError
 from invdesign.pipeline.launch import train_resources
 
@@ -52,6 +52,10 @@ if _device.startswith("cuda") and workflow.local_exec and not workflow.dryrun:
 
 CAMPAIGNS = sorted(SETTINGS.campaigns)
 RESULTS = SETTINGS.results.rstrip("/")
+_skew = clock_skew([RESULTS, *_cli_configfiles, *(p for c in SETTINGS.campaigns.values() for p in (
+    getattr(c.dataset, "path", None), getattr(c.dataset, "table", None), *c.filters.known_library) if p)])
+if _skew and workflow.is_main_process:  # once, not again in each job's own process
+    sys.stderr.write(f"invdesign warning: {_skew}\n")
 THREADS = SETTINGS.runtime.threads
 # GPUs a training job asks the executor for (SLURM --gpus, Kubernetes nvidia.com/gpu); 0 on CPU-only runs
 GPUS = 0 if SETTINGS.runtime.device == "cpu" else SETTINGS.runtime.gpus
