@@ -408,3 +408,11 @@ def test_a_file_from_the_future_is_named_while_planning(repo, tmp_path):
     warnings = [ln for ln in res.stderr.splitlines() if ln.startswith("invdesign warning")]
     assert len(warnings) == 1 and "1 file(s) have a modification time in the future, up to 3" in warnings[0]
     assert str(future) in warnings[0] and "touch -c" in warnings[0], res.stderr[-2000:]
+
+
+def test_a_bad_config_value_given_with_config_is_blamed_on_config_not_on_the_file(repo, tmp_path):
+    res = run(repo, "snakemake", "-n", "--cores", "1", "--configfile", TINY_TEXT, "--config", f"results={tmp_path}",
+              'runtime={"threads": 0}')
+    lines = error_lines(res)
+    assert res.returncode == 1 and len(lines) == 1, res.stderr[-2000:]
+    assert lines[0].startswith("invdesign error: --config: runtime.threads: 0 is less than") and TINY_TEXT not in lines[0]

@@ -16,7 +16,7 @@ from .settings import SOURCES, Campaign, Config, target_bounds
 from .spec import ConfigError
 
 __all__ = ["Campaign", "Config", "ConfigError", "Generator", "Predictor", "block_settings", "campaign_settings",
-           "config_schema", "dataset_settings", "load_config", "model_settings", "parse_generator", "parse_predictor", "target_bounds",
+           "config_schema", "dataset_settings", "load_config", "model_settings", "parse_settings", "parse_generator", "parse_predictor", "target_bounds",
            "validate_config"]
 
 
@@ -24,6 +24,23 @@ def validate_config(config: dict, source: str = "config") -> dict:
     """A validated copy of ``config`` with every default filled in (``generator:`` normalised to a one-item
     ``generators:`` list); raises :class:`InvdesignError` (one line) on the first problem."""
     return Config.parse(config, source=source).to_dict()
+
+
+def parse_settings(config: dict, from_files: dict, source: str) -> Config:
+    """Typed settings of the config Snakemake merged (``from_files`` overridden by ``--config`` values); a problem
+    that only the ``--config`` values bring is named as theirs, not the files' (``source``)."""
+    try:
+        return Config.parse(config, source=source)
+    except ConfigError:
+        if config == from_files:
+            raise
+        try:
+            Config.parse(from_files, source=source)
+        except ConfigError:
+            pass
+        else:
+            Config.parse(config, source="--config")
+        raise
 
 
 def campaign_settings(config: dict, name: str, source: str = "config") -> Campaign:

@@ -1,4 +1,5 @@
 # Config loading and validation, shared names and the functions the rules use. Runs before any rule is planned.
+import copy
 import os
 import re
 import sys
@@ -6,14 +7,13 @@ from pathlib import Path
 
 from snakemake.utils import update_config
 
-from invdesign.config import Config
+from invdesign.config import parse_settings
 from invdesign.config.files import read_config_file
 from invdesign.device import device_setting
 from invdesign.domains import EXPORT_SUFFIX
 from invdesign.artifacts import batch_ids, check_intact, clock_skew
 from invdesign.errors import InvdesignError
 from invdesign.pipeline.launch import train_resources
-
 
 
 def one_line(call, *args):
@@ -26,20 +26,21 @@ def one_line(call, *args):
 
 
 _cli_configfiles = [str(p) for p in (getattr(workflow, "overwrite_configfiles", None) or [])]
-for _path in _cli_configfiles:
-    # Snakemake's own reader keeps the last of a key given twice and runs YTE code: read each file again here
-    # (`python -m invdesign run CONFIG` does it before Snakemake reads anything)
-    one_line(read_config_file, _path)
+# Snakemake's own reader keeps the last of a key given twice and runs YTE code: each file is read again here
+# (`python -m invdesign run CONFIG` does it before Snakemake reads anything)
+_from_files = {}
+for _path in _cli_configfiles or [Path(workflow.basedir, "config", "config.yaml")]:
+    update_config(_from_files, one_line(read_config_file, _path))
 if not _cli_configfiles:
     # no --configfile given: the default campaign (done here, not with `configfile:`, so that a
     # --configfile replaces the default campaigns instead of being
     # merged into them); values given with --config still win
-    _default = one_line(read_config_file, Path(workflow.basedir, "config", "config.yaml"))
+    _default = copy.deepcopy(_from_files)
     update_config(_default, dict(config))
     config.clear()
     config.update(_default)
 _config_source = ", ".join(_cli_configfiles) or "config/config.yaml"
-SETTINGS = one_line(Config.parse, dict(config), _config_source)  # typed settings of every campaign
+SETTINGS = one_line(parse_settings, dict(config), _from_files, _config_source)  # typed settings of every campaign
 config.clear()
 config.update(SETTINGS.to_dict())  # every default filled in: what the scripts see as snakemake.config
 
