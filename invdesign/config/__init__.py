@@ -16,8 +16,8 @@ from .settings import SOURCES, Campaign, Config, target_bounds
 from .spec import ConfigError
 
 __all__ = ["Campaign", "Config", "ConfigError", "Generator", "Predictor", "block_settings", "campaign_settings",
-           "config_schema", "dataset_settings", "load_config", "model_settings", "parse_settings", "parse_generator", "parse_predictor", "target_bounds",
-           "validate_config"]
+           "config_schema", "dataset_settings", "load_config", "model_settings", "parse_generator", "parse_predictor",
+           "parse_settings", "target_bounds", "validate_config"]
 
 
 def validate_config(config: dict, source: str = "config") -> dict:

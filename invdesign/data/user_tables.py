@@ -40,8 +40,8 @@ def header_columns(path: str | Path) -> list[str]:
         names = next(csv.reader(fh), [])
     for i, name in enumerate(names):
         if name and name in names[:i]:
-            raise InvdesignError(f"{path}: column {name!r} is given twice in the header (columns {names.index(name) + 1}"
-                                 f" and {i + 1}); rename or remove one")
+            raise InvdesignError(f"{path}: column {name!r} is given twice in the header (columns "
+                                 f"{names.index(name) + 1} and {i + 1}); rename or remove one")
     return names
 
 
