@@ -156,3 +156,48 @@ def _missing_columns(p: Path) -> str | None:
             missing = [c for c in need if c not in have]
             return f"lacks the column(s) {', '.join(missing)} its readers need" if missing else None
     return None
+
+
+#: the file beside an oracle checkpoint's batch_XXX.parquet files that says how many it wrote
+BATCH_MANIFEST = "batches.json"
+
+
+def batch_ids(folder) -> list[str]:
+    """The ids (``000``, ``001``, ...) of the batch files an oracle checkpoint wrote in ``folder``; one line when
+    one its manifest lists is gone (the merge used to go on with the rest, or none, without a word)."""
+    import json
+
+    p = Path(folder)
+    ids = sorted(f.name[len("batch_"):-len(".parquet")] for f in p.glob("batch_*.parquet"))
+    manifest = p / BATCH_MANIFEST
+    if not manifest.is_file():
+        return ids  # written before the manifest existed
+    try:
+        n = int(json.loads(manifest.read_text())["n_batches"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InvdesignError(f"{manifest}: cannot be read ({type(exc).__name__}); {_fix(p)}") from None
+    missing = [f"batch_{b:03d}.parquet" for b in range(n) if f"{b:03d}" not in ids]
+    if missing:
+        raise InvdesignError(f"{p}: {missing[0]} is gone ({len(missing)} of the {n} batches the checkpoint wrote); "
+                             f"the verdicts made from them are kept: {_fix(p)}")
+    return ids
+
+
+def clock_skew(paths, slack: float = 2.0) -> str | None:
+    """A warning when files under ``paths`` (files or folders; missing ones are left out) have a modification time
+    more than ``slack`` seconds in the future (a skewed clock on a shared filesystem, a copied folder): Snakemake
+    takes such an input for a new one and plans to redo what was made from it. None when there is none."""
+    import os
+    import time
+
+    now = time.time()
+    ahead = []
+    for top in map(Path, paths):
+        files = [top] if top.is_file() else [Path(d, f) for d, _, names in os.walk(top) for f in names]
+        ahead += [(f.stat().st_mtime - now, f) for f in files if f.is_file() and f.stat().st_mtime > now + slack]
+    if not ahead:
+        return None
+    offset, first = max(ahead)
+    return (f"{len(ahead)} file(s) have a modification time in the future, up to {offset:.0f} s ahead of this "
+            f"machine's clock ({first}); Snakemake may plan to redo finished steps because of it: fix the clock, or "
+            "set the times to now with touch -c on those files, and check the plan with snakemake -n first")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -17,22 +18,50 @@ def _umask() -> int:
     return current
 
 
+#: errno values of a full disk or an exhausted quota
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is a write that failed for want of space: an OSError ENOSPC / EDQUOT, or torch's
+    RuntimeError from its zip writer (``inline_container.cc``), which carries no errno."""
+    if isinstance(exc, OSError):
+        return exc.errno in _FULL
+    return isinstance(exc, RuntimeError) and "inline_container.cc" in str(exc)
+
+
+@contextlib.contextmanager
+def _space_checked(folder: Path) -> Iterator[None]:
+    """A write into ``folder`` that fails for want of space becomes one line naming the folder."""
+    try:
+        yield
+    except (OSError, RuntimeError) as exc:
+        if not _disk_full(exc):
+            raise
+        from .errors import InvdesignError
+
+        raise InvdesignError(f"no space left on {folder} ({type(exc).__name__} while writing); free space there or "
+                             "point results at another disk, then run again (nothing finished was replaced)") from None
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; move it into place only on success."""
+    """Yield a temporary path beside ``path``; move it into place only on success (a full disk: one line, and the
+    temporary file is removed)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        if tmp_path.is_file():  # mkstemp makes 0600 files: give the result the user's usual permissions
-            os.chmod(tmp_path, 0o666 & ~_umask())
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+    with _space_checked(path.parent):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
+        try:
+            yield tmp_path
+            if tmp_path.is_file():  # mkstemp makes 0600 files: give the result the user's usual permissions
+                os.chmod(tmp_path, 0o666 & ~_umask())
+            os.replace(tmp_path, path)
+        finally:
+            if tmp_path.exists():
+                tmp_path.unlink()
 
 
 @contextlib.contextmanager
@@ -42,16 +71,17 @@ def replaced_folder(folder: str | os.PathLike) -> Iterator[Path]:
 
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 folders
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+    with _space_checked(folder.parent):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        try:
+            yield tmp
+            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 folders
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(tmp, folder)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp)
 
 
 def write_json(obj: Any, path: str | os.PathLike) -> None:

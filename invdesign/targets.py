@@ -43,11 +43,19 @@ def check_target_in_range(target: dict, values, where: str, unit: str = "") -> d
     lo, hi = target_bounds(target)
     dmin, dmax = float(v.min()), float(v.max())
     if lo > dmax or hi < dmin:
+        p = _digits_apart((lo, dmax) if lo > dmax else (hi, dmin))
         raise InvdesignError(
-            f"{where}.target [{lo:g}, {hi:g}] {unit} lies outside the data's range [{dmin:.3g}, {dmax:.3g}] {unit}; "
-            "the generator cannot learn that region: move the target into the data range")
+            f"{where}.target [{lo:.{p}g}, {hi:.{p}g}] {unit} lies outside the data's range [{dmin:.{p}g}, "
+            f"{dmax:.{p}g}] {unit}; the generator cannot learn that region: move the target into the data range")
     share = float(np.mean((v >= lo) & (v <= hi)))
     return {"data_min": dmin, "data_max": dmax, "share_in_target": share, "n": int(v.size)}
+
+
+def _digits_apart(pair: tuple[float, float]) -> int:
+    """Significant digits (at least 3) that print the two numbers differently: a target just outside the data
+    must not read as inside it (13.57 against a maximum of 13.5649 printed as 13.6 did)."""
+    a, b = pair
+    return next((p for p in range(3, 18) if f"{a:.{p}g}" != f"{b:.{p}g}"), 17)
 
 
 def describe_target(target: dict, unit: str = "") -> str:

@@ -67,15 +67,21 @@ CONFIG_CASES = {  # class: (mutation, what the error names)
 }
 
 
-@pytest.mark.parametrize("case", list(CONFIG_CASES))
-def test_a_bad_config_value_gets_one_line_naming_the_key(base, case):
-    mutate, names = CONFIG_CASES[case]
+def config_error(base, mutate) -> str:
+    """The error of validating ``base`` changed by ``mutate``, checked to be one line starting with the file."""
     bad = copy.deepcopy(base)
     mutate(bad)
     with pytest.raises(InvdesignError) as err:
         validate_config(bad, source="c.yaml")
     msg = str(err.value)
-    assert "\n" not in msg and msg.startswith("c.yaml: ") and names in msg, msg
+    assert "\n" not in msg and msg.startswith("c.yaml: "), msg
+    return msg
+
+
+@pytest.mark.parametrize("case", list(CONFIG_CASES))
+def test_a_bad_config_value_gets_one_line_naming_the_key(base, case):
+    mutate, names = CONFIG_CASES[case]
+    assert names in config_error(base, mutate)
 
 
 @pytest.mark.parametrize("text, names", [("campaigns: [\n", "line 2"), ("campaigns:\n\t- x\n", "line 2"),

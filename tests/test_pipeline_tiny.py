@@ -307,3 +307,25 @@ def test_a_damaged_intermediate_stops_the_run_and_keeps_the_models(tiny_run, rep
     res = subprocess.run(cmd + ["-n", "--quiet", "rules"], cwd=repo, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0 and "train_generator" in res.stdout + res.stderr, res.stderr[-2000:]
     assert "featurize" not in res.stdout + res.stderr
+
+
+def test_a_deleted_oracle_batch_stops_the_plan_and_the_recipe_keeps_the_verdicts(tiny_run, repo):
+    """An oracle batch deleted after a finished run stops the plan with one line naming it (it used to say 'Nothing
+    to be done', and a forced merge wrote a table without verdicts); the printed recipe rebuilds the batch alone and
+    the merged verdicts keep their bytes (issue #37)."""
+    out, cmd = tiny_run
+    checked = out / "tiny_mol" / "oracle" / "checked.parquet"
+    folder = out / "tiny_mol" / "oracle" / "batches"
+    kept = checked.read_bytes()
+    (folder / "batch_000.parquet").unlink()
+    for extra in ([], ["--forcerun", "oracle_merge"]):
+        res = subprocess.run(cmd + ["-n", *extra, "--", str(checked)], cwd=repo, capture_output=True, text=True,
+                             timeout=300)
+        lines = [ln for ln in res.stderr.splitlines() if ln.startswith("invdesign error")]
+        assert res.returncode == 1 and len(lines) == 1, res.stderr[-2000:]
+        assert "batch_000.parquet is gone" in lines[0] and f"--force {folder}" in lines[0], lines[0]
+    for step in (["--force", str(folder)], ["--touch", "--", str(checked)], ["-n", "--", str(checked)]):
+        res = subprocess.run(cmd + step, cwd=repo, capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr[-2000:]
+    assert "Nothing to be done" in res.stdout + res.stderr and (folder / "batch_000.parquet").is_file()
+    assert checked.read_bytes() == kept

@@ -10,21 +10,37 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import InvdesignError
 from .generators import (Generator, Predictor, generator_schema, model_settings, parse_generator, parse_predictor,
                          predictor_schema)
 from .settings import SOURCES, Campaign, Config, target_bounds
 from .spec import ConfigError
 
 __all__ = ["Campaign", "Config", "ConfigError", "Generator", "Predictor", "block_settings", "campaign_settings",
-           "config_schema", "dataset_settings", "load_config", "model_settings", "parse_generator", "parse_predictor", "target_bounds",
-           "validate_config"]
+           "config_schema", "dataset_settings", "load_config", "model_settings", "parse_generator", "parse_predictor",
+           "parse_settings", "target_bounds", "validate_config"]
 
 
 def validate_config(config: dict, source: str = "config") -> dict:
     """A validated copy of ``config`` with every default filled in (``generator:`` normalised to a one-item
     ``generators:`` list); raises :class:`InvdesignError` (one line) on the first problem."""
     return Config.parse(config, source=source).to_dict()
+
+
+def parse_settings(config: dict, from_files: dict, source: str) -> Config:
+    """Typed settings of the config Snakemake merged (``from_files`` overridden by ``--config`` values); a problem
+    that only the ``--config`` values bring is named as theirs, not the files' (``source``)."""
+    try:
+        return Config.parse(config, source=source)
+    except ConfigError:
+        if config == from_files:
+            raise
+        try:
+            Config.parse(from_files, source=source)
+        except ConfigError:
+            pass
+        else:
+            Config.parse(config, source="--config")
+        raise
 
 
 def campaign_settings(config: dict, name: str, source: str = "config") -> Campaign:
@@ -56,19 +72,11 @@ def block_settings(kind: str, domain: str, data=None, where: str = ""):
 
 
 def load_config(path: str | Path) -> dict:
-    """Read a YAML config file and validate it (:func:`validate_config`)."""
-    import yaml
+    """Read a YAML or JSON config file (:func:`~invdesign.config.files.read_config_file`: no key twice, no YTE)
+    and validate it (:func:`validate_config`)."""
+    from .files import read_config_file
 
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise InvdesignError(f"config file {path} not found; pass an existing file with --configfile") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise InvdesignError(f"{path}: not valid YAML{at} ({str(exc).splitlines()[0]}); fix the syntax") from None
-    return validate_config(raw, source=str(path))
+    return validate_config(read_config_file(path), source=str(path))
 
 
 def config_schema() -> dict:

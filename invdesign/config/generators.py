@@ -17,7 +17,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-from .spec import ConfigError, Spec, setting
+from .spec import MAX_SAMPLES, ConfigError, Spec, setting
 
 # ---------------------------------------------------------------------------------------------- train
 
@@ -145,7 +145,7 @@ class CrystalVAESample(Spec):
 
 @dataclass(frozen=True, kw_only=True)
 class ConditionalSample(Spec):
-    n_samples: int = setting(2000, ge=1, doc="graphs sampled toward the target (the vae uses search:)")
+    n_samples: int = setting(2000, ge=1, le=MAX_SAMPLES, doc="graphs sampled toward the target (the vae uses search:)")
     guidance_scale: float = setting(1.0, ge=0, doc="diffusion: classifier-free guidance weight w; ebm: weight of "
                                                    "the property energy")
     sample_seed: int = setting(0, doc="seeds the conditions drawn and the sampling noise")

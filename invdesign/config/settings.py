@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Literal
 
 from .. import properties as props
+from ..device import DEVICE_PATTERN
 from .generators import Generator, Predictor, parse_generator, parse_predictor
 from .oracles import ORACLE_SETTINGS
-from .spec import ConfigError, Spec, setting, variant
+from .spec import MAX_SAMPLES, ConfigError, Spec, setting, variant
 
 # ---------------------------------------------------------------------------------------------- runtime
 
@@ -20,7 +21,7 @@ from .spec import ConfigError, Spec, setting, variant
 @dataclass(frozen=True, kw_only=True)
 class Runtime(Spec):
     __doc_line__ = "Where and how to compute. Not part of the science; results do not depend on it beyond float noise."
-    device: str = setting("auto", pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$",
+    device: str = setting("auto", pattern=DEVICE_PATTERN,
                           doc="auto = CUDA when present; cuda fails clearly when no GPU is visible")
     threads: int = setting(2, ge=1, doc="torch CPU threads per job")
     loader_workers: int = setting(0, ge=0, doc="data-loader processes per training job (batch collation); 4-8 "
@@ -42,6 +43,13 @@ class DataSettings(Spec):
                                  "against the sha256). Looked at before the URL; the env var INVDESIGN_DATA_MIRROR "
                                  "overrides it. null = download only.")
     cache: str = setting("data/cache", doc="Where downloads and parsed source tables are cached")
+
+    def check(self, where, source):
+        for key in ("mirror", "cache"):
+            value = getattr(self, key)
+            if value and Path(value).is_file():
+                raise ConfigError(f"{source}: {where}.{key} = {value!r} is a file, not a folder; give the folder "
+                                  "that holds the files")
 
 
 # ---------------------------------------------------------------------------------------------- dataset
@@ -212,9 +220,30 @@ class Novelty(Spec):
 
     def check(self, where, source):
         for i, path in enumerate(self.known_library):
-            if not Path(path).exists():
-                raise ConfigError(f"{source}: {where}.known_library.{i}: {path} not found; fix the path (relative to "
-                                  "the folder snakemake runs in) or remove it")
+            library_path(path, f"{source}: {where}.known_library.{i}")
+
+
+#: the largest known_library file read (a bigger one is refused while validating, and again before it is read)
+MAX_LIBRARY_BYTES = 4 * 2**30
+
+
+def library_path(path: str, where: str) -> Path:
+    """``path`` of a known_library entry: a folder, or a regular file of at most MAX_LIBRARY_BYTES (not a device
+    such as /dev/zero or a FIFO, which would be read without end); ConfigError naming ``where`` otherwise."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"{where}: {path} not found; fix the path (relative to the folder snakemake runs in) or "
+                          "remove it")
+    if p.is_dir():
+        return p
+    if not p.is_file():
+        raise ConfigError(f"{where}: {path} is not a regular file (a device, FIFO or socket); give a file of "
+                          "SMILES or structures")
+    size = p.stat().st_size
+    if size > MAX_LIBRARY_BYTES:
+        raise ConfigError(f"{where}: {path} holds {size / 2**30:.1f} GiB, more than the "
+                          f"{MAX_LIBRARY_BYTES // 2**30} GiB a library file may; keep the entries you need or split it")
+    return p
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -228,6 +257,33 @@ class ObjectiveBase(Spec):
     def check(self, where, source):
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ConfigError(f"{source}: {where}: min {self.min:g} is above max {self.max:g}; swap them")
+
+
+#: the values an objective can take (invdesign/objectives.py): QED 0-1, SA score 1-10, a cost at least 0
+OBJECTIVE_RANGES = {"qed": (0.0, 1.0), "sa_score": (1.0, 10.0), "cost_usd_per_kg": (0.0, math.inf)}
+
+
+def _check_objectives(objectives, where: str, source: str) -> None:
+    """The min / max of every entry of one objective, with the values it can take, must leave a range: else no
+    candidate passes (a run used to end with none and no word)."""
+    for name in sorted({o.name for o in objectives}):
+        lo, hi = OBJECTIVE_RANGES[name]
+        for o in (o for o in objectives if o.name == name):
+            lo, hi = max(lo, -math.inf if o.min is None else o.min), min(hi, math.inf if o.max is None else o.max)
+        if lo > hi:
+            a, b = OBJECTIVE_RANGES[name]
+            raise ConfigError(f"{source}: {where}.objectives: {name} >= {lo:g} and <= {hi:g} can never hold ({name} "
+                              f"lies in {a:g} to {b:g}; every entry's min and max count), so no candidate would "
+                              "pass; fix the min / max")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Filters(Novelty):
+    """What both domains' filters check beside novelty: objectives that can hold."""
+
+    def check(self, where, source):
+        super().check(where, source)
+        _check_objectives(self.objectives, where, source)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -246,7 +302,7 @@ RANKING_DOC = ("how passing candidates are ranked when objectives are given: par
 
 
 @dataclass(frozen=True, kw_only=True)
-class MoleculeFilters(Novelty):
+class MoleculeFilters(Filters):
     min_heavy_atoms: int = setting(3, ge=1)
     structural_alerts: bool = setting(True, doc="reject cumulenes in rings, ring triple bonds, O-O, N-F/O-F and "
                                                 "polynitrogen chains (invdesign/chem/molecules.py STRUCTURAL_ALERTS)")
@@ -261,7 +317,7 @@ class MoleculeFilters(Novelty):
 
 
 @dataclass(frozen=True, kw_only=True)
-class CrystalFilters(Novelty):
+class CrystalFilters(Filters):
     min_distance: float = setting(0.5, ge=0, doc="shortest interatomic distance, Angstrom")
     min_contact_ratio: float = setting(0.7, ge=0, doc="shortest contact over the sum of the two atoms' covalent radii "
                                                       "(Cordero 2008); every Materials Project elasticity cell is "
@@ -297,7 +353,7 @@ FILTERS = {"molecules": MoleculeFilters, "crystals": CrystalFilters}
 class LatentSearch(Spec):
     __doc_line__ = "vae: latent-space optimisation toward the target (the sampler that wraps the VAE)"
     method: Literal["gradient"] = setting("gradient", doc="Latent-space optimisation of the property head")
-    n_starts: int = setting(2000, ge=1, doc="Latent starting points")
+    n_starts: int = setting(2000, ge=1, le=MAX_SAMPLES, doc="Latent starting points")
     from_data: float = setting(0.5, ge=0, le=1, doc="Share of starts encoded from training examples closest to the "
                                                     "target (rest: prior samples)")
     steps: int = setting(100, ge=0)
@@ -489,6 +545,10 @@ def _check_writable_folder(results: str, source: str) -> None:
     folder (a file on the way, /proc or a read-only mount fail here, before any job runs)."""
     import os
 
+    for q in (Path(results), *Path(results).parents):
+        if q.is_symlink() and not q.exists():
+            raise ConfigError(f"{source}: results = {results!r}: {q} is a link to {os.readlink(q)}, which does not "
+                              "exist; create that folder or remove the link")
     p = Path(results).resolve()
     for q in (p, *p.parents):
         if q.exists():
@@ -499,6 +559,26 @@ def _check_writable_folder(results: str, source: str) -> None:
                 raise ConfigError(f"{source}: results = {results!r}: {q} is not writable; give a folder you can "
                                   "write, such as results")
             return
+
+
+#: the longest campaign name: it is a folder name and part of every output path (a file name holds 255 bytes)
+MAX_NAME = 100
+
+
+def _check_campaign_name(name, source: str) -> None:
+    """Letters, digits, '_' and '-', at most MAX_NAME of them, and no end that repeats one piece 20 times or more
+    (Snakemake takes such a wildcard value for a runaway recursion and stops with PeriodicWildcardError)."""
+    import re
+
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise ConfigError(f"{source}: campaign name {name!r} may only use letters, digits, '_' and '-'")
+    if len(name) > MAX_NAME:
+        raise ConfigError(f"{source}: campaign name {name[:20]}... has {len(name)} characters; use at most {MAX_NAME}")
+    repeat = re.search(r"(.+?)\1{19,}$", name)
+    if repeat:
+        raise ConfigError(f"{source}: campaign name {name!r} ends in {repeat.group(1)!r} repeated "
+                          f"{len(repeat.group(0)) // len(repeat.group(1))} times, which Snakemake refuses as a "
+                          "wildcard (PeriodicWildcardError); shorten the repeat")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -532,11 +612,8 @@ class Config:
         camps = data["campaigns"]
         if not isinstance(camps, dict) or not camps:
             raise ConfigError(f"{source}: campaigns: give at least one campaign (a mapping of names to campaigns)")
-        import re
-
         for name in camps:
-            if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", name):
-                raise ConfigError(f"{source}: campaign name {name!r} may only use letters, digits, '_' and '-'")
+            _check_campaign_name(name, source)
         return cls(runtime=Runtime.parse(data.get("runtime"), "runtime", source),
                    data=DataSettings.parse(data.get("data"), "data", source), results=results,
                    campaigns={n: Campaign.parse(n, c, source, results) for n, c in camps.items()})

@@ -23,6 +23,12 @@ from ..errors import InvdesignError
 
 MISSING = dataclasses.MISSING
 
+#: the largest integer a setting takes unless its own bound is lower (10**30 samples passed validation and died in
+#: sampling with an OverflowError; torch and numpy index with 64-bit integers at most, some with 32)
+MAX_INT = 2**31 - 1
+#: the most graphs a sampler is asked for (generator n_samples, search.n_starts)
+MAX_SAMPLES = 10_000_000
+
 
 def setting(default: Any = MISSING, *, doc: str = "", ge: float | None = None, gt: float | None = None,
             le: float | None = None, lt: float | None = None, pattern: str | None = None,
@@ -96,7 +102,7 @@ class Spec:
                     hint = f.metadata.get("required_hint") or "add it (see config/config.yaml for an example)"
                     raise ConfigError(f"{source}: {key} is required; {hint}")
                 continue
-            values[name] = _convert(data[name], hints[name], f.metadata, key, source)
+            values[name] = _convert(data[name], hints[name], _capped(f.metadata, hints[name]), key, source)
         try:
             obj = cls(**values)
         except ConfigError:
@@ -134,11 +140,12 @@ class Spec:
             if not f.init:
                 continue
             prop = _type_schema(hints[f.name])
+            meta = _capped(f.metadata, hints[f.name])
             for key, word in (("ge", "minimum"), ("gt", "exclusiveMinimum"), ("le", "maximum"),
                               ("lt", "exclusiveMaximum"), ("pattern", "pattern"), ("min_items", "minItems"),
                               ("max_items", "maxItems")):
-                if f.metadata.get(key) is not None:
-                    _constrain(prop, word, f.metadata[key])
+                if meta.get(key) is not None:
+                    _constrain(prop, word, meta[key])
             if f.default is not MISSING:
                 prop["default"] = _plain(f.default)
             elif f.default_factory is not MISSING:
@@ -154,6 +161,13 @@ class Spec:
         if cls.__doc_line__:
             out["description"] = cls.__doc_line__
         return out
+
+
+def _capped(meta, tp) -> dict:
+    """The bounds of a field, with MAX_INT as the maximum of an integer that has none of its own."""
+    if _optional(tp)[0] is int and meta.get("le") is None and meta.get("lt") is None:
+        return {**meta, "le": MAX_INT}
+    return dict(meta)
 
 
 def _join(where: str, key) -> str:

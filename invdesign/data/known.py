@@ -40,25 +40,27 @@ def novelty_key(smiles) -> str | None:
 
 
 def _library_path(path: str) -> Path:
-    p = Path(path)
-    if not p.exists():
-        raise InvdesignError(f"filters.known_library: {path} not found; fix the path or remove it from the list")
-    return p
+    from ..config.settings import library_path
+
+    return library_path(path, "filters.known_library")
 
 
 def read_smiles_library(path: str) -> pd.DataFrame:
-    """``id``, ``smiles`` of a SMILES library (one per line, or a CSV with a ``smiles`` column)."""
+    """``id``, ``smiles`` of a SMILES library (one per line, or a CSV with a ``smiles`` column), read line by line
+    (a CSV: only its SMILES column)."""
+    from .user_tables import header_columns
+
     p = _library_path(path)
     if p.suffix.lower() == ".csv":
-        df = pd.read_csv(p)
-        col = next((c for c in df.columns if str(c).lower() == "smiles"), None)
+        columns = header_columns(p)
+        col = next((c for c in columns if str(c).lower() == "smiles"), None)
         if col is None:
-            raise InvdesignError(f"{p}: no 'smiles' column (columns: {', '.join(map(str, df.columns[:8]))}); name "
+            raise InvdesignError(f"{p}: no 'smiles' column (columns: {', '.join(map(str, columns[:8]))}); name "
                                  "the SMILES column 'smiles' or give a .smi file")
-        smiles = df[col].astype(str).tolist()
+        smiles = pd.read_csv(p, usecols=[col], dtype=str)[col].astype(str).tolist()
     else:
-        smiles = [line.split()[0] for line in p.read_text().splitlines()
-                  if line.strip() and not line.lstrip().startswith("#")]
+        with open(p, encoding="utf-8", errors="replace") as fh:
+            smiles = [line.split()[0] for line in fh if line.strip() and not line.lstrip().startswith("#")]
     return pd.DataFrame({"id": [f"{p.name}:{i + 1}" for i in range(len(smiles))], "smiles": smiles})
 
 

@@ -40,7 +40,8 @@ def fetch(spec: dict, mirror: str | None, cache_dir: str | Path) -> Path:
             return candidate
     missing = ""
     if mirror:
-        missing = (f"the mirror folder {mirror} does not exist" if not Path(mirror).is_dir()
+        missing = (f"the mirror {mirror} is a file, not a folder" if Path(mirror).is_file()
+                   else f"the mirror folder {mirror} does not exist" if not Path(mirror).is_dir()
                    else f"{spec['fname']} is not in the mirror folder {mirror}")
         log.warning("%s; downloading %s", missing, spec["url"])
     try:

@@ -18,6 +18,7 @@ def read_user_csv(path: str | Path, required: dict[str, str]) -> pd.DataFrame:
         if b"\x00" in fh.read(4096):
             raise InvdesignError(f"{path} is not a text table (binary content); save it as comma-separated text with "
                                  "a header row")
+    header_columns(path)
     try:
         df = pd.read_csv(path)
     except Exception as exc:  # noqa: BLE001  (pandas raises many parser errors)
@@ -28,6 +29,20 @@ def read_user_csv(path: str | Path, required: dict[str, str]) -> pd.DataFrame:
             raise InvdesignError(f"{path} has no column {column!r} (columns: {', '.join(map(str, df.columns))}); "
                                  f"set {key} to the right column name")
     return df
+
+
+def header_columns(path: str | Path) -> list[str]:
+    """The names in the header row of a CSV; one line when a name is given twice (pandas would call the second
+    ``name.1`` and read the first without a word)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        names = next(csv.reader(fh), [])
+    for i, name in enumerate(names):
+        if name and name in names[:i]:
+            raise InvdesignError(f"{path}: column {name!r} is given twice in the header (columns "
+                                 f"{names.index(name) + 1} and {i + 1}); rename or remove one")
+    return names
 
 
 def numeric_property(df: pd.DataFrame, column: str, path) -> pd.Series:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..artifacts import read_table
+from ..artifacts import BATCH_MANIFEST, read_table
 from ..config.oracles import ORACLE_SETTINGS
 from ..config.settings import Target
 from ..config.spec import variant
@@ -68,6 +68,7 @@ def _write_batches(top: pd.DataFrame, batches: str, size: int, what: str) -> int
     n = (len(top) + size - 1) // size
     for b in range(n):
         write_table(top.iloc[b * size:(b + 1) * size], str(out / f"batch_{b:03d}.parquet"))
+    write_json({"n_batches": n}, out / BATCH_MANIFEST)  # a batch deleted later stops the plan (batch_ids)
     log.info("%d candidates in %d %s batches of up to %d", len(top), n, what, size)
     return n
 

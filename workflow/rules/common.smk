@@ -1,49 +1,62 @@
 # Config loading and validation, shared names and the functions the rules use. Runs before any rule is planned.
+import copy
 import os
 import re
 import sys
 from pathlib import Path
 
-import yaml
 from snakemake.utils import update_config
 
-from invdesign.config import Config
+from invdesign.config import parse_settings
+from invdesign.config.files import read_config_file
+from invdesign.device import device_setting
 from invdesign.domains import EXPORT_SUFFIX
-from invdesign.artifacts import check_intact
+from invdesign.artifacts import batch_ids, check_intact, clock_skew
 from invdesign.errors import InvdesignError
 from invdesign.pipeline.launch import train_resources
 
+
+def one_line(call, *args):
+    """``call(*args)``, with an InvdesignError printed as the project's one line and exit status 1."""
+    try:
+        return call(*args)
+    except InvdesignError as exc:
+        sys.stderr.write(f"invdesign error: {exc}\n")
+        raise SystemExit(1)
+
+
 _cli_configfiles = [str(p) for p in (getattr(workflow, "overwrite_configfiles", None) or [])]
+# Snakemake's own reader keeps the last of a key given twice and runs YTE code: each file is read again here
+# (`python -m invdesign run CONFIG` does it before Snakemake reads anything)
+_from_files = {}
+for _path in _cli_configfiles or [Path(workflow.basedir, "config", "config.yaml")]:
+    update_config(_from_files, one_line(read_config_file, _path))
 if not _cli_configfiles:
     # no --configfile given: the default campaign (done here, not with `configfile:`, so that a
     # --configfile replaces the default campaigns instead of being
     # merged into them); values given with --config still win
-    _default = yaml.safe_load(Path(workflow.basedir, "config", "config.yaml").read_text())
+    _default = copy.deepcopy(_from_files)
     update_config(_default, dict(config))
     config.clear()
     config.update(_default)
 _config_source = ", ".join(_cli_configfiles) or "config/config.yaml"
-try:
-    SETTINGS = Config.parse(dict(config), source=_config_source)  # typed settings of every campaign
-except InvdesignError as _exc:
-    sys.stderr.write(f"invdesign error: {_exc}\n")
-    raise SystemExit(1)
+SETTINGS = one_line(parse_settings, dict(config), _from_files, _config_source)  # typed settings of every campaign
 config.clear()
 config.update(SETTINGS.to_dict())  # every default filled in: what the scripts see as snakemake.config
 
-_device = os.environ.get("INVDESIGN_DEVICE") or SETTINGS.runtime.device
+_device = one_line(device_setting, SETTINGS.runtime.device)
 if _device.startswith("cuda") and workflow.local_exec and not workflow.dryrun:
     # the jobs run on this machine: a GPU asked for and absent stops the run now, not after hours of data preparation
     from invdesign.device import resolve_device
 
-    try:
-        resolve_device(_device)
-    except InvdesignError as _exc:
-        sys.stderr.write(f"invdesign error: {_exc}\n")
-        raise SystemExit(1)
+    one_line(resolve_device, _device)
 
 CAMPAIGNS = sorted(SETTINGS.campaigns)
 RESULTS = SETTINGS.results.rstrip("/")
+_skew = clock_skew([RESULTS, *_cli_configfiles, *(p for c in SETTINGS.campaigns.values() for p in (
+    getattr(c.dataset, "path", None), getattr(c.dataset, "table", None), *c.filters.known_library) if p)])
+if _skew and workflow.is_main_process:  # once, not again in each job's own process
+    sys.stderr.write(f"invdesign warning: {_skew}\n")
 THREADS = SETTINGS.runtime.threads
 # GPUs a training job asks the executor for (SLURM --gpus, Kubernetes nvidia.com/gpu); 0 on CPU-only runs
 GPUS = 0 if SETTINGS.runtime.device == "cpu" else SETTINGS.runtime.gpus
@@ -136,14 +149,14 @@ def ood_model(wc):
 def checked_batches(wc):
     """The checked files of every batch the oracle_batches checkpoint wrote (known once it has run)."""
     folder = checkpoints.oracle_batches.get(campaign=wc.campaign).output.batches
-    ids = glob_wildcards(os.path.join(folder, "batch_{batch}.parquet")).batch
+    ids = one_line(batch_ids, folder)
     return expand(f"{RESULTS}/{wc.campaign}/oracle/checked/batch_{{batch}}.parquet", batch=sorted(ids))
 
 
 def confirmed_batches(wc):
     """The files of every batch the confirm_batches checkpoint wrote (none when the oracle has no confirming tier)."""
     folder = checkpoints.confirm_batches.get(campaign=wc.campaign).output.batches
-    ids = glob_wildcards(os.path.join(folder, "batch_{batch}.parquet")).batch
+    ids = one_line(batch_ids, folder)
     return expand(f"{RESULTS}/{wc.campaign}/oracle/confirm/checked/batch_{{batch}}.parquet", batch=sorted(ids))
 
 
@@ -155,11 +168,7 @@ def intact(source):
     def checked(wc):
         paths = source(wc) if callable(source) else expand(source, **dict(wc.items()))
         for p in paths:
-            try:
-                check_intact(p)
-            except InvdesignError as exc:
-                sys.stderr.write(f"invdesign error: {exc}\n")
-                raise SystemExit(1)
+            one_line(check_intact, p)
         return paths if callable(source) else paths[0]
 
     return checked
