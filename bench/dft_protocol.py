@@ -30,7 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _util import run_or_analyse, run_or_analyse_parser  # noqa: E402 (bench/ is the script's folder)
 
 log = logging.getLogger("bench")
-HARTREE_EV = 27.211386245988
 SAMPLES = {"dft": 0, "xtb": 1}  # the two samples are disjoint: rows of one permutation, DFT's first
 
 
@@ -45,32 +44,36 @@ def qm9_rows(cache: Path, sample: str, n: int, seed: int):
 
 
 def run(args) -> None:
+    from invdesign.data.qm9 import property_values
     from invdesign.oracles.dft import frontier_from_molblock
     from invdesign.oracles.xtb import xtb_verify
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / (f"{args.sample}.jsonl" if args.conformers == 1 else f"{args.sample}_conformers{args.conformers}.jsonl")
+    stem = args.sample if args.response == "none" else f"{args.sample}_{args.response}"
+    path = out / (f"{stem}.jsonl" if args.conformers == 1 else f"{stem}_conformers{args.conformers}.jsonl")
     done = {json.loads(line)["id"] for line in path.read_text().splitlines()} if path.exists() else set()
     rows = qm9_rows(Path(args.cache), args.sample, args.n, args.seed)
-    todo = [r for r in rows.itertuples(index=False) if f"qm9_{int(r.Index):06d}" not in done]
+    todo = [r for r in rows.itertuples(index=False) if f"qm9_{int(r.Index):06d}" not in done][args.part::args.parts]
     log.info("%d molecules in the %s sample, %d recorded, %d to do", len(rows), args.sample, len(done), len(todo))
     t0 = time.monotonic()
     for i, r in enumerate(todo, start=1):
-        rec = {"id": f"qm9_{int(r.Index):06d}", "smiles": r.SMILES, "qm9_gap_ev": r.HOMO_LUMO_gap_au * HARTREE_EV,
-               "qm9_homo_ev": r.HOMO_au * HARTREE_EV, "qm9_lumo_ev": r.LUMO_au * HARTREE_EV}
-        x = xtb_verify(r.SMILES, conformers=args.conformers)  # the oracle's seed 0, fmax 0.05, 300 steps
+        rec = {"id": f"qm9_{int(r.Index):06d}", "smiles": r.SMILES,
+               **{f"qm9_{k}": v for k, v in property_values(r).items()}}
+        polar = args.response == "polarizability"
+        x = xtb_verify(r.SMILES, conformers=args.conformers, polarizability=polar)  # the oracle's other defaults
         rec.update({k: x.get(k) for k in ("xtb_ok", "xtb_converged", "xtb_connectivity_ok", "xtb_gap_ev",
-                                          "xtb_homo_ev", "xtb_lumo_ev", "oracle_error")})
+                                          "xtb_homo_ev", "xtb_lumo_ev", "xtb_dipole_debye",
+                                          "xtb_polarizability_bohr3", "oracle_error")})
         if args.dft and x.get("xtb_ok"):
-            d = frontier_from_molblock(x["molblock"], threads=args.threads)
+            d = frontier_from_molblock(x["molblock"], threads=args.threads, polarizability=polar)
             rec.update(d)
         with path.open("a") as fh:
             fh.write(json.dumps(rec) + "\n")
         el = time.monotonic() - t0
-        log.info("%d/%d %s %s: QM9 %.3f, xTB %s, DFT %s eV [%.0fs, ETA %.0fs]", i, len(todo), rec["id"], r.SMILES,
-                 rec["qm9_gap_ev"], _f(rec.get("xtb_gap_ev")), _f(rec.get("dft_gap_ev")), el,
-                 el / i * (len(todo) - i))
+        q = {"none": "gap_ev", "dipole": "dipole_debye", "polarizability": "polarizability_bohr3"}[args.response]
+        log.info("%d/%d %s %s: %s QM9 %.3f, xTB %s, DFT %s [%.0fs, ETA %.0fs]", i, len(todo), rec["id"], r.SMILES, q,
+                 rec[f"qm9_{q}"], _f(rec.get(f"xtb_{q}")), _f(rec.get(f"dft_{q}")), el, el / i * (len(todo) - i))
 
 
 def _f(v) -> str:
@@ -128,6 +131,12 @@ def main(argv=None) -> None:
     p.add_argument("--model-records", default="dft_conformers5.jsonl",
                    help="analyse: the records the error model is made from (the oracle's default protocol: 5 "
                         "conformers)")
+    p.add_argument("--response", choices=["none", "dipole", "polarizability"], default="none",
+                   help="also record the DFT dipole (same SCF) or the finite-field polarizability (three more SCFs); "
+                        "records in <sample>_<response>[_conformers<N>].jsonl")
+    p.add_argument("--parts", type=int, default=1, help="run: split the molecules still to do into this many parts "
+                   "(one process each, appending to the same records)")
+    p.add_argument("--part", type=int, default=0, help="run: which part this process runs (0 .. parts-1)")
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS") or 1))
     run_or_analyse(p, argv, run, analyse)
 

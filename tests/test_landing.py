@@ -97,7 +97,7 @@ def test_crystal_page_draws_cell_eos_and_hull(tmp_path):
                                 "eos_points": "", "hull_entries": "", "e_hull": np.nan, "stable": False}])
     table["committee_confirmed"] = table["committee_confirmed"].astype("boolean")
     metrics = {"confirmed_by": "committee: CHGNet and SevenNet", "n_confirmed": 1, "n_checked_by_confirming_tier": 1}
-    pytest.importorskip("sevenn")  # the committee's verdict column counts only where SevenNet can run
+    import sevenn  # noqa: F401  (installed with the project's [committee] extra: the committee's verdicts count)
     page = run_page(tmp_path, "crystals", table, metrics, {}, {"min": 150.0}, "bulk_modulus_gpa", "GPa")
     assert re.search(r"<b>1</b> confirmed hit of\s+1 checked", page)
     card = page[page.index("AlNi</h3>"):page.index('id="ranked"')]

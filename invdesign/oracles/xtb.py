@@ -9,6 +9,7 @@ so the result is aligned with the RDKit heavy-atom order and sums to 1.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -441,9 +442,12 @@ class XtbOracle(Oracle):
         log.info("DFT single points of %d molecules in %.0fs", len(out), time.monotonic() - t0)
         return out
 
-    def protocol_errors(self) -> np.ndarray:
-        """The DFT tier's signed errors against the data's own values for the campaign property (``dft.error_model``,
-        default the QM9 measurement shipped with the package)."""
+    @functools.cached_property
+    def protocol_errors(self) -> tuple[np.ndarray, str]:
+        """(the DFT tier's signed errors against the data's own values for the campaign property, where they come
+        from): ``dft.error_model``, default the QM9 measurement shipped with the package. Where the shipped model
+        has no measurement of the property yet, one zero error: the verdict is the point value, and the note says
+        so (a file the user names must hold the property)."""
         from importlib import resources
 
         path = self.settings.dft.error_model
@@ -452,17 +456,20 @@ class XtbOracle(Oracle):
         model = json.loads(text)
         errors = model.get("errors") or model["errors_ev"]  # errors_ev: files written before non-eV properties
         name = self.property.name if self.property else ""
-        if name not in errors:
+        if name in errors:
+            return np.asarray(errors[name], float), f"{len(errors[name])} measured errors ({path or 'shipped model'})"
+        if path:
             from ..errors import InvdesignError
 
-            raise InvdesignError(f"{path or 'the shipped DFT error model'} has no errors for {name!r}; give "
-                                 "oracle.dft.error_model a file with them (bench/dft_protocol.py writes one)")
-        return np.asarray(errors[name], float)
+            raise InvdesignError(f"{path} has no errors for {name!r}; give oracle.dft.error_model a file with them "
+                                 "(bench/dft_protocol.py writes one) or leave it out")
+        log.warning("the shipped DFT error model has no measurement for %s yet: DFT verdicts are point values", name)
+        return np.zeros(1), f"none measured for {name} yet: the verdict is the point value"
 
     def dft_probability(self, values) -> np.ndarray:
         """For each DFT value, the share of the protocol's errors that leave the data-scale value in the target (the
         data's value is the DFT value minus the error: the errors are DFT - reference)."""
-        return target_probability(values, {"residuals": (-self.protocol_errors()).tolist()}, self.target)
+        return target_probability(values, {"residuals": (-self.protocol_errors[0]).tolist()}, self.target)
 
     def merge_confirmed(self, checked, confirmed, metrics):
         """DFT verdicts on the rows that got one: ``dft_in_target`` (the point value), ``dft_target_probability``
@@ -486,6 +493,7 @@ class XtbOracle(Oracle):
         n_dft = int(out["dft_ok"].notna().sum())
         tier = self._dft_tier()
         dft = {"dft_method": f"{d.functional}/{d.basis}", "dft_confirm_probability": d.confirm_probability,
+               "dft_error_model": self.protocol_errors[1] if quantity is not None else None,
                "n_dft_run": n_dft,
                "n_dft_ok": int(ran.sum()), "n_dft_in_target": int(out["dft_in_target"].eq(True).sum()),
                "n_dft_confirmed": int(out["dft_confirmed"].eq(True).sum()),
