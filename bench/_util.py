@@ -96,3 +96,23 @@ def run_step(parser, argv, steps: dict):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("invdesign").setLevel(logging.WARNING)
     return steps[args.what](args)
+
+
+def provenance(packages) -> dict:
+    """What an analysis was made with: the git commit of the project (and whether the tree had changes) and the
+    installed version of each package ('not installed' where missing)."""
+    import subprocess
+    from importlib import metadata
+
+    def git(*args):
+        res = subprocess.run(["git", *args], capture_output=True, text=True, cwd=Path(__file__).parent)
+        return res.stdout.strip() if res.returncode == 0 else None
+
+    versions = {}
+    for name in packages:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+            "versions": versions}

@@ -91,7 +91,7 @@ def confirmed_share(values, window, threshold: float) -> np.ndarray:
     from invdesign.oracles.xtb import target_probability
 
     e = np.asarray(json.loads(resources.files("invdesign.oracles").joinpath("dft_protocol_qm9.json").read_text())
-                   ["errors_ev"]["gap_ev"], float)
+                   ["errors"]["gap_ev"], float)
     return target_probability(values, {"residuals": (-e).tolist()}, {"window": list(window)}) >= threshold
 
 

@@ -10,7 +10,7 @@ import pytest
 from invdesign.data.qm9 import parse_elements, parse_numbers, raw_table
 from invdesign.oracles.dft import frontier_from_molblock, frontier_orbitals
 from invdesign.oracles.xtb import fit_calibration
-from invdesign.properties import HARTREE_EV
+from invdesign.properties import HARTREE_EV, PROPERTIES
 from invdesign.pipeline.verify import run_oracle_chain
 
 
@@ -85,9 +85,12 @@ def test_the_shipped_error_model_is_the_measured_protocol():
     from importlib import resources
 
     model = json.loads(resources.files("invdesign.oracles").joinpath("dft_protocol_qm9.json").read_text())
-    assert set(model["errors_ev"]) == {"gap_ev", "homo_ev", "lumo_ev"}
-    gap = np.asarray(model["errors_ev"]["gap_ev"])
-    assert len(gap) >= 50 and model["n"] == len(gap) and np.median(np.abs(gap)) < 0.3
+    assert {"gap_ev", "homo_ev", "lumo_ev"} <= set(model["errors"]) <= set(PROPERTIES)
+    assert all(len(e) >= 50 for e in model["errors"].values()) and model["n"] == min(map(len, model["errors"].values()))
+    gap = np.asarray(model["errors"]["gap_ev"])
+    assert np.median(np.abs(gap)) < 0.3
+    if "dipole_debye" in model["errors"]:  # Debye: a slip to atomic units (x 0.39) or to the vector's sign shows here
+        assert np.median(np.abs(model["errors"]["dipole_debye"])) < 0.5
 
 
 def test_no_dft_tier_says_which_tier_counts(tmp_path):

@@ -21,7 +21,8 @@ best rows of the first tier's ranking with the same fan-out:
 6. ``confirm(batch, known, prepared) -> table``: the batch with :attr:`Oracle.confirm_columns`;
 7. ``merge_confirmed(checked, confirmed, metrics) -> (table, metrics)``: the final table, ranked by the highest
    tier that ran. Its metrics always hold ``confirmed_by`` (the tier whose verdicts count) and ``n_confirmed``
-   (the candidates that tier confirms), which the summary leads with.
+   (the candidates that tier confirms), which the summary leads with. The verified table then gets the verdict
+   columns ``confirmed`` (:meth:`Oracle.confirmed`, computed once, where the oracle ran) and ``confirmed_by``.
 
 The oracle measures the campaign's property only where the property registry says so
 (:attr:`Oracle.measures`); otherwise its table says, in one line, that the property was not measured, and no
@@ -60,6 +61,8 @@ class Oracle(ABC):
     columns: dict[str, str] = {}
     #: declared columns of the confirming tier's table (:meth:`confirm`); empty: the oracle has no such tier
     confirm_columns: dict[str, str] = {}
+    #: columns too large for the CSV table (geometries, JSON lists); they stay in the Parquet table
+    large_columns: tuple[str, ...] = ()
 
     def __init__(self, settings, target: dict, prop: props.Property | None, property_column: str = "") -> None:
         self.settings, self.target, self.property = settings, target, prop

@@ -288,6 +288,8 @@ class XtbOracle(Oracle):
         ERROR_COLUMN: "why xTB could not check the molecule ('' when it could)",
     }
 
+    large_columns = ("molblock", "xtb_homo_density", "xtb_lumo_density", "xtb_charges")
+
     @property
     def quantity(self) -> str | None:
         """The xTB column calibrated onto the campaign property (None: the property has no xTB counterpart)."""

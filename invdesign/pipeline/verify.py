@@ -142,9 +142,14 @@ def verify(*, campaign: str, domain: str, oracle: dict, target: dict, property_c
     m = {"campaign": campaign, "confirmed_by": m.pop("confirmed_by"), "n_confirmed": m.pop("n_confirmed"), **m,
          "n_confirm_batches": len(confirmed)}
     log.info("%d candidates confirmed by %s", m["n_confirmed"], m["confirmed_by"])
+    # the verdicts, computed once here where the oracle ran: the report and the summaries read these columns
+    out["confirmed"] = o.confirmed(out).fillna(False).astype(bool).to_numpy() if len(out) else pd.Series(dtype=bool)
+    out["confirmed_by"] = m["confirmed_by"]
+    if int(out["confirmed"].sum()) != m["n_confirmed"]:
+        raise RuntimeError(f"the {o.name} oracle counts {m['n_confirmed']} confirmed but marks "
+                           f"{int(out['confirmed'].sum())} rows confirmed")
     write_table(out, parquet)
-    write_table(out.drop(columns=[c for c in ("structure", "relaxed_cif", "molblock", "xtb_homo_density",
-                                              "xtb_lumo_density", "xtb_charges") if c in out]), csv)
+    write_table(out.drop(columns=[c for c in ("structure", *o.large_columns) if c in out]), csv)
     write_json(m, metrics)
     return m
 
