@@ -240,7 +240,7 @@ def known_matches(structures, reference: pd.DataFrame, id_column: str = "id") ->
 def _excluded_elements(cfg: dict) -> set[str]:
     from pymatgen.core.periodic_table import Element
 
-    names = set(cfg.get("exclude_elements") or [])
+    names = set(cfg["exclude_elements"] or [])
     unknown = sorted(e for e in names if not Element.is_valid_symbol(e))
     if unknown:
         raise InvdesignError(f"filters.exclude_elements: {', '.join(unknown)} is not an element symbol "
@@ -249,6 +249,11 @@ def _excluded_elements(cfg: dict) -> set[str]:
 
 
 def check_crystals(samples: pd.DataFrame, reference: pd.DataFrame, cfg: dict) -> pd.DataFrame:
+    """Validity of each sampled cell under the campaign's ``filters`` (``cfg``; a key left out takes
+    :class:`~invdesign.config.settings.CrystalFilters`' default, the one place that holds it)."""
+    from ..config.settings import CrystalFilters
+
+    cfg = {**CrystalFilters().to_dict(), **cfg}
     out = samples.copy()
     n = len(out)
     excluded = _excluded_elements(cfg)
@@ -268,17 +273,17 @@ def check_crystals(samples: pd.DataFrame, reference: pd.DataFrame, cfg: dict) ->
         vpa = s.volume / len(s)
         mind[i] = min_distance(s)
         ratio[i], contact = contact_ratio(s)
-        dist_ok[i] = mind[i] >= cfg.get("min_distance", 0.5) and ratio[i] >= cfg.get("min_contact_ratio", 0.7)
+        dist_ok[i] = mind[i] >= cfg["min_distance"] and ratio[i] >= cfg["min_contact_ratio"]
         n_el = len(s.composition.elements)
-        few_elements = cfg.get("min_elements", 2) <= n_el <= cfg.get("max_elements", 4)
+        few_elements = cfg["min_elements"] <= n_el <= cfg["max_elements"]
         # SMACT's search grows combinatorially with the number of elements: only run it where it matters
-        neutral[i] = few_elements and charge_neutral(s.composition, cfg.get("allow_alloys", True))
-        vol_ok = cfg.get("min_volume_per_atom", 3.0) <= vpa <= cfg.get("max_volume_per_atom", 100.0)
+        neutral[i] = few_elements and charge_neutral(s.composition, cfg["allow_alloys"])
+        vol_ok = cfg["min_volume_per_atom"] <= vpa <= cfg["max_volume_per_atom"]
         valid[i] = dist_ok[i] and neutral[i] and vol_ok
         if not few_elements:
             reasons[i] = f"invalid: {n_el} elements (filters.min_elements / max_elements)"
         elif not dist_ok[i]:
-            reasons[i] = (f"invalid: atoms {mind[i]:.2f} A apart" if mind[i] < cfg.get("min_distance", 0.5) else
+            reasons[i] = (f"invalid: atoms {mind[i]:.2f} A apart" if mind[i] < cfg["min_distance"] else
                           f"invalid: closest contact {contact} is {ratio[i]:.2f} of the covalent bond length "
                           "(filters.min_contact_ratio)")
         elif not neutral[i]:
