@@ -54,8 +54,10 @@ class Fuzz:
         self.config.write_text(yaml.safe_dump(cfg, sort_keys=False))
         self.cases: dict[str, dict] = {}
 
-    def snakemake(self, *extra, config: Path | None = None, timeout=900, env=None) -> subprocess.CompletedProcess:
-        cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(config or self.config), *extra]
+    def snakemake(self, *extra, config: Path | None = None, timeout=900, env=None,
+                  prefix=()) -> subprocess.CompletedProcess:
+        cmd = [*prefix, sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(config or self.config),
+               *extra]
         return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                               env={**os.environ, **(env or {})})
 
@@ -70,6 +72,10 @@ class Fuzz:
     def one_line_error(self, res, *must) -> bool:
         lines = [ln for ln in res.stderr.splitlines() if ln.startswith("invdesign error")]
         return res.returncode != 0 and len(lines) == 1 and all(m in lines[0] for m in must)
+
+    def nothing_to_do(self) -> bool:
+        res = self.snakemake("-n")
+        return "Nothing to be done" in res.stdout + res.stderr
 
     # ------------------------------------------------------------------ cases
     def baseline(self) -> None:
@@ -117,27 +123,62 @@ class Fuzz:
         self.record("killed_mid_training", "SIGKILL of snakemake and its jobs during training", ok and not lost, res,
                     time.monotonic() - t0, note + (f"; changed: {lost}" if lost else ""))
 
-    def damaged(self, name: str, rel: str, damage, what: str) -> None:
-        """Damage one intermediate: the run stops while planning with one line naming it, nothing is lost, and the
-        printed recipe (--force FILE, then --touch) restores a finished campaign."""
+    def damaged(self, name: str, rel: str, damage, what: str, forced: str | None = None, kept=()) -> None:
+        """Damage (or delete) one intermediate: the run stops while planning with one line naming it, nothing is
+        lost, and the printed recipe (--force FILE, or the folder ``forced`` it belongs to, then --touch) restores a
+        finished campaign in which the outputs ``kept`` keep their bytes."""
         path = self.results / CAMP / rel
+        target = self.results / CAMP / (forced or rel)
         good, st = path.read_bytes(), path.stat()
         before = digest(self.results / CAMP)
         t0 = time.monotonic()
         damage(path)
         res = self.snakemake()
-        stopped = self.one_line_error(res, str(path), "--force", "--touch")
+        stopped = self.one_line_error(res, str(target), path.name, "--force", "--touch")
         after = digest(self.results / CAMP)
         lost = [k for k, v in before.items() if k != rel and after.get(k) != v]
-        fixed = self.snakemake("--force", str(path)).returncode == 0 and self.snakemake("--touch").returncode == 0
-        nothing = self.snakemake("-n")
-        done = "Nothing to be done" in nothing.stdout + nothing.stderr
+        fixed = self.snakemake("--force", str(target)).returncode == 0 and self.snakemake("--touch").returncode == 0
+        done = self.nothing_to_do()
+        changed = [k for k in kept if digest(self.results / CAMP).get(k) != before.get(k)]
         if not (fixed and done):  # leave the results as they were for the next case
             path.write_bytes(good)
             os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
-        self.record(name, what, stopped and not lost and fixed and done, res, time.monotonic() - t0,
+        self.record(name, what, stopped and not lost and fixed and done and not changed, res, time.monotonic() - t0,
                     f"stopped with one line: {stopped}; outputs lost: {lost or 'none'}; recipe restored the campaign: "
-                    f"{fixed and done}")
+                    f"{fixed and done}" + (f"; the recipe changed {changed}" if changed else ""))
+
+    def clock_skew(self) -> None:
+        """dataset.parquet an hour in the future (a skewed clock on a shared filesystem, a copied folder): a dry run
+        names it in one warning line and touches nothing; how many jobs the plan (Snakemake's, on file times) would
+        redo is recorded."""
+        path = self.results / CAMP / "data" / "dataset.parquet"
+        st, before = path.stat(), digest(self.results / CAMP)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 3600 * 10**9))
+        t0 = time.monotonic()
+        res = self.snakemake("-n")
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        warned = [ln for ln in res.stderr.splitlines() if ln.startswith("invdesign warning")]
+        ok = (res.returncode == 0 and len(warned) == 1 and str(path) in warned[0] and "in the future" in warned[0]
+              and digest(self.results / CAMP) == before)
+        jobs = next((ln.split()[-1] for ln in res.stdout.splitlines() if ln.startswith("total")), "0")
+        self.record("clock_skew", "an input with a modification time an hour in the future", ok, res,
+                    time.monotonic() - t0, f"{warned[0] if warned else 'no warning'}; the dry run plans {jobs} jobs")
+
+    def disk_full(self) -> None:
+        """The results disk fills up during featurize: in a private mount namespace, a tmpfs with room for
+        dataset.parquet but not for graphs.pt hides the campaign's data folder, and snakemake makes graphs.pt. One
+        line naming the folder; the finished folder underneath keeps its bytes, and nothing is left to do."""
+        data = self.results / CAMP / "data"
+        room = (data / "dataset.parquet").stat().st_size + 16384
+        mount = ["unshare", "--mount", *(["--map-root-user"] if os.geteuid() else []), "sh", "-c",
+                 f'mount -t tmpfs -o size={room} tmpfs "$0" && exec "$@"', str(data)]
+        before = digest(self.results / CAMP)
+        t0 = time.monotonic()
+        res = self.snakemake("--", str(data / "graphs.pt"), prefix=mount)
+        ok = (self.one_line_error(res, f"no space left on {data}") and digest(self.results / CAMP) == before
+              and self.nothing_to_do())
+        self.record("disk_full", "a full results disk during featurize", ok, res, time.monotonic() - t0,
+                    "" if ok else res.stderr[-300:])
 
     def deleted_model(self) -> None:
         model = self.results / CAMP / "models" / "generator_ebm.pt"
@@ -203,8 +244,6 @@ def main(argv=None) -> int:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     f = Fuzz(out, args.mirror)
-    t0 = time.monotonic()
-    f.baseline()
     cases = {
         "truncated_dataset": lambda: f.damaged("truncated_dataset", "data/dataset.parquet",
                                                lambda p: p.write_bytes(p.read_bytes()[:-100]),
@@ -220,6 +259,11 @@ def main(argv=None) -> int:
                                                 lambda p: p.write_bytes(b"not parquet at all"),
                                                 "candidates.parquet overwritten with text"),
         "deleted_model": f.deleted_model,
+        "deleted_batch": lambda: f.damaged("deleted_batch", "oracle/batches/batch_000.parquet", lambda p: p.unlink(),
+                                           "an oracle batch deleted after a finished run", forced="oracle/batches",
+                                           kept=("oracle/checked.parquet",)),
+        "clock_skew": f.clock_skew,
+        "disk_full": f.disk_full,
         "unknown_key": lambda: f.config_case("unknown_key", "a typo in a key of a finished campaign's config",
                                              lambda c, cfg: c.update(targte=c.pop("target")), "targte"),
         "nan_target": lambda: f.config_case("nan_target", "a NaN in the target",
@@ -237,6 +281,11 @@ def main(argv=None) -> int:
         "killed_mid_training": f.killed_mid_run,
         "two_runs_at_once": f.two_runs_at_once,
     }
+    unknown = sorted(set(args.cases or ()) - set(cases))
+    if unknown:
+        ap.error(f"no case {', '.join(unknown)}; the cases: {', '.join(cases)}")
+    t0 = time.monotonic()
+    f.baseline()
     for name, case in cases.items():
         if args.cases is None or name in args.cases:
             case()
@@ -246,7 +295,7 @@ def main(argv=None) -> int:
         f.cases = {**json.loads((rec / "results.json").read_text())["cases"], **f.cases}
     summary = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine":
                f"{os.cpu_count()} cores, {platform.machine()}, no GPU" if not os.environ.get("CUDA_VISIBLE_DEVICES")
-               else platform.machine(), "command": "python bench/fuzz_campaign.py",
+               else platform.machine(), "command": " ".join(["python bench/fuzz_campaign.py", *(argv or sys.argv[1:])]),
                "minutes": round((time.monotonic() - t0) / 60, 1), "n_ok": sum(c["ok"] for c in f.cases.values()),
                "n_cases": len(f.cases), "cases": f.cases}
     (rec / "results.json").write_text(json.dumps(summary, indent=1) + "\n")

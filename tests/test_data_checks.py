@@ -176,3 +176,41 @@ def test_a_molecule_far_larger_than_the_rest_is_a_size_outlier(tmp_path, caplog)
         df = run(tmp_path, rows)
     assert "C" * 40 not in set(df["smiles"]) and "size outlier: 40 heavy atoms" in caplog.text
     assert "C" * 40 in set(run(tmp_path, rows, size_outlier_ratio=None)["smiles"])
+
+
+def test_stereoisomers_are_one_molecule_merged_or_conflicting(tmp_path, caplog):
+    """The graphs carry no chirality or double-bond geometry: enantiomers with labels within the tolerance become
+    one row (median label, so one split); cis and trans with labels far apart are conflicting duplicates."""
+    rows = [(s, 5.0 + 0.1 * i) for i, s in enumerate(GOOD)]
+    rows += [("C[C@H](N)O", 5.5), ("C[C@@H](N)O", 5.52), ("F/C=C/F", 5.0), ("F/C=C\\F", 6.0)]
+    with caplog.at_level(logging.INFO):
+        df = run(tmp_path, rows, duplicate_tolerance=0.1)
+    assert len(df) == len(GOOD) + 1 and not df["smiles"].str.contains("[@/\\\\]").any()
+    assert df.loc[df["smiles"] == "CC(N)O", "property"].iloc[0] == pytest.approx(5.51)
+    assert "FC=CF" not in set(df["smiles"]) and "conflicting duplicates: 2 rows" in caplog.text
+    assert "the stereo labels of 4 rows" in caplog.text and "merged 2 duplicate rows into 1" in caplog.text
+
+
+
+def test_an_isotope_label_is_removed_and_the_molecule_merged(tmp_path, caplog):
+    """[13CH4] is methane to the featurization (no masses): read as methane, logged, and merged with methane."""
+    rows = [(s, 5.0 + 0.1 * i) for i, s in enumerate(GOOD)] + [("C", 5.5), ("[13CH4]", 5.52)]
+    with caplog.at_level(logging.INFO):
+        df = run(tmp_path, rows, duplicate_tolerance=0.1)
+    assert sorted(df["smiles"]) == sorted(GOOD + ["C"])
+    assert df.loc[df["smiles"] == "C", "property"].iloc[0] == pytest.approx(5.51)
+    assert "the isotope labels of 1 rows (first: '[13CH4]')" in caplog.text
+    assert "merged 2 duplicate rows into 1" in caplog.text
+
+
+def test_deuterium_is_hydrogen_not_an_unsupported_element(tmp_path, caplog):
+    """[2H]C is methane and [2H]OCC ethanol (merged with CCO), accepted even with on_bad_rows: error; D2 alone is
+    a row without heavy atoms, not 'unsupported elements: H'."""
+    rows = [(s, 5.0 + 0.1 * i) for i, s in enumerate(GOOD)]  # CCO is 5.0
+    with caplog.at_level(logging.INFO):
+        df = run(tmp_path, rows + [("[2H]C", 5.5), ("[2H]OCC", 5.02)], duplicate_tolerance=0.1, on_bad_rows="error")
+    assert sorted(df["smiles"]) == sorted(GOOD + ["C"]) and df.loc[df["smiles"] == "C", "n_heavy"].iloc[0] == 1
+    assert df.loc[df["smiles"] == "CCO", "property"].iloc[0] == pytest.approx(5.01)
+    assert "the isotope labels of 2 rows" in caplog.text
+    with pytest.raises(InvdesignError, match="row14.: no heavy atom: hydrogen .or deuterium. only"):
+        run(tmp_path, rows + [("[2H][2H]", 5.0)], on_bad_rows="error")

@@ -14,6 +14,12 @@ def test_novelty_key_ignores_stereo_and_spelling():
     assert novelty_key("not smiles") is None
 
 
+def test_novelty_key_ignores_isotope_labels_and_deuterium():
+    """A library's [13CH4] or deuterated methane is methane: the generators write no isotopes (issue #37)."""
+    assert novelty_key("[13CH4]") == novelty_key("[2H]C") == novelty_key("[2H]C([2H])([2H])[2H]") == "C"
+    assert novelty_key("[2H]OC[C@@H](C)F") == "CC(F)CO"
+
+
 def test_smiles_libraries_and_the_known_table(tmp_path):
     smi = tmp_path / "lib.smi"
     smi.write_text("# my compounds\nOCC name1\nc1ccccc1\n\n")

@@ -19,6 +19,25 @@ def canonical(smiles: str | None) -> str | None:
     return Chem.MolToSmiles(mol) if mol is not None else None
 
 
+def featurized_form(mol):
+    """``(mol, removed)``: an RDKit molecule as the featurization sees it, with the labels that tell apart
+    molecules of one graph removed: stereo (chirality, double-bond geometry), isotopes (deuterium becomes
+    hydrogen) and explicit hydrogens; ``removed`` names the kinds of label it had ("stereo", "isotope")."""
+    from rdkit import Chem
+
+    mol = Chem.Mol(mol)
+    removed = []
+    if (any(a.GetChiralTag() != Chem.ChiralType.CHI_UNSPECIFIED for a in mol.GetAtoms())
+            or any(b.GetStereo() != Chem.BondStereo.STEREONONE for b in mol.GetBonds())):
+        removed.append("stereo")
+    if any(a.GetIsotope() for a in mol.GetAtoms()):
+        removed.append("isotope")
+    for a in mol.GetAtoms():
+        a.SetIsotope(0)
+    Chem.RemoveStereochemistry(mol)
+    return Chem.RemoveHs(mol), removed
+
+
 def selfies_tokens(smiles: str) -> list[str] | None:
     import selfies as sf
 

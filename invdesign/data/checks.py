@@ -6,14 +6,16 @@ line naming the first bad row, its reason and the fix.
 
 * labels: not a number, or an outlier (further than ``dataset.outlier_z`` robust standard deviations from the
   median: median absolute deviation x 1.4826);
-* molecules: one neutral fragment, no radical, elements the featurization knows, at most
+* molecules: one neutral fragment, no radical, a heavy atom, elements the featurization knows, at most
   ``dataset.max_heavy_atoms`` heavy atoms, writable as SELFIES, not a size outlier (more heavy atoms than
   ``dataset.size_outlier_ratio`` times the data's 90th percentile);
 * crystals: no net charge, no two atoms closer than half the sum of their covalent radii (Cordero et al. 2008);
-* duplicates: rows of one molecule (canonical SMILES) or one structure (same reduced formula, matched by
-  pymatgen's StructureMatcher with its default tolerances) become one row whose label is their median; when their labels spread
-  more than ``dataset.duplicate_tolerance`` (default: a tenth of the labels' standard deviation), none of them is
-  kept (conflicting labels). A molecule is then one row, so it can never sit in two splits.
+* duplicates: rows of one molecule (canonical SMILES without stereo or isotope labels, which the featurization does
+  not see: the molecule loaders remove them and log how many rows had them) or one structure (same reduced formula,
+  matched by pymatgen's StructureMatcher with its default tolerances) become one row whose label is their median;
+  when their labels spread more than ``dataset.duplicate_tolerance`` (default: a tenth of the labels' standard
+  deviation), none of them is kept (conflicting labels). A molecule is then one row, so it can never sit in two
+  splits (enantiomers and isotopologues included).
 """
 
 from __future__ import annotations
@@ -94,6 +96,8 @@ def molecule_problem(smiles: str, max_heavy_atoms: int, elements: set[str]) -> s
         return f"charged: net charge {charge:+d}"
     if any(a.GetNumRadicalElectrons() for a in mol.GetAtoms()):
         return "radical: unpaired electrons"
+    if all(a.GetAtomicNum() == 1 for a in mol.GetAtoms()):
+        return "no heavy atom: hydrogen (or deuterium) only; the graphs hold heavy atoms"
     other = sorted({a.GetSymbol() for a in mol.GetAtoms()} - elements)
     if other:
         return f"unsupported elements: {', '.join(other)} (the featurization knows {', '.join(sorted(elements))})"

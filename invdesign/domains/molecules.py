@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..chem.molecules import build_vocab, check_molecules, decode_tokens, encode_tokens, selfies_tokens
+from ..chem.molecules import (build_vocab, check_molecules, decode_tokens, encode_tokens, featurized_form,
+                              selfies_tokens)
 from ..config import block_settings, dataset_settings
 from ..errors import InvdesignError
 from ..featurize.molecule import EDGE_FEATURES, ELEMENTS, NODE_FEATURES, QM_FEATURES, feature_index, mol_to_graph
@@ -65,15 +66,19 @@ def _load_csv(ds) -> pd.DataFrame:
     if ds.max_rows and ds.max_rows < len(df):
         df = df.sample(n=ds.max_rows, random_state=ds.seed).sort_index()
     prop = numeric_property(df, prop_col, path)
-    rows, bad = [], []
+    rows, bad, labelled = [], [], {}
     for i, (smi, y) in enumerate(zip(df[smi_col], prop)):
         mol = Chem.MolFromSmiles(smi) if isinstance(smi, str) and smi.strip() else None
         if mol is None or mol.GetNumAtoms() == 0:
             bad.append((i + 2, smi))  # +2: header line and 1-based numbering
             continue
+        mol, removed = featurized_form(mol)
+        for kind in removed:
+            labelled.setdefault(kind, []).append(smi)
         rid = str(df[ds.id_column].iloc[i]) if ds.id_column else f"row{i + 2}"
         rows.append({"id": rid, "smiles": Chem.MolToSmiles(mol), "mulliken": None, "property": float(y),
-                     "n_heavy": mol.GetNumAtoms()})
+                     "n_heavy": mol.GetNumHeavyAtoms()})
+    _log_labels_removed(path, labelled)
     if bad:
         if ds.on_bad_rows == "error":
             line, smi = bad[0]
@@ -81,6 +86,15 @@ def _load_csv(ds) -> pd.DataFrame:
                                  f"({len(bad)} bad rows in all); fix them or set dataset.on_bad_rows: skip")
         log.warning("%s: skipped %d rows with malformed SMILES (first: line %d %r)", path, len(bad), *bad[0])
     return pd.DataFrame(rows)
+
+
+def _log_labels_removed(path, labelled: dict[str, list[str]]) -> None:
+    """One log line for the rows read without their stereo or isotope labels (``{kind: [SMILES as given]}``)."""
+    if labelled:
+        log.warning("%s: removed %s (first: %s): the featurization has no chirality and no isotopes, so "
+                    "stereoisomers and isotopologues (deuterium is hydrogen) are one molecule, merged as duplicates",
+                    path, " and ".join(f"the {k} labels of {len(v)} rows" for k, v in labelled.items()),
+                    ", ".join(f"{v[0]!r}" for v in labelled.values()))
 
 
 def featurize(df: pd.DataFrame, settings=None):
@@ -282,6 +296,7 @@ def row_problems(df: pd.DataFrame, ds) -> list:
 
 
 def duplicate_groups(df: pd.DataFrame) -> list[list[int]]:
-    """Rows with the same canonical SMILES (the loaders write canonical SMILES)."""
+    """Rows with the same canonical SMILES (the loaders write canonical SMILES without stereo or isotope labels, so
+    stereoisomers and isotopologues, which the featurization cannot tell apart, are one group)."""
     return [list(idx) for idx in pd.Series(range(len(df))).groupby(df["smiles"].to_numpy()).groups.values()
             if len(idx) > 1]
