@@ -501,8 +501,10 @@ class XtbOracle(Oracle):
                "n_dft_confirmed": int(out["dft_confirmed"].eq(True).sum()),
                "dft_seconds_total": float(pd.to_numeric(out["dft_seconds"], errors="coerce").sum())}
         if tier:
-            lead = {"confirmed_by": f"DFT {d.functional}/{d.basis} (in the target for at least "
-                                    f"{d.confirm_probability:.0%} of the protocol's measured errors)",
+            measured = len(self.protocol_errors[0]) > 1
+            rule = (f"in the target for at least {d.confirm_probability:.0%} of the protocol's measured errors"
+                    if measured else "the point value in the target: no protocol error measured for this property yet")
+            lead = {"confirmed_by": f"DFT {d.functional}/{d.basis} ({rule})",
                     "n_confirmed": dft["n_dft_confirmed"],
                     "n_checked_by_confirming_tier": n_dft}
         else:
