@@ -64,10 +64,11 @@ def test_molecule_page_leads_with_the_confirmed_hits_and_draws_their_orbitals(tm
     page = run_page(tmp_path, "molecules", rows, metrics, {"dft": {"top_k": 2}}, {"window": [4.0, 5.0]}, "gap_ev",
                     "eV")
     lead = page.index('class="lead"')
-    assert re.search(r"<b>1</b> confirmed hit of\s+2 checked", page) and page.index("confirmed: DFT gap in 4-5 eV") > lead
+    assert re.search(r"<b>1</b> confirmed hit of\s+2 checked", page) and page.index(
+        "confirmed: DFT HOMO-LUMO gap 4.33 eV, chance in 4-5 eV 0.95") > lead
     # the confirmed hit's card comes first, then the checked-but-not-confirmed one with its reason
     assert page.index("CN=C1C=C(O)C=NC1</h3>") < page.index("C#CC(N)=O</h3>")
-    assert "not confirmed: DFT gap 3.62 eV" in page
+    assert "not confirmed: DFT HOMO-LUMO gap 3.62 eV" in page
     assert page.count("HOMO density (xTB)</figcaption>") == 2 and page.count("LUMO density (xTB)</figcaption>") == 2
     assert page.count("data:image/svg+xml;base64") >= 4  # two molecules and their nearest known ones
     table = page[page.index('id="ranked"'):page.index("</table>", page.index('id="ranked"'))]

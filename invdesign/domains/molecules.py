@@ -13,6 +13,7 @@ import torch
 from ..chem.molecules import build_vocab, check_molecules, decode_tokens, encode_tokens, selfies_tokens
 from ..config import block_settings, dataset_settings
 from ..errors import InvdesignError
+from ..io import is_missing
 from ..featurize.molecule import EDGE_FEATURES, ELEMENTS, NODE_FEATURES, QM_FEATURES, feature_index, mol_to_graph
 from ..io import atomic_path, replaced_folder
 from ..models.samples import MoleculeSamples
@@ -233,7 +234,7 @@ def write_sdf(cands: pd.DataFrame, out_sdf: str) -> int:
             mol.SetProp("_Name", f"{row.get('campaign', '')} rank {row.get('final_rank', row.get('rank'))}")
             for col in tags:
                 value = row.get(col)
-                if value is None or (isinstance(value, float) and not np.isfinite(value)):
+                if is_missing(value) or (isinstance(value, float) and not np.isfinite(value)):
                     continue
                 mol.SetProp(col, str(value))
             writer.write(mol)

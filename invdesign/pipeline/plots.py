@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io import atomic_path
+from ..io import atomic_path, is_missing
 
 
 def _plt():
@@ -77,8 +77,8 @@ def molecule_grid(cands: pd.DataFrame, unit: str, n: int = 24):
         if mol is None:
             continue
         legend = f"#{row.get('final_rank', row['rank'])} pred {row['predicted_property']:.2f} {unit}"
-        xtb = row.get("xtb_calibrated", np.nan)
-        if xtb is not None and np.isfinite(xtb):
+        xtb = pd.to_numeric(row.get("xtb_calibrated"), errors="coerce")
+        if not is_missing(xtb) and np.isfinite(xtb):
             legend += f" | xTB {xtb:.2f}"
         mols.append(mol), legends.append(legend)
     return Draw.MolsToGridImage(mols, molsPerRow=4, subImgSize=(260, 220), legends=legends)
