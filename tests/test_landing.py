@@ -10,7 +10,7 @@ import pytest
 from invdesign.pipeline.landing import fmt_cell, landing_page
 
 
-def figures(tmp_path):
+def figures(tmp_path, funnel=None):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -23,18 +23,20 @@ def figures(tmp_path):
         fig.savefig(tmp_path / name)
         plt.close(fig)
         paths.append(str(tmp_path / name))
-    (tmp_path / "funnel.json").write_text(json.dumps({"funnel": {"sampled": 100, "passes": 40, "in_target": 12}}))
+    (tmp_path / "funnel.json").write_text(json.dumps(
+        {"funnel": funnel or {"sampled": 100, "passes": 40, "in_target": 12}}, sort_keys=True))
     return paths
 
 
-def run_page(tmp_path, domain, table, metrics, oracle, target, prop, unit):
-    hist, funnel = figures(tmp_path)
+def run_page(tmp_path, domain, table, metrics, oracle, target, prop, unit, funnel=None, **files):
+    hist, funnel = figures(tmp_path, funnel)
     table.to_parquet(tmp_path / "verified.parquet")
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
     out = tmp_path / "index.html"
     landing_page(campaign="c", domain=domain, oracle=oracle, target=target, property_column=prop, property_kind=None,
                  unit=unit, verified=str(tmp_path / "verified.parquet"), oracle_metrics=str(tmp_path / "metrics.json"),
-                 funnel_metrics=str(tmp_path / "funnel.json"), hist=hist, funnel_png=funnel, out_html=str(out))
+                 funnel_metrics=str(tmp_path / "funnel.json"), hist=hist, funnel_png=funnel, out_html=str(out),
+                 **files)
     return out.read_text()
 
 

@@ -135,6 +135,10 @@ class Context:
     e_hull_max: float | None = None
     calibration: dict = field(default_factory=dict)  # the xTB calibration (knots, held-out residuals) or {}
 
+    def label(self, who: str, column: str = "") -> str:
+        """'HOMO energy, DFT (dft_homo_ev, eV)': the property, who measured it, the column and the unit."""
+        return f"{self.name}, {who} ({', '.join(x for x in (column, self.unit) if x)})"
+
     def in_target(self, value) -> bool:
         from ..targets import in_target
 
@@ -249,12 +253,12 @@ def tier_values(row: pd.Series, ctx: Context) -> list[tuple[str, str]]:
             text = estimate_text(row.get(t.column), ctx.calibration, ctx.unit) or _why(row, t.error, "no estimate")
         else:
             text = fmt(row.get(t.column), ctx.unit, missing=_why(row, t.error, "not run"))
-        out.append((f"{ctx.name}, {t.who}", text))
+        out.append((ctx.label(t.who, t.column or ""), text))
     return out
 
 
 def molecule_card(row: pd.Series, status: str, ctx: Context) -> str:
-    values = [*tier_values(row, ctx), (f"{ctx.name}, predicted", fmt(row.get("predicted_property"), ctx.unit))]
+    values = [*tier_values(row, ctx), (ctx.label("predicted"), fmt(row.get("predicted_property"), ctx.unit))]
     nearest = row.get("nearest_known")
     facts = [("final rank", fmt_cell(row.get("final_rank"))), ("generator", fmt_cell(row.get("generator"))),
              ("QED", fmt(row.get("qed"), digits=2, missing="n/a")),
@@ -413,7 +417,7 @@ def crystal_card(row: pd.Series, status: str, ctx: Context) -> str:
              ("E_hull, SevenNet", fmt(row.get("sevennet_e_hull"), "eV/atom", 3,
                                        _why(row, "sevennet_error", "not run"))),
              ("E_hull on DFT entries (CHGNet)", fmt(row.get("e_hull_dft"), "eV/atom", 3, "no DFT entries")),
-             *tier_values(row, ctx), (f"{ctx.name}, predicted", fmt(row.get("predicted_property"), ctx.unit, 1)),
+             *tier_values(row, ctx), (ctx.label("predicted"), fmt(row.get("predicted_property"), ctx.unit, 1)),
              ("matches a known phase", fmt_cell(row.get("matches_known")) or "no")]
     cif = row.get("relaxed_cif")
     link = (f'<a download="{html.escape(str(row.get("formula")))}_rank{row.get("final_rank")}.cif" '

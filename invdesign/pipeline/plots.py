@@ -49,17 +49,16 @@ def property_histogram(dataset: pd.DataFrame, samples_pred: np.ndarray, candidat
     plt.close(fig)
 
 
-def funnel(metrics: dict, out_png: str, extra: dict | None = None) -> None:
+def funnel(stages: dict, title: str, out_png: str) -> None:
+    """Horizontal bars of the funnel's stages, the first at the top, in the order given (pipeline order)."""
     plt = _plt()
-    stages = dict(metrics["funnel"])
-    stages.update(extra or {})
     fig, ax = plt.subplots(figsize=(7, 3.5))
     names, counts = list(stages)[::-1], list(stages.values())[::-1]
     bars = ax.barh(names, counts, color="tab:blue")
     for bar, c in zip(bars, counts):
         ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {c}", va="center", fontsize=9)
-    ax.set_xlabel("samples kept")
-    ax.set_title(f"{metrics['campaign']}: how many samples each filter kept")
+    ax.set_xlabel("candidates kept")
+    ax.set_title(title)
     fig.tight_layout()
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, dpi=110, format="png")

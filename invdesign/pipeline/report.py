@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from ..artifacts import read_table
+from .landing import funnel_stages
 from .plots import funnel, property_histogram
 from .verify import make_oracle
 
@@ -21,13 +22,13 @@ def report_figures(*, domain: str, oracle: dict, target: dict, property_column: 
     cands = read_table(candidates, ["predicted_property", "passes"])
     checked = read_table(verified)
     label = f"{property_column} ({unit})" if unit else property_column
-    extra_hist, extra_funnel = {}, {}
+    extra_hist = {}
     if "generator" in cands and cands["generator"].nunique() > 1:  # merged campaigns: one curve per generator
         for gen, part in cands[cands["passes"].astype(bool)].groupby("generator"):
             extra_hist[f"passing, {gen}"] = part["predicted_property"].to_numpy(float)
-    o_hist, o_funnel = make_oracle(domain, oracle, target, property_column, property_kind).report_extras(checked)
-    extra_hist.update(o_hist)
-    extra_funnel.update(o_funnel)
+    orc = make_oracle(domain, oracle, target, property_column, property_kind)
+    extra_hist.update(orc.report_extras(checked)[0])
     property_histogram(data, cands["predicted_property"].to_numpy(float), cands, target, label, hist, extra_hist)
-    funnel(json.loads(Path(metrics).read_text()), funnel_png, extra_funnel)
+    m = json.loads(Path(metrics).read_text())
+    funnel(funnel_stages(m["funnel"], orc, checked), f"{m['campaign']}: candidates kept at each stage", funnel_png)
     get_domain(domain).top_candidates_html(cands, checked, unit, top)
