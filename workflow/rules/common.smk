@@ -82,6 +82,7 @@ VERIFIED = f"{RESULTS}/{{campaign}}/candidates_verified.parquet"
 CHECKED = f"{RESULTS}/{{campaign}}/oracle/checked.parquet"
 CONFIRM_BATCH = f"{RESULTS}/{{campaign}}/oracle/confirm/batches/batch_{{batch}}.parquet"
 ORACLE_METRICS = f"{RESULTS}/{{campaign}}/oracle/metrics.json"
+PROVENANCE = f"{RESULTS}/{{campaign}}/provenance.json"
 
 
 wildcard_constraints:
