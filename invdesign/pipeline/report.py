@@ -32,3 +32,19 @@ def report_figures(*, domain: str, oracle: dict, target: dict, property_column: 
     m = json.loads(Path(metrics).read_text())
     funnel(funnel_stages(m["funnel"], orc, checked), f"{m['campaign']}: candidates kept at each stage", funnel_png)
     get_domain(domain).top_candidates_html(cands, checked, unit, top)
+
+
+def report_requested(argv: list[str]) -> bool:
+    """Whether Snakemake was asked for ``--report`` from existing results (not ``--report-after-run``)."""
+    return any(a == "--report" or a.startswith("--report=") for a in argv) and "--report-after-run" not in argv
+
+
+def require_finished(paths: list[str]) -> None:
+    """``snakemake --report`` builds from a finished run: one line naming what is missing before one."""
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        from ..errors import InvdesignError
+
+        raise InvdesignError(f"snakemake --report needs a finished run: {len(missing)} of the report's "
+                             f"{len(paths)} files are missing (first: {missing[0]}); run `snakemake` first, or "
+                             "add --report-after-run")

@@ -14,6 +14,7 @@ from invdesign.domains import EXPORT_SUFFIX
 from invdesign.artifacts import batch_ids, check_intact, clock_skew
 from invdesign.errors import InvdesignError
 from invdesign.pipeline.launch import train_resources
+from invdesign.pipeline.report import report_requested, require_finished
 
 
 def one_line(call, *args):

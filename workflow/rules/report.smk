@@ -81,3 +81,9 @@ rule provenance:
         "../../envs/chem.yaml"
     script:
         "../scripts/provenance.py"
+
+
+# `snakemake --report` before a finished run: one line instead of Snakemake's "marked for report but does not exist"
+if report_requested(sys.argv):
+    one_line(require_finished, [p for r in (rules.report_figures, rules.report_landing) for pattern in r.output
+                                for p in expand(pattern, campaign=CAMPAIGNS)])
