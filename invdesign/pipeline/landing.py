@@ -3,18 +3,24 @@
 One self-contained HTML file (pictures embedded), in this order:
 
 1. the number of candidates confirmed by the highest oracle tier that ran (the metrics' ``confirmed_by``), then the
-   predicted counts;
+   funnel in pipeline order through to confirmation (:func:`funnel_stages`);
 2. a card per confirmed hit, then cards of the best candidates that tier checked without confirming them (with
-   the reason), so the page is never empty of pictures:
-   * molecules: an RDKit drawing; DFT, xTB and predicted gap side by side; QED and SA score; the nearest known
-     molecule drawn with its similarity; the HOMO and LUMO densities on each heavy atom (|psi|^2 projected onto
-     atoms: the sign-free picture the featurization is built on) drawn as RDKit similarity maps;
+   the reason), so the page is never empty of pictures. Every label names the campaign's registered property
+   (:mod:`invdesign.properties`: description and unit) and the oracle's declared column that measured it
+   (:func:`measured_tiers`), never a fixed quantity; verdicts read table cells through :func:`flag` /
+   :func:`invdesign.io.is_missing`, never by identity tests on numpy or pandas values:
+   * molecules: an RDKit drawing; each tier's value of the property (the calibrated xTB value as an estimate with
+     the 10-90% range of the calibration's held-out residuals, and where the calibration is flat, the raw range it
+     flattens) and the predicted one; QED and SA score; the nearest known molecule drawn with its similarity; the
+     HOMO and LUMO densities on each heavy atom (|psi|^2 projected onto atoms) drawn as RDKit similarity maps;
    * crystals: the relaxed cell (ASE's plotting), space group (spglib through pymatgen), density, E_hull by each
-     potential, the EOS scan with its Birch-Murnaghan fit and R^2 (pymatgen), the phase diagram of the
-     candidate's chemical system with the candidate placed on it (pymatgen's plotter), and its CIF;
-3. the ranked table, sortable and filterable, with units, "not run" for a check that did not run and
-   "failed: reason" for one that failed;
-4. the filter funnel and the property distributions (the figures of rule ``report_figures``).
+     potential, each potential's verdict ("stable" only on the hull, within :data:`HULL_TOLERANCE`; "metastable,
+     +x eV/atom" up to ``e_hull_max``), the EOS scans with their Birch-Murnaghan fit where they ran, the phase
+     diagram of the candidate's chemical system with the candidate placed on it (pymatgen's plotter), and its CIF;
+3. the ranked table of the candidates the first tier checked, sortable and filterable, in a scroll container, with
+   units, "not run" for a check that did not run and "failed: reason" for one that failed;
+4. the funnel and property distributions (the figures of rule ``report_figures``);
+5. a footer with the run's provenance (rule ``provenance``).
 
 The page checks itself: once loaded, ``<body data-images>`` holds "loaded/total" images (bench/report_browser.py
 reads it in headless Chromium).
