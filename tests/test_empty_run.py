@@ -48,3 +48,17 @@ def test_the_summary_says_why_a_run_was_empty(tmp_path):
     rows = rows.set_index("campaign")
     assert rows.loc["empty", "empty_run"].startswith("no valid candidate: 200 samples") and rows.loc["full",
                                                                                                    "empty_run"] == ""
+
+
+def test_the_landing_page_of_an_empty_crystal_run_says_why(tmp_path):
+    from tests.test_landing import run_page
+
+    note = "no valid candidate: 200 samples, 0 valid; reject reasons: invalid composition 200"
+    table = pd.DataFrame({"final_rank": pd.Series(dtype=int), "formula": pd.Series(dtype=object)})
+    page = run_page(tmp_path, "crystals", table, {"n_confirmed": 0, "n_checked_by_confirming_tier": 0}, {},
+                    {"min": 150.0}, "bulk_modulus_gpa", "GPa",
+                    funnel={"sampled": 200, "valid": 0, "unique": 0, "novel": 0, "passes": 0, "in_target": 0},
+                    empty_run=note)
+    assert f"<b>Empty run</b>: {note}." in page
+    assert "sampled: 200, valid: 0, unique: 0, novel: 0, passes: 0, in target: 0, checked by CHGNet: 0, confirmed: 0" \
+        in page and "0 of 0 candidates checked by CHGNet" in page

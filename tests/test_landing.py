@@ -10,7 +10,7 @@ import pytest
 from invdesign.pipeline.landing import fmt_cell, landing_page
 
 
-def figures(tmp_path, funnel=None):
+def figures(tmp_path, funnel=None, **metrics):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -24,12 +24,12 @@ def figures(tmp_path, funnel=None):
         plt.close(fig)
         paths.append(str(tmp_path / name))
     (tmp_path / "funnel.json").write_text(json.dumps(
-        {"funnel": funnel or {"sampled": 100, "passes": 40, "in_target": 12}}, sort_keys=True))
+        {"funnel": funnel or {"sampled": 100, "passes": 40, "in_target": 12}, **metrics}, sort_keys=True))
     return paths
 
 
-def run_page(tmp_path, domain, table, metrics, oracle, target, prop, unit, funnel=None, **files):
-    hist, funnel = figures(tmp_path, funnel)
+def run_page(tmp_path, domain, table, metrics, oracle, target, prop, unit, funnel=None, empty_run="", **files):
+    hist, funnel = figures(tmp_path, funnel, empty_run=empty_run)
     table.to_parquet(tmp_path / "verified.parquet")
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
     out = tmp_path / "index.html"

@@ -593,15 +593,20 @@ table.ranked th,table.ranked td{border:1px solid #ddd;padding:2px 5px;max-width:
 PIPELINE_STAGES = ("sampled", "valid", "unique", "novel", "passes", "in_target")
 
 
+def _count(rows, table: pd.DataFrame) -> int:
+    """How many rows an oracle's selector (``confirmed``, ``confirm_ran``, ...) picks; 0 for an empty table."""
+    return int(rows(table).fillna(False).sum()) if len(table) else 0
+
+
 def funnel_stages(funnel: dict, orc, verified: pd.DataFrame) -> dict[str, int]:
     """The funnel in pipeline order through to confirmation: the filter's stages, then the candidates the first
     tier checked, those the confirming tier checked (where it ran) and those confirmed (the oracle's verdicts)."""
     (first, _), (second, second_err) = TIERS.get(orc.name, ((orc.name, ERROR_COLUMN), ("confirming tier", "")))
     stages = {k.replace("_", " "): int(funnel[k]) for k in PIPELINE_STAGES if k in funnel}
-    stages[f"checked by {first}"] = int(orc.first_tier_checked(verified).fillna(False).sum())
+    stages[f"checked by {first}"] = _count(orc.first_tier_checked, verified)
     if second_err in verified and verified[second_err].notna().any():
-        stages[f"checked by {second}"] = int(orc.confirm_ran(verified).fillna(False).sum())
-    stages["confirmed"] = int(orc.confirmed(verified).fillna(False).sum())
+        stages[f"checked by {second}"] = _count(orc.confirm_ran, verified)
+    stages["confirmed"] = _count(orc.confirmed, verified)
     return stages
 
 
@@ -648,8 +653,10 @@ def landing_page(*, campaign: str, domain: str, oracle: dict, target: dict, prop
     card, status = CARDS[domain]
     picks = pick_cards(table, orc) if len(table) else []
     cards = [card(table.iloc[i], status(table.iloc[i], ok, ctx), ctx) for i, ok in picks]
-    n_conf = int(om.get("n_confirmed", sum(ok for _, ok in picks)))
-    stages = funnel_stages(_read_json(funnel_metrics).get("funnel", {}), orc, table)
+    n_conf = int(om.get("n_confirmed", _count(orc.confirmed, table)))
+    fm = _read_json(funnel_metrics)
+    stages = funnel_stages(fm.get("funnel", {}), orc, table)
+    empty = f'<p class="empty"><b>Empty run</b>: {html.escape(fm["empty_run"])}.</p>' if fm.get("empty_run") else ""
     figures = "".join(_img(Path(p).read_bytes(), "image/png", Path(p).stem) for p in (funnel_png, hist)
                       if Path(p).exists())
     page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(campaign)}: confirmed hits</title>
@@ -657,9 +664,9 @@ def landing_page(*, campaign: str, domain: str, oracle: dict, target: dict, prop
 <h1>Campaign {html.escape(campaign)} ({html.escape(domain)}): {html.escape(ctx.name)}
  {html.escape(ctx.target_text)}</h1>
 <p class="lead"><b>{n_conf}</b> confirmed hit{'s' if n_conf != 1 else ''} of
- {om.get('n_checked_by_confirming_tier', int(orc.confirm_ran(table).sum()))} checked by the highest tier that ran:
+ {om.get('n_checked_by_confirming_tier', _count(orc.confirm_ran, table))} checked by the highest tier that ran:
  {html.escape(str(om.get('confirmed_by', 'no oracle')))}.</p>
-<p>Funnel, in pipeline order: {html.escape(', '.join(f'{k}: {v}' for k, v in stages.items()))}.</p>
+<p>Funnel, in pipeline order: {html.escape(', '.join(f'{k}: {v}' for k, v in stages.items()))}.</p>{empty}
 <h2>Confirmed hits{', then the best checked candidates that were not confirmed' if any(
         not ok for _, ok in picks) else ''}</h2>
 <div class="cards">{''.join(cards) or '<p>No candidate reached the confirming tier.</p>'}</div>
