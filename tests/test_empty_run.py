@@ -36,7 +36,8 @@ def test_no_passing_candidate_counts_filter_and_objective_reasons():
 
 def test_the_summary_says_why_a_run_was_empty(tmp_path):
     paths = []
-    for name, note in (("full", ""), ("empty", "no valid candidate: 200 samples, 0 valid; reject reasons: invalid 200")):
+    note = "no valid candidate: 200 samples, 0 valid; reject reasons: invalid 200"
+    for name, note in (("full", ""), ("empty", note)):
         m, o = tmp_path / f"{name}_metrics.json", tmp_path / f"{name}_oracle.json"
         m.write_text(json.dumps({"campaign": name, "target": {"min": 1}, "n_samples": 200, "empty_run": note}))
         o.write_text(json.dumps({"confirmed_by": "x", "n_confirmed": 0}))
@@ -46,8 +47,8 @@ def test_the_summary_says_why_a_run_was_empty(tmp_path):
     assert list(rows.columns[:5]) == ["campaign", "confirmed_by", "n_confirmed", "n_checked_by_confirming_tier",
                                       "empty_run"]  # it leads, beside the confirmed count
     rows = rows.set_index("campaign")
-    assert rows.loc["empty", "empty_run"].startswith("no valid candidate: 200 samples") and rows.loc["full",
-                                                                                                   "empty_run"] == ""
+    assert rows.loc["empty", "empty_run"].startswith("no valid candidate: 200 samples")
+    assert rows.loc["full", "empty_run"] == ""
 
 
 def test_the_landing_page_of_an_empty_crystal_run_says_why(tmp_path):
@@ -61,4 +62,4 @@ def test_the_landing_page_of_an_empty_crystal_run_says_why(tmp_path):
                     empty_run=note)
     assert f"<b>Empty run</b>: {note}." in page
     assert "sampled: 200, valid: 0, unique: 0, novel: 0, passes: 0, in target: 0, checked by CHGNet: 0, confirmed: 0" \
-        in page and "0 of 0 candidates checked by CHGNet" in page
+        in page and "0 of 0 candidates checked by CHGNet (0 without an error)" in page

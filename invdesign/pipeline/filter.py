@@ -178,7 +178,8 @@ SUMMARY_LEAD = ("campaign", "confirmed_by", "n_confirmed", "n_checked_by_confirm
 
 def summary(*, metrics: list[str], oracle: list[str], csv: str) -> None:
     """One row per campaign: the confirmed count of the oracle's highest tier first (``oracle/metrics.json``), why
-    the run produced no passing candidate where it did not (``empty_run``), then the scalar entries of the funnel (``metrics.json``: predicted counts)."""
+    the run produced no passing candidate where it did not (``empty_run``), then the scalar entries of the funnel
+    (``metrics.json``: predicted counts)."""
     rows = []
     for p, q in zip(metrics, oracle):
         m, o = json.loads(Path(p).read_text()), json.loads(Path(q).read_text())

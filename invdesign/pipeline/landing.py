@@ -286,7 +286,8 @@ def molecule_card(row: pd.Series, status: str, ctx: Context) -> str:
 
 
 def _kv(pairs) -> str:
-    return f'<table class="kv">{"".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in pairs)}</table>'
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in pairs)
+    return f'<table class="kv">{rows}</table>'
 
 
 def molecule_status(row: pd.Series, confirmed: bool, ctx: Context) -> str:
@@ -304,7 +305,8 @@ def molecule_status(row: pd.Series, confirmed: bool, ctx: Context) -> str:
     lead = f"{'confirmed' if confirmed else 'checked'} by {first.who.split()[0]} only"
     if est is None:
         note = row.get("xtb_calibration_note")
-        return f"{lead}: {note if isinstance(note, str) and note else _why(row, first.error, f'no {ctx.name} estimate')}"
+        why = note if isinstance(note, str) and note else _why(row, first.error, f"no {ctx.name} estimate")
+        return f"{lead}: {why}"
     return f"{lead}: {ctx.name} {est}, chance {ctx.target_text} {fmt(row.get('xtb_target_probability'))}"
 
 
@@ -444,20 +446,23 @@ def crystal_card(row: pd.Series, status: str, ctx: Context) -> str:
 </div>"""
 
 
-#: per potential: the hull columns its stability is judged on (DFT entries first) and the known phase it matches
-HULLS = {"CHGNet": (("e_hull_dft", "e_hull"), "matches_known"),
-         "SevenNet": (("sevennet_e_hull_dft", "sevennet_e_hull"), "sevennet_matches_known")}
+#: per potential: the hulls its stability is judged on, first found first (the oracle's own order: DFT entries where
+#: they cover the chemical system), and the column naming the known phase its relaxed cell matches
+HULLS = {"CHGNet": ((("e_hull_dft", "the hull of the DFT entries"), ("e_hull", "the CHGNet hull of the known phases")),
+                    "matches_known"),
+         "SevenNet": ((("sevennet_e_hull_dft", "the hull of the DFT entries"),
+                       ("sevennet_e_hull", "the SevenNet hull of the known phases")), "sevennet_matches_known")}
 
 
-def hull_verdict(e, e_hull_max) -> str:
-    """'stable' only on the hull (within HULL_TOLERANCE); 'metastable, +x eV/atom' up to e_hull_max."""
+def hull_verdict(e, e_hull_max, hull: str = "the hull") -> str:
+    """'stable' only on (or below) the hull, within HULL_TOLERANCE; 'metastable, +x eV/atom' up to e_hull_max."""
     if e is None:
         return "no energy above the hull"
     if e <= HULL_TOLERANCE:
-        return f"stable (on the hull within {HULL_TOLERANCE:g} eV/atom: {e:+.3f})"
+        return f"stable ({e:+.3f} eV/atom: on or below {hull}, tolerance {HULL_TOLERANCE:g})"
     if e_hull_max is not None and e <= e_hull_max:
-        return f"metastable, +{e:.3f} eV/atom (within e_hull_max {e_hull_max:g})"
-    return f"unstable, +{e:.3f} eV/atom above the hull"
+        return f"metastable, +{e:.3f} eV/atom above {hull} (within e_hull_max {e_hull_max:g})"
+    return f"unstable, +{e:.3f} eV/atom above {hull}"
 
 
 def potential_verdict(row: pd.Series, tier: Tier, ctx: Context) -> str:
@@ -466,7 +471,8 @@ def potential_verdict(row: pd.Series, tier: Tier, ctx: Context) -> str:
     if isinstance(err, str) and err:
         return f"{tier.who} failed ({err[:60]})"
     hulls, known = HULLS.get(tier.who, ((), ""))
-    e = next((v for v in (_num(row.get(c)) for c in hulls) if v is not None), None)
+    e, hull = next(((v, name) for v, name in ((_num(row.get(c)), name) for c, name in hulls) if v is not None),
+                   (None, ""))
     v = _num(row.get(tier.column)) if tier.column else None
     measured = (f"{ctx.name} not measured by {tier.who}" if tier.column is None else
                 f"{ctx.name}: no value" if v is None else
@@ -474,7 +480,7 @@ def potential_verdict(row: pd.Series, tier: Tier, ctx: Context) -> str:
     match = row.get(known)
     novel = (f"relaxed onto the known phase {match}" if isinstance(match, str) and match else
              "novel" if isinstance(match, str) else "novelty not checked")
-    return f"{tier.who}: {hull_verdict(e, ctx.e_hull_max)}, {measured}, {novel}"
+    return f"{tier.who}: {hull_verdict(e, ctx.e_hull_max, hull)}, {measured}, {novel}"
 
 
 def crystal_status(row: pd.Series, confirmed: bool, ctx: Context) -> str:
@@ -554,20 +560,20 @@ def with_intervals(table: pd.DataFrame, ctx: Context) -> pd.DataFrame:
     return out
 
 
-def ranked_table(verified: pd.DataFrame, domain: str, ctx: Context, n: int = 200) -> str:
-    """The candidates the first tier checked (ran on, failures included), best first; the count says how many."""
-    checked = verified[verified[ERROR_COLUMN].notna()] if ERROR_COLUMN in verified else verified
-    checked = with_intervals(checked.head(n), ctx)
+def ranked_table(verified: pd.DataFrame, domain: str, ctx: Context, orc, n: int = 200) -> str:
+    """The candidates the first tier ran on (failures included), best first; the count says how many."""
+    ran = first_tier_ran(verified)
+    checked = with_intervals(verified[ran].head(n), ctx)
     cols = [(c, u) for c, u in table_columns(domain, ctx) if c in checked]
     head = "".join(f'<th onclick="sortTable(this)">{html.escape(c)}{f" ({u})" if u else ""}</th>' for c, u in cols)
     rows = ["<tr>" + "".join(f"<td>{html.escape(fmt_cell(r[c], c))}</td>" for c, _ in cols) + "</tr>"
             for _, r in checked.iterrows()]
-    n_checked = int(verified[ERROR_COLUMN].notna().sum()) if ERROR_COLUMN in verified else len(verified)
     return (f'<input placeholder="filter rows (any text)" oninput="filterTable(this)"/>'
             f'<div class="scroll"><table id="ranked" class="ranked"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table></div>'
-            f"<p>{n_checked} of {len(verified)} candidates checked by {ctx.tiers[-1].who.split()[0]}"
-            f"{f'; the first {len(checked)} shown' if len(checked) < n_checked else ''}; click a header to sort. "
+            f"<p>{int(ran.sum())} of {len(verified)} candidates checked by {ctx.tiers[-1].who.split()[0]} "
+            f"({_count(orc.first_tier_checked, verified)} without an error)"
+            f"{f'; the first {len(checked)} shown' if len(checked) < ran.sum() else ''}; click a header to sort. "
             "The whole table: candidates_verified.csv / .parquet beside this report.</p>")
 
 
@@ -593,6 +599,11 @@ table.ranked th,table.ranked td{border:1px solid #ddd;padding:2px 5px;max-width:
 PIPELINE_STAGES = ("sampled", "valid", "unique", "novel", "passes", "in_target")
 
 
+def first_tier_ran(table: pd.DataFrame) -> pd.Series:
+    """The rows the first tier ran on (its error column filled: '' or why it failed)."""
+    return table[ERROR_COLUMN].notna() if ERROR_COLUMN in table else pd.Series(False, index=table.index)
+
+
 def _count(rows, table: pd.DataFrame) -> int:
     """How many rows an oracle's selector (``confirmed``, ``confirm_ran``, ...) picks; 0 for an empty table."""
     return int(rows(table).fillna(False).sum()) if len(table) else 0
@@ -603,7 +614,7 @@ def funnel_stages(funnel: dict, orc, verified: pd.DataFrame) -> dict[str, int]:
     tier checked, those the confirming tier checked (where it ran) and those confirmed (the oracle's verdicts)."""
     (first, _), (second, second_err) = TIERS.get(orc.name, ((orc.name, ERROR_COLUMN), ("confirming tier", "")))
     stages = {k.replace("_", " "): int(funnel[k]) for k in PIPELINE_STAGES if k in funnel}
-    stages[f"checked by {first}"] = _count(orc.first_tier_checked, verified)
+    stages[f"checked by {first}"] = _count(first_tier_ran, verified)
     if second_err in verified and verified[second_err].notna().any():
         stages[f"checked by {second}"] = _count(orc.confirm_ran, verified)
     stages["confirmed"] = _count(orc.confirmed, verified)
@@ -671,7 +682,7 @@ def landing_page(*, campaign: str, domain: str, oracle: dict, target: dict, prop
         not ok for _, ok in picks) else ''}</h2>
 <div class="cards">{''.join(cards) or '<p>No candidate reached the confirming tier.</p>'}</div>
 <h2>Ranked candidates (the oracle's order)</h2>
-{ranked_table(table, domain, ctx)}
+{ranked_table(table, domain, ctx, orc)}
 <h2>Funnel and property distributions</h2>
 <div class="pics">{figures}</div>
 {provenance_footer(_read_json(provenance))}
