@@ -203,3 +203,26 @@ def test_funnel_in_pipeline_order_and_the_table_counts_what_was_checked(tmp_path
     assert body.count("<tr>") == 3 and "CCCl" not in body  # the rows xTB ran on, a failure included
     assert "3 of 5 candidates checked by xTB (2 without an error)" in page
     assert '<div class="scroll"><table id="ranked"' in page and "overflow-x:auto" in page
+
+
+def test_report_figures_draw_the_funnel_in_pipeline_order_and_name_the_property(tmp_path, monkeypatch):
+    from invdesign.pipeline import report
+
+    drawn = {}
+    monkeypatch.setattr(report, "funnel", lambda stages, title, png: drawn.update(stages=list(stages)))
+    monkeypatch.setattr(report, "property_histogram", lambda *a: drawn.update(label=a[4]))
+    pd.DataFrame({"property": [-7.0, -6.5], "split": "train"}).to_parquet(tmp_path / "data.parquet")
+    rows = molecule_row(smiles=["CCO", "CCN"], final_rank=[1, 2], rank=[1, 2])
+    rows.assign(passes=True).to_parquet(tmp_path / "cands.parquet")
+    rows.to_parquet(tmp_path / "verified.parquet")
+    (tmp_path / "metrics.json").write_text(json.dumps({"campaign": "c", "funnel": {
+        "in_target": 2, "novel": 5, "passes": 4, "sampled": 9, "unique": 6, "valid": 8}}, sort_keys=True))
+    report.report_figures(domain="molecules", oracle={"dft": {"top_k": 1}}, target={"max": -6.0},
+                          property_column="homo_ev", property_kind=None, unit="eV",
+                          dataset=str(tmp_path / "data.parquet"), candidates=str(tmp_path / "cands.parquet"),
+                          metrics=str(tmp_path / "metrics.json"), verified=str(tmp_path / "verified.parquet"),
+                          hist=str(tmp_path / "h.png"), funnel_png=str(tmp_path / "f.png"),
+                          top=str(tmp_path / "top.html"))
+    assert drawn["stages"] == ["sampled", "valid", "unique", "novel", "passes", "in target", "checked by xTB",
+                               "checked by DFT", "confirmed"]
+    assert drawn["label"] == "HOMO energy (eV)"

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from ..artifacts import read_table
-from .landing import funnel_stages
+from .landing import funnel_stages, property_name
 from .plots import funnel, property_histogram
 from .verify import make_oracle
 
@@ -21,12 +21,13 @@ def report_figures(*, domain: str, oracle: dict, target: dict, property_column: 
     data = read_table(dataset, ["property", "split"])
     cands = read_table(candidates, ["predicted_property", "passes"])
     checked = read_table(verified)
-    label = f"{property_column} ({unit})" if unit else property_column
     extra_hist = {}
     if "generator" in cands and cands["generator"].nunique() > 1:  # merged campaigns: one curve per generator
         for gen, part in cands[cands["passes"].astype(bool)].groupby("generator"):
             extra_hist[f"passing, {gen}"] = part["predicted_property"].to_numpy(float)
     orc = make_oracle(domain, oracle, target, property_column, property_kind)
+    name = property_name(orc.property, property_column)
+    label = f"{name} ({unit})" if unit else name
     extra_hist.update(orc.report_extras(checked)[0])
     property_histogram(data, cands["predicted_property"].to_numpy(float), cands, target, label, hist, extra_hist)
     m = json.loads(Path(metrics).read_text())

@@ -72,7 +72,7 @@ rule provenance:
         provenance=PROVENANCE,
     params:
         campaign=lambda wc: wc.campaign,
-        config=lambda wc: {"results": RESULTS, "campaign": camp(wc).to_dict()},
+        config=lambda wc: {"results": RESULTS, "data": SETTINGS.data.to_dict(), "campaign": camp(wc).to_dict()},
         runtime=SETTINGS.runtime.to_dict(),
     log:
         log_path("provenance"),
