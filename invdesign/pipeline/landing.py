@@ -7,7 +7,7 @@ One self-contained HTML file (pictures embedded), in this order:
 2. a card per confirmed hit, then cards of the best candidates that tier checked without confirming them (with
    the reason), so the page is never empty of pictures. Every label names the campaign's registered property
    (:mod:`invdesign.properties`: description and unit) and the oracle's declared column that measured it
-   (:func:`measured_tiers`), never a fixed quantity; verdicts read table cells through :func:`flag` /
+   (:func:`measured_tiers`), never a fixed quantity; verdicts read table cells as numbers, strings or
    :func:`invdesign.io.is_missing`, never by identity tests on numpy or pandas values:
    * molecules: an RDKit drawing; each tier's value of the property (the calibrated xTB value as an estimate with
      the 10-90% range of the calibration's held-out residuals, and where the calibration is flat, the raw range it
@@ -180,12 +180,6 @@ def make_context(orc, unit: str, prepared: dict) -> Context:
                    describe_target(orc.target, unit), measured_tiers(orc),
                    getattr(orc.settings, "e_hull_max", None),
                    prepared if "residuals" in prepared and "knots_x" in prepared else {})
-
-
-def flag(value) -> bool | None:
-    """A verdict cell as True / False, None where it is missing (None, NaN, pandas NA): never an identity test, so
-    numpy and pandas booleans read as what they say."""
-    return None if is_missing(value) else bool(value)
 
 
 def estimate_text(value, calib: dict, unit: str) -> str | None:
