@@ -42,6 +42,8 @@ def run_page(tmp_path, domain, table, metrics, oracle, target, prop, unit, funne
 
 def test_table_cells_say_not_run_and_failed_instead_of_nan():
     assert fmt_cell(np.nan) == fmt_cell(None) == fmt_cell(pd.NA) == "not run"
+    # missing values of every kind, read without identity tests (a float32 NaN, NaT)
+    assert fmt_cell(np.float32("nan")) == fmt_cell(pd.NaT) == "not run" and fmt_cell(np.False_) == "no"
     assert fmt_cell("SCF not converged", "dft_error") == "failed: SCF not converged"
     assert fmt_cell("", "oracle_error") == "ok" and fmt_cell(True) == "yes" and fmt_cell(1.0) == "1"
     assert fmt_cell(4.3217) == "4.32" and fmt_cell(np.int64(3)) == "3"
