@@ -61,5 +61,6 @@ def test_the_landing_page_of_an_empty_crystal_run_says_why(tmp_path):
                     funnel={"sampled": 200, "valid": 0, "unique": 0, "novel": 0, "passes": 0, "in_target": 0},
                     empty_run=note)
     assert f"<b>Empty run</b>: {note}." in page
-    assert "sampled: 200, valid: 0, unique: 0, novel: 0, passes: 0, in target: 0, checked by CHGNet: 0, confirmed: 0" \
-        in page and "0 of 0 candidates checked by CHGNet (0 without an error)" in page
+    assert ("sampled: 200, valid: 0, unique: 0, novel: 0, passes the filters: 0, in target (predicted): 0, "
+            "checked by CHGNet: 0, confirmed: 0") in page
+    assert "0 of 0 candidates checked by CHGNet (0 without an error)" in page

@@ -197,7 +197,8 @@ def test_funnel_in_pipeline_order_and_the_table_counts_what_was_checked(tmp_path
     page = run_page(tmp_path, "molecules", rows, {"n_confirmed": 1, "n_checked_by_confirming_tier": 1},
                     {"dft": {"top_k": 1}}, {"window": [4.0, 5.0]}, "gap_ev", "eV",
                     funnel={"in_target": 12, "novel": 70, "passes": 40, "sampled": 100, "unique": 80, "valid": 90})
-    assert ("Funnel, in pipeline order: sampled: 100, valid: 90, unique: 80, novel: 70, passes: 40, in target: 12, "
+    assert ("Funnel, in pipeline order: sampled: 100, valid: 90, unique: 80, novel: 70, passes the filters: 40, "
+            "in target (predicted): 12, "
             "checked by xTB: 3, checked by DFT: 1, confirmed: 1.") in page
     body = page[page.index("<tbody>"):page.index("</tbody>")]
     assert body.count("<tr>") == 3 and "CCCl" not in body  # the rows xTB ran on, a failure included
@@ -223,6 +224,7 @@ def test_report_figures_draw_the_funnel_in_pipeline_order_and_name_the_property(
                           metrics=str(tmp_path / "metrics.json"), verified=str(tmp_path / "verified.parquet"),
                           hist=str(tmp_path / "h.png"), funnel_png=str(tmp_path / "f.png"),
                           top=str(tmp_path / "top.html"))
-    assert drawn["stages"] == ["sampled", "valid", "unique", "novel", "passes", "in target", "checked by xTB",
+    assert drawn["stages"] == ["sampled", "valid", "unique", "novel", "passes the filters", "in target (predicted)",
+                               "checked by xTB",
                                "checked by DFT", "confirmed"]
     assert drawn["label"] == "HOMO energy (eV)"

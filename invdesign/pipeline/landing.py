@@ -591,6 +591,7 @@ table.ranked th,table.ranked td{border:1px solid #ddd;padding:2px 5px;max-width:
 
 #: the filter stages in pipeline order (the metrics' JSON keys are sorted alphabetically)
 PIPELINE_STAGES = ("sampled", "valid", "unique", "novel", "passes", "in_target")
+STAGE_LABELS = {"passes": "passes the filters", "in_target": "in target (predicted)"}
 
 
 def first_tier_ran(table: pd.DataFrame) -> pd.Series:
@@ -607,7 +608,7 @@ def funnel_stages(funnel: dict, orc, verified: pd.DataFrame) -> dict[str, int]:
     """The funnel in pipeline order through to confirmation: the filter's stages, then the candidates the first
     tier checked, those the confirming tier checked (where it ran) and those confirmed (the oracle's verdicts)."""
     (first, _), (second, second_err) = TIERS.get(orc.name, ((orc.name, ERROR_COLUMN), ("confirming tier", "")))
-    stages = {k.replace("_", " "): int(funnel[k]) for k in PIPELINE_STAGES if k in funnel}
+    stages = {STAGE_LABELS.get(k, k): int(funnel[k]) for k in PIPELINE_STAGES if k in funnel}
     stages[f"checked by {first}"] = _count(first_tier_ran, verified)
     if second_err in verified and verified[second_err].notna().any():
         stages[f"checked by {second}"] = _count(orc.confirm_ran, verified)
