@@ -228,3 +228,6 @@ def test_report_figures_draw_the_funnel_in_pipeline_order_and_name_the_property(
                                "checked by xTB",
                                "checked by DFT", "confirmed"]
     assert drawn["label"] == "HOMO energy (eV)"
+    head = (tmp_path / "top.html").read_text().split("</thead>")[0]  # the report's table of top candidates
+    assert all(f"<th>{c}</th>" in head for c in ("xtb_calibrated", "xtb_homo_ev", "dft_homo_ev"))
+    assert "gap" not in head

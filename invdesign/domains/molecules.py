@@ -263,11 +263,11 @@ class MoleculeDomain(Domain):
     def write_export(self, verified, candidates, out_path):
         return write_sdf(verified, out_path)
 
-    def top_candidates_html(self, candidates, verified, unit, out_html):
+    def top_candidates_html(self, candidates, verified, unit, out_html, columns=None):
         from ..pipeline.plots import molecule_page
 
         molecule_page(verified if verified is not None else candidates[candidates["passes"].astype(bool)], unit,
-                      out_html, self.report_columns)
+                      out_html, columns or self.report_columns)
 
 
 def row_problems(df: pd.DataFrame, ds) -> list:

@@ -173,6 +173,19 @@ def measured_tiers(orc) -> tuple[Tier, ...]:
     return tuple(tiers)
 
 
+def campaign_columns(columns, orc) -> list[str]:
+    """``columns`` with every registered measurement column (any property's, any tier's) replaced by those that
+    measure the campaign property (:func:`measured_tiers`, highest tier first), placed after ``unit``."""
+    from ..properties import DFT_QUANTITY, PROPERTIES, XTB_QUANTITY
+
+    mine = [t.column for t in measured_tiers(orc) if t.column]
+    every = {*XTB_QUANTITY.values(), *DFT_QUANTITY.values(), *(c for p in PROPERTIES.values()
+                                                                for c in p.measured_by.values())}
+    kept = [c for c in columns if c not in every and c not in mine]
+    i = kept.index("unit") + 1 if "unit" in kept else len(kept)
+    return kept[:i] + mine + kept[i:]
+
+
 def make_context(orc, unit: str, prepared: dict) -> Context:
     from ..targets import describe_target
 

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from ..artifacts import read_table
-from .landing import funnel_stages, property_name
+from .landing import campaign_columns, funnel_stages, property_name
 from .plots import funnel, property_histogram
 from .verify import make_oracle
 
@@ -32,7 +32,8 @@ def report_figures(*, domain: str, oracle: dict, target: dict, property_column: 
     property_histogram(data, cands["predicted_property"].to_numpy(float), cands, target, label, hist, extra_hist)
     m = json.loads(Path(metrics).read_text())
     funnel(funnel_stages(m["funnel"], orc, checked), f"{m['campaign']}: candidates kept at each stage", funnel_png)
-    get_domain(domain).top_candidates_html(cands, checked, unit, top)
+    dom = get_domain(domain)
+    dom.top_candidates_html(cands, checked, unit, top, campaign_columns(dom.report_columns, orc))
 
 
 def report_requested(argv: list[str]) -> bool:
