@@ -89,12 +89,17 @@ def test_crystal_verdicts_say_what_each_row_holds(tmp_path):
 
 def test_crystal_confirmed_card_and_na_verdicts(tmp_path):
     table = crystal_rows(committee_confirmed=pd.array([pd.NA, pd.NA, pd.NA, True, False], "boolean"),
-                         matches_known=["", "", "", "", "mp-1"])
+                         matches_known=["", "", "", "", "mp-1"], oracle_error=["", "EOS fit R2 0.5 < 0.95", "", "", ""])
     metrics = {"confirmed_by": "committee", "n_confirmed": 1, "n_checked_by_confirming_tier": 2}
     page = run_page(tmp_path, "crystals", table, metrics, {}, {"window": [80.0, 150.0]}, "bulk_modulus_gpa", "GPa")
     s = statuses(page)["AlNi"]
     assert s.startswith("confirmed: CHGNet: metastable, +0.050 eV/atom") and "SevenNet: metastable, +0.020" in s
     assert re.search(r"<b>1</b> confirmed hit of\s+2 checked", page)
+    # a failure after the relaxation keeps the hull verdict; the table counts it as checked, not as error-free
+    assert statuses(page)["ReN3"] == ("checked by CHGNet only: CHGNet: metastable, +0.098 eV/atom above the CHGNet "
+                                      "hull of the known phases (within e_hull_max 0.1), failed (EOS fit R2 0.5 &lt; "
+                                      "0.95)")
+    assert "5 of 5 candidates checked by CHGNet (4 without an error)" in page
 
 
 def label_cells(card: str) -> list[str]:

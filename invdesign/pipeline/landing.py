@@ -474,12 +474,12 @@ def hull_verdict(e, e_hull_max, hull: str = "the hull") -> str:
 
 def potential_verdict(row: pd.Series, tier: Tier, ctx: Context) -> str:
     """One potential's verdict on a cell: hull, the measured property against the target, novelty."""
-    err = row.get(tier.error)
-    if isinstance(err, str) and err:
-        return f"{tier.who} failed ({err[:60]})"
     hulls, known = HULLS.get(tier.who, ((), ""))
     e, hull = next(((v, name) for v, name in ((_num(row.get(c)), name) for c, name in hulls) if v is not None),
                    (None, ""))
+    err = row.get(tier.error)
+    if isinstance(err, str) and err:  # a failure after the relaxation (e.g. the EOS fit) keeps its hull verdict
+        return f"{tier.who}: {hull_verdict(e, ctx.e_hull_max, hull) + ', ' if e is not None else ''}failed ({err[:60]})"
     v = _num(row.get(tier.column)) if tier.column else None
     measured = (f"{ctx.name} not measured by {tier.who}" if tier.column is None else
                 f"{ctx.name}: no value" if v is None else
@@ -567,7 +567,7 @@ def with_intervals(table: pd.DataFrame, ctx: Context) -> pd.DataFrame:
     return out
 
 
-def ranked_table(verified: pd.DataFrame, domain: str, ctx: Context, orc, n: int = 200) -> str:
+def ranked_table(verified: pd.DataFrame, domain: str, ctx: Context, n: int = 200) -> str:
     """The candidates the first tier ran on (failures included), best first; the count says how many."""
     ran = first_tier_ran(verified)
     checked = with_intervals(verified[ran].head(n), ctx)
@@ -579,7 +579,7 @@ def ranked_table(verified: pd.DataFrame, domain: str, ctx: Context, orc, n: int 
             f'<div class="scroll"><table id="ranked" class="ranked"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table></div>'
             f"<p>{int(ran.sum())} of {len(verified)} candidates checked by {ctx.tiers[-1].who.split()[0]} "
-            f"({_count(orc.first_tier_checked, verified)} without an error)"
+            f"({int(verified.get(ERROR_COLUMN, pd.Series(dtype=object)).eq('').sum())} without an error)"
             f"{f'; the first {len(checked)} shown' if len(checked) < ran.sum() else ''}; click a header to sort. "
             "The whole table: candidates_verified.csv / .parquet beside this report.</p>")
 
@@ -690,7 +690,7 @@ def landing_page(*, campaign: str, domain: str, oracle: dict, target: dict, prop
         not ok for _, ok in picks) else ''}</h2>
 <div class="cards">{''.join(cards) or '<p>No candidate reached the confirming tier.</p>'}</div>
 <h2>Ranked candidates (the oracle's order)</h2>
-{ranked_table(table, domain, ctx, orc)}
+{ranked_table(table, domain, ctx)}
 <h2>Funnel and property distributions</h2>
 <div class="pics">{figures}</div>
 {provenance_footer(_read_json(provenance))}
