@@ -12,13 +12,20 @@ def checked_samples(valid, unique, passes, reasons):
     return pd.DataFrame({"valid": valid, "unique": unique, "passes": passes, "reject_reason": reasons})
 
 
+def reasons(note: str) -> dict[str, int]:
+    return {k: int(n) for k, n in (x.rsplit(" ", 1) for x in note.split("reject reasons: ")[1].split(", "))}
+
+
 def test_no_valid_sample_is_said_with_its_reasons():
     checked = checked_samples([False] * 4, [False] * 4, [False] * 4,
                               ["invalid: fewer than 3 heavy atoms", "invalid: elements ['Xe'] not in the training data",
-                               "invalid: SMILES does not parse", "invalid composition 3 Os"])
+                               "invalid: fewer than 2 heavy atoms", "invalid composition 3 Os"])
     keep = checked[checked["valid"] & checked["unique"]]
-    assert empty_run_note(checked, keep) == "no valid candidate: 4 samples, 0 valid; reject reasons: invalid 3, " \
-                                            "invalid composition 1"
+    note = empty_run_note(checked, keep)
+    assert note.startswith("no valid candidate: 4 samples, 0 valid; reject reasons: invalid: fewer than N heavy "
+                           "atoms 2, ")
+    assert reasons(note) == {"invalid: fewer than N heavy atoms": 2, "invalid composition N Os": 1,
+                             "invalid: elements [...] not in the training data": 1}
 
 
 def test_no_passing_candidate_counts_filter_and_objective_reasons():
@@ -28,9 +35,8 @@ def test_no_passing_candidate_counts_filter_and_objective_reasons():
     keep.loc[1, "reject_reason"] = "objective sa_score 4.9 > 4.5"
     note = empty_run_note(checked, keep)
     assert note.startswith("no passing candidate: 4 samples, 3 valid; reject reasons: ")
-    counts = dict(x.rsplit(" ", 1) for x in note.split("reject reasons: ")[1].split(", "))
-    assert counts == {"duplicate of a higher sample": "1", "invalid": "1", "structural alert": "1",
-                      "objective sa_score": "1"}
+    assert reasons(note) == {"duplicate of a higher sample": 1, "invalid: no parse": 1, "structural alert: N-F": 1,
+                             "objective sa_score N > N": 1}
     assert empty_run_note(checked, keep.assign(passes=[True, False])) == ""
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from pathlib import Path
 
@@ -92,14 +93,11 @@ def funnel_metrics(domain, checked: pd.DataFrame, keep: pd.DataFrame) -> dict:
 
 
 def _reason_key(reason) -> str:
-    """A reject reason without its particulars: 'invalid', 'structural alert', 'objective gap_ev'."""
-    head = str(reason).split(":")[0].strip() if isinstance(reason, str) and reason.strip() else "no reason given"
-    words = []
-    for w in head.split():
-        if any(ch.isdigit() for ch in w):
-            break
-        words.append(w)
-    return " ".join(words) or head
+    """A reject reason without its particulars (numbers as N, listed elements as [...]), so that like reasons count
+    together: 'invalid: fewer than N heavy atoms', 'objective sa_score N > N'."""
+    if not isinstance(reason, str) or not reason.strip():
+        return "no reason given"
+    return re.sub(r"[-+]?\d+(\.\d+)?(e[-+]?\d+)?", "N", re.sub(r"\[[^\]]*\]", "[...]", reason.strip()))
 
 
 def empty_run_note(checked: pd.DataFrame, keep: pd.DataFrame) -> str:
