@@ -548,9 +548,10 @@ def table_columns(domain: str, ctx: Context) -> list[tuple[str, str]]:
     """(column, unit) of the ranked table, the measured ones from the oracle's declarations."""
     measured = []
     for t in ctx.tiers:
-        if t.column is not None:
-            measured.append((t.column, ctx.unit))
-            if t.who.endswith("estimate") and ctx.calibration:
+        estimate = t.who.endswith("estimate")
+        if t.column is not None:  # the header says which value is an estimate: 'xtb_calibrated (estimate, eV)'
+            measured.append((t.column, ", ".join(x for x in ("estimate" if estimate else "", ctx.unit) if x)))
+            if estimate and ctx.calibration:
                 measured.append((t.column + INTERVAL, ctx.unit))
     return [c for col, u in TABLE_COLUMNS[domain]
             for c in (measured if col == MEASURED else [(col, u.replace("{unit}", ctx.unit))])]
