@@ -66,7 +66,7 @@ def funnel(stages: dict, title: str, out_png: str) -> None:
 
 
 def molecule_grid(cands: pd.DataFrame, unit: str, n: int = 24):
-    """RDKit grid image (PIL) of the best ``n`` molecules with their predicted and calibrated xTB values."""
+    """RDKit grid image (PIL) of the best ``n`` molecules with their predicted values and calibrated xTB estimates."""
     from rdkit import Chem
     from rdkit.Chem import Draw
 
@@ -78,7 +78,7 @@ def molecule_grid(cands: pd.DataFrame, unit: str, n: int = 24):
         legend = f"#{row.get('final_rank', row['rank'])} pred {row['predicted_property']:.2f} {unit}"
         xtb = pd.to_numeric(row.get("xtb_calibrated"), errors="coerce")
         if not is_missing(xtb) and np.isfinite(xtb):
-            legend += f" | xTB {xtb:.2f}"
+            legend += f" | xTB est. {xtb:.2f}"
         mols.append(mol), legends.append(legend)
     return Draw.MolsToGridImage(mols, molsPerRow=4, subImgSize=(260, 220), legends=legends)
 
