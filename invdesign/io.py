@@ -133,3 +133,12 @@ def torch_save(obj: Any, path: str | os.PathLike) -> None:
 
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+
+
+def is_missing(value: Any) -> bool:
+    """Whether a table cell holds no value: None, NaN (float or numpy), pandas NA or NaT. Never an identity test, so
+    numpy and pandas scalars read as what they hold; a list or array is a value."""
+    import pandas as pd
+    from pandas.api.types import is_scalar
+
+    return bool(is_scalar(value) and pd.isna(value))

@@ -10,7 +10,7 @@ import pytest
 from invdesign.pipeline.landing import fmt_cell, landing_page
 
 
-def figures(tmp_path):
+def figures(tmp_path, funnel=None, **metrics):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -23,23 +23,27 @@ def figures(tmp_path):
         fig.savefig(tmp_path / name)
         plt.close(fig)
         paths.append(str(tmp_path / name))
-    (tmp_path / "funnel.json").write_text(json.dumps({"funnel": {"sampled": 100, "passes": 40, "in_target": 12}}))
+    (tmp_path / "funnel.json").write_text(json.dumps(
+        {"funnel": funnel or {"sampled": 100, "passes": 40, "in_target": 12}, **metrics}, sort_keys=True))
     return paths
 
 
-def run_page(tmp_path, domain, table, metrics, oracle, target, prop, unit):
-    hist, funnel = figures(tmp_path)
+def run_page(tmp_path, domain, table, metrics, oracle, target, prop, unit, funnel=None, empty_run="", **files):
+    hist, funnel = figures(tmp_path, funnel, empty_run=empty_run)
     table.to_parquet(tmp_path / "verified.parquet")
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
     out = tmp_path / "index.html"
     landing_page(campaign="c", domain=domain, oracle=oracle, target=target, property_column=prop, property_kind=None,
                  unit=unit, verified=str(tmp_path / "verified.parquet"), oracle_metrics=str(tmp_path / "metrics.json"),
-                 funnel_metrics=str(tmp_path / "funnel.json"), hist=hist, funnel_png=funnel, out_html=str(out))
+                 funnel_metrics=str(tmp_path / "funnel.json"), hist=hist, funnel_png=funnel, out_html=str(out),
+                 **files)
     return out.read_text()
 
 
 def test_table_cells_say_not_run_and_failed_instead_of_nan():
     assert fmt_cell(np.nan) == fmt_cell(None) == fmt_cell(pd.NA) == "not run"
+    # missing values of every kind, read without identity tests (a float32 NaN, NaT)
+    assert fmt_cell(np.float32("nan")) == fmt_cell(pd.NaT) == "not run" and fmt_cell(np.False_) == "no"
     assert fmt_cell("SCF not converged", "dft_error") == "failed: SCF not converged"
     assert fmt_cell("", "oracle_error") == "ok" and fmt_cell(True) == "yes" and fmt_cell(1.0) == "1"
     assert fmt_cell(4.3217) == "4.32" and fmt_cell(np.int64(3)) == "3"
@@ -64,10 +68,11 @@ def test_molecule_page_leads_with_the_confirmed_hits_and_draws_their_orbitals(tm
     page = run_page(tmp_path, "molecules", rows, metrics, {"dft": {"top_k": 2}}, {"window": [4.0, 5.0]}, "gap_ev",
                     "eV")
     lead = page.index('class="lead"')
-    assert re.search(r"<b>1</b> confirmed hit of\s+2 checked", page) and page.index("confirmed: DFT gap in 4-5 eV") > lead
+    assert re.search(r"<b>1</b> confirmed hit of\s+2 checked", page) and page.index(
+        "confirmed: DFT HOMO-LUMO gap 4.33 eV, chance in 4-5 eV 0.95") > lead
     # the confirmed hit's card comes first, then the checked-but-not-confirmed one with its reason
     assert page.index("CN=C1C=C(O)C=NC1</h3>") < page.index("C#CC(N)=O</h3>")
-    assert "not confirmed: DFT gap 3.62 eV" in page
+    assert "not confirmed: DFT HOMO-LUMO gap 3.62 eV" in page
     assert page.count("HOMO density (xTB)</figcaption>") == 2 and page.count("LUMO density (xTB)</figcaption>") == 2
     assert page.count("data:image/svg+xml;base64") >= 4  # two molecules and their nearest known ones
     table = page[page.index('id="ranked"'):page.index("</table>", page.index('id="ranked"'))]

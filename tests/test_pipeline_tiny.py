@@ -331,3 +331,27 @@ def test_a_deleted_oracle_batch_stops_the_plan_and_the_recipe_keeps_the_verdicts
         assert res.returncode == 0, res.stderr[-2000:]
     assert "Nothing to be done" in res.stdout + res.stderr and (folder / "batch_000.parquet").is_file()
     assert checked.read_bytes() == kept
+
+
+def test_a_run_without_valid_samples_says_why_in_one_line(tiny_run, tmp_path, caplog):
+    """filter_rank on the tiny molecule campaign's data and predictor with samples that are all invalid: one
+    warning line names the empty run and counts each reject reason; the metrics (and so the summary) carry it."""
+    import logging
+
+    from invdesign.pipeline.filter import filter_rank
+
+    out, _ = tiny_run
+    samples = pd.read_parquet(out / "tiny_mol" / "samples" / "samples_vae.parquet").head(4)
+    samples.assign(smiles=["C(", "X", "[Xe]", "F"]).to_parquet(tmp_path / "samples.parquet")
+    data = out / "tiny_mol" / "data"
+    with caplog.at_level(logging.INFO, logger="invdesign"):
+        m = filter_rank(campaign="tiny_mol", domain="molecules", filters={}, target={"window": [4.0, 6.0]},
+                        property_column="gap_ev", unit="eV", runtime={"device": "cpu"},
+                        samples=[str(tmp_path / "samples.parquet")], dataset=str(data / "dataset.parquet"),
+                        known=str(data / "known.parquet"), predictor=str(out / "tiny_mol" / "models" / "predictor.pt"),
+                        ebm=[], csv=str(tmp_path / "c.csv"), parquet=str(tmp_path / "c.parquet"),
+                        metrics=str(tmp_path / "m.json"), structures=str(tmp_path / "structures"))
+    lines = [r.getMessage() for r in caplog.records if "no valid candidate" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].startswith("campaign tiny_mol: no valid candidate: 4 samples, 0 valid; "
+                                                   "reject reasons: invalid")
+    assert json.loads((tmp_path / "m.json").read_text())["empty_run"] == m["empty_run"] != ""

@@ -98,8 +98,9 @@ class Domain(ABC):
 
     @abstractmethod
     def top_candidates_html(self, candidates: pd.DataFrame, verified: pd.DataFrame | None, unit: str,
-                            out_html: str) -> None:
-        """The report's page of the best candidates."""
+                            out_html: str, columns: list[str] | None = None) -> None:
+        """The report's page of the best candidates, with ``columns`` (default :attr:`report_columns`; the report
+        passes the campaign's measured columns in place of the default property's)."""
 
 
 _cache: dict[str, Domain] = {}

@@ -207,10 +207,10 @@ class CrystalDomain(Domain):
     def write_export(self, verified, candidates, out_path):
         return write_cif_zip(candidates, out_path)
 
-    def top_candidates_html(self, candidates, verified, unit, out_html):
+    def top_candidates_html(self, candidates, verified, unit, out_html, columns=None):
         from ..pipeline.plots import crystal_table
 
-        crystal_table(candidates, out_html, self.report_columns, verified=verified)
+        crystal_table(candidates, out_html, columns or self.report_columns, verified=verified)
 
 
 def row_problems(df: pd.DataFrame, ds) -> list:

@@ -14,6 +14,7 @@ from ..chem.molecules import (build_vocab, check_molecules, decode_tokens, encod
                               selfies_tokens)
 from ..config import block_settings, dataset_settings
 from ..errors import InvdesignError
+from ..io import is_missing
 from ..featurize.molecule import EDGE_FEATURES, ELEMENTS, NODE_FEATURES, QM_FEATURES, feature_index, mol_to_graph
 from ..io import atomic_path, replaced_folder
 from ..models.samples import MoleculeSamples
@@ -247,7 +248,7 @@ def write_sdf(cands: pd.DataFrame, out_sdf: str) -> int:
             mol.SetProp("_Name", f"{row.get('campaign', '')} rank {row.get('final_rank', row.get('rank'))}")
             for col in tags:
                 value = row.get(col)
-                if value is None or (isinstance(value, float) and not np.isfinite(value)):
+                if is_missing(value) or (isinstance(value, float) and not np.isfinite(value)):
                     continue
                 mol.SetProp(col, str(value))
             writer.write(mol)
@@ -276,11 +277,11 @@ class MoleculeDomain(Domain):
     def write_export(self, verified, candidates, out_path):
         return write_sdf(verified, out_path)
 
-    def top_candidates_html(self, candidates, verified, unit, out_html):
+    def top_candidates_html(self, candidates, verified, unit, out_html, columns=None):
         from ..pipeline.plots import molecule_page
 
         molecule_page(verified if verified is not None else candidates[candidates["passes"].astype(bool)], unit,
-                      out_html, self.report_columns)
+                      out_html, columns or self.report_columns)
 
 
 def row_problems(df: pd.DataFrame, ds) -> list:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from pathlib import Path
 
@@ -91,6 +92,27 @@ def funnel_metrics(domain, checked: pd.DataFrame, keep: pd.DataFrame) -> dict:
     return out
 
 
+def _reason_key(reason) -> str:
+    """A reject reason without its particulars (numbers as N, listed elements as [...]), so that like reasons count
+    together: 'invalid: fewer than N heavy atoms', 'objective sa_score N > N'."""
+    if not isinstance(reason, str) or not reason.strip():
+        return "no reason given"
+    return re.sub(r"[-+]?\d+(\.\d+)?(e[-+]?\d+)?", "N", re.sub(r"\[[^\]]*\]", "[...]", reason.strip()))
+
+
+def empty_run_note(checked: pd.DataFrame, keep: pd.DataFrame) -> str:
+    """'' when a candidate passes every filter; else one line: no valid (or no passing) candidate, and how many
+    samples each reject reason removed."""
+    if len(keep) and keep["passes"].astype(bool).any():
+        return ""
+    what = "no passing candidate" if len(checked) and checked["valid"].astype(bool).any() else "no valid candidate"
+    dropped = checked.loc[~(checked["valid"].astype(bool) & checked["unique"].astype(bool)), "reject_reason"]
+    counts = pd.concat([dropped, keep.get("reject_reason", pd.Series(dtype=object))]).map(_reason_key).value_counts()
+    return (f"{what}: {len(checked)} samples, {int(checked['valid'].sum()) if len(checked) else 0} valid; "
+            + ("reject reasons: " + ", ".join(f"{k} {n}" for k, n in counts.items()) if len(counts) else
+               "no samples"))
+
+
 def filter_rank(*, campaign: str, domain: str, filters: dict, target: dict, property_column: str, unit: str,
                 runtime: dict, samples: list[str], dataset: str, known: str, predictor: str, ebm: list[str],
                 csv: str, parquet: str, metrics: str, structures: str) -> dict:
@@ -138,7 +160,10 @@ def filter_rank(*, campaign: str, domain: str, filters: dict, target: dict, prop
     write_table(keep, parquet)
     write_table(keep.drop(columns=[c for c in ("structure",) if c in keep]), csv)
     out = {"campaign": campaign, "domain": domain, "target": tgt, "property": property_column,
-           **funnel_metrics(dom, checked, keep), "filter_seconds": time.monotonic() - t0}
+           **funnel_metrics(dom, checked, keep), "empty_run": empty_run_note(checked, keep),
+           "filter_seconds": time.monotonic() - t0}
+    if out["empty_run"]:
+        log.warning("campaign %s: %s", campaign, out["empty_run"])
     log.info("%d candidates pass all filters; %d (%.0f%%) predicted inside the target", out["n_candidates"],
              out["n_candidates_in_target"], 100 * out["candidates_in_target_share"])
     write_json(out, metrics)
@@ -150,12 +175,13 @@ SUMMARY_LEAD = ("campaign", "confirmed_by", "n_confirmed", "n_checked_by_confirm
 
 
 def summary(*, metrics: list[str], oracle: list[str], csv: str) -> None:
-    """One row per campaign: the confirmed count of the oracle's highest tier first (``oracle/metrics.json``), then
-    the scalar entries of the funnel (``metrics.json``: predicted counts)."""
+    """One row per campaign: the confirmed count of the oracle's highest tier first (``oracle/metrics.json``), why
+    the run produced no passing candidate where it did not (``empty_run``), then the scalar entries of the funnel
+    (``metrics.json``: predicted counts)."""
     rows = []
     for p, q in zip(metrics, oracle):
         m, o = json.loads(Path(p).read_text()), json.loads(Path(q).read_text())
-        lead = {k: o.get(k) for k in SUMMARY_LEAD} | {"campaign": m["campaign"]}
+        lead = {k: o.get(k) for k in SUMMARY_LEAD} | {"campaign": m["campaign"], "empty_run": m.get("empty_run", "")}
         funnel = {k: v for k, v in m.items() if not isinstance(v, dict) and k not in lead}
         rows.append(lead | funnel | {"target": json.dumps(m["target"])})
     write_table(pd.DataFrame(rows), csv)

@@ -3,18 +3,24 @@
 One self-contained HTML file (pictures embedded), in this order:
 
 1. the number of candidates confirmed by the highest oracle tier that ran (the metrics' ``confirmed_by``), then the
-   predicted counts;
+   funnel in pipeline order through to confirmation (:func:`funnel_stages`);
 2. a card per confirmed hit, then cards of the best candidates that tier checked without confirming them (with
-   the reason), so the page is never empty of pictures:
-   * molecules: an RDKit drawing; DFT, xTB and predicted gap side by side; QED and SA score; the nearest known
-     molecule drawn with its similarity; the HOMO and LUMO densities on each heavy atom (|psi|^2 projected onto
-     atoms: the sign-free picture the featurization is built on) drawn as RDKit similarity maps;
+   the reason), so the page is never empty of pictures. Every label names the campaign's registered property
+   (:mod:`invdesign.properties`: description and unit) and the oracle's declared column that measured it
+   (:func:`measured_tiers`), never a fixed quantity; verdicts read table cells as numbers, strings or
+   :func:`invdesign.io.is_missing`, never by identity tests on numpy or pandas values:
+   * molecules: an RDKit drawing; each tier's value of the property (the calibrated xTB value as an estimate with
+     the 10-90% range of the calibration's held-out residuals, and where the calibration is flat, the raw range it
+     flattens) and the predicted one; QED and SA score; the nearest known molecule drawn with its similarity; the
+     HOMO and LUMO densities on each heavy atom (|psi|^2 projected onto atoms) drawn as RDKit similarity maps;
    * crystals: the relaxed cell (ASE's plotting), space group (spglib through pymatgen), density, E_hull by each
-     potential, the EOS scan with its Birch-Murnaghan fit and R^2 (pymatgen), the phase diagram of the
-     candidate's chemical system with the candidate placed on it (pymatgen's plotter), and its CIF;
-3. the ranked table, sortable and filterable, with units, "not run" for a check that did not run and
-   "failed: reason" for one that failed;
-4. the filter funnel and the property distributions (the figures of rule ``report_figures``).
+     potential, each potential's verdict ("stable" only on the hull, within :data:`HULL_TOLERANCE`; "metastable,
+     +x eV/atom" up to ``e_hull_max``), the EOS scans with their Birch-Murnaghan fit where they ran, the phase
+     diagram of the candidate's chemical system with the candidate placed on it (pymatgen's plotter), and its CIF;
+3. the ranked table of the candidates the first tier checked, sortable and filterable, in a scroll container, with
+   units, "not run" for a check that did not run and "failed: reason" for one that failed;
+4. the funnel and property distributions (the figures of rule ``report_figures``);
+5. a footer with the run's provenance (rule ``provenance``).
 
 The page checks itself: once loaded, ``<body data-images>`` holds "loaded/total" images (bench/report_browser.py
 reads it in headless Chromium).
@@ -27,12 +33,14 @@ import html
 import io
 import json
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..io import atomic_path
+from ..io import atomic_path, is_missing
+from ..oracles import ERROR_COLUMN
 
 #: cards of confirmed hits shown, and of checked but unconfirmed candidates after them
 MAX_CONFIRMED_CARDS = 12
@@ -59,7 +67,7 @@ def fmt(x, unit: str = "", digits: int = 2, missing: str = "not run") -> str:
 
 def fmt_cell(value, column: str = "") -> str:
     """One table cell: booleans as yes/no, numbers rounded, NaN/NA as 'not run', errors as 'failed: ...'."""
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+    if is_missing(value):
         return "not run"
     if column.endswith("error") and isinstance(value, str):
         return f"failed: {value}" if value else "ok"
@@ -104,6 +112,110 @@ def _plt():
 
 
 # ---------------------------------------------------------------------------------------------
+# what the campaign measures: labels and columns from the property registry and the oracle's declarations
+# ---------------------------------------------------------------------------------------------
+
+#: oracle name -> (first tier, its error column), (confirming tier, its error column)
+TIERS = {"xtb": (("xTB", ERROR_COLUMN), ("DFT", "dft_error")),
+         "chgnet": (("CHGNet", ERROR_COLUMN), ("SevenNet", "sevennet_error"))}
+
+#: energy above the hull (eV/atom) still called "on the hull" (stable); above it and within e_hull_max: metastable
+HULL_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class Tier:
+    who: str               # "DFT", "xTB estimate", "xTB raw", "CHGNet", ...
+    column: str | None     # the column of the verified table that measures the campaign property (None: none)
+    error: str             # the column saying why this tier failed on a row
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a card and the table say about the campaign property, read from the registry and the oracle."""
+    name: str              # "HOMO energy", "dipole moment (norm)", ... (the property column for a user property)
+    unit: str
+    target: dict
+    target_text: str
+    tiers: tuple[Tier, ...]  # highest tier first
+    e_hull_max: float | None = None
+    calibration: dict = field(default_factory=dict)  # the xTB calibration (knots, held-out residuals) or {}
+
+    def label(self, who: str, column: str = "") -> str:
+        """'HOMO energy, DFT (dft_homo_ev, eV)': the property, who measured it, the column and the unit."""
+        return f"{self.name}, {who} ({', '.join(x for x in (column, self.unit) if x)})"
+
+    def in_target(self, value) -> bool:
+        from ..targets import in_target
+
+        return bool(in_target([value], self.target)[0])
+
+
+def property_name(prop, property_column: str) -> str:
+    """The property in words: its registered description without the source's note in parentheses."""
+    return prop.description.split(" (")[0] if prop else property_column
+
+
+def measured_tiers(orc) -> tuple[Tier, ...]:
+    """The oracle's columns that measure the campaign property, highest tier first: the confirming tier's
+    (``DFT_QUANTITY``, or its declared column named after the first tier's), the first tier's
+    (``Property.measured_by``) and, for xTB, the raw quantity the calibration maps (``XTB_QUANTITY``)."""
+    from ..properties import DFT_QUANTITY, XTB_QUANTITY
+
+    (first, first_err), (second, second_err) = TIERS.get(orc.name, ((orc.name, ERROR_COLUMN), ("", "")))
+    m, name = orc.measures, orc.property.name if orc.property else ""
+    confirm = [c for c in orc.confirm_columns if m and (c == DFT_QUANTITY.get(name) or c.endswith(f"_{m}"))]
+    raw = XTB_QUANTITY.get(name) if m else None
+    tiers = [Tier(second, confirm[0] if confirm else None, second_err)] if orc.confirm_columns else []
+    tiers.append(Tier(f"{first} estimate" if raw in orc.columns else first, m, first_err))
+    if raw in orc.columns:
+        tiers.append(Tier(f"{first} raw", raw, first_err))
+    return tuple(tiers)
+
+
+def campaign_columns(columns, orc) -> list[str]:
+    """``columns`` with every registered measurement column (any property's, any tier's) replaced by those that
+    measure the campaign property (:func:`measured_tiers`, highest tier first), placed after ``unit``."""
+    from ..properties import DFT_QUANTITY, PROPERTIES, XTB_QUANTITY
+
+    mine = [t.column for t in measured_tiers(orc) if t.column]
+    every = {*XTB_QUANTITY.values(), *DFT_QUANTITY.values(), *(c for p in PROPERTIES.values()
+                                                                for c in p.measured_by.values())}
+    kept = [c for c in columns if c not in every and c not in mine]
+    i = kept.index("unit") + 1 if "unit" in kept else len(kept)
+    return kept[:i] + mine + kept[i:]
+
+
+def make_context(orc, unit: str, prepared: dict) -> Context:
+    from ..targets import describe_target
+
+    return Context(property_name(orc.property, orc.property_column), unit, orc.target,
+                   describe_target(orc.target, unit), measured_tiers(orc),
+                   getattr(orc.settings, "e_hull_max", None),
+                   prepared if "residuals" in prepared and "knots_x" in prepared else {})
+
+
+def estimate_text(value, calib: dict, unit: str) -> str | None:
+    """A calibrated value as an estimate with the 10-90% range of the calibration's held-out residuals, and where
+    the calibration is flat there, the raw range it flattens; None where there is no estimate."""
+    v = _num(value)
+    if v is None:
+        return None
+    u = f" {unit}" if unit else ""
+    r = np.asarray(calib.get("residuals") or [], float)
+    if not len(r):
+        return f"estimate {v:.2f}{u} (no held-out residuals: no interval)"
+    lo, hi = v + np.quantile(r, [0.1, 0.9])
+    text = f"estimate {v:.2f}{u} (10-90%: {lo:.2f} to {hi:.2f}{u})"
+    kx, ky = np.asarray(calib["knots_x"], float), np.asarray(calib["knots_y"], float)
+    flat = kx[np.isclose(ky, v, rtol=0, atol=1e-9)]
+    if len(flat) > 1 and flat.max() > flat.min():
+        text += (f"; flat calibration: every raw {calib.get('xtb_quantity', 'value')} from {flat.min():.2f} to "
+                 f"{flat.max():.2f} gives this estimate")
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
 # molecule cards
 # ---------------------------------------------------------------------------------------------
 
@@ -144,25 +256,35 @@ def orbital_map(smiles: str, densities, label: str, size=(220, 180)) -> str:
     return f"<figure>{_img(d.GetDrawingText(), 'image/png', label)}<figcaption>{label}</figcaption></figure>"
 
 
-def molecule_card(row: pd.Series, status: str, unit: str) -> str:
-    gap = [("DFT", fmt(row.get("dft_gap_ev"), unit, missing=_why(row, "dft_error", "not run"))),
-           ("xTB, calibrated", fmt(row.get("xtb_calibrated"), unit, missing=_why(row, "oracle_error", "not run"))),
-           ("xTB, raw", fmt(row.get("xtb_gap_ev"), unit)),
-           ("predicted", fmt(row.get("predicted_property"), unit))]
+def tier_values(row: pd.Series, ctx: Context) -> list[tuple[str, str]]:
+    """(label, text) of each tier's measure of the campaign property on this row; an estimate with its interval."""
+    out = []
+    for t in ctx.tiers:
+        if t.column is None:
+            text = f"not measured by {t.who.split()[0]}"
+        elif t.who.endswith("estimate"):
+            text = estimate_text(row.get(t.column), ctx.calibration, ctx.unit) or _why(row, t.error, "no estimate")
+        else:
+            text = fmt(row.get(t.column), ctx.unit, missing=_why(row, t.error, "not run"))
+        out.append((ctx.label(t.who, t.column or ""), text))
+    return out
+
+
+def molecule_card(row: pd.Series, status: str, ctx: Context) -> str:
+    values = [*tier_values(row, ctx), (ctx.label("predicted"), fmt(row.get("predicted_property"), ctx.unit))]
     nearest = row.get("nearest_known")
     facts = [("final rank", fmt_cell(row.get("final_rank"))), ("generator", fmt_cell(row.get("generator"))),
              ("QED", fmt(row.get("qed"), digits=2, missing="n/a")),
              ("SA score", fmt(row.get("sa_score"), digits=2, missing="n/a")),
-             ("chance DFT value is in the target", fmt(row.get("dft_target_probability"), digits=2))]
+             (f"chance the {ctx.tiers[0].who} value is in the target", fmt(row.get("dft_target_probability"),
+                                                                          digits=2))]
     return f"""
 <div class="card {status.split(':')[0].replace(' ', '-')}">
  <h3>{html.escape(str(row.get('smiles')))}</h3><p class="status">{html.escape(status)}</p>
  <div class="pics">{molecule_svg(row.get('smiles'))}
   {orbital_map(row.get('smiles'), row.get('xtb_homo_density'), 'HOMO density (xTB)')}
   {orbital_map(row.get('smiles'), row.get('xtb_lumo_density'), 'LUMO density (xTB)')}</div>
- <table class="kv"><tr>{''.join(f'<th>{k} gap</th>' for k, _ in gap)}</tr>
-  <tr>{''.join(f'<td>{html.escape(v)}</td>' for _, v in gap)}</tr></table>
- <table class="kv">{''.join(f'<tr><th>{k}</th><td>{html.escape(v)}</td></tr>' for k, v in facts)}</table>
+ {_kv(values + facts)}
  <div class="nearest"><p>nearest known molecule (similarity {fmt(row.get('nearest_known_similarity'),
                                                                    missing='n/a')}):
   {html.escape(str(nearest)) if isinstance(nearest, str) else 'none'}</p>
@@ -170,21 +292,29 @@ def molecule_card(row: pd.Series, status: str, unit: str) -> str:
 </div>"""
 
 
-def molecule_status(row: pd.Series, confirmed: bool, target_text: str) -> str:
-    if confirmed:
-        return f"confirmed: DFT gap {target_text}"
-    err = row.get("dft_error")
+def _kv(pairs) -> str:
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in pairs)
+    return f'<table class="kv">{rows}</table>'
+
+
+def molecule_status(row: pd.Series, confirmed: bool, ctx: Context) -> str:
+    """The verdict of the highest tier that measured the row: the confirming tier's value and chance, else the first
+    tier's estimate with its interval (or why there is none)."""
+    top, first = ctx.tiers[0], ctx.tiers[min(1, len(ctx.tiers) - 1)]
+    err, v = row.get(top.error), _num(row.get(top.column)) if top.column else None
+    verdict = "confirmed" if confirmed else "not confirmed"
     if isinstance(err, str) and err:
-        return f"not confirmed: DFT failed ({err[:80]})"
-    v = _num(row.get("dft_gap_ev"))
-    if v is None:
-        xtb = _num(row.get("xtb_calibrated"))
-        return ("checked by xTB only: " + (f"calibrated gap {xtb:.2f} eV, chance {target_text} "
-                                           f"{fmt(row.get('xtb_target_probability'))}" if xtb is not None else
-                                           str(row.get("xtb_calibration_note") or row.get("oracle_error") or
-                                               "no calibrated value")))
-    return (f"not confirmed: DFT gap {v:.2f} eV, chance {target_text} "
-            f"{fmt(row.get('dft_target_probability'))}")
+        return f"not confirmed: {top.who} failed ({err[:80]})"
+    if v is not None:
+        return (f"{verdict}: {top.who} {ctx.name} {fmt(v, ctx.unit)}, chance {ctx.target_text} "
+                f"{fmt(row.get('dft_target_probability'))}")
+    est = estimate_text(row.get(first.column), ctx.calibration, ctx.unit) if first.column else None
+    lead = f"{'confirmed' if confirmed else 'checked'} by {first.who.split()[0]} only"
+    if est is None:
+        note = row.get("xtb_calibration_note")
+        why = note if isinstance(note, str) and note else _why(row, first.error, f"no {ctx.name} estimate")
+        return f"{lead}: {why}"
+    return f"{lead}: {ctx.name} {est}, chance {ctx.target_text} {fmt(row.get('xtb_target_probability'))}"
 
 
 def _why(row, column: str, default: str) -> str:
@@ -283,7 +413,7 @@ def hull_plot(entries_json: str, structure, energy_per_atom, label: str) -> str:
         return f"<p>{label} phase diagram: could not be drawn ({type(exc).__name__})</p>"
 
 
-def crystal_card(row: pd.Series, status: str, unit: str) -> str:
+def crystal_card(row: pd.Series, status: str, ctx: Context) -> str:
     s = _structure(row.get("relaxed_cif"))
     if s is not None:
         from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
@@ -302,47 +432,69 @@ def crystal_card(row: pd.Series, status: str, unit: str) -> str:
              ("E_hull, SevenNet", fmt(row.get("sevennet_e_hull"), "eV/atom", 3,
                                        _why(row, "sevennet_error", "not run"))),
              ("E_hull on DFT entries (CHGNet)", fmt(row.get("e_hull_dft"), "eV/atom", 3, "no DFT entries")),
-             ("K, CHGNet EOS", fmt(row.get("eos_bulk_modulus_gpa"), "GPa", 0)),
-             ("K, SevenNet EOS", fmt(row.get("sevennet_eos_bulk_modulus_gpa"), "GPa", 0)),
-             ("K, predicted", fmt(row.get("predicted_property"), unit, 0)),
+             *tier_values(row, ctx), (ctx.label("predicted"), fmt(row.get("predicted_property"), ctx.unit, 1)),
              ("matches a known phase", fmt_cell(row.get("matches_known")) or "no")]
     cif = row.get("relaxed_cif")
     link = (f'<a download="{html.escape(str(row.get("formula")))}_rank{row.get("final_rank")}.cif" '
             f'href="data:chemical/x-cif;base64,{base64.b64encode(cif.encode()).decode()}">relaxed CIF</a>'
             if isinstance(cif, str) and cif else "")
     pics = [cell_picture(s) if s is not None else "<p>no relaxed cell</p>",
-            eos_plot(row.get("eos_points"), row.get("eos_bulk_modulus_gpa"), row.get("eos_r2"), "CHGNet"),
             hull_plot(row.get("hull_entries"), s, row.get("chgnet_energy_per_atom"), "CHGNet")]
-    if isinstance(row.get("sevennet_eos_points"), str) and row.get("sevennet_eos_points"):
-        pics.append(eos_plot(row.get("sevennet_eos_points"), row.get("sevennet_eos_bulk_modulus_gpa"),
-                             row.get("sevennet_eos_r2"), "SevenNet"))
+    for who, prefix in (("CHGNet", ""), ("SevenNet", "sevennet_")):  # EOS scans where they ran (bulk modulus)
+        if isinstance(row.get(f"{prefix}eos_points"), str) and row.get(f"{prefix}eos_points"):
+            pics.append(eos_plot(row.get(f"{prefix}eos_points"), row.get(f"{prefix}eos_bulk_modulus_gpa"),
+                                 row.get(f"{prefix}eos_r2"), who))
     return f"""
 <div class="card {status.split(':')[0].replace(' ', '-')}">
  <h3>{html.escape(str(row.get('formula')))}</h3><p class="status">{html.escape(status)}</p>
  <div class="pics">{''.join(pics)}</div>
- <table class="kv">{''.join(f'<tr><th>{k}</th><td>{html.escape(v)}</td></tr>' for k, v in facts)}</table>
+ {_kv(facts)}
  <p>{link}</p>
 </div>"""
 
 
-def crystal_status(row: pd.Series, confirmed: bool, target_text: str) -> str:
-    if confirmed:
-        return f"confirmed: stable, K {target_text} and novel, by both potentials"
-    why = []
-    for who, err, stable, k in (("CHGNet", "oracle_error", "stable", "eos_bulk_modulus_gpa"),
-                                ("SevenNet", "sevennet_error", "sevennet_stable", "sevennet_eos_bulk_modulus_gpa")):
-        e = row.get(err)
-        if isinstance(e, str) and e:
-            why.append(f"{who} failed ({e[:60]})")
-        elif row.get(stable) is False or row.get(stable) is np.False_:
-            why.append(f"{who}: not stable")
-        elif _num(row.get(k)) is not None and who == "CHGNet" and row.get("eos_in_target") is False:
-            why.append(f"{who}: K {fmt(row.get(k), 'GPa', 0)} outside the target")
-    if row.get("novel_after_relaxation") is False or row.get("novel_after_relaxation") is np.False_:
-        why.append(f"relaxed onto the known phase {row.get('matches_known')}")
-    if not isinstance(row.get("sevennet_error"), str):
-        return "checked by CHGNet only: " + ("; ".join(why) if why else "stable, in the target and novel")
-    return "not confirmed: " + ("; ".join(why) if why else "see the table")
+#: per potential: the hulls its stability is judged on, first found first (the oracle's own order: DFT entries where
+#: they cover the chemical system), and the column naming the known phase its relaxed cell matches
+HULLS = {"CHGNet": ((("e_hull_dft", "the hull of the DFT entries"), ("e_hull", "the CHGNet hull of the known phases")),
+                    "matches_known"),
+         "SevenNet": ((("sevennet_e_hull_dft", "the hull of the DFT entries"),
+                       ("sevennet_e_hull", "the SevenNet hull of the known phases")), "sevennet_matches_known")}
+
+
+def hull_verdict(e, e_hull_max, hull: str = "the hull") -> str:
+    """'stable' only on (or below) the hull, within HULL_TOLERANCE; 'metastable, +x eV/atom' up to e_hull_max."""
+    if e is None:
+        return "no energy above the hull"
+    if e <= HULL_TOLERANCE:
+        return f"stable ({e:+.3f} eV/atom: on or below {hull}, tolerance {HULL_TOLERANCE:g})"
+    if e_hull_max is not None and e <= e_hull_max:
+        return f"metastable, +{e:.3f} eV/atom above {hull} (within e_hull_max {e_hull_max:g})"
+    return f"unstable, +{e:.3f} eV/atom above {hull}"
+
+
+def potential_verdict(row: pd.Series, tier: Tier, ctx: Context) -> str:
+    """One potential's verdict on a cell: hull, the measured property against the target, novelty."""
+    hulls, known = HULLS.get(tier.who, ((), ""))
+    e, hull = next(((v, name) for v, name in ((_num(row.get(c)), name) for c, name in hulls) if v is not None),
+                   (None, ""))
+    err = row.get(tier.error)
+    if isinstance(err, str) and err:  # a failure after the relaxation (e.g. the EOS fit) keeps its hull verdict
+        return f"{tier.who}: {hull_verdict(e, ctx.e_hull_max, hull) + ', ' if e is not None else ''}failed ({err[:60]})"
+    v = _num(row.get(tier.column)) if tier.column else None
+    measured = (f"{ctx.name} not measured by {tier.who}" if tier.column is None else
+                f"{ctx.name}: no value" if v is None else
+                f"{ctx.name} {fmt(v, ctx.unit, 1)}, {'in' if ctx.in_target(v) else 'outside'} the target")
+    match = row.get(known)
+    novel = (f"relaxed onto the known phase {match}" if isinstance(match, str) and match else
+             "novel" if isinstance(match, str) else "novelty not checked")
+    return f"{tier.who}: {hull_verdict(e, ctx.e_hull_max, hull)}, {measured}, {novel}"
+
+
+def crystal_status(row: pd.Series, confirmed: bool, ctx: Context) -> str:
+    """Each potential that checked the cell, its verdicts; 'confirmed' only as the oracle's verdict says."""
+    ran = [t for t in reversed(ctx.tiers) if t.who in HULLS and isinstance(row.get(t.error), str)]
+    lead = "confirmed" if confirmed else "not confirmed" if len(ran) > 1 else f"checked by {ctx.tiers[-1].who} only"
+    return f"{lead}: " + "; ".join(potential_verdict(row, t, ctx) for t in ran)
 
 
 CARDS = {"molecules": (molecule_card, molecule_status), "crystals": (crystal_card, crystal_status)}
@@ -352,19 +504,21 @@ CARDS = {"molecules": (molecule_card, molecule_status), "crystals": (crystal_car
 # the table
 # ---------------------------------------------------------------------------------------------
 
-#: columns of the ranked table per domain (those present), with their units
+#: columns of the ranked table per domain (those present), with their units; MEASURED: the columns that measure the
+#: campaign property (:func:`measured_tiers`), with the estimate's interval
+MEASURED = "{measured}"
 TABLE_COLUMNS = {
-    "molecules": [("final_rank", ""), ("smiles", ""), ("dft_confirmed", ""), ("dft_gap_ev", "eV"),
-                  ("dft_target_probability", ""), ("xtb_calibrated", "eV"), ("xtb_gap_ev", "eV"),
-                  ("xtb_target_probability", ""), ("predicted_property", "{unit}"), ("qed", ""), ("sa_score", ""),
-                  ("nearest_known_similarity", ""), ("generator", ""), ("dft_error", ""), ("oracle_error", "")],
+    "molecules": [("final_rank", ""), ("smiles", ""), ("dft_confirmed", ""), (MEASURED, ""),
+                  ("dft_target_probability", ""), ("xtb_target_probability", ""), ("predicted_property", "{unit}"),
+                  ("qed", ""), ("sa_score", ""), ("nearest_known_similarity", ""), ("generator", ""),
+                  ("dft_error", ""), ("oracle_error", "")],
     "crystals": [("final_rank", ""), ("formula", ""), ("committee_confirmed", ""), ("stable", ""),
                  ("e_hull", "eV/atom"), ("sevennet_stable", ""), ("sevennet_e_hull", "eV/atom"),
-                 ("e_hull_dft", "eV/atom"), ("eos_bulk_modulus_gpa", "GPa"), ("eos_r2", ""),
-                 ("sevennet_eos_bulk_modulus_gpa", "GPa"), ("predicted_property", "{unit}"),
+                 ("e_hull_dft", "eV/atom"), (MEASURED, ""), ("predicted_property", "{unit}"),
                  ("novel_after_relaxation", ""), ("matches_known", ""), ("generator", ""), ("oracle_error", ""),
                  ("sevennet_error", "")],
 }
+INTERVAL = " 10-90%"
 
 TABLE_JS = """
 <script>
@@ -390,16 +544,45 @@ window.addEventListener('load', () => {
 </script>"""
 
 
-def ranked_table(verified: pd.DataFrame, domain: str, unit: str, n: int = 200) -> str:
-    cols = [(c, u.replace("{unit}", unit)) for c, u in TABLE_COLUMNS[domain] if c in verified]
+def table_columns(domain: str, ctx: Context) -> list[tuple[str, str]]:
+    """(column, unit) of the ranked table, the measured ones from the oracle's declarations."""
+    measured = []
+    for t in ctx.tiers:
+        estimate = t.who.endswith("estimate")
+        if t.column is not None:  # the header says which value is an estimate: 'xtb_calibrated (estimate, eV)'
+            measured.append((t.column, ", ".join(x for x in ("estimate" if estimate else "", ctx.unit) if x)))
+            if estimate and ctx.calibration:
+                measured.append((t.column + INTERVAL, ctx.unit))
+    return [c for col, u in TABLE_COLUMNS[domain]
+            for c in (measured if col == MEASURED else [(col, u.replace("{unit}", ctx.unit))])]
+
+
+def with_intervals(table: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+    """The table with the calibrated estimate's 10-90% range as a column beside it."""
+    out = table.copy()
+    for t in ctx.tiers:
+        if t.column in out and t.who.endswith("estimate") and ctx.calibration:
+            lo, hi = np.quantile(np.asarray(ctx.calibration["residuals"], float), [0.1, 0.9])
+            v = pd.to_numeric(out[t.column], errors="coerce")
+            out[t.column + INTERVAL] = [f"{x + lo:.2f} to {x + hi:.2f}" if np.isfinite(x) else None for x in v]
+    return out
+
+
+def ranked_table(verified: pd.DataFrame, domain: str, ctx: Context, n: int = 200) -> str:
+    """The candidates the first tier ran on (failures included), best first; the count says how many."""
+    ran = first_tier_ran(verified)
+    checked = with_intervals(verified[ran].head(n), ctx)
+    cols = [(c, u) for c, u in table_columns(domain, ctx) if c in checked]
     head = "".join(f'<th onclick="sortTable(this)">{html.escape(c)}{f" ({u})" if u else ""}</th>' for c, u in cols)
-    rows = []
-    for _, r in verified.head(n).iterrows():
-        rows.append("<tr>" + "".join(f"<td>{html.escape(fmt_cell(r[c], c))}</td>" for c, _ in cols) + "</tr>")
+    rows = ["<tr>" + "".join(f"<td>{html.escape(fmt_cell(r[c], c))}</td>" for c, _ in cols) + "</tr>"
+            for _, r in checked.iterrows()]
     return (f'<input placeholder="filter rows (any text)" oninput="filterTable(this)"/>'
-            f'<table id="ranked" class="ranked"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
-            f"<p>{min(n, len(verified))} of {len(verified)} checked candidates; click a header to sort. The whole "
-            "table: candidates_verified.csv / .parquet beside this report.</p>")
+            f'<div class="scroll"><table id="ranked" class="ranked"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>'
+            f"<p>{int(ran.sum())} of {len(verified)} candidates checked by {ctx.tiers[-1].who.split()[0]} "
+            f"({int(verified.get(ERROR_COLUMN, pd.Series(dtype=object)).eq('').sum())} without an error)"
+            f"{f'; the first {len(checked)} shown' if len(checked) < ran.sum() else ''}; click a header to sort. "
+            "The whole table: candidates_verified.csv / .parquet beside this report.</p>")
 
 
 STYLE = """<style>
@@ -413,55 +596,105 @@ body{font-family:system-ui,sans-serif;margin:1.2em;color:#222}
 figure{margin:0}figcaption{font-size:.8em;text-align:center}
 table.kv{border-collapse:collapse;margin:4px 0;font-size:.9em}
 table.kv th,table.kv td{border:1px solid #ddd;padding:2px 6px;text-align:left}
+div.scroll{max-width:100%;overflow-x:auto;max-height:80vh;overflow-y:auto}
 table.ranked{border-collapse:collapse;font-size:.85em}
 table.ranked th{cursor:pointer;background:#eee;position:sticky;top:0}
-table.ranked th,table.ranked td{border:1px solid #ddd;padding:2px 5px}
+table.ranked th,table.ranked td{border:1px solid #ddd;padding:2px 5px;max-width:18em;overflow-wrap:anywhere}
 </style>"""
 
 
-def landing_page(*, campaign: str, domain: str, oracle: dict, target: dict, property_column: str,
-                 property_kind: str | None, unit: str, verified: str, oracle_metrics: str, funnel_metrics: str,
-                 hist: str, funnel_png: str, out_html: str) -> None:
-    from ..artifacts import read_table
-    from ..targets import describe_target
-    from .verify import make_oracle
+#: the filter stages in pipeline order (the metrics' JSON keys are sorted alphabetically)
+PIPELINE_STAGES = ("sampled", "valid", "unique", "novel", "passes", "in_target")
+STAGE_LABELS = {"passes": "passes the filters", "in_target": "in target (predicted)"}
 
-    table = read_table(verified)
-    om = json.loads(Path(oracle_metrics).read_text())
-    fm = json.loads(Path(funnel_metrics).read_text())
-    orc = make_oracle(domain, oracle, target, property_column, property_kind)
-    confirmed = orc.confirmed(table).fillna(False).to_numpy(bool) if len(table) else np.zeros(0, bool)
-    checked = orc.confirm_ran(table).fillna(False).to_numpy(bool) if len(table) else np.zeros(0, bool)
-    target_text = describe_target(target, unit)
-    card, status = CARDS[domain]
+
+def first_tier_ran(table: pd.DataFrame) -> pd.Series:
+    """The rows the first tier ran on (its error column filled: '' or why it failed)."""
+    return table[ERROR_COLUMN].notna() if ERROR_COLUMN in table else pd.Series(False, index=table.index)
+
+
+def _count(rows, table: pd.DataFrame) -> int:
+    """How many rows an oracle's selector (``confirmed``, ``confirm_ran``, ...) picks; 0 for an empty table."""
+    return int(rows(table).fillna(False).sum()) if len(table) else 0
+
+
+def funnel_stages(funnel: dict, orc, verified: pd.DataFrame) -> dict[str, int]:
+    """The funnel in pipeline order through to confirmation: the filter's stages, then the candidates the first
+    tier checked, those the confirming tier checked (where it ran) and those confirmed (the oracle's verdicts)."""
+    (first, _), (second, second_err) = TIERS.get(orc.name, ((orc.name, ERROR_COLUMN), ("confirming tier", "")))
+    stages = {STAGE_LABELS.get(k, k): int(funnel[k]) for k in PIPELINE_STAGES if k in funnel}
+    stages[f"checked by {first}"] = _count(first_tier_ran, verified)
+    if second_err in verified and verified[second_err].notna().any():
+        stages[f"checked by {second}"] = _count(orc.confirm_ran, verified)
+    stages["confirmed"] = _count(orc.confirmed, verified)
+    return stages
+
+
+def pick_cards(table: pd.DataFrame, orc) -> list[tuple[int, bool]]:
+    """(row, confirmed) of the cards: confirmed hits, then rows the confirming tier checked without confirming
+    them, then (when those are few) the first tier's best."""
+    confirmed = orc.confirmed(table).fillna(False).to_numpy(bool)
+    checked = orc.confirm_ran(table).fillna(False).to_numpy(bool)
     picks = [(i, True) for i in np.flatnonzero(confirmed)[:MAX_CONFIRMED_CARDS]]
     picks += [(i, False) for i in np.flatnonzero(checked & ~confirmed)[:MAX_OTHER_CARDS]]
     if len(picks) < MAX_OTHER_CARDS:  # the confirming tier checked (almost) nothing: the first tier's best
         first = orc.first_tier_checked(table).fillna(False).to_numpy(bool) & ~confirmed & ~checked
         picks += [(i, False) for i in np.flatnonzero(first)[:MAX_OTHER_CARDS - len(picks)]]
-    cards = [card(table.iloc[i], status(table.iloc[i], ok, target_text), unit) for i, ok in picks]
-    n_conf = int(om.get("n_confirmed", confirmed.sum()))
-    funnel = fm.get("funnel", {})
-    order = ["sampled", "valid", "unique", "novel", "passes", "in_target"]
-    keys = [k for k in order if k in funnel] + [k for k in funnel if k not in order]
-    predicted = ", ".join(f"{k.replace('_', ' ')}: {funnel[k]}" for k in keys)
+    return picks
+
+
+def _read_json(path: str) -> dict:
+    return json.loads(Path(path).read_text()) if path and Path(path).exists() else {}
+
+
+def provenance_footer(prov: dict) -> str:
+    """The page footer: the commit, package and tool versions, models and device the run recorded."""
+    if not prov:
+        return "<footer><p>No provenance.json beside this campaign's results.</p></footer>"
+    tools = ", ".join(f"{k} {v}" for k, v in prov.get("tools", {}).items())
+    models = ", ".join(f"{Path(k).name} (sha256 {str(v)[:12]})" for k, v in prov.get("models", {}).items())
+    return (f"<footer><h2>Provenance</h2><p>invdesign {html.escape(str(prov.get('package_version')))}, commit "
+            f"{html.escape(str(prov.get('git_commit') or 'not a git checkout'))}; device "
+            f"{html.escape(str(prov.get('device')))}.</p><p>Tools: {html.escape(tools)}.</p>"
+            f"<p>Models: {html.escape(models or 'none')}.</p><p>The resolved configuration: provenance.json.</p>"
+            "</footer>")
+
+
+def landing_page(*, campaign: str, domain: str, oracle: dict, target: dict, property_column: str,
+                 property_kind: str | None, unit: str, verified: str, oracle_metrics: str, funnel_metrics: str,
+                 hist: str, funnel_png: str, out_html: str, prepared: str = "", provenance: str = "") -> None:
+    from ..artifacts import read_table
+    from .verify import make_oracle
+
+    table = read_table(verified)
+    om = _read_json(oracle_metrics)
+    orc = make_oracle(domain, oracle, target, property_column, property_kind)
+    ctx = make_context(orc, unit, _read_json(prepared))
+    card, status = CARDS[domain]
+    picks = pick_cards(table, orc) if len(table) else []
+    cards = [card(table.iloc[i], status(table.iloc[i], ok, ctx), ctx) for i, ok in picks]
+    n_conf = int(om.get("n_confirmed", _count(orc.confirmed, table)))
+    fm = _read_json(funnel_metrics)
+    stages = funnel_stages(fm.get("funnel", {}), orc, table)
+    empty = f'<p class="empty"><b>Empty run</b>: {html.escape(fm["empty_run"])}.</p>' if fm.get("empty_run") else ""
     figures = "".join(_img(Path(p).read_bytes(), "image/png", Path(p).stem) for p in (funnel_png, hist)
                       if Path(p).exists())
     page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(campaign)}: confirmed hits</title>
 {STYLE}</head><body>
-<h1>Campaign {html.escape(campaign)} ({html.escape(domain)}): {html.escape(property_column)}
- {html.escape(target_text)}</h1>
+<h1>Campaign {html.escape(campaign)} ({html.escape(domain)}): {html.escape(ctx.name)}
+ {html.escape(ctx.target_text)}</h1>
 <p class="lead"><b>{n_conf}</b> confirmed hit{'s' if n_conf != 1 else ''} of
- {om.get('n_checked_by_confirming_tier', int(checked.sum()))} checked by the highest tier that ran:
+ {om.get('n_checked_by_confirming_tier', _count(orc.confirm_ran, table))} checked by the highest tier that ran:
  {html.escape(str(om.get('confirmed_by', 'no oracle')))}.</p>
-<p>Predicted (the independent predictor, before any physics): {html.escape(predicted)}.</p>
-<h2>Confirmed hits{', then the best checked candidates that were not confirmed' if len(picks) > len(
-        [p for p in picks if p[1]]) else ''}</h2>
+<p>Funnel, in pipeline order: {html.escape(', '.join(f'{k}: {v}' for k, v in stages.items()))}.</p>{empty}
+<h2>Confirmed hits{', then the best checked candidates that were not confirmed' if any(
+        not ok for _, ok in picks) else ''}</h2>
 <div class="cards">{''.join(cards) or '<p>No candidate reached the confirming tier.</p>'}</div>
 <h2>Ranked candidates (the oracle's order)</h2>
-{ranked_table(table, domain, unit)}
+{ranked_table(table, domain, ctx)}
 <h2>Funnel and property distributions</h2>
 <div class="pics">{figures}</div>
+{provenance_footer(_read_json(provenance))}
 {TABLE_JS}
 </body></html>"""
     with atomic_path(out_html) as tmp:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io import atomic_path
+from ..io import atomic_path, is_missing
 
 
 def _plt():
@@ -49,17 +49,16 @@ def property_histogram(dataset: pd.DataFrame, samples_pred: np.ndarray, candidat
     plt.close(fig)
 
 
-def funnel(metrics: dict, out_png: str, extra: dict | None = None) -> None:
+def funnel(stages: dict, title: str, out_png: str) -> None:
+    """Horizontal bars of the funnel's stages, the first at the top, in the order given (pipeline order)."""
     plt = _plt()
-    stages = dict(metrics["funnel"])
-    stages.update(extra or {})
     fig, ax = plt.subplots(figsize=(7, 3.5))
     names, counts = list(stages)[::-1], list(stages.values())[::-1]
     bars = ax.barh(names, counts, color="tab:blue")
     for bar, c in zip(bars, counts):
         ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {c}", va="center", fontsize=9)
-    ax.set_xlabel("samples kept")
-    ax.set_title(f"{metrics['campaign']}: how many samples each filter kept")
+    ax.set_xlabel("candidates kept")
+    ax.set_title(title)
     fig.tight_layout()
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
@@ -67,7 +66,7 @@ def funnel(metrics: dict, out_png: str, extra: dict | None = None) -> None:
 
 
 def molecule_grid(cands: pd.DataFrame, unit: str, n: int = 24):
-    """RDKit grid image (PIL) of the best ``n`` molecules with their predicted and calibrated xTB values."""
+    """RDKit grid image (PIL) of the best ``n`` molecules with their predicted values and calibrated xTB estimates."""
     from rdkit import Chem
     from rdkit.Chem import Draw
 
@@ -77,9 +76,9 @@ def molecule_grid(cands: pd.DataFrame, unit: str, n: int = 24):
         if mol is None:
             continue
         legend = f"#{row.get('final_rank', row['rank'])} pred {row['predicted_property']:.2f} {unit}"
-        xtb = row.get("xtb_calibrated", np.nan)
-        if xtb is not None and np.isfinite(xtb):
-            legend += f" | xTB {xtb:.2f}"
+        xtb = pd.to_numeric(row.get("xtb_calibrated"), errors="coerce")
+        if not is_missing(xtb) and np.isfinite(xtb):
+            legend += f" | xTB est. {xtb:.2f}"
         mols.append(mol), legends.append(legend)
     return Draw.MolsToGridImage(mols, molsPerRow=4, subImgSize=(260, 220), legends=legends)
 

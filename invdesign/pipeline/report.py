@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from ..artifacts import read_table
+from .landing import campaign_columns, funnel_stages, property_name
 from .plots import funnel, property_histogram
 from .verify import make_oracle
 
@@ -20,14 +21,32 @@ def report_figures(*, domain: str, oracle: dict, target: dict, property_column: 
     data = read_table(dataset, ["property", "split"])
     cands = read_table(candidates, ["predicted_property", "passes"])
     checked = read_table(verified)
-    label = f"{property_column} ({unit})" if unit else property_column
-    extra_hist, extra_funnel = {}, {}
+    extra_hist = {}
     if "generator" in cands and cands["generator"].nunique() > 1:  # merged campaigns: one curve per generator
         for gen, part in cands[cands["passes"].astype(bool)].groupby("generator"):
             extra_hist[f"passing, {gen}"] = part["predicted_property"].to_numpy(float)
-    o_hist, o_funnel = make_oracle(domain, oracle, target, property_column, property_kind).report_extras(checked)
-    extra_hist.update(o_hist)
-    extra_funnel.update(o_funnel)
+    orc = make_oracle(domain, oracle, target, property_column, property_kind)
+    name = property_name(orc.property, property_column)
+    label = f"{name} ({unit})" if unit else name
+    extra_hist.update(orc.report_extras(checked)[0])
     property_histogram(data, cands["predicted_property"].to_numpy(float), cands, target, label, hist, extra_hist)
-    funnel(json.loads(Path(metrics).read_text()), funnel_png, extra_funnel)
-    get_domain(domain).top_candidates_html(cands, checked, unit, top)
+    m = json.loads(Path(metrics).read_text())
+    funnel(funnel_stages(m["funnel"], orc, checked), f"{m['campaign']}: candidates kept at each stage", funnel_png)
+    dom = get_domain(domain)
+    dom.top_candidates_html(cands, checked, unit, top, campaign_columns(dom.report_columns, orc))
+
+
+def report_requested(argv: list[str]) -> bool:
+    """Whether Snakemake was asked for ``--report`` from existing results (not ``--report-after-run``)."""
+    return any(a == "--report" or a.startswith("--report=") for a in argv) and "--report-after-run" not in argv
+
+
+def require_finished(paths: list[str]) -> None:
+    """``snakemake --report`` builds from a finished run: one line naming what is missing before one."""
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        from ..errors import InvdesignError
+
+        raise InvdesignError(f"snakemake --report needs a finished run: {len(missing)} of the report's "
+                             f"{len(paths)} files are missing (first: {missing[0]}); run `snakemake` first, or "
+                             "add --report-after-run")

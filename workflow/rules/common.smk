@@ -14,6 +14,7 @@ from invdesign.domains import EXPORT_SUFFIX
 from invdesign.artifacts import batch_ids, check_intact, clock_skew
 from invdesign.errors import InvdesignError
 from invdesign.pipeline.launch import train_resources
+from invdesign.pipeline.report import report_requested, require_finished
 
 
 def one_line(call, *args):
@@ -82,6 +83,7 @@ VERIFIED = f"{RESULTS}/{{campaign}}/candidates_verified.parquet"
 CHECKED = f"{RESULTS}/{{campaign}}/oracle/checked.parquet"
 CONFIRM_BATCH = f"{RESULTS}/{{campaign}}/oracle/confirm/batches/batch_{{batch}}.parquet"
 ORACLE_METRICS = f"{RESULTS}/{{campaign}}/oracle/metrics.json"
+PROVENANCE = f"{RESULTS}/{{campaign}}/provenance.json"
 
 
 wildcard_constraints:

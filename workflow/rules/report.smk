@@ -40,6 +40,8 @@ rule report_landing:
         funnel_metrics=intact(FUNNEL),
         hist=f"{RESULTS}/{{campaign}}/report/property_distribution.png",
         funnel_png=f"{RESULTS}/{{campaign}}/report/funnel.png",
+        prepared=intact(PREPARED),
+        provenance=PROVENANCE,
     output:
         out_html=report(f"{RESULTS}/{{campaign}}/report/index.html", caption="../report/landing.rst",
                         category="{campaign}", subcategory="1. confirmed hits (start here)"),
@@ -58,3 +60,30 @@ rule report_landing:
         "../../envs/chem.yaml"
     script:
         "../scripts/report_landing.py"
+
+
+rule provenance:
+    """What produced the campaign's results (invdesign.pipeline.provenance): the resolved config, commit, package and
+    tool versions, the trained models' sha256 and the device; the landing page shows it in its footer."""
+    input:
+        models=lambda wc: [f"{RESULTS}/{wc.campaign}/models/generator_{g}.pt" for g in generator_types(wc.campaign)]
+        + [f"{RESULTS}/{wc.campaign}/models/predictor.pt"],
+    output:
+        provenance=PROVENANCE,
+    params:
+        campaign=lambda wc: wc.campaign,
+        config=lambda wc: {"results": RESULTS, "data": SETTINGS.data.to_dict(), "campaign": camp(wc).to_dict()},
+        runtime=SETTINGS.runtime.to_dict(),
+    log:
+        log_path("provenance"),
+    threads: 1
+    conda:
+        "../../envs/chem.yaml"
+    script:
+        "../scripts/provenance.py"
+
+
+# `snakemake --report` before a finished run: one line instead of Snakemake's "marked for report but does not exist"
+if report_requested(sys.argv):
+    one_line(require_finished, [p for r in (rules.report_figures, rules.report_landing) for pattern in r.output
+                                for p in expand(pattern, campaign=CAMPAIGNS)])
