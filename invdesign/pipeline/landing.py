@@ -618,6 +618,14 @@ def _count(rows, table: pd.DataFrame) -> int:
     return int(rows(table).fillna(False).sum()) if len(table) else 0
 
 
+def confirmed_rows(orc):
+    """The rows a page counts as confirmed: the verified table's ``confirmed`` column, written once where the oracle
+    ran (``verify``), never recomputed where the page is rendered; the oracle's rule only for a table without it."""
+    def rows(table: pd.DataFrame) -> pd.Series:
+        return table["confirmed"].astype("boolean") if "confirmed" in table else orc.confirmed(table)
+    return rows
+
+
 def funnel_stages(funnel: dict, orc, verified: pd.DataFrame) -> dict[str, int]:
     """The funnel in pipeline order through to confirmation: the filter's stages, then the candidates the first
     tier checked, those the confirming tier checked (where it ran) and those confirmed (the oracle's verdicts)."""
@@ -626,14 +634,14 @@ def funnel_stages(funnel: dict, orc, verified: pd.DataFrame) -> dict[str, int]:
     stages[f"checked by {first}"] = _count(first_tier_ran, verified)
     if second_err in verified and verified[second_err].notna().any():
         stages[f"checked by {second}"] = _count(orc.confirm_ran, verified)
-    stages["confirmed"] = _count(orc.confirmed, verified)
+    stages["confirmed"] = _count(confirmed_rows(orc), verified)
     return stages
 
 
 def pick_cards(table: pd.DataFrame, orc) -> list[tuple[int, bool]]:
     """(row, confirmed) of the cards: confirmed hits, then rows the confirming tier checked without confirming
     them, then (when those are few) the first tier's best."""
-    confirmed = orc.confirmed(table).fillna(False).to_numpy(bool)
+    confirmed = confirmed_rows(orc)(table).fillna(False).to_numpy(bool)
     checked = orc.confirm_ran(table).fillna(False).to_numpy(bool)
     picks = [(i, True) for i in np.flatnonzero(confirmed)[:MAX_CONFIRMED_CARDS]]
     picks += [(i, False) for i in np.flatnonzero(checked & ~confirmed)[:MAX_OTHER_CARDS]]
@@ -673,7 +681,7 @@ def landing_page(*, campaign: str, domain: str, oracle: dict, target: dict, prop
     card, status = CARDS[domain]
     picks = pick_cards(table, orc) if len(table) else []
     cards = [card(table.iloc[i], status(table.iloc[i], ok, ctx), ctx) for i, ok in picks]
-    n_conf = int(om.get("n_confirmed", _count(orc.confirmed, table)))
+    n_conf = int(om.get("n_confirmed", _count(confirmed_rows(orc), table)))
     fm = _read_json(funnel_metrics)
     stages = funnel_stages(fm.get("funnel", {}), orc, table)
     empty = f'<p class="empty"><b>Empty run</b>: {html.escape(fm["empty_run"])}.</p>' if fm.get("empty_run") else ""
