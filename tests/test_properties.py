@@ -82,3 +82,17 @@ def test_xtb_tier_measures_dipole_and_polarizability_with_the_right_sign_and_uni
     assert out["xtb_dipole_debye"] == pytest.approx(3.83, abs=0.4)
     assert 0.5 * 24.45 < out["xtb_polarizability_bohr3"] < 0.8 * 24.45
     assert "xtb_polarizability_bohr3" not in xtb_verify("CC#N", conformers=1)  # only where a campaign asks for it
+
+
+def test_a_target_no_oracle_measures_is_said_at_validation(tmp_path, capsys):
+    """Every QM9 property is a valid target; one without an oracle (U0) is said in one line before any job, a measured
+    one (the dipole) is not."""
+    from invdesign.config.__main__ import main
+
+    for prop, target, warned in (("u0_ev", "{max: -12000, unit: eV}", True), ("dipole_debye", "{min: 5, unit: D}", False)):
+        path = tmp_path / f"{prop}.yaml"
+        path.write_text(f"campaigns:\n  c:\n    domain: molecules\n    dataset: {{source: qm9, property_column: {prop}}}\n"
+                        f"    target: {target}\n")
+        assert main([str(path)]) == 0
+        err = capsys.readouterr().err
+        assert ("the xtb oracle does not measure u0_ev" in err) is warned, err

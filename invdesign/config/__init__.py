@@ -71,6 +71,12 @@ def block_settings(kind: str, domain: str, data=None, where: str = ""):
     return {"featurize": FEATURIZE, "filters": FILTERS}[kind][domain].parse(data, where or kind)
 
 
+def unmeasured_notes(config: dict) -> list[str]:
+    """For a validated config, one line for each campaign whose target property no oracle measures."""
+    cfg = Config.parse(config)
+    return [c.unmeasured_note for c in cfg.campaigns.values() if c.unmeasured_note]
+
+
 def load_config(path: str | Path) -> dict:
     """Read a YAML or JSON config file (:func:`~invdesign.config.files.read_config_file`: no key twice, no YTE)
     and validate it (:func:`validate_config`)."""

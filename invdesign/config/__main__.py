@@ -12,7 +12,7 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     from ..errors import InvdesignError
-    from . import load_config
+    from . import load_config, unmeasured_notes
 
     paths = sys.argv[1:] if argv is None else argv
     if not paths or paths[0] in ("-h", "--help"):
@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         campaigns = ", ".join(cfg.get("campaigns", {}))
         print(f"{path}: valid (campaigns: {campaigns})")
+        for note in unmeasured_notes(cfg):
+            print(f"invdesign warning: {note}", file=sys.stderr)
     return 0
 
 

@@ -498,6 +498,17 @@ class Campaign:
         return self.dataset.registered_property()
 
     @property
+    def unmeasured_note(self) -> str:
+        """One line where no tier of the campaign's oracle measures its target property ('' where one does): the
+        campaign still runs, ranked by the predictor, and its verified table says the property was not measured."""
+        prop, oracle = self.target_property, self.oracle.type
+        if prop is not None and oracle in prop.measured_by:
+            return ""
+        return (f"campaign {self.name}: the {oracle} oracle does not measure {self.dataset.property_column}"
+                + ("" if prop else " (a user property: set dataset.property_kind if it is a registered one)")
+                + "; its candidates are ranked by the predictor alone and no hit is confirmed by physics")
+
+    @property
     def unit(self) -> str:
         p = self.target_property
         return p.unit if p else (self.target.unit or "")

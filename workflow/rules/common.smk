@@ -58,6 +58,9 @@ _skew = clock_skew([RESULTS, *_cli_configfiles, *(p for c in SETTINGS.campaigns.
     getattr(c.dataset, "path", None), getattr(c.dataset, "table", None), *c.filters.known_library) if p)])
 if _skew and workflow.is_main_process:  # once, not again in each job's own process
     sys.stderr.write(f"invdesign warning: {_skew}\n")
+for _camp in SETTINGS.campaigns.values():  # a target no oracle measures is said before any job, not after them
+    if _camp.unmeasured_note and workflow.is_main_process:
+        sys.stderr.write(f"invdesign warning: {_camp.unmeasured_note}\n")
 THREADS = SETTINGS.runtime.threads
 # GPUs a training job asks the executor for (SLURM --gpus, Kubernetes nvidia.com/gpu); 0 on CPU-only runs
 GPUS = 0 if SETTINGS.runtime.device == "cpu" else SETTINGS.runtime.gpus
