@@ -119,6 +119,7 @@ def main(argv=None) -> dict:
     from invdesign.device import resolve_device
     from invdesign.io import atomic_path
     from invdesign.pipeline import launch
+    from invdesign.pipeline.train import fit_generator, fit_predictor
     from invdesign.pipeline.glue import setup_logging
 
     setup_logging(None)  # per-epoch progress lines on stderr
@@ -157,7 +158,8 @@ def main(argv=None) -> dict:
         util = GpuUtilisation().start()
         t = time.monotonic()
         # the training rules' own launch: in this process, or torchrun with one process per GPU
-        m = launch.train(role, args.campaign, settings, runtime, graphs, str(out / f"{kind}.pt"),
+        fit = fit_generator if role == "generator" else fit_predictor
+        m = launch.train(role, fit, args.campaign, settings, runtime, graphs, str(out / f"{kind}.pt"),
                          str(out / f"{kind}_metrics.json"))
         epochs = m["epochs_run"]
         row = {"seconds": time.monotonic() - t, "epochs": epochs, "s_per_epoch": m["seconds"] / epochs,

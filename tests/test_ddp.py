@@ -30,6 +30,7 @@ def test_torchrun_ddp_trains_rank0_writes_and_the_ranks_log_reaches_the_rule_log
     """runtime.gpus = 2 goes through the training rules' launcher (torchrun, gloo); what the ranks print lands in
     the rule's log file, not only on the job's stdout (which a SLURM executor deletes once the job succeeds)."""
     from invdesign.pipeline import launch
+    from invdesign.pipeline.train import fit_predictor
     from invdesign.pipeline.glue import setup_logging
 
     write_toy_graphs(tmp_path / "graphs.pt")
@@ -38,7 +39,7 @@ def test_torchrun_ddp_trains_rank0_writes_and_the_ranks_log_reaches_the_rule_log
     rule_log = tmp_path / "train_predictor.log"
     setup_logging(str(rule_log))
     try:
-        metrics = launch.train("predictor", "ddp", camp, {"device": "cpu", "gpus": 2}, str(tmp_path / "graphs.pt"),
+        metrics = launch.train("predictor", fit_predictor, "ddp", camp, {"device": "cpu", "gpus": 2}, str(tmp_path / "graphs.pt"),
                                str(tmp_path / "p.pt"), str(tmp_path / "m.json"))
     finally:
         setup_logging(None)

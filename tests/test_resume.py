@@ -102,6 +102,7 @@ def test_data_parallel_training_killed_mid_run_resumes_through_the_launcher(tmp_
     checkpoint of epoch 2 (every process's random state restored) and end where an uninterrupted run ends; the
     checkpoint is deleted once the model is saved."""
     from invdesign.pipeline import launch
+    from invdesign.pipeline.train import fit_predictor
 
     write_toy_graphs(tmp_path / "graphs.pt")
     camp = toy_predictor_settings(epochs=4)
@@ -119,10 +120,10 @@ def test_data_parallel_training_killed_mid_run_resumes_through_the_launcher(tmp_
     assert res.returncode != 0 and not (tmp_path / "p.pt").exists(), res.stderr[-2000:]
     assert torch.load(tmp_path / "p.pt.resume", weights_only=False)["epoch"] == 2
 
-    metrics = launch.train("predictor", "ddp", camp, runtime, paths["graphs.pt"], paths["p.pt"], paths["m.json"])
+    metrics = launch.train("predictor", fit_predictor, "ddp", camp, runtime, paths["graphs.pt"], paths["p.pt"], paths["m.json"])
     assert metrics["resumed_after_epoch"] == 2 and metrics["epochs_run"] == 4 and metrics["processes"] == 2
     assert not (tmp_path / "p.pt.resume").exists()
-    ref = launch.train("predictor", "ddp", camp, runtime, paths["graphs.pt"], paths["ref.pt"], paths["ref.json"])
+    ref = launch.train("predictor", fit_predictor, "ddp", camp, runtime, paths["graphs.pt"], paths["ref.pt"], paths["ref.json"])
     assert ref["resumed_after_epoch"] == 0
     a = torch.load(paths["p.pt"], weights_only=False)["state_dict"]
     b = torch.load(paths["ref.pt"], weights_only=False)["state_dict"]

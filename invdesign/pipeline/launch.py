@@ -117,14 +117,12 @@ def _run_into_log(cmd: list[str]) -> int:
     return proc.wait()
 
 
-def train(kind: str, name: str, settings: dict, runtime: dict, graphs: str, model: str, metrics: str) -> dict:
+def train(kind: str, fit, name: str, settings: dict, runtime: dict, graphs: str, model: str, metrics: str) -> dict:
     """Train ``kind`` ("generator" or "predictor") with its training ``settings`` (model and train parts) as the
-    training rules do: in this process, or under torchrun when ``runtime`` asks for several processes or nodes.
-    Returns the metrics written to ``metrics``."""
+    training rules do: ``fit(name, settings, runtime, graphs, model, metrics)`` in this process, or the same under
+    torchrun (``invdesign.pipeline.train_entry``) when ``runtime`` asks for several processes or nodes. Returns the
+    metrics written to ``metrics``."""
     if uses_torchrun(runtime):
         run_torchrun(kind, name, settings, runtime, graphs, model, metrics)
         return json.loads(Path(metrics).read_text())
-    from .train import fit_generator, fit_predictor  # torch: imported only when this process trains
-
-    fn = fit_generator if kind == "generator" else fit_predictor
-    return fn(name, settings, runtime, graphs, model, metrics)
+    return fit(name, settings, runtime, graphs, model, metrics)

@@ -23,13 +23,13 @@ log = logging.getLogger("invdesign")
 def train_generator(*, campaign: str, generator: dict, runtime: dict, graphs: str, model: str,
                     metrics: str) -> dict:
     """Rule entry: ``generator`` is :meth:`Generator.training_params`."""
-    return launch.train("generator", campaign, generator, runtime, graphs, model, metrics)
+    return launch.train("generator", fit_generator, campaign, generator, runtime, graphs, model, metrics)
 
 
 def train_predictor(*, campaign: str, predictor: dict, runtime: dict, graphs: str, model: str,
                     metrics: str) -> dict:
     """Rule entry: ``predictor`` is :meth:`Predictor.training_params`."""
-    return launch.train("predictor", campaign, predictor, runtime, graphs, model, metrics)
+    return launch.train("predictor", fit_predictor, campaign, predictor, runtime, graphs, model, metrics)
 
 
 def _fit_and_save(kind: str, model, data, train, runtime: dict, out_path: str, metrics_path: str, name: str,
