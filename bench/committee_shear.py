@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _util import run_or_analyse, run_or_analyse_parser
+from _util import run_or_analyse, run_or_analyse_parser, write_analysis
 
 log = logging.getLogger("bench")
 DATA = "mp-binary-pbe-elasticity-2025.1.json.gz"
@@ -124,13 +124,13 @@ def analyse(args) -> dict:
         for q, name in QUANTITIES.items():
             v, ref = d.loc[ok, f"{p}_{q}"].to_numpy(float), d.loc[ok, f"mp_{q}"].to_numpy(float)
             res[p][name] = errors_summary(v - ref, ref, v, np.random.default_rng(0)) if ok.any() else None
+            res[p]["signed_errors_gpa"] = res[p].get("signed_errors_gpa", {}) | {name: [round(float(e), 2)
+                                                                                     for e in v - ref]}
     res["committee_sevennet_minus_chgnet"] = {name: errors_summary(
         d.loc[both, f"sevennet_{q}"].to_numpy(float) - d.loc[both, f"chgnet_{q}"].to_numpy(float),
         d.loc[both, f"chgnet_{q}"].to_numpy(float), d.loc[both, f"sevennet_{q}"].to_numpy(float),
         np.random.default_rng(0)) for q, name in QUANTITIES.items()} if both.any() else None
-    (out / "analysis.json").write_text(json.dumps(res, indent=1) + "\n")
-    print(json.dumps(res, indent=1))
-    return res
+    return write_analysis(out, res)
 
 
 def main(argv=None) -> None:
