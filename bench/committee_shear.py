@@ -27,6 +27,8 @@ log = logging.getLogger("bench")
 DATA = "mp-binary-pbe-elasticity-2025.1.json.gz"
 POTENTIALS = ("chgnet", "sevennet")
 QUANTITIES = {"g": "shear_modulus_gpa", "k": "bulk_modulus_gpa", "hardness": "vickers_hardness_gpa"}
+#: the targets of config/mp_shear.yaml, config/materials_bulk_modulus.yaml and config/mp_hardness.yaml (GPa)
+TARGETS = {"g": 150.0, "k": 250.0, "hardness": 20.0}
 
 
 def sample(path: Path, max_sites: int, seed: int) -> list[dict]:
@@ -101,6 +103,13 @@ def errors_summary(err: np.ndarray, ref: np.ndarray, val: np.ndarray, rng) -> di
             "spearman_r": float(spearmanr(val, ref).statistic)}
 
 
+def threshold_verdicts(val: np.ndarray, ref: np.ndarray, threshold: float) -> dict:
+    """The verdict "at least ``threshold``" by the potential against MP's (not in the plan: the configs' targets)."""
+    v, r = val >= threshold, ref >= threshold
+    return {"threshold_gpa": threshold, "n_mp_at_least": int(r.sum()), "n_potential_at_least": int(v.sum()),
+            "n_both": int((v & r).sum()), "n_agree": int((v == r).sum()), "n": int(len(v))}
+
+
 def _versions() -> dict:
     from importlib.metadata import version
 
@@ -124,6 +133,8 @@ def analyse(args) -> dict:
         for q, name in QUANTITIES.items():
             v, ref = d.loc[ok, f"{p}_{q}"].to_numpy(float), d.loc[ok, f"mp_{q}"].to_numpy(float)
             res[p][name] = errors_summary(v - ref, ref, v, np.random.default_rng(0)) if ok.any() else None
+            res[p][name] = res[p][name] and res[p][name] | {"at_target": threshold_verdicts(v, ref, TARGETS[q])} | (
+                {"median_ratio_to_mp": float(np.median(v / ref))} if q != "hardness" else {})  # H_V can be <= 0
             res[p]["signed_errors_gpa"] = res[p].get("signed_errors_gpa", {}) | {name: [round(float(e), 2)
                                                                                      for e in v - ref]}
     res["committee_sevennet_minus_chgnet"] = {name: errors_summary(
