@@ -15,6 +15,9 @@ MPtrj), so candidates and reference phases relaxed with it can share one phase d
 * :func:`eos_bulk_modulus` fits a Birch-Murnaghan EOS with matcalc's ``EOSCalc`` driven by the
   ``CHGNetCalculator`` object.
 * :func:`verify_crystals` chains the three into one table.
+* :class:`ChgnetOracle` is the workflow's oracle; for a shear-modulus or hardness campaign it adds the elastic
+  tensor of each relaxed cell (:mod:`invdesign.oracles.elasticity`: VRH G and K, Chen hardness) and judges the
+  cell by the column :data:`MEASURES` names, for CHGNet and for the SevenNet committee alike.
 
 chgnet and matcalc are imported lazily, so importing this module does not need them.
 """
