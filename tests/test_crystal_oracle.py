@@ -161,10 +161,13 @@ def test_chgnet_elastic_shear_modulus_of_rocksalt_mgo():
     from invdesign.properties import chen_vickers_hardness
 
     relaxed = crystal.relax([rocksalt_mgo()], fmax=0.05)[0]["structure"]
-    fit, missing = elastic_moduli([relaxed, None], crystal.load_chgnet().calculator, fmax=0.05, relax_ions=True)
+    calc = crystal.load_chgnet().calculator
+    fit, missing = elastic_moduli([relaxed, None], calc, fmax=0.05, relax_ions=True, max_gpa=1000.0)
+    capped, = elastic_moduli([relaxed], calc, fmax=0.05, relax_ions=False, max_gpa=50.0)
     assert fit["error"] == "" and 70.0 < fit["g"] < 170.0 and 100.0 < fit["k"] < 200.0
     assert fit["hardness"] == pytest.approx(chen_vickers_hardness(fit["k"], fit["g"]))
     assert missing["error"] == "no structure" and math.isnan(missing["g"])
+    assert "implausible" in capped["error"] and math.isnan(capped["g"])  # above max_gpa: an error, not a modulus
 
 
 def test_chgnet_oracle_measures_the_shear_modulus_of_a_shear_campaign():

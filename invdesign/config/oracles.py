@@ -111,6 +111,9 @@ class ChgnetOracleSettings(OracleSettings):
                                                             "hardness (all relaxed candidates, the stable ones, none)")
     elastic_relax_ions: bool = setting(True, doc="relax the atoms of each strained cell (relaxed-ion elastic "
                                                  "constants, what MP reports); false: clamped-ion constants, faster")
+    elastic_max_gpa: float = setting(1000.0, gt=0, doc="an elastic tensor whose VRH G or K exceeds this is an "
+                                                       "error, not a modulus (diamond's G is about 535 GPa; SevenNet "
+                                                       "gave UBi a G of 27,000 GPa in bench/committee_shear.py)")
     rescale_volume: bool = setting(True, doc="scale each candidate cell to its composition's additive volume "
                                              "(per-element volumes fitted on the dataset's cells) before relaxing "
                                              "it; shape and fractional coordinates are kept")

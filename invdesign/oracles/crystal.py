@@ -791,7 +791,8 @@ class ChgnetOracle(Oracle):
         from .elasticity import elastic_columns
 
         cols, errors = elastic_columns(cells, want, calculator, fmax=self.settings.fmax,
-                                       relax_ions=self.settings.elastic_relax_ions, prefix=prefix)
+                                       relax_ions=self.settings.elastic_relax_ions,
+                                       max_gpa=self.settings.elastic_max_gpa, prefix=prefix)
         for name, values in cols.items():
             table[name] = values
         table[error] = [e or x for e, x in zip(table[error].fillna(""), errors)]

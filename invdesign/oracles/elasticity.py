@@ -27,25 +27,26 @@ def _no_moduli(error: str, r2: float = math.nan) -> dict:
     return {"g": math.nan, "k": math.nan, "hardness": math.nan, "r2": r2, "error": error}
 
 
-def elastic_moduli(structures: Sequence, calculator, *, fmax: float, relax_ions: bool) -> list[dict]:
+def elastic_moduli(structures: Sequence, calculator, *, fmax: float, relax_ions: bool,
+                   max_gpa: float) -> list[dict]:
     """Per relaxed structure (None: no structure): ``{"g", "k": VRH shear and bulk moduli (GPa), "hardness": Chen's
     Vickers hardness from them (GPa), "r2": mean R^2 of the stress-strain fits, "error": "" or why there are no
     moduli}``. ``relax_ions``: relax the atoms of each strained cell (relaxed-ion constants, what MP reports) at
     force threshold ``fmax``; otherwise clamped-ion constants. A tensor with a non-positive G or K (mechanically
-    unstable, or a failed fit) gives no moduli."""
+    unstable, or a failed fit), or one above ``max_gpa`` (a broken potential), gives no moduli."""
     from matcalc import ElasticityCalc
 
     calc = ElasticityCalc(calculator, fmax=fmax, relax_structure=False, relax_deformed_structures=relax_ions,
                           units_GPa=True)
     out, t0 = [], time.monotonic()
     for i, structure in enumerate(structures):
-        out.append(_one(calc, structure))
+        out.append(_one(calc, structure, max_gpa))
         log.info("elastic tensor %d/%d: G=%.1f K=%.1f GPa %s(%.1fs)", i + 1, len(structures), out[-1]["g"],
                  out[-1]["k"], out[-1]["error"] and f"[{out[-1]['error']}] ", time.monotonic() - t0)
     return out
 
 
-def _one(calc, structure) -> dict:
+def _one(calc, structure, max_gpa: float) -> dict:
     if structure is None:
         return _no_moduli("no structure")
     try:
@@ -59,16 +60,18 @@ def _one(calc, structure) -> dict:
         return _no_moduli(f"elastic tensor failed: {type(exc).__name__}: {exc}"[:200])
     if not (g > 0 and k > 0):  # also False for NaN
         return _no_moduli(f"elastic tensor gave no positive moduli (G {g:.3g}, K {k:.3g} GPa)", r2)
+    if max(g, k) > max_gpa:
+        return _no_moduli(f"elastic tensor gave implausible moduli (G {g:.3g}, K {k:.3g} GPa > {max_gpa:g})", r2)
     return {"g": g, "k": k, "hardness": chen_vickers_hardness(k, g), "r2": r2, "error": ""}
 
 
 def elastic_columns(structures: Sequence, want: Sequence[bool], calculator, *, fmax: float, relax_ions: bool,
-                    prefix: str = "") -> tuple[dict[str, np.ndarray], list[str]]:
+                    max_gpa: float, prefix: str = "") -> tuple[dict[str, np.ndarray], list[str]]:
     """:data:`ELASTIC_COLUMNS` (named ``prefix`` + column) for the structures where ``want`` is true (NaN
     elsewhere), and each structure's elastic error ('' where none ran or it worked)."""
     idx = [i for i, w in enumerate(want) if w and structures[i] is not None]
     fits = dict(zip(idx, elastic_moduli([structures[i] for i in idx], calculator, fmax=fmax,
-                                        relax_ions=relax_ions)))
+                                        relax_ions=relax_ions, max_gpa=max_gpa)))
     none = _no_moduli("")
     cols = {prefix + name: np.array([fits.get(i, none)[key] for i in range(len(structures))], float)
             for name, key in zip(ELASTIC_COLUMNS, ("g", "k", "hardness", "r2"))}
