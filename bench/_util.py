@@ -31,6 +31,16 @@ def run_or_analyse(parser, argv, run, analyse):
     return run_step(parser, argv, {"run": run, "analyse": analyse})
 
 
+def write_analysis(out, res: dict) -> dict:
+    """``res`` as ``out``/analysis.json (indented) and on stdout; returns it."""
+    import json
+
+    text = json.dumps(res, indent=1)
+    (Path(out) / "analysis.json").write_text(text + "\n")
+    print(text)
+    return res
+
+
 def poisson_rate_ci(k: int, exposure: float, level: float = 0.95) -> list[float]:
     """Exact (Garwood) interval of a rate: ``k`` events over ``exposure`` (e.g. hits per CPU-hour)."""
     from scipy.stats import chi2

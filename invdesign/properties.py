@@ -79,10 +79,11 @@ PROPERTIES: dict[str, Property] = {p.name: p for p in (
     Property("bulk_modulus_gpa", "crystals", "GPa", f"Voigt-Reuss-Hill bulk modulus {_MP}",
              {"mp_elasticity": Source(("bulk_modulus_vrh",))}, {"chgnet": "eos_bulk_modulus_gpa"}),
     Property("shear_modulus_gpa", "crystals", "GPa", f"Voigt-Reuss-Hill shear modulus {_MP}",
-             {"mp_elasticity": Source(("shear_modulus_vrh",))}),
+             {"mp_elasticity": Source(("shear_modulus_vrh",))}, {"chgnet": "elastic_shear_modulus_gpa"}),
     Property("vickers_hardness_gpa", "crystals", "GPa", "Vickers hardness of Chen's model from the Voigt-Reuss-Hill "
              f"bulk and shear moduli {_MP}",
-             {"mp_elasticity": Source(("bulk_modulus_vrh", "shear_modulus_vrh"), derive=chen_vickers_hardness)}),
+             {"mp_elasticity": Source(("bulk_modulus_vrh", "shear_modulus_vrh"), derive=chen_vickers_hardness)},
+             {"chgnet": "vickers_hardness_gpa"}),
 )}
 
 #: the xTB quantity each molecular property's calibration maps onto the data's DFT scale

@@ -31,7 +31,8 @@ def test_mp2020_corrections_on_oxides():
     assert mp2020_energy(nial, -10.0) == pytest.approx(-10.0)
 
 
-def crystal_chain(tmp_path, committee: dict, known_extra: pd.DataFrame | None = None):
+def crystal_chain(tmp_path, committee: dict, known_extra: pd.DataFrame | None = None,
+                  prop: str = "bulk_modulus_gpa", target: float = 100.0):
     """B2 NiAl (DFT K ~160 GPa), slightly strained, against a known set without any Ni-Al phase: CHGNet calls it a
     stable, novel cell above 100 GPa; the committee re-checks it with SevenNet."""
     cell = Structure(Lattice.cubic(2.95), ["Ni", "Al"], [[0, 0, 0], [0.5, 0.5, 0.5]])
@@ -45,8 +46,8 @@ def crystal_chain(tmp_path, committee: dict, known_extra: pd.DataFrame | None = 
     known.to_parquet(tmp_path / "k.parquet")
     (tmp_path / "p.json").write_text(json.dumps({}))
     oracle = {"top_k": 1, "fmax": 0.05, "max_steps": 200, "rescale_volume": False, "committee": committee}
-    m = run_oracle_chain(campaign="t", domain="crystals", oracle=oracle, target={"min": 100.0},
-                         property_column="bulk_modulus_gpa", property_kind=None, candidates=str(tmp_path / "c.parquet"),
+    m = run_oracle_chain(campaign="t", domain="crystals", oracle=oracle, target={"min": target},
+                         property_column=prop, property_kind=None, candidates=str(tmp_path / "c.parquet"),
                          known=str(tmp_path / "k.parquet"), prepared=str(tmp_path / "p.json"),
                          folder=str(tmp_path / "o"))
     return m, pd.read_parquet(tmp_path / "o" / "candidates_verified.parquet").iloc[0]
@@ -89,3 +90,17 @@ def test_without_sevenn_chgnet_stands_alone_and_says_so(tmp_path, monkeypatch):
     m, row = crystal_chain(tmp_path, {})
     assert m["confirmed_by"].startswith("CHGNet alone (sevenn not installed") and m["n_confirmed"] == 1
     assert m["n_committee_run"] == 0 and pd.isna(row["committee_confirmed"])
+
+
+@pytest.mark.slow
+def test_a_shear_campaign_is_confirmed_by_both_potentials_elastic_shear_moduli(tmp_path):
+    """A shear campaign on B2 NiAl (MP PBE G_VRH about 75 GPa; both potentials soften it) with a target of
+    G >= 20 GPa: CHGNet's elastic G decides its hit, SevenNet's elastic G the committee's; no EOS runs; the two
+    potentials' disagreement is on the row."""
+    m, row = crystal_chain(tmp_path, {"select": "hits"}, prop="shear_modulus_gpa", target=20.0)
+    assert row["shear_in_target"] and 20.0 < row["elastic_shear_modulus_gpa"] < 150.0
+    assert row["sevennet_error"] == "" and 20.0 < row["sevennet_elastic_shear_modulus_gpa"] < 150.0
+    assert pd.isna(row["eos_bulk_modulus_gpa"]) and pd.isna(row["sevennet_eos_bulk_modulus_gpa"])
+    assert row["committee_g_diff_gpa"] == pytest.approx(row["sevennet_elastic_shear_modulus_gpa"]
+                                                        - row["elastic_shear_modulus_gpa"])
+    assert row["committee_confirmed"] and m["n_confirmed"] == 1 and "G in the target" in m["confirmed_by"]

@@ -142,3 +142,52 @@ def test_chgnet_oracle_turns_every_failure_into_an_error_row():
     assert out.loc[0, "oracle_error"].startswith("unreadable structure record")
     assert "closer than" in out.loc[1, "oracle_error"]
     assert out.loc[2, "oracle_error"] == "" and out.loc[2, "matches_known"] == "mp-1487"
+
+
+def test_chen_vickers_hardness_against_a_hand_value():
+    """Diamond-like moduli K = 443, G = 535 GPa: k = G/K = 1.208, 2 (k^2 G)^0.585 - 3 = 95.4 GPa; a missing or
+    non-positive modulus gives NaN."""
+    from invdesign.properties import chen_vickers_hardness
+
+    assert chen_vickers_hardness(443.0, 535.0) == pytest.approx(95.4, abs=0.2)
+    assert math.isnan(chen_vickers_hardness(float("nan"), 100.0)) and math.isnan(chen_vickers_hardness(100.0, 0.0))
+
+
+def test_chgnet_elastic_shear_modulus_of_rocksalt_mgo():
+    """matcalc's elastic tensor with CHGNet on relaxed rock-salt MgO (MP PBE: G_VRH 119, K_VRH 152 GPa): finite,
+    positive moduli in GPa; the band fails a unit error (eV/A^3 would give ~0.7, a double conversion ~10^4) and
+    the hardness is Chen's of the same K and G."""
+    from invdesign.oracles.elasticity import elastic_moduli
+    from invdesign.properties import chen_vickers_hardness
+
+    relaxed = crystal.relax([rocksalt_mgo()], fmax=0.05)[0]["structure"]
+    calc = crystal.load_chgnet().calculator
+    fit, missing = elastic_moduli([relaxed, None], calc, fmax=0.05, relax_ions=True, max_gpa=1000.0)
+    capped, = elastic_moduli([relaxed], calc, fmax=0.05, relax_ions=False, max_gpa=50.0)
+    assert fit["error"] == "" and 70.0 < fit["g"] < 170.0 and 100.0 < fit["k"] < 200.0
+    assert fit["hardness"] == pytest.approx(chen_vickers_hardness(fit["k"], fit["g"]))
+    assert missing["error"] == "no structure" and math.isnan(missing["g"])
+    assert "implausible" in capped["error"] and math.isnan(capped["g"])  # above max_gpa: an error, not a modulus
+
+
+def test_chgnet_oracle_measures_the_shear_modulus_of_a_shear_campaign():
+    """A campaign on shear_modulus_gpa: the oracle fills the elastic columns (and no EOS), and its verdict is the
+    elastic shear modulus against the target."""
+    import pandas as pd
+
+    from invdesign.chem.crystals import structure_to_record
+    from invdesign.config.oracles import ChgnetOracleSettings
+    from invdesign.properties import PROPERTIES
+
+    known = pd.DataFrame({"id": ["mp-1"], "formula": ["NiAl"], "structure": [structure_to_record(nial_b2())]})
+    batch = pd.DataFrame({"rank": [1], "formula": ["MgO"], "predicted_property": [150.0],
+                          "structure": [structure_to_record(rocksalt_mgo())]})
+    oracle = crystal.ChgnetOracle(ChgnetOracleSettings(rescale_volume=False), {"min": 60.0},
+                                  PROPERTIES["shear_modulus_gpa"])
+    checked = oracle.evaluate(batch, known, {})
+    assert set(oracle.columns) <= set(checked) and "sevennet_elastic_shear_modulus_gpa" in oracle.confirm_columns
+    row = checked.iloc[0]
+    assert row["oracle_error"] == "" and 70.0 < row["elastic_shear_modulus_gpa"] < 170.0
+    assert math.isnan(row["eos_bulk_modulus_gpa"]) and row["eos_points"] == ""
+    out, m = oracle.finalize(checked, batch, known, {})
+    assert out["shear_in_target"].iloc[0] and m["n_shear"] == 1 and "VRH shear modulus" in m["confirmed_by"]

@@ -231,11 +231,44 @@ def test_chgnet_verdicts_rank_novel_hits_above_known_ones(tmp_path):
     # the summary leads with what the highest tier confirms: here (no committee) CHGNet's stable, on-target, novel cells
     assert list(m)[:3] == ["campaign", "confirmed_by", "n_confirmed"] and m["n_confirmed"] == 1
     assert m["confirmed_by"] == "CHGNet alone (committee.top_k is 0)"
-    # a shear-modulus campaign: the EOS bulk modulus does not judge it
-    m = merged(tmp_path, CRYSTAL | {"property_column": "shear_modulus_gpa", "oracle": {}})
+    # a user property the registry does not know: the EOS bulk modulus does not judge it
+    m = merged(tmp_path, CRYSTAL | {"property_column": "toughness", "oracle": {}})
     out = pd.read_parquet(tmp_path / "v.parquet")
     assert not m["property_measured"] and m["n_stable_eos_in_target"] == 0 and out["eos_in_target"].isna().all()
-    assert out["property_check"].iloc[0].startswith("not measured: the chgnet oracle has no measure of shear")
+    assert out["property_check"].iloc[0].startswith("not measured: the chgnet oracle has no measure of toughness")
+
+
+def test_a_shear_campaign_is_judged_by_the_elastic_shear_modulus_not_the_eos(tmp_path):
+    """The verdict of a shear-modulus campaign (target G >= 150 GPa) follows the elastic tensor's VRH shear
+    modulus; the EOS bulk modulus (here in the target where G is not, and the reverse) must not decide it. A
+    registry entry that routes shear_modulus_gpa to another column fails this test."""
+    from invdesign.config.oracles import ChgnetOracleSettings
+    from invdesign.oracles.crystal import ChgnetOracle
+    from invdesign.properties import PROPERTIES
+
+    checked = pd.DataFrame({"rank": [1, 2, 3], "predicted_property": [200.0, 190.0, 180.0],
+                            "distance_to_target": 0.0, "volume_scale": 1.0, "relaxed_cif": "",
+                            "chgnet_energy_per_atom": -8.0, "e_hull": 0.0, "stable": True,
+                            "eos_bulk_modulus_gpa": [400.0, 100.0, np.nan], "relax_converged": True,
+                            "elastic_shear_modulus_gpa": [90.0, 170.0, 160.0], "elastic_bulk_modulus_gpa": 250.0,
+                            "vickers_hardness_gpa": [5.0, 21.0, 19.0], "elastic_r2": 0.99, "oracle_error": "",
+                            "matches_known": "", "novel_after_relaxation": True})
+    checked.to_parquet(tmp_path / "b0.parquet")
+    checked[["rank"]].assign(passes=True).to_parquet(tmp_path / "c.parquet")
+    pd.DataFrame({"id": ["x"]}).to_parquet(tmp_path / "d.parquet")
+    (tmp_path / "p.json").write_text("{}")
+    assert PROPERTIES["shear_modulus_gpa"].measured_by == {"chgnet": "elastic_shear_modulus_gpa"}
+    assert ChgnetOracle(ChgnetOracleSettings(), {"min": 150.0}, PROPERTIES["shear_modulus_gpa"]).eos_for == "none"
+    shear = CRYSTAL | {"property_column": "shear_modulus_gpa", "target": {"min": 150.0},
+                       "oracle": {"committee": {"top_k": 0}}}
+    m = merged(tmp_path, shear)
+    out = pd.read_parquet(tmp_path / "v.parquet")
+    assert m["property_measured"] and m["n_stable_shear_in_target"] == 2 and m["n_confirmed"] == 2
+    assert out["rank"].tolist() == [2, 3, 1] and out["shear_in_target"].tolist() == [True, True, False]
+    # the hardness campaign (Chen H_V >= 20 GPa) is judged by its own column
+    m = merged(tmp_path, shear | {"property_column": "vickers_hardness_gpa", "target": {"min": 20.0}})
+    out = pd.read_parquet(tmp_path / "v.parquet")
+    assert m["n_stable_hardness_in_target"] == 1 and out["rank"].tolist()[0] == 2
 
 
 def test_oracle_batches_one_cell_per_formula(tmp_path):

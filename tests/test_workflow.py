@@ -12,7 +12,7 @@ def snakemake(repo, *args, timeout=300):
 
 
 @pytest.mark.parametrize("configfile", [None, "config/molecules_gap.yaml", "config/materials_bulk_modulus.yaml",
-                                        "config/tests/tiny.yaml"])
+                                        "config/mp_shear.yaml", "config/mp_hardness.yaml", "config/tests/tiny.yaml"])
 def test_dry_run_plans_every_config(repo, configfile, tmp_path):
     args = ["-n", "--quiet", "rules", "--config", f"results={tmp_path}"]
     args += ["--configfile", configfile] if configfile else []

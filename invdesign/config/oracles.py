@@ -97,7 +97,7 @@ class CommitteeTier(Spec):
 @dataclass(frozen=True, kw_only=True)
 class ChgnetOracleSettings(OracleSettings):
     __doc_line__ = ("crystals: CHGNet relaxation, energy above the hull of the data set's phases, matcalc EOS bulk "
-                    "modulus")
+                    "modulus or elastic tensor (shear modulus, Chen hardness)")
     type: Literal["chgnet"] = setting("chgnet")
     fmax: float = setting(0.05, gt=0, doc="relaxation force threshold (eV/A)")
     max_steps: int = setting(300, ge=1, doc="relaxation steps")
@@ -105,6 +105,15 @@ class ChgnetOracleSettings(OracleSettings):
                                                "as stable")
     eos_for: Literal["all", "stable", "none"] = setting("all", doc="who gets the CHGNet EOS bulk modulus (all "
                                                         "relaxed candidates, only the stable ones, or none)")
+    elastic_for: Literal["all", "stable", "none"] = setting("all", doc="who gets the elastic tensor (matcalc "
+                                                            "ElasticityCalc: VRH shear and bulk moduli, Chen hardness) "
+                                                            "when the campaign targets the shear modulus or the "
+                                                            "hardness (all relaxed candidates, the stable ones, none)")
+    elastic_relax_ions: bool = setting(True, doc="relax the atoms of each strained cell (relaxed-ion elastic "
+                                                 "constants, what MP reports); false: clamped-ion constants, faster")
+    elastic_max_gpa: float = setting(1000.0, gt=0, doc="an elastic tensor whose VRH G or K exceeds this is an "
+                                                       "error, not a modulus (diamond's G is about 535 GPa; SevenNet "
+                                                       "gave UBi a G of 27,000 GPa in bench/committee_shear.py)")
     rescale_volume: bool = setting(True, doc="scale each candidate cell to its composition's additive volume "
                                              "(per-element volumes fitted on the dataset's cells) before relaxing "
                                              "it; shape and fractional coordinates are kept")

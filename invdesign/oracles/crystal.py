@@ -15,6 +15,9 @@ MPtrj), so candidates and reference phases relaxed with it can share one phase d
 * :func:`eos_bulk_modulus` fits a Birch-Murnaghan EOS with matcalc's ``EOSCalc`` driven by the
   ``CHGNetCalculator`` object.
 * :func:`verify_crystals` chains the three into one table.
+* :class:`ChgnetOracle` is the workflow's oracle; for a shear-modulus or hardness campaign it adds the elastic
+  tensor of each relaxed cell (:mod:`invdesign.oracles.elasticity`: VRH G and K, Chen hardness) and judges the
+  cell by the column :data:`MEASURES` names, for CHGNet and for the SevenNet committee alike.
 
 chgnet and matcalc are imported lazily, so importing this module does not need them.
 """
@@ -593,13 +596,43 @@ def verify_crystals(
 # the oracle of the workflow
 # ---------------------------------------------------------------------------------------------
 
+class Measure(NamedTuple):
+    """How the crystal oracle measures one property: its first tier's column (the committee's is ``sevennet_`` +
+    it), the calculation that fills it, the tag of its verdict columns and metrics (``<tag>_in_target``,
+    ``n_stable_<tag>_in_target``, ...), the committee's SevenNet - CHGNet column, its label and short name."""
+
+    column: str
+    calc: str  # "eos" | "elastic"
+    tag: str
+    diff: str
+    label: str
+    short: str
+
+
+#: the first tier's column -> its measure; the property registry's ``measured_by["chgnet"]`` picks one
+MEASURES = {m.column: m for m in (
+    Measure("eos_bulk_modulus_gpa", "eos", "eos", "committee_k_diff_gpa", "EOS bulk modulus", "EOS"),
+    Measure("elastic_shear_modulus_gpa", "elastic", "shear", "committee_g_diff_gpa", "VRH shear modulus", "G"),
+    Measure("vickers_hardness_gpa", "elastic", "hardness", "committee_hv_diff_gpa", "Chen Vickers hardness", "H_V"),
+)}
+
+ELASTIC_DOC = {
+    "elastic_shear_modulus_gpa": "Voigt-Reuss-Hill shear modulus of the elastic tensor (matcalc ElasticityCalc with "
+                                 "CHGNet, GPa); none where the tensor gives no positive moduli",
+    "elastic_bulk_modulus_gpa": "Voigt-Reuss-Hill bulk modulus of the same elastic tensor (GPa)",
+    "vickers_hardness_gpa": "Chen's Vickers hardness from the elastic K and G (GPa)",
+    "elastic_r2": "mean R^2 of the elastic tensor's stress-strain fits",
+}
+
+
 class ChgnetOracle(Oracle):
     """CHGNet check of crystal candidates: relaxation (from the composition's additive volume), energy above the
-    hull of the data set's phases of the chemical system plus elemental references, EOS bulk modulus, and a
-    second novelty check of the relaxed cell."""
+    hull of the data set's phases of the chemical system plus elemental references, the measure of the campaign
+    property (EOS bulk modulus, or the elastic tensor's shear modulus or Chen hardness), and a second novelty check
+    of the relaxed cell."""
 
     name = "chgnet"
-    columns = {
+    COLUMNS = {
         "volume_scale": "factor the cell volume was scaled by before relaxing (oracle.rescale_volume)",
         "relaxed_cif": "the CHGNet-relaxed cell (CIF text; '' when the relaxation failed)",
         "chgnet_energy_per_atom": "CHGNet energy of the relaxed cell (eV/atom)",
@@ -621,10 +654,34 @@ class ChgnetOracle(Oracle):
         ERROR_COLUMN: "why CHGNet could not check the cell ('' when it could)",
     }
 
+    def __init__(self, *args, **kw) -> None:
+        super().__init__(*args, **kw)
+        #: the measure of the campaign property (None: not measured); a column MEASURES lacks is an error
+        self.measure = MEASURES[self.measures] if self.measures else None
+        #: the measure whose column names the verdict columns (the bulk modulus's when none is measured)
+        self.named = self.measure or MEASURES["eos_bulk_modulus_gpa"]
+
+    def _elastic(self) -> bool:
+        return self.measure is not None and self.measure.calc == "elastic"
+
+    @property
+    def columns(self) -> dict[str, str]:
+        return {**self.COLUMNS, **(ELASTIC_DOC if self._elastic() else {})}
+
+    @property
+    def confirm_columns(self) -> dict[str, str]:
+        extra = {f"sevennet_{c}": f"SevenNet: {doc.replace('CHGNet', 'SevenNet')}" for c, doc in ELASTIC_DOC.items()}
+        return {**self.CONFIRM_COLUMNS, **(extra if self._elastic() else {})}
+
     @property
     def eos_for(self) -> str:
         """Who gets an EOS fit: none when the campaign property is not the EOS bulk modulus."""
-        return self.settings.eos_for if self.measures == "eos_bulk_modulus_gpa" else "none"
+        return self.settings.eos_for if self.measure is not None and self.measure.calc == "eos" else "none"
+
+    @property
+    def elastic_for(self) -> str:
+        """Who gets the elastic tensor: none when the campaign property is not an elastic measure."""
+        return self.settings.elastic_for if self._elastic() else "none"
 
     def prepare(self, dataset: pd.DataFrame) -> dict:
         """Per-element volumes fitted on the data set's cells (for ``rescale_volume``)."""
@@ -706,6 +763,10 @@ class ChgnetOracle(Oracle):
         top["novel_after_relaxation"] = [r is not None and k is None for r, k in zip(relaxed, matches)]
         self._on_dft_hull(top, [r.composition if r is not None else None for r in relaxed],
                           top["chgnet_energy_per_atom"], known, "e_hull_dft", "stable", "hull_reference")
+        if self.elastic_for != "none":
+            fine = top[ERROR_COLUMN].fillna("").eq("") & (top["stable"].eq(True) if self.elastic_for == "stable"
+                                                          else True)
+            self._add_elastic(top, relaxed, fine.to_numpy(bool), references.calculator, "", ERROR_COLUMN)
         log.info("%d of %d relaxed candidates relaxed onto a known phase",
                  sum(k is not None for k in matches), sum(r is not None for r in relaxed))
         return top
@@ -723,6 +784,18 @@ class ChgnetOracle(Oracle):
             log.info("%d of %d cells placed on the hull of the known DFT entries", int(on.sum()), len(table))
         if reference:
             table[reference] = np.where(on, "DFT entries", "CHGNet known phases")
+
+    def _add_elastic(self, table, cells, want, calculator, prefix: str, error: str) -> None:
+        """The elastic columns (``prefix`` + :data:`ELASTIC_DOC`'s) of ``cells`` where ``want``; a failed tensor's
+        error is added to the ``error`` column."""
+        from .elasticity import elastic_columns
+
+        cols, errors = elastic_columns(cells, want, calculator, fmax=self.settings.fmax,
+                                       relax_ions=self.settings.elastic_relax_ions,
+                                       max_gpa=self.settings.elastic_max_gpa, prefix=prefix)
+        for name, values in cols.items():
+            table[name] = values
+        table[error] = [e or x for e, x in zip(table[error].fillna(""), errors)]
 
     def _references(self, dataset: pd.DataFrame, chemsys: set) -> ReferenceEnergies:
         """The data set's phases of the chemical systems ``chemsys`` (every phase whose elements are a subset of one)
@@ -748,15 +821,15 @@ class ChgnetOracle(Oracle):
         out = checked.reset_index(drop=True).copy()
         out["novel_after_relaxation"] = out["novel_after_relaxation"].astype("boolean")
         out["stable"] = out["stable"].astype("boolean")
+        m, tag = self.named, self.named.tag
         if self.measures:
             k = pd.to_numeric(out[self.measures], errors="coerce").to_numpy(float)
-            out["eos_in_target"] = self.in_target(k)
-            out["eos_distance_to_target"] = distance_to_target(k, self.target)
-            out["predictor_vs_eos_gpa"] = out["predicted_property"].to_numpy(float) - k
-            order = ["stable", "eos_in_target", "novel_after_relaxation", "eos_distance_to_target", "rank"]
+            out[f"{tag}_in_target"] = self.in_target(k)
+            out[f"{tag}_distance_to_target"] = distance_to_target(k, self.target)
+            out[f"predictor_vs_{tag}_gpa"] = out["predicted_property"].to_numpy(float) - k
+            order = ["stable", f"{tag}_in_target", "novel_after_relaxation", f"{tag}_distance_to_target", "rank"]
         else:
-            k = np.full(len(out), np.nan)
-            out["eos_in_target"] = pd.Series(pd.NA, index=out.index, dtype="boolean")
+            out[f"{tag}_in_target"] = pd.Series(pd.NA, index=out.index, dtype="boolean")
             out["property_check"] = self.not_measured_note
             log.warning("%s", self.not_measured_note)
             order = ["stable", "novel_after_relaxation", "distance_to_target", "rank"]
@@ -764,32 +837,33 @@ class ChgnetOracle(Oracle):
                               kind="stable").reset_index(drop=True)
         out.insert(0, "final_rank", np.arange(1, len(out) + 1))
         stable = out["stable"].eq(True)
-        hit = stable & out["eos_in_target"].eq(True)
+        hit = stable & out[f"{tag}_in_target"].eq(True)
         errors = out[ERROR_COLUMN].fillna("")
-        diff = out["predictor_vs_eos_gpa"].to_numpy(float) if self.measures else np.array([])
-        metrics = {"confirmed_by": "CHGNet (stable within e_hull_max, EOS bulk modulus in the target, novel after "
+        diff = out[f"predictor_vs_{tag}_gpa"].to_numpy(float) if self.measures else np.array([])
+        metrics = {"confirmed_by": f"CHGNet (stable within e_hull_max, {m.label} in the target, novel after "
                                    "relaxation)" if self.measures else self.not_measured_note,
                    "n_confirmed": int(self._chgnet_hits(out).sum()) if self.measures else 0,
                    "n_checked_by_confirming_tier": int(len(out)),
                    "oracle": self.name, "n_checked": int(len(out)), "n_relaxed": int((errors == "").sum()),
                    "n_oracle_errors": int((errors != "").sum()), "n_stable": int(stable.sum()),
                    "e_hull_max": self.settings.e_hull_max, "property_measured": bool(self.measures),
-                   "n_eos": int(np.isfinite(pd.to_numeric(out["eos_bulk_modulus_gpa"], errors="coerce")).sum()),
-                   "n_eos_in_target": int(out["eos_in_target"].eq(True).sum()),
-                   "n_stable_eos_in_target": int(hit.sum()),
+                   f"n_{tag}": int(np.isfinite(pd.to_numeric(out[m.column], errors="coerce")).sum()),
+                   f"n_{tag}_in_target": int(out[f"{tag}_in_target"].eq(True).sum()),
+                   f"n_stable_{tag}_in_target": int(hit.sum()),
                    "n_relaxed_onto_known": int((out["matches_known"].fillna("") != "").sum()),
                    "n_on_dft_hull": int(np.isfinite(pd.to_numeric(out.get("e_hull_dft"), errors="coerce")).sum())
                    if "e_hull_dft" in out else 0,
-                   "n_sun_eos_in_target": int((hit & out["novel_after_relaxation"].eq(True)).sum()),
-                   "eos_vs_predictor_mae_gpa": float(np.mean(np.abs(diff[np.isfinite(diff)])))
+                   f"n_sun_{tag}_in_target": int((hit & out["novel_after_relaxation"].eq(True)).sum()),
+                   f"{tag}_vs_predictor_mae_gpa": float(np.mean(np.abs(diff[np.isfinite(diff)])))
                    if np.isfinite(diff).any() else None}
-        log.info("%d/%d relaxed, %d stable (E_hull <= %.2f eV/atom), %d with an EOS bulk modulus in the target "
-                 "(%d of them still novel after relaxation)", metrics["n_relaxed"], len(out), metrics["n_stable"],
-                 self.settings.e_hull_max, metrics["n_stable_eos_in_target"], metrics["n_sun_eos_in_target"])
+        log.info("%d/%d relaxed, %d stable (E_hull <= %.2f eV/atom), %d with the %s in the target (%d of them still "
+                 "novel after relaxation)", metrics["n_relaxed"], len(out), metrics["n_stable"],
+                 self.settings.e_hull_max, metrics[f"n_stable_{tag}_in_target"], m.label,
+                 metrics[f"n_sun_{tag}_in_target"])
         return out, metrics
 
     # ------------------------------------------------------------------ the committee (SevenNet)
-    confirm_columns = {
+    CONFIRM_COLUMNS = {
         "sevennet_energy_per_atom": "SevenNet energy of its relaxed cell, MP2020-corrected (eV/atom)",
         "sevennet_e_hull": "energy above the SevenNet hull of the same known phases (eV/atom, MP2020-corrected)",
         "sevennet_e_hull_dft": "SevenNet energy (MP2020-corrected) above the hull of the known DFT entries (eV/atom)",
@@ -821,7 +895,7 @@ class ChgnetOracle(Oracle):
 
     def _chgnet_hits(self, table) -> pd.Series:
         hit = table["stable"].eq(True) & table["novel_after_relaxation"].eq(True)
-        return hit & table["eos_in_target"].eq(True) if self.measures else hit
+        return hit & table[f"{self.named.tag}_in_target"].eq(True) if self.measures else hit
 
     def confirm(self, batch, known, prepared):
         """SevenNet re-relaxes each CHGNet-relaxed cell, places it on a hull of SevenNet energies of every known phase
@@ -843,7 +917,7 @@ class ChgnetOracle(Oracle):
         e_hull = np.asarray(hull_energies(rows, refs), float)
         ok = [i for i, r in enumerate(rows) if r["error"] is None]
         fits = dict(zip(ok, eos_fits([rows[i]["structure"] for i in ok], calculator=calc, relaxed=True,
-                                     fmax=s.fmax, max_steps=s.max_steps))) if self.measures else {}
+                                     fmax=s.fmax, max_steps=s.max_steps))) if self.eos_for != "none" else {}
         matches = known_matches([r["structure"] for r in rows], known)
         out["sevennet_energy_per_atom"] = [r["energy_per_atom"] for r in rows]
         out["sevennet_e_hull"] = e_hull
@@ -858,6 +932,9 @@ class ChgnetOracle(Oracle):
                                  for i, (r, e) in enumerate(zip(rows, e_hull))]
         self._on_dft_hull(out, [r["structure"].composition if r.get("structure") is not None else None for r in rows],
                           out["sevennet_energy_per_atom"], known, "sevennet_e_hull_dft", "sevennet_stable", None)
+        if self._elastic():
+            self._add_elastic(out, [r["structure"] for r in rows], [r["error"] is None for r in rows], calc,
+                              "sevennet_", "sevennet_error")
         out["sevennet_model"] = c.model
         return out
 
@@ -868,7 +945,8 @@ class ChgnetOracle(Oracle):
         c = self.settings.committee
         out = self.with_confirmations(checked, confirmed, extra=["sevennet_model"])
         ran = out["sevennet_error"].notna()
-        k7 = pd.to_numeric(out["sevennet_eos_bulk_modulus_gpa"], errors="coerce").to_numpy(float)
+        m = self.named
+        k7 = pd.to_numeric(out[f"sevennet_{m.column}"], errors="coerce").to_numpy(float)
         seven = out["sevennet_stable"].eq(True) & out["sevennet_matches_known"].fillna("x").eq("")
         if self.measures:
             seven &= pd.Series(self.in_target(k7), index=out.index)
@@ -876,7 +954,7 @@ class ChgnetOracle(Oracle):
         out["committee_confirmed"] = pd.array(np.where(ran, both, pd.NA), dtype="boolean")
         out["committee_e_hull_diff"] = (pd.to_numeric(out["sevennet_e_hull"], errors="coerce")
                                         - pd.to_numeric(out["e_hull"], errors="coerce"))
-        out["committee_k_diff_gpa"] = k7 - pd.to_numeric(out["eos_bulk_modulus_gpa"], errors="coerce").to_numpy(float)
+        out[m.diff] = k7 - pd.to_numeric(out[m.column], errors="coerce").to_numpy(float)
         out = self.rerank(out, ["committee_confirmed"], "chgnet_rank")
         n_ran = int(ran.sum())
         stab = out.loc[ran, ["stable", "sevennet_stable"]].astype(bool)
@@ -888,12 +966,13 @@ class ChgnetOracle(Oracle):
                      if n_ran else None,
                      "committee_e_hull_mad": float(np.nanmean(np.abs(out["committee_e_hull_diff"])))
                      if n_ran else None,
-                     "committee_k_mad_gpa": float(np.nanmean(np.abs(out["committee_k_diff_gpa"])))
-                     if n_ran and np.isfinite(out["committee_k_diff_gpa"]).any() else None}
+                     m.diff.replace("_diff_", "_mad_"): float(np.nanmean(np.abs(out[m.diff])))
+                     if n_ran and np.isfinite(out[m.diff]).any() else None}
         if not self.measures:
             lead = {"confirmed_by": self.not_measured_note, "n_confirmed": 0, "n_checked_by_confirming_tier": n_ran}
         elif self._committee_ran():
-            lead = {"confirmed_by": f"committee: CHGNet and SevenNet ({c.model}) both stable, EOS in the target, novel",
+            lead = {"confirmed_by": f"committee: CHGNet and SevenNet ({c.model}) both stable, {m.short} in the "
+                                    "target, novel",
                     "n_confirmed": committee["n_committee_confirmed"], "n_checked_by_confirming_tier": n_ran}
         else:
             why = "committee.top_k is 0" if c.top_k == 0 else "sevenn not installed: pip install 'invdesign[committee]'"
@@ -927,10 +1006,11 @@ class ChgnetOracle(Oracle):
         return verified.get("relaxed_cif", pd.Series("", index=verified.index)).fillna("").ne("")
 
     def report_extras(self, verified):
-        hist = {"CHGNet EOS (checked candidates)": pd.to_numeric(verified["eos_bulk_modulus_gpa"],
-                                                                 errors="coerce").to_numpy(float)}
-        hit = verified["stable"].eq(True) & verified["eos_in_target"].eq(True)
-        funnel = {"CHGNet stable": int(verified["stable"].eq(True).sum()), "stable, EOS on target": int(hit.sum()),
+        m = self.named
+        hist = {f"CHGNet {m.short} (checked candidates)": pd.to_numeric(verified[m.column],
+                                                                        errors="coerce").to_numpy(float)}
+        hit = verified["stable"].eq(True) & verified[f"{m.tag}_in_target"].eq(True)
+        funnel = {"CHGNet stable": int(verified["stable"].eq(True).sum()), f"stable, {m.short} on target": int(hit.sum()),
                   "... and novel after relaxation": int((hit & verified["novel_after_relaxation"].eq(True)).sum())}
         return hist, funnel
 
