@@ -109,20 +109,8 @@ def run_step(parser, argv, steps: dict):
 
 
 def provenance(packages) -> dict:
-    """What an analysis was made with: the git commit of the project (and whether the tree had changes) and the
-    installed version of each package ('not installed' where missing)."""
-    import subprocess
-    from importlib import metadata
+    """What an analysis was made with: the git commit of the project (and whether tracked files had changes) and the
+    installed version of each package ('not installed' where missing), as a campaign's provenance.json has them."""
+    from invdesign.pipeline.provenance import git_state, tool_versions
 
-    def git(*args):
-        res = subprocess.run(["git", *args], capture_output=True, text=True, cwd=Path(__file__).parent)
-        return res.stdout.strip() if res.returncode == 0 else None
-
-    versions = {}
-    for name in packages:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
-            "versions": versions}
+    return {**git_state(str(Path(__file__).parent)), "versions": tool_versions(packages)}

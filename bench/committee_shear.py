@@ -16,13 +16,12 @@ import json
 import logging
 import math
 import os
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _util import run_or_analyse, run_or_analyse_parser, write_analysis
+from _util import provenance, run_or_analyse, run_or_analyse_parser, write_analysis
 
 log = logging.getLogger("bench")
 DATA = "mp-binary-pbe-elasticity-2025.1.json.gz"
@@ -112,13 +111,6 @@ def threshold_verdicts(val: np.ndarray, ref: np.ndarray, threshold: float) -> di
             "n_both": int((v & r).sum()), "n_agree": int((v == r).sum()), "n": int(len(v))}
 
 
-def _versions() -> dict:
-    from importlib.metadata import version
-
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    return {"commit": commit, **{p: version(p) for p in ("chgnet", "sevenn", "matcalc", "pymatgen", "torch")}}
-
-
 def potential_stats(d, p: str, ok: np.ndarray) -> dict:
     """Errors against MP of potential ``p`` on the cells ``ok``, per quantity, with the signed errors."""
     res: dict = {"n_failed": int((~ok).sum()), "signed_errors_gpa": {}}
@@ -149,7 +141,7 @@ def analyse(args) -> dict:
     out = Path(args.out)
     d = pd.read_json(out / "records.jsonl", lines=True)
     cap = ChgnetOracleSettings().elastic_max_gpa
-    res: dict = {"n_cells": int(len(d)), "max_sites": args.max_sites, "seed": args.seed, **_versions(),
+    res: dict = {"n_cells": int(len(d)), "max_sites": args.max_sites, "seed": args.seed, "provenance": provenance(("chgnet", "sevenn", "matcalc", "pymatgen", "torch")),
                  "relax_ions": sorted({bool(x) for x in d["relax_ions"]}), "elastic_max_gpa": cap,
                  "seconds_per_cell_median": {p: float(d[f"{p}_seconds"].median()) for p in POTENTIALS},
                  "errors": {p: [e for e in d[f"{p}_error"].fillna("") if e] for p in POTENTIALS}}

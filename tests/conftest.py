@@ -35,3 +35,15 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def run_campaigns(repo: Path, mirror: str, configfile: str, out: Path, timeout: int) -> list[str]:
+    """Run every campaign of ``configfile`` with Snakemake into ``out`` (2 cores); the command, for re-runs."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", configfile,
+           "--config", f"results={out}", f"data={{mirror: {mirror}, cache: data/cache}}"]
+    res = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=timeout)
+    assert res.returncode == 0, res.stderr[-4000:]
+    return cmd

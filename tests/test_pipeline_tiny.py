@@ -9,15 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from .conftest import run_campaigns
+
 
 @pytest.fixture(scope="module")
 def tiny_run(repo, mirror, tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny_results")
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/tests/tiny.yaml",
-           "--config", f"results={out}", f"data={{mirror: {mirror}, cache: data/cache}}"]
-    res = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=900)
-    assert res.returncode == 0, res.stderr[-4000:]
-    return out, cmd
+    return out, run_campaigns(repo, mirror, "config/tests/tiny.yaml", out, timeout=900)
 
 
 def test_tiny_campaign_writes_ranked_candidates(tiny_run):

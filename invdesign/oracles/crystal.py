@@ -632,6 +632,7 @@ class ChgnetOracle(Oracle):
     of the relaxed cell."""
 
     name = "chgnet"
+    large_columns = ("relaxed_cif",)
     COLUMNS = {
         "volume_scale": "factor the cell volume was scaled by before relaxing (oracle.rescale_volume)",
         "relaxed_cif": "the CHGNet-relaxed cell (CIF text; '' when the relaxation failed)",
