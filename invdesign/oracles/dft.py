@@ -26,7 +26,6 @@ DEBYE_PER_AU = 2.541746473
 FIELD_AU = 1e-3
 
 
-
 def gpu_available() -> bool:
     """True where gpu4pyscf (an optional extra: ``pip install gpu4pyscf-cuda12x``) imports and sees a CUDA device."""
     import importlib
@@ -118,8 +117,8 @@ def finite_field_polarizability(mf, dipole: np.ndarray, field_au: float = FIELD_
     dm0 = mf.make_rdm1()
     diag, ok = [], True
     for i in range(3):
-        h = h0 + field_au * (r[i] if not hasattr(h0, "get") else _to_device(r[i], h0))
-        mf_f = mf.copy() if hasattr(mf, "copy") else mf.__class__(mol)
+        h = h0 + field_au * _to_device(r[i], h0)
+        mf_f = mf.copy()  # the same functional, grids and density fitting; only the core Hamiltonian changes
         mf_f.get_hcore = lambda *_, h=h: h
         mf_f.kernel(dm0=dm0)
         ok = ok and bool(mf_f.converged)
