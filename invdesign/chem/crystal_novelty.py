@@ -182,7 +182,9 @@ class AlloyOrderingRule:
                 if all_substitutable(e.symbol for e in els):
                     self._by_system["-".join(sorted(e.symbol for e in els))].append((i, f, rec))
 
-    def parent(self, structure) -> str:
+    def parent(self, structure, exclude: int | None = None) -> str:
+        """``exclude``: a row (position) of the reference that is not a parent (the cell itself, when the
+        reference's own cells are judged)."""
         elements = {e.symbol for e in structure.composition.elements}
         if len(elements) < 2 or not all_substitutable(elements):
             return ""
@@ -194,6 +196,8 @@ class AlloyOrderingRule:
 
         for system in _chemical_subsystems(elements):
             for i, f, rec in self._by_system.get(system, []):
+                if i == exclude:
+                    continue
                 if i not in self._collapsed:
                     self._collapsed[i] = one_species(structure_from_record(rec))
                 if self.matcher.fit(collapsed, self._collapsed[i]):
