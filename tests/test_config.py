@@ -195,18 +195,19 @@ def test_each_generator_splits_into_model_train_and_sample_parts_without_overlap
     """Every key of a generator belongs to one part; sampling keys never reach the training job's params."""
     import dataclasses
 
-    from invdesign.config.generators import GENERATOR_PARTS, generator_schema, parse_generator
+    from invdesign.config.generators import generator_schema, parse_generator
+    from invdesign.config.generators import get_generator, registry
 
-    for (domain, kind), parts in GENERATOR_PARTS.items():
-        names = [{f.name for f in dataclasses.fields(p)} for p in parts]
+    for (domain, kind), plugin in registry().items():
+        names = [{f.name for f in dataclasses.fields(p)} for p in plugin.parts.values()]
         assert not (names[0] & names[1] or names[0] & names[2] or names[1] & names[2]), (domain, kind)
         assert set(generator_schema(domain, kind)["properties"]) == {"type"} | set().union(*names)
         gen = parse_generator({"type": kind}, domain, "g", "test")
         assert set(gen.training_params()) == {"domain", "type", "model", "train"}
         assert set(gen.training_params()["model"]) == names[0] and not names[2] & set(gen.training_params()["train"])
     assert {"n_samples", "guidance_scale", "sample_steps", "sample_seed"} <= {
-        f.name for f in dataclasses.fields(GENERATOR_PARTS[("molecules", "diffusion")][2])}
-    assert "langevin_steps" in {f.name for f in dataclasses.fields(GENERATOR_PARTS[("crystals", "ebm")][2])}
+        f.name for f in dataclasses.fields(get_generator("molecules", "diffusion").sample)}
+    assert "langevin_steps" in {f.name for f in dataclasses.fields(get_generator("crystals", "ebm").sample)}
 
 
 def test_model_code_holds_no_defaults(repo):

@@ -87,7 +87,7 @@ def load_config(path: str | Path) -> dict:
 
 def config_schema() -> dict:
     """JSON Schema (draft 2020-12) of a config file, generated from the settings classes."""
-    from .generators import GENERATOR_PARTS
+    from .generators import DEFAULT_TYPE, generator_types
     from .oracles import ORACLE_SETTINGS
     from .settings import (FEATURIZE, FILTERS, DataSettings, LatentSearch, Runtime, Split, Target)
 
@@ -109,9 +109,8 @@ def config_schema() -> dict:
 
     camp_rules = []
     for domain, sources in SOURCES.items():
-        gens = {t: ref(f"{domain}_{t}_generator", generator_schema(domain, t))
-                for (d, t) in GENERATOR_PARTS if d == domain}
-        gen = by_key("type", gens, "vae")
+        gens = {t: ref(f"{domain}_{t}_generator", generator_schema(domain, t)) for t in generator_types(domain)}
+        gen = by_key("type", gens, DEFAULT_TYPE)
         oracles = {t: ref(f"{t}_oracle", c.json_schema()) for t, c in ORACLE_SETTINGS[domain].items()}
         camp_rules.append({"if": {"properties": {"domain": {"const": domain}}, "required": ["domain"]},
                            "then": {"properties": {

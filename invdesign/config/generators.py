@@ -8,14 +8,17 @@ A user writes a generator as one flat mapping (``{type: diffusion, hidden: 64, e
 * ``train``: the optimisation loop (epochs, batch size, learning rate, budget, seed);
 * ``sample``: how to sample from a trained model (a change re-runs sampling, never training).
 
-Model code takes its model part and holds no defaults of its own. Standard library only.
+Model code takes its model part and holds no defaults of its own. Each generator is declared once, as a
+:class:`GeneratorPlugin` in its own module of :mod:`invdesign.generators`, which names its parts; :func:`registry`
+finds them. Standard library only.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import Literal
+import importlib
+import pkgutil
+from dataclasses import dataclass, field, replace
 
 from .spec import MAX_SAMPLES, ConfigError, Spec, setting
 
@@ -193,24 +196,114 @@ class EBMSample(ConditionalSample):
 
 # ---------------------------------------------------------------------------------------------- generators
 
-GeneratorType = Literal["vae", "diffusion", "ebm"]
+#: the ``type`` of a generator mapping that names none
+DEFAULT_TYPE = "vae"
 
-#: (domain, type) -> (model part, train part, sample part)
-GENERATOR_PARTS: dict[tuple[str, str], tuple[type, type, type]] = {
-    ("molecules", "vae"): (MolVAEModel, TrainSettings, MolVAESample),
-    ("molecules", "diffusion"): (MolDiffusionModel, TrainSettings, MolDiffusionSample),
-    ("molecules", "ebm"): (MolEBMModel, TrainSettings, EBMSample),
-    ("crystals", "vae"): (CrystalVAEModel, TrainSettings, CrystalVAESample),
-    ("crystals", "diffusion"): (CrystalDiffusionModel, TrainSettings, CrystalDiffusionSample),
-    ("crystals", "ebm"): (CrystalEBMModel, TrainSettings, EBMSample),
-}
+#: the package whose every public module declares one generator (``GENERATOR = GeneratorPlugin(...)``)
+PLUGIN_PACKAGE = "invdesign.generators"
 
-GENERATOR_DOC = {
-    "vae": "graph encoder + SELFIES / crystal decoder, ensemble of latent property heads; latent-space search",
-    "diffusion": "discrete graph diffusion (molecules) / periodic lattice-coordinate-type diffusion (crystals) "
-                 "with classifier-free guidance",
-    "ebm": "energy-based model trained by contrastive divergence; Langevin sampling with a property energy",
-}
+
+def _load(ref: str):
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@dataclass(frozen=True)
+class GeneratorPlugin:
+    """The declaration of one generator: its ``type`` (the value of ``generator.type``) in a ``domain``, its settings
+    classes and its torch classes. It is the only place a generator is registered: the config's parsing and JSON
+    schema, the checkpoint registry (:mod:`invdesign.models.registry`), :func:`invdesign.sampling.make_sampler`,
+    the workflow's ``generator`` wildcard and the README's table of generators follow from it.
+
+    * ``model``: the model settings (architecture and training objective; what a checkpoint stores);
+    * ``sample``: how to sample a trained model (a change re-runs sampling, never training);
+    * ``train``: the optimisation loop;
+    * ``model_class``: ``"module:Class"`` of the ``nn.Module``, built as ``Class(meta, model_settings)``;
+    * ``sampler_class``: ``"module:Class"`` of its sampler, built as ``Class(model, sample_settings, search=...,
+      device=...)`` (:class:`invdesign.sampling.base.Sampler`);
+    * ``uses_search``: the sampler reads the campaign's ``search:`` settings (a change there re-runs its sampling);
+    * ``doc`` and ``steering``: what it is and how it reaches the target (one line each, for the schema and the
+      README's table).
+
+    The torch classes are named, not imported: declaring, discovering and validating never import torch.
+    """
+
+    domain: str
+    type: str
+    doc: str
+    steering: str
+    model: type[Spec]
+    sample: type[Spec]
+    model_class: str
+    sampler_class: str
+    train: type[Spec] = TrainSettings
+    uses_search: bool = False
+    #: the module that declared it (set by :func:`register`)
+    origin: str = field(default="", compare=False)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.domain, self.type
+
+    @property
+    def parts(self) -> dict[str, type[Spec]]:
+        """The settings classes by part name."""
+        return {"model": self.model, "train": self.train, "sample": self.sample}
+
+    def load_model_class(self):
+        """The ``nn.Module`` class (imports torch)."""
+        return _load(self.model_class)
+
+    def load_sampler_class(self):
+        """The sampler class (imports torch)."""
+        return _load(self.sampler_class)
+
+
+_registry: dict[tuple[str, str], GeneratorPlugin] | None = None
+
+
+def register(plugin: GeneratorPlugin, origin: str = "") -> GeneratorPlugin:
+    """Add ``plugin`` to the registry (a (domain, type) declared twice is an error); returns it as registered."""
+    plugins = registry()
+    if plugin.key in plugins:
+        raise ValueError(f"generator {plugin.type!r} of {plugin.domain!r} is declared twice: in "
+                         f"{plugins[plugin.key].origin or '?'} and in {origin or '?'}")
+    plugins[plugin.key] = plugin = replace(plugin, origin=origin) if origin else plugin
+    return plugin
+
+
+def _discover() -> dict[tuple[str, str], GeneratorPlugin]:
+    global _registry
+    _registry = {}
+    package = importlib.import_module(PLUGIN_PACKAGE)
+    for info in sorted(pkgutil.iter_modules(package.__path__, PLUGIN_PACKAGE + "."), key=lambda m: m.name):
+        if info.name.rsplit(".", 1)[1].startswith("_"):
+            continue
+        plugin = getattr(importlib.import_module(info.name), "GENERATOR", None)
+        if not isinstance(plugin, GeneratorPlugin):
+            raise TypeError(f"{info.name} declares no GENERATOR = GeneratorPlugin(...); every public module of "
+                            f"{PLUGIN_PACKAGE} is one generator")
+        register(plugin, origin=info.name)
+    return _registry
+
+
+def registry() -> dict[tuple[str, str], GeneratorPlugin]:
+    """Every declared generator by (domain, type), found by walking :data:`PLUGIN_PACKAGE` once."""
+    return _registry if _registry is not None else _discover()
+
+
+def generator_types(domain: str | None = None) -> list[str]:
+    """The generator types of ``domain`` (of every domain when None), sorted."""
+    return sorted({t for d, t in registry() if domain is None or d == domain})
+
+
+def get_generator(domain: str, kind: str) -> GeneratorPlugin:
+    """The declaration of the ``kind`` generator of ``domain``; ValueError names the known ones."""
+    try:
+        return registry()[(domain, kind)]
+    except KeyError:
+        raise ValueError(f"no generator {kind!r} for domain {domain!r}; {domain} has "
+                         f"{generator_types(domain) or 'none'}") from None
 
 
 def _names(cls) -> list[str]:
@@ -248,24 +341,24 @@ def parse_flat(data: dict, parts: dict[str, type], where: str, source: str, extr
 
 
 def parse_generator(data, domain: str, where: str, source: str) -> Generator:
-    """A generator mapping of a ``domain`` campaign (``type`` defaults to vae) as a :class:`Generator`."""
+    """A generator mapping of a ``domain`` campaign (``type`` defaults to :data:`DEFAULT_TYPE`) as a
+    :class:`Generator`."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: {where}: {data!r} is not of type 'object'; give a mapping such as "
                           "{type: vae, epochs: 20}")
-    kind = data.get("type", "vae")
-    if (domain, kind) not in GENERATOR_PARTS:
-        allowed = sorted({t for d, t in GENERATOR_PARTS if d == domain})
-        raise ConfigError(f"{source}: {where}.type = {kind!r} is not allowed; use one of {allowed}")
-    model_cls, train_cls, sample_cls = GENERATOR_PARTS[(domain, kind)]
-    parts = {"model": model_cls, "train": train_cls, "sample": sample_cls}
+    kind = data.get("type", DEFAULT_TYPE)
+    plugins = registry()
+    if (domain, kind) not in plugins:
+        raise ConfigError(f"{source}: {where}.type = {kind!r} is not allowed; use one of {generator_types(domain)}")
+    parts = plugins[(domain, kind)].parts
     allowed = {"type", *(n for cls in parts.values() for n in _names(cls))}
     unknown = sorted(set(data) - allowed)
     if unknown:
         key = unknown[0]
-        owners = [f"{d} {t}" for (d, t), clss in GENERATOR_PARTS.items()
-                  if any(key in _names(c) for c in clss)]
+        owners = [f"{d} {t}" for (d, t), p in sorted(plugins.items(), key=lambda item: item[0][0] != domain)
+                  if any(key in _names(c) for c in p.parts.values())]  # this domain's generators first
         what = (f"it is a setting of the {' / '.join(owners)} generator, not of the {domain} {kind} generator; "
                 "remove it" if owners else f"allowed keys there: {', '.join(sorted(allowed))}")
         if owners:
@@ -283,21 +376,22 @@ def parse_generator(data, domain: str, where: str, source: str) -> Generator:
 
 def generator_from_training_params(params: dict) -> Generator:
     """Rebuild a :class:`Generator` (with default sampling settings) from :meth:`Generator.training_params`."""
-    model_cls, train_cls, sample_cls = GENERATOR_PARTS[(params["domain"], params["type"])]
-    return Generator(params["domain"], params["type"], model_cls.parse(params["model"], "model"),
-                     train_cls.parse(params["train"], "train"), sample_cls())
+    plugin = get_generator(params["domain"], params["type"])
+    return Generator(params["domain"], params["type"], plugin.model.parse(params["model"], "model"),
+                     plugin.train.parse(params["train"], "train"), plugin.sample())
 
 
 def model_settings(domain: str, kind: str, data: dict | None = None):
     """The model part of a ``domain`` ``kind`` generator from a mapping of its keys (defaults for the rest):
     how tests, bench and checkpoints build the models a campaign trains."""
-    return GENERATOR_PARTS[(domain, kind)][0].parse(data or {}, f"{domain} {kind} model")
+    return get_generator(domain, kind).model.parse(data or {}, f"{domain} {kind} model")
 
 
 def generator_schema(domain: str, kind: str) -> dict:
     """JSON Schema of the flat mapping of one generator type."""
-    props, required = {"type": {"const": kind, "description": GENERATOR_DOC[kind]}}, []
-    for cls in GENERATOR_PARTS[(domain, kind)]:
+    plugin = get_generator(domain, kind)
+    props, required = {"type": {"const": kind, "description": plugin.doc}}, []
+    for cls in plugin.parts.values():
         s = cls.json_schema()
         props.update(s["properties"])
         required += s.get("required", [])

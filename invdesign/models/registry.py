@@ -1,5 +1,5 @@
-"""Map (domain, generator type) to model classes without importing chemistry packages, and save / rebuild
-trained models.
+"""Build generators from their declarations (:mod:`invdesign.generators`) without importing chemistry packages,
+and save / rebuild trained models.
 
 A checkpoint holds ``{"kind", "domain", "type", "model", "train", "meta", "state_dict", "train_info"}``:
 ``model`` is the typed model part (:mod:`invdesign.config.generators`) as a mapping, so a loaded model is
@@ -9,38 +9,20 @@ current config, through the sampling rule.
 
 from __future__ import annotations
 
-import importlib
-
-from ..config.generators import GENERATOR_PARTS, PredictorModel
+from ..config.generators import PredictorModel, get_generator
 from ..errors import InvdesignError
-
-GENERATORS = {
-    ("molecules", "vae"): ("invdesign.models.mol_vae", "MolVAE"),
-    ("molecules", "diffusion"): ("invdesign.models.graph_diffusion", "GraphDiffusion"),
-    ("molecules", "ebm"): ("invdesign.models.graph_ebm", "GraphEBM"),
-    ("crystals", "vae"): ("invdesign.models.crystal_vae", "CrystalVAE"),
-    ("crystals", "diffusion"): ("invdesign.models.crystal_diffusion", "CrystalDiffusion"),
-    ("crystals", "ebm"): ("invdesign.models.crystal_ebm", "CrystalEBM"),
-}
 
 CHECKPOINT_FORMAT = 2
 
 
-def generator_class(domain: str, kind: str):
-    try:
-        module, name = GENERATORS[(domain, kind)]
-    except KeyError:
-        raise ValueError(f"no generator {kind!r} for domain {domain!r}; known: {sorted(GENERATORS)}") from None
-    return getattr(importlib.import_module(module), name)
-
-
 def build_generator(meta: dict, kind: str, model_cfg):
-    """The ``kind`` generator of ``meta['domain']`` built from its typed model settings."""
-    expected = GENERATOR_PARTS[(meta["domain"], kind)][0]
-    if not isinstance(model_cfg, expected):
-        raise TypeError(f"{meta['domain']} {kind} takes {expected.__name__}, not {type(model_cfg).__name__}; "
+    """The ``kind`` generator of ``meta['domain']`` built from its typed model settings (ValueError when no such
+    generator is declared)."""
+    plugin = get_generator(meta["domain"], kind)
+    if not isinstance(model_cfg, plugin.model):
+        raise TypeError(f"{meta['domain']} {kind} takes {plugin.model.__name__}, not {type(model_cfg).__name__}; "
                         "build it with invdesign.config.model_settings")
-    return generator_class(meta["domain"], kind)(meta, model_cfg)
+    return plugin.load_model_class()(meta, model_cfg)
 
 
 def checkpoint(kind: str, model, meta: dict, *, generator_type: str | None = None, train=None,
@@ -68,7 +50,7 @@ def load_checkpoint(path, map_location="cpu"):
 
         model = GraphPropertyPredictor(ckpt["meta"], PredictorModel.parse(ckpt["model"], "checkpoint model"))
     else:
-        settings_cls = GENERATOR_PARTS[(ckpt["domain"], ckpt["type"])][0]
+        settings_cls = get_generator(ckpt["domain"], ckpt["type"]).model
         model = build_generator(ckpt["meta"], ckpt["type"], settings_cls.parse(ckpt["model"], "checkpoint model"))
     model.load_state_dict(ckpt["state_dict"])
     model.eval()

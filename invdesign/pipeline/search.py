@@ -9,7 +9,7 @@ import logging
 import time
 
 from ..artifacts import load_graphs, load_model
-from ..config.generators import GENERATOR_PARTS
+from ..config.generators import get_generator
 from ..config.settings import LatentSearch, Target
 from ..io import write_table
 
@@ -19,14 +19,15 @@ log = logging.getLogger("invdesign")
 def search(*, campaign: str, domain: str, kind: str, sample: dict, latent_search: dict | None, target: dict,
            unit: str, runtime: dict, generator: str, graphs: str, feedback: list, samples: str) -> None:
     """Write ``samples``: one row per sample, decoded by the domain, with the sampler's columns. ``sample``: the
-    generator's sampling settings; ``latent_search``: the campaign's ``search:`` (vae only, else None);
-    ``feedback``: earlier campaigns' verified tables (structure prediction ``from_feedback``)."""
+    generator's sampling settings; ``latent_search``: the campaign's ``search:`` (for a generator that declares
+    ``uses_search``, else None); ``feedback``: earlier campaigns' verified tables (structure prediction
+    ``from_feedback``)."""
     from ..device import resolve_device
     from ..domains import get_domain
     from ..sampling import SampleRequest, make_sampler
     from ..targets import check_target_in_range
 
-    settings = GENERATOR_PARTS[(domain, kind)][2].parse(sample, f"campaigns.{campaign} {kind} sampling")
+    settings = get_generator(domain, kind).sample.parse(sample, f"campaigns.{campaign} {kind} sampling")
     tgt = Target.parse(target).to_dict()
     device = resolve_device(runtime.get("device"))
     model, ckpt = load_model(generator)
@@ -42,8 +43,8 @@ def search(*, campaign: str, domain: str, kind: str, sample: dict, latent_search
         formulas = structure_prediction_formulas(compositions, meta, feedback, tgt)
         request.compositions, request.composition_formulas = composition_cells(formulas, meta,
                                                                                compositions.cells_per_formula)
-    sampler = make_sampler(kind, model, settings,
-                           LatentSearch.parse(latent_search) if latent_search is not None else None, device)
+    search_settings = LatentSearch.parse(latent_search) if latent_search is not None else None
+    sampler = make_sampler(kind, model, settings, search=search_settings, device=device)
     t0 = time.monotonic()
     out = sampler.sample(request)
     df = get_domain(domain).decode(out.structures, meta)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..targets import aim_point, target_bounds
-from . import SampleRequest, Samples
+from .base import SampleRequest, Samples
 
 log = logging.getLogger("invdesign")
 
@@ -53,7 +53,9 @@ class ConditionalSampler:
     #: generator type, for the log
     kind = ""
 
-    def __init__(self, model, settings) -> None:
+    def __init__(self, model, settings, *, search=None, device=None) -> None:
+        """``search`` (the VAE's latent search) does not apply; sampling runs where the model's parameters are,
+        so ``device`` is not needed either."""
         self.model, self.settings = model, settings
 
     def model_kwargs(self) -> dict:

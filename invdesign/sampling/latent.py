@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..targets import aim_point
-from . import SampleRequest, Samples
+from .base import SampleRequest, Samples
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,9 @@ class LatentSearchSampler:
     ``checkpoints`` points along each trajectory with the decoder settings ``sample`` (the molecule VAE's
     ``decode_temperature``)."""
 
-    def __init__(self, model, search, sample, device=None) -> None:
+    def __init__(self, model, sample, *, search=None, device=None) -> None:
+        if search is None:
+            raise ValueError("the vae's sampler needs the campaign's search settings (search=LatentSearch(...))")
         self.model, self.search, self.decode_settings = model, search, sample
         self.device = device if device is not None else next(model.parameters()).device
 

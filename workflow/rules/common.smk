@@ -13,6 +13,7 @@ from invdesign.device import device_setting
 from invdesign.domains import EXPORT_SUFFIX
 from invdesign.artifacts import batch_ids, check_intact, clock_skew
 from invdesign.errors import InvdesignError
+from invdesign.config import generators as generator_registry
 from invdesign.pipeline.launch import train_resources
 from invdesign.pipeline.report import report_requested, require_finished
 
@@ -91,7 +92,7 @@ PROVENANCE = f"{RESULTS}/{{campaign}}/provenance.json"
 
 wildcard_constraints:
     campaign="|".join(CAMPAIGNS),
-    generator="vae|diffusion|ebm",
+    generator="|".join(generator_registry.generator_types()),
 
 
 def camp(wc):
@@ -121,8 +122,10 @@ def sampling_params(wc):
 
 
 def latent_search_params(wc):
-    """The campaign's search: settings, which drive the vae's sampler (None for the other generators)."""
-    return camp(wc).search.to_dict() if wc.generator == "vae" else None
+    """The campaign's search: settings, which drive the samplers that declare uses_search (the vae's latent search;
+    None for the other generators)."""
+    c = camp(wc)
+    return c.search.to_dict() if generator_registry.get_generator(c.domain, wc.generator).uses_search else None
 
 
 def property_kind(wc):
