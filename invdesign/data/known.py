@@ -43,7 +43,7 @@ def novelty_key(smiles) -> str | None:
 
 
 def _library_path(path: str) -> Path:
-    from ..config.settings import library_path
+    from ..config.filters import library_path
 
     return library_path(path, "filters.known_library")
 

@@ -79,7 +79,7 @@ def parse_items(items: list, path, on_bad_rows: str = "skip") -> pd.DataFrame:
 
 
 def load_mp_elasticity(ds, mirror: str | None, cache_dir: str | Path) -> pd.DataFrame:
-    """The MP elasticity cells of ``ds`` (:class:`~invdesign.config.settings.MPSource`), with a ``property`` column."""
+    """The MP elasticity cells of ``ds`` (:class:`~invdesign.config.data.MPSource`), with a ``property`` column."""
     cache = Path(cache_dir) / CACHE_NAME
     if cache.exists():
         df = pd.read_parquet(cache)

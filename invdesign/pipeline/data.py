@@ -8,7 +8,8 @@ import os
 
 import numpy as np
 
-from ..config.settings import SOURCES, Split, Target
+from ..config.data import SOURCES, Split
+from ..config.target import Target
 from ..config.spec import variant
 from ..errors import InvdesignError
 from ..artifacts import read_table
