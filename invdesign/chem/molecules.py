@@ -38,6 +38,15 @@ def featurized_form(mol):
     return Chem.RemoveHs(mol), removed
 
 
+def novelty_key(smiles) -> str | None:
+    """The form molecules are compared in for novelty: RDKit canonical SMILES of :func:`featurized_form` (no
+    stereo or isotope labels, deuterium as hydrogen); None if it does not parse."""
+    from rdkit import Chem
+
+    mol = Chem.MolFromSmiles(smiles) if isinstance(smiles, str) and smiles else None
+    return Chem.MolToSmiles(featurized_form(mol)[0]) if mol is not None else None
+
+
 def selfies_tokens(smiles: str) -> list[str] | None:
     import selfies as sf
 
@@ -221,8 +230,6 @@ def check_molecules(samples: pd.DataFrame, reference_smiles, min_heavy_atoms: in
     from rdkit import Chem
 
     out = samples.copy()
-    from ..data.known import novelty_key
-
     ref = {novelty_key(s) for s in reference_smiles}
     valid, n_heavy, reasons, raised, rare = [], [], [], [], []
     for smi in out["smiles"]:
