@@ -164,6 +164,7 @@ def structure_from(record):
 def test_mp_vae_trains_and_decodes(mirror, tmp_path):
     from invdesign.config import model_settings
     from invdesign.models.crystal_vae import CrystalVAE
+    from invdesign.config.generators import TrainSettings
     from invdesign.models.train import fit
 
     df = dom.load_source({"source": "mp_elasticity", "max_rows": 200, "max_atoms": 12, "seed": 0,
@@ -172,7 +173,8 @@ def test_mp_vae_trains_and_decodes(mirror, tmp_path):
     graphs, meta = dom.featurize(df, {})
     meta.update(y_mean=float(df.property.mean()), y_std=float(df.property.std()))
     model = CrystalVAE(meta, model_settings("crystals", "vae", {"latent_dim": 16, "hidden": 32}))
-    fit(model, graphs[:160], graphs[160:], epochs=2, batch_size=32, lr=3e-3, device=torch.device("cpu"))
+    fit(model, graphs[:160], graphs[160:], TrainSettings(epochs=2, batch_size=32, lr=3e-3),
+        device=torch.device("cpu"), workers=0)
     out = model.decode(torch.randn(40, 16))
     assert ((out.types >= 0).sum(1) == out.num_atoms).all()
     samples = dom.decode(out, meta)
