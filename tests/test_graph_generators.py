@@ -198,11 +198,11 @@ def test_structural_alerts_reject_implausible_molecules():
     from invdesign.chem.molecules import check_molecules
 
     smiles = ["C1=C=C=C=C=1", "C=C=C=C=O", "COOC", "FN(C)C", "NN=NN=NC", "CC(=O)NC", "c1ccncc1", "C1CC#CCC1"]
-    out = check_molecules(pd.DataFrame({"smiles": smiles}), ["CCO"], min_heavy_atoms=3)
+    out = check_molecules(pd.DataFrame({"smiles": smiles}), ["CCO"], min_heavy_atoms=3, alerts=True)
     assert out["passes"].tolist() == [False, False, False, False, False, True, True, False]
     assert out["valid"].all() and out["novel"].all()
     assert out.loc[0, "alerts"].startswith("cumulene in a ring") and out.loc[2, "reject_reason"].startswith("structural alert")
-    off = check_molecules(pd.DataFrame({"smiles": smiles}), ["CCO"], alerts=False)
+    off = check_molecules(pd.DataFrame({"smiles": smiles}), ["CCO"], min_heavy_atoms=3, alerts=False)
     assert off["passes"].all()
 
 

@@ -221,9 +221,8 @@ def group_shares(smiles, max_molecules: int = 10000, seed: int = 0) -> dict[str,
     return {g: c / max(len(mols), 1) for g, c in counts.items()}
 
 
-def check_molecules(samples: pd.DataFrame, reference_smiles, min_heavy_atoms: int = 3,
-                    allowed_elements=None, alerts: bool = True, rare_shares: dict | None = None,
-                    rare_below: float | None = None) -> pd.DataFrame:
+def check_molecules(samples: pd.DataFrame, reference_smiles, min_heavy_atoms: int, allowed_elements=None, *,
+                    alerts: bool, rare_shares: dict | None = None, rare_below: float | None = None) -> pd.DataFrame:
     """Validity, uniqueness, novelty and (``alerts``) structural-alert checks; ``passes`` needs all four. With
     ``rare_shares`` (:func:`group_shares` of the data) and ``rare_below``, a functional group found in a smaller share
     of the data's molecules also fails the alert check (``rare_groups``)."""

@@ -53,7 +53,7 @@ def fetch(spec: dict, mirror: str | None, cache_dir: str | Path) -> Path:
                              "file in a folder and set data.mirror or INVDESIGN_DATA_MIRROR to it") from None
 
 
-def parse_items(items: list, path, on_bad_rows: str = "skip") -> pd.DataFrame:
+def parse_items(items: list, path, on_bad_rows: str) -> pd.DataFrame:
     """Table of MP elasticity items; a bad item (missing key, unreadable formula/structure) is skipped and
     counted, or raises with on_bad_rows='error'."""
     from pymatgen.core import Composition
