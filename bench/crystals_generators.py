@@ -145,7 +145,7 @@ def train(path: Path, kind: str, gen, graphs, device):
     if cached is not None:
         return cached
     model = build_generator(graphs.meta, kind, gen.model)
-    info = fit(model, graphs.train, graphs.part("val"), **gen.train.to_dict(), device=device, name=f"crystal-{kind}")
+    info = fit(model, graphs.train, graphs.part("val"), gen.train, device=device, workers=0, name=f"crystal-{kind}")
     info = {k: v for k, v in info.items() if k != "history"} | {"epochs_run": len(info["history"])}
     model.cpu()
     _save(path, "generator", model, graphs.meta, kind, gen.train, info)
@@ -161,7 +161,7 @@ def train_predictor(path: Path, pred, graphs, device):
     if cached is not None:
         return cached[0]
     predictor = GraphPropertyPredictor(graphs.meta, pred.model)
-    info = fit(predictor, graphs.train, graphs.part("val"), **pred.train.to_dict(), device=device,
+    info = fit(predictor, graphs.train, graphs.part("val"), pred.train, device=device, workers=0,
                name="crystal-predictor")
     predictor.cpu()
     _save(path, "predictor", predictor, graphs.meta, None, pred.train,

@@ -116,6 +116,7 @@ def main(argv=None) -> dict:
 
     from invdesign.artifacts import load_graphs, load_model
     from invdesign.config import Config
+    from invdesign.config.runtime import Runtime
     from invdesign.device import resolve_device
     from invdesign.io import atomic_path
     from invdesign.pipeline import launch
@@ -146,8 +147,8 @@ def main(argv=None) -> dict:
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "models": {}}
     tag = f"{device.type}_x{args.processes}" if args.processes > 1 else device.type
     report = out / f"bench_{args.campaign}_{tag}.json"
-    runtime = {"device": device.type if args.processes > 1 else str(device), "loader_workers": args.workers,
-               "gpus": args.processes}
+    runtime = Runtime(device=device.type if args.processes > 1 else str(device), loader_workers=args.workers,
+                      gpus=args.processes)
     jobs = [("generator", k) for k in kinds] + ([] if args.no_predictor else [("predictor", "predictor")])
     for role, kind in jobs:  # role: "generator" or "predictor"
         spec = camp.generator(kind) if role == "generator" else camp.predictor

@@ -161,7 +161,7 @@ def train_model(path: Path, spec, meta: dict, train_set, val_set, device, retrai
             log.info("%s was trained with other settings; training again", path)
     seed_everything(spec.train.seed)  # initial weights from the settings' seed, as the training rules do
     model = build_generator(meta, spec.type, spec.model) if is_gen else GraphPropertyPredictor(meta, spec.model)
-    info = fit(model, train_set, val_set, **spec.train.to_dict(), device=device, name=path.stem)
+    info = fit(model, train_set, val_set, spec.train, device=device, workers=0, name=path.stem)
     info = {k: v for k, v in info.items() if k != "history"} | {"epochs_run": len(info["history"])}
     model.cpu()
     torch_save(checkpoint("generator" if is_gen else "predictor", model, meta,

@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 
 
-def assign_splits(ids, val: float, test: float, seed: int = 0) -> np.ndarray:
+def assign_splits(ids, val: float, test: float, seed: int) -> np.ndarray:
     """Split by a salted hash of each id: stable across runs, machines and row order."""
     u = np.array([int.from_bytes(hashlib.sha256(f"{seed}:{i}".encode()).digest()[:8], "big") / 2.0 ** 64
                   for i in ids])

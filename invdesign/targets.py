@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config.settings import target_bounds  # noqa: F401  (re-exported)
+from .config.target import target_bounds  # noqa: F401  (re-exported)
 from .errors import InvdesignError
 
 

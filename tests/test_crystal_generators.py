@@ -7,7 +7,7 @@ import torch
 from torch_geometric.data import Data
 
 from invdesign.config import model_settings
-from invdesign.config.generators import CrystalDiffusionSample, EBMSample
+from invdesign.config.generators import CrystalDiffusionSample, EBMSample, TrainSettings
 from invdesign.models.crystal_diffusion import CrystalDiffusion, wrapped_normal_score
 
 ELEMENTS = ["Na", "Mg", "Cl", "O"]
@@ -90,7 +90,8 @@ def test_crystal_diffusion_learns_rocksalt_and_follows_the_condition():
     ys = torch.rand(400, generator=rng) * 4 - 2
     graphs = [rocksalt(rng, float(y)) for y in ys]
     model = diffusion(hidden=64, layers=2, diffusion_steps=200)
-    fit(model, graphs[:360], graphs[360:], epochs=120, batch_size=64, lr=3e-3, device=torch.device("cpu"), seed=0)
+    fit(model, graphs[:360], graphs[360:], TrainSettings(epochs=120, batch_size=64, lr=3e-3),
+        device=torch.device("cpu"), workers=0)
     model.eval()
     out = model.sample(sizes=torch.full((64,), 2), target=torch.tensor(2.0), generator=torch.Generator().manual_seed(1),
                        **DIFFUSION)

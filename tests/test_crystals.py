@@ -7,6 +7,7 @@ import torch
 from pymatgen.core import Lattice, Structure
 from torch_geometric.data import Batch
 
+from invdesign.config.featurize import CrystalFeaturize
 from invdesign.chem.crystals import (additive_volume, check_crystals, fit_atomic_volumes, min_distance,
                                     rescale_to_volume, structure_to_record)
 from invdesign.data.materials import MP_ELASTICITY, fetch
@@ -16,6 +17,14 @@ from invdesign.featurize.crystal import element_descriptors, structure_to_graph
 from invdesign.models.gnn import GraphEncoder
 
 ELEMENTS = ["O", "Na", "Cl", "Mg", "Ti"]
+
+#: the campaign defaults of the crystal featurization
+FEATURIZE = CrystalFeaturize()
+
+
+def graph(structure):
+    """``structure``'s graph with the default cutoff and neighbour count."""
+    return structure_to_graph(structure, ELEMENTS, FEATURIZE.cutoff, FEATURIZE.max_neighbors)
 
 
 def rocksalt(a=5.64):
@@ -54,14 +63,14 @@ def embed(graphs):
 @pytest.mark.parametrize("make", [rocksalt, rutile])
 def test_graph_invariances(make):
     s = make()
-    g = structure_to_graph(s, ELEMENTS)
-    rot = structure_to_graph(rotate(s), ELEMENTS)
-    shifted = structure_to_graph(Structure(s.lattice, s.species, (s.frac_coords + [0.13, 0.71, 0.29]) % 1.0), ELEMENTS)
+    g = graph(s)
+    rot = graph(rotate(s))
+    shifted = graph(Structure(s.lattice, s.species, (s.frac_coords + [0.13, 0.71, 0.29]) % 1.0))
     perm = np.random.default_rng(0).permutation(len(s))
-    permuted = structure_to_graph(Structure(s.lattice, [s.species[i] for i in perm], s.frac_coords[perm]), ELEMENTS)
+    permuted = graph(Structure(s.lattice, [s.species[i] for i in perm], s.frac_coords[perm]))
     sc = s.copy()
     sc.make_supercell([2, 1, 1])
-    supercell = structure_to_graph(sc, ELEMENTS)
+    supercell = graph(sc)
     for other in (rot, shifted, permuted):
         assert env(other) == env(g)
     # the supercell has every environment exactly twice
@@ -164,6 +173,7 @@ def structure_from(record):
 def test_mp_vae_trains_and_decodes(mirror, tmp_path):
     from invdesign.config import model_settings
     from invdesign.models.crystal_vae import CrystalVAE
+    from invdesign.config.generators import TrainSettings
     from invdesign.models.train import fit
 
     df = dom.load_source({"source": "mp_elasticity", "max_rows": 200, "max_atoms": 12, "seed": 0,
@@ -172,7 +182,8 @@ def test_mp_vae_trains_and_decodes(mirror, tmp_path):
     graphs, meta = dom.featurize(df, {})
     meta.update(y_mean=float(df.property.mean()), y_std=float(df.property.std()))
     model = CrystalVAE(meta, model_settings("crystals", "vae", {"latent_dim": 16, "hidden": 32}))
-    fit(model, graphs[:160], graphs[160:], epochs=2, batch_size=32, lr=3e-3, device=torch.device("cpu"))
+    fit(model, graphs[:160], graphs[160:], TrainSettings(epochs=2, batch_size=32, lr=3e-3),
+        device=torch.device("cpu"), workers=0)
     out = model.decode(torch.randn(40, 16))
     assert ((out.types >= 0).sum(1) == out.num_atoms).all()
     samples = dom.decode(out, meta)

@@ -12,6 +12,7 @@ import torch
 from pymatgen.core import Lattice, Structure
 from torch_geometric.data import Batch
 
+from invdesign.config.featurize import CrystalFeaturize
 from invdesign.domains import crystals as dom
 from invdesign.featurize.crystal import DESCRIPTORS, element_descriptors, structure_to_graph
 from invdesign.models.gnn import GraphEncoder
@@ -20,6 +21,14 @@ pytestmark = pytest.mark.filterwarnings("ignore:Issues encountered while parsing
 
 CIFS = Path(__file__).parent / "data" / "crystals_cifs"
 ELEMENTS = ["N", "O", "Na", "Mg", "Cl", "Ti", "Ga"]
+
+#: the campaign defaults of the crystal featurization
+FEATURIZE = CrystalFeaturize()
+
+
+def graph(structure):
+    """``structure``'s graph with the default cutoff and neighbour count."""
+    return structure_to_graph(structure, ELEMENTS, FEATURIZE.cutoff, FEATURIZE.max_neighbors)
 
 
 def load(name):
@@ -60,8 +69,8 @@ def encoder(node_dim):
 @pytest.mark.parametrize("name", ["nacl", "tio2", "mgo", "gan"])
 def test_graph_and_embedding_invariance(name):
     s = load(name)
-    ref = structure_to_graph(s, ELEMENTS)
-    graphs = {k: structure_to_graph(v, ELEMENTS) for k, v in variants(s).items()}
+    ref = graph(s)
+    graphs = {k: graph(v) for k, v in variants(s).items()}
     for k, g in graphs.items():
         assert env(g) == env(ref), k
     enc = encoder(ref.x.size(1))
@@ -71,7 +80,7 @@ def test_graph_and_embedding_invariance(name):
     for i, k in enumerate(graphs, start=1):
         assert torch.allclose(h[0], h[i], atol=1e-5), k
     # sanity: the encoder is not constant (a different crystal embeds differently)
-    other = structure_to_graph(load("tio2" if name != "tio2" else "nacl"), ELEMENTS)
+    other = graph(load("tio2" if name != "tio2" else "nacl"))
     b2 = Batch.from_data_list([ref, other])
     with torch.no_grad():
         assert not torch.allclose(enc(b2.x, b2.edge_index, b2.edge_attr, b2.batch)[1], h[0], atol=1e-3)
@@ -82,7 +91,7 @@ def test_supercell_gives_the_same_atom_environments(name, scale):
     s = load(name)
     sc = s.copy()
     sc.make_supercell(scale)
-    g, gs = structure_to_graph(s, ELEMENTS), structure_to_graph(sc, ELEMENTS)
+    g, gs = graph(s), graph(sc)
     assert gs.num_nodes == 2 * g.num_nodes
     e, es = env(g), env(gs)
     assert es[::2] == e and es[1::2] == e                   # every environment exactly twice
@@ -105,7 +114,7 @@ def test_decoder_targets_do_not_depend_on_pose_or_cell_choice():
 
 
 def test_node_features_are_element_scalars():
-    g = structure_to_graph(load("tio2"), ELEMENTS)
+    g = graph(load("tio2"))
     assert g.x.shape == (6, len(ELEMENTS) + len(DESCRIPTORS)) and g.edge_attr.shape[1] == 1
     ti = dict(zip(DESCRIPTORS, element_descriptors("Ti")))
     o = dict(zip(DESCRIPTORS, element_descriptors("O")))

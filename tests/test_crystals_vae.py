@@ -75,6 +75,7 @@ def test_decode_is_batched_and_consistent(user_graphs):
 
 def test_tiny_end_to_end_on_mp(mirror, tmp_path):
     """MP subset -> graphs -> VAE (few epochs) -> prior samples -> structures -> filters."""
+    from invdesign.config.generators import TrainSettings
     from invdesign.models.train import fit
 
     df = dom.load_source({"source": "mp_elasticity", "max_rows": 200, "max_atoms": 4, "seed": 0,
@@ -84,7 +85,8 @@ def test_tiny_end_to_end_on_mp(mirror, tmp_path):
     graphs, meta = dom.featurize(df, {})
     meta.update(y_mean=float(df.property.mean()), y_std=float(df.property.std()))
     model = CrystalVAE(meta, model_settings("crystals", "vae", {"latent_dim": 16, "hidden": 48}))
-    info = fit(model, graphs[:170], graphs[170:], epochs=6, batch_size=32, lr=5e-3, device=torch.device("cpu"))
+    info = fit(model, graphs[:170], graphs[170:], TrainSettings(epochs=6, batch_size=32, lr=5e-3),
+               device=torch.device("cpu"), workers=0)
     assert info["history"][-1]["train_recon"] < info["history"][0]["train_recon"]
     torch.manual_seed(0)
     samples = dom.decode(model.decode(torch.randn(300, 16)), meta)

@@ -4,6 +4,7 @@ import json
 
 import torch
 
+from invdesign.config.runtime import Runtime
 from invdesign.io import torch_save
 from invdesign.models.graphstore import pack
 from tests.test_models_core import random_graph
@@ -39,8 +40,8 @@ def test_torchrun_ddp_trains_rank0_writes_and_the_ranks_log_reaches_the_rule_log
     rule_log = tmp_path / "train_predictor.log"
     setup_logging(str(rule_log))
     try:
-        metrics = launch.train("predictor", fit_predictor, "ddp", camp, {"device": "cpu", "gpus": 2}, str(tmp_path / "graphs.pt"),
-                               str(tmp_path / "p.pt"), str(tmp_path / "m.json"))
+        metrics = launch.train("predictor", fit_predictor, "ddp", camp, Runtime(device="cpu", gpus=2),
+                               str(tmp_path / "graphs.pt"), str(tmp_path / "p.pt"), str(tmp_path / "m.json"))
     finally:
         setup_logging(None)
     assert metrics["processes"] == 2 and metrics["epochs_run"] == 3 and "test_mae" in metrics

@@ -70,9 +70,9 @@ def test_raising_elements_need_a_positive_weight_and_enough_verdicts():
     ranker = OracleFeedbackRanker((290.0, None)).fit(comps, pred, stable, measured)
     w = ranker.weights()["value"]
     assert w["D"] > 0 and w["A"] > w["X"]
-    assert "D" not in ranker.raising_elements() and "D" in ranker.raising_elements(min_verdicts=1)
-    up = ranker.raising_elements()
+    assert "D" not in ranker.raising_elements(min_verdicts=2) and "D" in ranker.raising_elements(min_verdicts=1)
+    up = ranker.raising_elements(min_verdicts=2)
     assert "A" in up and "B" not in up            # B makes cells softer than X
     assert up == sorted(up, key=lambda el: -w[el])
     with pytest.raises(RuntimeError, match="fit"):
-        OracleFeedbackRanker((300.0, None)).raising_elements()
+        OracleFeedbackRanker((300.0, None)).raising_elements(min_verdicts=2)

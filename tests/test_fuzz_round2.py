@@ -170,7 +170,7 @@ def test_a_count_name_or_library_out_of_bounds_gets_one_line(base, case):
 
 
 def test_a_fifo_or_an_oversized_file_as_a_known_library_is_refused_before_reading(base, tmp_path, monkeypatch):
-    from invdesign.config import settings
+    from invdesign.config import filters
     from invdesign.data.known import read_smiles_library
 
     fifo = tmp_path / "lib.smi"
@@ -183,7 +183,7 @@ def test_a_fifo_or_an_oversized_file_as_a_known_library_is_refused_before_readin
         read_smiles_library(str(fifo))
     big = tmp_path / "big.smi"
     big.write_text("CCO\n" * 100)
-    monkeypatch.setattr(settings, "MAX_LIBRARY_BYTES", 256)
+    monkeypatch.setattr(filters, "MAX_LIBRARY_BYTES", 256)
     with pytest.raises(InvdesignError, match="big.smi holds .* GiB, more than"):
         read_smiles_library(str(big))
 

@@ -62,7 +62,7 @@ def base(repo):
 def test_a_declared_generator_needs_no_other_edit(toy, base, repo):
     """The toy generator, declared in this module and nowhere else, is an allowed type with its keys in the schema,
     parses from a config mapping, builds its model and gets its sampler (with the campaign's search settings)."""
-    from invdesign.config.settings import LatentSearch
+    from invdesign.config.search import LatentSearch
     from invdesign.models.registry import build_generator
     from invdesign.sampling import make_sampler
 
@@ -95,7 +95,7 @@ def test_a_declared_generator_needs_no_other_edit(toy, base, repo):
 
 
 def test_every_module_of_the_package_declares_one_generator(repo):
-    from invdesign.config.settings import SOURCES
+    from invdesign.config.data import SOURCES
 
     names = sorted(p.stem for p in (repo / "invdesign" / "generators").glob("*.py") if not p.stem.startswith("_"))
     declared = plugins.registry()

@@ -198,11 +198,11 @@ def test_structural_alerts_reject_implausible_molecules():
     from invdesign.chem.molecules import check_molecules
 
     smiles = ["C1=C=C=C=C=1", "C=C=C=C=O", "COOC", "FN(C)C", "NN=NN=NC", "CC(=O)NC", "c1ccncc1", "C1CC#CCC1"]
-    out = check_molecules(pd.DataFrame({"smiles": smiles}), ["CCO"], min_heavy_atoms=3)
+    out = check_molecules(pd.DataFrame({"smiles": smiles}), ["CCO"], min_heavy_atoms=3, alerts=True)
     assert out["passes"].tolist() == [False, False, False, False, False, True, True, False]
     assert out["valid"].all() and out["novel"].all()
     assert out.loc[0, "alerts"].startswith("cumulene in a ring") and out.loc[2, "reject_reason"].startswith("structural alert")
-    off = check_molecules(pd.DataFrame({"smiles": smiles}), ["CCO"], alerts=False)
+    off = check_molecules(pd.DataFrame({"smiles": smiles}), ["CCO"], min_heavy_atoms=3, alerts=False)
     assert off["passes"].all()
 
 
@@ -211,6 +211,7 @@ def test_classifier_free_guidance_moves_the_property_of_molecule_samples():
     are not carbon, measured on the samples themselves, no predictor in between): asking for a low or a high value
     moves the samples' share the right way, guidance (w = 2) further than the plain conditional (w = 0), and the
     unconditional samples sit in between."""
+    from invdesign.config.generators import TrainSettings
     from invdesign.domains import molecules as dom
     from invdesign.models.train import fit, seed_everything
 
@@ -223,7 +224,8 @@ def test_classifier_free_guidance_moves_the_property_of_molecule_samples():
     meta.update(y_mean=float(share.mean()), y_std=float(share.std()))
     seed_everything(0)
     model = diffusion(meta, hidden=32, edge_hidden=16, global_hidden=16, heads=4, layers=2, diffusion_steps=100)
-    fit(model, gs[:1800], gs[1800:], epochs=8, batch_size=128, lr=3e-3, device=torch.device("cpu"), seed=0)
+    fit(model, gs[:1800], gs[1800:], TrainSettings(epochs=8, batch_size=128, lr=3e-3),
+        device=torch.device("cpu"), workers=0)
     model.eval()
 
     def hetero_share(target, w):

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from invdesign.data.known import known_table, novelty_key, read_smiles_library, read_structure_library
+from invdesign.chem.molecules import novelty_key
+from invdesign.data.known import known_table, read_smiles_library, read_structure_library
 from invdesign.errors import InvdesignError
 from invdesign.pipeline.data import known_reference
 

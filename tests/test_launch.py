@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from invdesign.config.runtime import Runtime
 from invdesign.errors import InvdesignError
 from invdesign.io import torch_save
 from invdesign.models.graphstore import pack
@@ -20,22 +21,22 @@ SLURM_ENV = {"SLURM_JOB_ID": "4242", "SLURM_JOB_NUM_NODES": "2", "SLURMD_NODENAM
 
 
 def test_single_node_is_standalone_torchrun():
-    cmd = torchrun_command("generator", "j.json", "g.pt", "m.pt", "m.json", {"gpus": 4, "nodes": 1}, env={})
+    cmd = torchrun_command("generator", "j.json", "g.pt", "m.pt", "m.json", Runtime(gpus=4, nodes=1), env={})
     assert cmd[:4] == [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     assert "--nproc_per_node=4" in cmd and cmd[cmd.index("--job") + 1] == "j.json"
-    assert uses_torchrun({"gpus": 2}) and uses_torchrun({"gpus": 1, "nodes": 2}) and not uses_torchrun({"gpus": 1})
+    assert uses_torchrun(Runtime(gpus=2)) and uses_torchrun(Runtime(gpus=1, nodes=2)) and not uses_torchrun(Runtime())
 
 
 def test_multi_node_needs_a_slurm_allocation():
     with pytest.raises(InvdesignError, match="not inside a SLURM allocation.*workflow/profiles/slurm"):
-        torchrun_command("generator", "j", "g", "m", "x", {"gpus": 4, "nodes": 2}, env={})
+        torchrun_command("generator", "j", "g", "m", "x", Runtime(gpus=4, nodes=2), env={})
     with pytest.raises(InvdesignError, match="holds 1 node"):
-        torchrun_command("generator", "j", "g", "m", "x", {"gpus": 4, "nodes": 2},
+        torchrun_command("generator", "j", "g", "m", "x", Runtime(gpus=4, nodes=2),
                          env={"SLURM_JOB_ID": "1", "SLURM_JOB_NUM_NODES": "1"})
 
 
 def test_multi_node_command_is_one_torchrun_per_node_with_a_rendezvous():
-    cmd = torchrun_command("predictor", "j", "g", "m", "x", {"gpus": 4, "nodes": 2, "rendezvous_port": 29123},
+    cmd = torchrun_command("predictor", "j", "g", "m", "x", Runtime(gpus=4, nodes=2, rendezvous_port=29123),
                            env=SLURM_ENV)
     assert cmd[0] == "srun" and "--nodes=2" in cmd and "--ntasks-per-node=1" in cmd
     tr = cmd[cmd.index(sys.executable):]
@@ -86,11 +87,12 @@ def test_two_node_rendezvous_trains_one_model(tmp_path, repo):
     meta = {"domain": "molecules", "node_dim": 5, "edge_dim": 3, "y_mean": float(ys.mean()), "y_std": float(ys.std())}
     torch_save(pack(graphs, meta=meta, split=["train"] * 60 + ["val"] * 10 + ["test"] * 10,
                     ids=[str(i) for i in range(80)]), tmp_path / "graphs.pt")
-    runtime = {"device": "cpu", "gpus": 1, "nodes": 2, "rendezvous_port": _free_port()}
+    runtime = Runtime(device="cpu", gpus=1, nodes=2, rendezvous_port=_free_port())
     from tests.test_ddp import toy_predictor_settings
 
     settings = toy_predictor_settings(epochs=2)
-    (tmp_path / "job.json").write_text(json.dumps({"name": "nodes", "settings": settings, "runtime": runtime}))
+    job = {"name": "nodes", "settings": settings, "runtime": runtime.to_dict()}
+    (tmp_path / "job.json").write_text(json.dumps(job))
     cmd = torchrun_command("predictor", str(tmp_path / "job.json"), str(tmp_path / "graphs.pt"),
                            str(tmp_path / "p.pt"), str(tmp_path / "m.json"), runtime, env=SLURM_ENV)
     per_node = cmd[cmd.index(sys.executable):]  # what srun starts on each node

@@ -10,7 +10,7 @@ from invdesign.models.gnn import GraphEncoder, mlp
 from invdesign.models.predictor import GraphPropertyPredictor, predict_graphs
 from invdesign.models.train import fit
 from invdesign.models.vae import GraphVAE
-from invdesign.config.generators import PredictorModel, VAEModel
+from invdesign.config.generators import PredictorModel, TrainSettings, VAEModel
 from invdesign.sampling.latent import optimise_latents, start_latents
 
 
@@ -61,7 +61,8 @@ def test_predictor_learns_a_graph_property():
     meta = {"node_dim": 5, "edge_dim": 3, "y_mean": float(ys.mean()), "y_std": float(ys.std())}
     model = GraphPropertyPredictor(meta, PredictorModel.parse({"hidden": 32, "layers": 2}))
     before = (predict_graphs(model, graphs[200:], "cpu") - ys[200:]).abs().mean()
-    fit(model, graphs[:200], graphs[200:], epochs=25, batch_size=32, lr=3e-3, device=torch.device("cpu"))
+    fit(model, graphs[:200], graphs[200:], TrainSettings(epochs=25, batch_size=32, lr=3e-3),
+        device=torch.device("cpu"), workers=0)
     after = (predict_graphs(model, graphs[200:], "cpu") - ys[200:]).abs().mean()
     assert after < 0.5 * before
 
@@ -88,7 +89,8 @@ def test_vae_base_and_latent_search_move_toward_target():
     ys = torch.tensor([float(g.y) for g in graphs])
     meta = {"node_dim": 5, "edge_dim": 3, "y_mean": float(ys.mean()), "y_std": float(ys.std())}
     model = ToyVAE(meta, VAEModel.parse({"latent_dim": 8, "hidden": 32, "layers": 2, "beta": 0.001}))
-    info = fit(model, graphs[:250], graphs[250:], epochs=15, batch_size=50, lr=3e-3, device=torch.device("cpu"))
+    info = fit(model, graphs[:250], graphs[250:], TrainSettings(epochs=15, batch_size=50, lr=3e-3),
+               device=torch.device("cpu"), workers=0)
     assert info["best_epoch"] >= 1 and info["history"][-1]["val_prop_mse"] < 0.6
     aim = (float(ys.mean() + 1.5 * ys.std()), float("inf"))
     gen = torch.Generator().manual_seed(0)

@@ -109,6 +109,7 @@ def test_qm9_loader(qm9_small):
 def test_vae_trains_decodes_and_filters(qm9_small):
     from invdesign.config import model_settings
     from invdesign.models.mol_vae import MolVAE
+    from invdesign.config.generators import TrainSettings
     from invdesign.models.train import fit
 
     df = qm9_small
@@ -116,7 +117,8 @@ def test_vae_trains_decodes_and_filters(qm9_small):
     assert len(graphs) == len(df) and graphs[0].tokens.shape == (1, meta["max_len"])
     meta.update(y_mean=float(df.property.mean()), y_std=float(df.property.std()))
     model = MolVAE(meta, model_settings("molecules", "vae", {"latent_dim": 16, "hidden": 32}))
-    info = fit(model, graphs[:250], graphs[250:], epochs=2, batch_size=64, lr=3e-3, device=torch.device("cpu"))
+    info = fit(model, graphs[:250], graphs[250:], TrainSettings(epochs=2, batch_size=64, lr=3e-3),
+               device=torch.device("cpu"), workers=0)
     assert info["history"][-1]["train_token_ce"] < info["history"][0]["train_token_ce"] + 1e-6
     out = model.decode(torch.randn(50, 16))
     samples = dom.decode(out, meta)

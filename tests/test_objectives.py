@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from invdesign.config.settings import CrystalFilters, MoleculeFilters
+from invdesign.config.filters import CrystalFilters, MoleculeFilters
 from invdesign.errors import InvdesignError
 from invdesign.objectives import apply_objectives, objective_values, pareto_fronts
 from invdesign.pipeline.filter import rank

@@ -62,7 +62,7 @@ def test_tiny_campaign_writes_ranked_candidates(tiny_run):
     known = pd.read_parquet(out / "tiny_mol" / "data" / "known.parquet")
     assert len(known) > 130000 and known["source"].eq("qm9").all()
     mol = pd.read_csv(out / "tiny_mol" / "candidates.csv")
-    from invdesign.data.known import novelty_key
+    from invdesign.chem.molecules import novelty_key
 
     novel = mol[mol["novel"].astype(bool)]
     assert not set(novel["smiles"].map(novelty_key)) & set(known["smiles"])

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import invdesign.models.train as train
-from invdesign.config.generators import VAEModel
+from invdesign.config.generators import TrainSettings, VAEModel
+from invdesign.config.runtime import Runtime
 from tests.test_ddp import toy_predictor_settings, write_toy_graphs
 from tests.test_models_core import ToyVAE, random_graph
 
@@ -33,8 +34,8 @@ def _vae(meta, init_seed):
 
 def _fit(model, graphs, workers, **kw):
     # the VAE draws noise every step and the loader shuffles: both random streams must resume exactly
-    return train.fit(model, graphs[:100], graphs[100:], epochs=5, batch_size=16, lr=3e-3, device=CPU, seed=3,
-                     workers=workers, **kw)
+    return train.fit(model, graphs[:100], graphs[100:], TrainSettings(epochs=5, batch_size=16, lr=3e-3, seed=3),
+                     device=CPU, workers=workers, **kw)
 
 
 @pytest.mark.parametrize("workers", [0, 2])  # 2: persistent loader processes, started once per attempt
@@ -55,12 +56,12 @@ def test_interrupted_fit_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path
 
     monkeypatch.setattr(train, "_run_epoch", dies_in_epoch_4)
     with pytest.raises(Interrupted):
-        _fit(_vae(meta, 0), graphs, workers, checkpoint=str(ckpt), checkpoint_minutes=0)
+        _fit(_vae(meta, 0), graphs, workers, checkpoint=str(ckpt))
     assert torch.load(ckpt, weights_only=False)["epoch"] == 3  # saved at the end of epochs 1-3
     monkeypatch.setattr(train, "_run_epoch", real)
 
     resumed = _vae(meta, 1)
-    info = _fit(resumed, graphs, workers, checkpoint=str(ckpt), checkpoint_minutes=0)
+    info = _fit(resumed, graphs, workers, checkpoint=str(ckpt))
     assert info["resumed_from"] == 3 and ref_info["resumed_from"] == 0
     assert [h["val_loss"] for h in info["history"]] == [h["val_loss"] for h in ref_info["history"]]
     assert info["best_epoch"] == ref_info["best_epoch"]
@@ -71,12 +72,12 @@ def test_interrupted_fit_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path
 def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path, caplog):
     graphs, meta = _graphs()
     ckpt = tmp_path / "g.pt.resume"
-    train.fit(_vae(meta, 0), graphs[:100], graphs[100:], epochs=3, batch_size=16, lr=3e-3, device=CPU,
-              checkpoint=str(ckpt), checkpoint_minutes=0)
+    train.fit(_vae(meta, 0), graphs[:100], graphs[100:], TrainSettings(epochs=3, batch_size=16, lr=3e-3), device=CPU,
+              workers=0, checkpoint=str(ckpt))
     assert torch.load(ckpt, weights_only=False)["epoch"] == 2
     with caplog.at_level(logging.WARNING):
-        info = train.fit(_vae(meta, 0), graphs[:100], graphs[100:], epochs=3, batch_size=16, lr=1e-3, device=CPU,
-                         checkpoint=str(ckpt), checkpoint_minutes=0)
+        info = train.fit(_vae(meta, 0), graphs[:100], graphs[100:], TrainSettings(epochs=3, batch_size=16, lr=1e-3),
+                         device=CPU, workers=0, checkpoint=str(ckpt))
     assert info["resumed_from"] == 0 and len(info["history"]) == 3
     assert "other settings or data" in caplog.text
 
@@ -106,11 +107,11 @@ def test_data_parallel_training_killed_mid_run_resumes_through_the_launcher(tmp_
 
     write_toy_graphs(tmp_path / "graphs.pt")
     camp = toy_predictor_settings(epochs=4)
-    runtime = {"device": "cpu", "gpus": 2, "checkpoint_minutes": 1e-9}
+    runtime = Runtime(device="cpu", gpus=2, checkpoint_minutes=1e-9)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     paths = {k: str(tmp_path / k) for k in ("graphs.pt", "p.pt", "m.json", "ref.pt", "ref.json")}
 
-    (tmp_path / "job.json").write_text(json.dumps({"name": "ddp", "settings": camp, "runtime": runtime}))
+    (tmp_path / "job.json").write_text(json.dumps({"name": "ddp", "settings": camp, "runtime": runtime.to_dict()}))
     (tmp_path / "dies.py").write_text(_DIES)
     cmd = launch.torchrun_command("predictor", str(tmp_path / "job.json"), paths["graphs.pt"], paths["p.pt"],
                                   paths["m.json"], runtime)
@@ -120,10 +121,12 @@ def test_data_parallel_training_killed_mid_run_resumes_through_the_launcher(tmp_
     assert res.returncode != 0 and not (tmp_path / "p.pt").exists(), res.stderr[-2000:]
     assert torch.load(tmp_path / "p.pt.resume", weights_only=False)["epoch"] == 2
 
-    metrics = launch.train("predictor", fit_predictor, "ddp", camp, runtime, paths["graphs.pt"], paths["p.pt"], paths["m.json"])
+    metrics = launch.train("predictor", fit_predictor, "ddp", camp, runtime, paths["graphs.pt"], paths["p.pt"],
+                           paths["m.json"])
     assert metrics["resumed_after_epoch"] == 2 and metrics["epochs_run"] == 4 and metrics["processes"] == 2
     assert not (tmp_path / "p.pt.resume").exists()
-    ref = launch.train("predictor", fit_predictor, "ddp", camp, runtime, paths["graphs.pt"], paths["ref.pt"], paths["ref.json"])
+    ref = launch.train("predictor", fit_predictor, "ddp", camp, runtime, paths["graphs.pt"], paths["ref.pt"],
+                       paths["ref.json"])
     assert ref["resumed_after_epoch"] == 0
     a = torch.load(paths["p.pt"], weights_only=False)["state_dict"]
     b = torch.load(paths["ref.pt"], weights_only=False)["state_dict"]

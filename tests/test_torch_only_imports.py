@@ -25,7 +25,7 @@ for name in names:
 import math, torch
 from torch_geometric.data import Data
 from invdesign.config import model_settings
-from invdesign.config.generators import CrystalDiffusionSample
+from invdesign.config.generators import CrystalDiffusionSample, TrainSettings
 from invdesign.models.registry import build_generator
 from invdesign.models.train import fit
 from invdesign.sampling import SampleRequest, make_sampler
@@ -35,7 +35,8 @@ cells = [Data(types_t=torch.tensor([[0, 1]]), frac_t=torch.tensor([[[0.0, 0.0, 0
               lat_t=torch.zeros(1, 6), y=torch.tensor([float(i % 3)]), num_nodes=2) for i in range(32)]
 model = build_generator(meta, "diffusion", model_settings("crystals", "diffusion", {{"hidden": 16, "layers": 1,
                                                                                       "diffusion_steps": 20}}))
-fit(model, cells[:24], cells[24:], epochs=1, batch_size=8, lr=1e-3, device=torch.device("cpu"))
+fit(model, cells[:24], cells[24:], TrainSettings(epochs=1, batch_size=8, lr=1e-3),
+    device=torch.device("cpu"), workers=0)
 out = make_sampler("diffusion", model.eval(), CrystalDiffusionSample.parse({{"n_samples": 4, "sample_steps": 3}}))
 samples = out.sample(SampleRequest(target={{"min": 1.0}}, train=cells))
 assert len(samples) == 4 and samples.structures.types.shape == (4, 2)

@@ -250,8 +250,8 @@ def _excluded_elements(cfg: dict) -> set[str]:
 
 def check_crystals(samples: pd.DataFrame, reference: pd.DataFrame, cfg: dict) -> pd.DataFrame:
     """Validity of each sampled cell under the campaign's ``filters`` (``cfg``; a key left out takes
-    :class:`~invdesign.config.settings.CrystalFilters`' default, the one place that holds it)."""
-    from ..config.settings import CrystalFilters
+    :class:`~invdesign.config.filters.CrystalFilters`' default, the one place that holds it)."""
+    from ..config.filters import CrystalFilters
 
     cfg = {**CrystalFilters().to_dict(), **cfg}
     out = samples.copy()

@@ -38,6 +38,15 @@ def featurized_form(mol):
     return Chem.RemoveHs(mol), removed
 
 
+def novelty_key(smiles) -> str | None:
+    """The form molecules are compared in for novelty: RDKit canonical SMILES of :func:`featurized_form` (no
+    stereo or isotope labels, deuterium as hydrogen); None if it does not parse."""
+    from rdkit import Chem
+
+    mol = Chem.MolFromSmiles(smiles) if isinstance(smiles, str) and smiles else None
+    return Chem.MolToSmiles(featurized_form(mol)[0]) if mol is not None else None
+
+
 def selfies_tokens(smiles: str) -> list[str] | None:
     import selfies as sf
 
@@ -212,17 +221,14 @@ def group_shares(smiles, max_molecules: int = 10000, seed: int = 0) -> dict[str,
     return {g: c / max(len(mols), 1) for g, c in counts.items()}
 
 
-def check_molecules(samples: pd.DataFrame, reference_smiles, min_heavy_atoms: int = 3,
-                    allowed_elements=None, alerts: bool = True, rare_shares: dict | None = None,
-                    rare_below: float | None = None) -> pd.DataFrame:
+def check_molecules(samples: pd.DataFrame, reference_smiles, min_heavy_atoms: int, allowed_elements=None, *,
+                    alerts: bool, rare_shares: dict | None = None, rare_below: float | None = None) -> pd.DataFrame:
     """Validity, uniqueness, novelty and (``alerts``) structural-alert checks; ``passes`` needs all four. With
     ``rare_shares`` (:func:`group_shares` of the data) and ``rare_below``, a functional group found in a smaller share
     of the data's molecules also fails the alert check (``rare_groups``)."""
     from rdkit import Chem
 
     out = samples.copy()
-    from ..data.known import novelty_key
-
     ref = {novelty_key(s) for s in reference_smiles}
     valid, n_heavy, reasons, raised, rare = [], [], [], [], []
     for smi in out["smiles"]:

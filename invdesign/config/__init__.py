@@ -1,19 +1,22 @@
 """Load, validate and complete a campaign configuration.
 
-The settings classes (:mod:`invdesign.config.settings`, :mod:`~invdesign.config.generators`,
-:mod:`~invdesign.config.oracles`) are the single source of truth for keys, types, bounds and defaults;
-``workflow/schemas/config.schema.yaml`` is generated from them (:func:`config_schema`). Errors are one line
-naming the key and the fix, e.g. ``config: unknown key 'campaigns.qm9_gap.generator.epochz' ...``.
+The settings classes, one module per block (:mod:`~invdesign.config.runtime`, :mod:`~invdesign.config.data`,
+:mod:`~invdesign.config.target`, :mod:`~invdesign.config.featurize`, :mod:`~invdesign.config.generators`,
+:mod:`~invdesign.config.search`, :mod:`~invdesign.config.filters`, :mod:`~invdesign.config.oracles`), assembled
+and cross-checked in :mod:`~invdesign.config.campaign`, are the single source of truth for keys, types, bounds
+and defaults; ``workflow/schemas/config.schema.yaml`` is generated from them (:func:`config_schema`). Errors are
+one line naming the key and the fix, e.g. ``config: unknown key 'campaigns.qm9_gap.generator.epochz' ...``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from .campaign import Campaign, Config
 from .generators import (Generator, Predictor, generator_schema, model_settings, parse_generator, parse_predictor,
                          predictor_schema)
-from .settings import SOURCES, Campaign, Config, target_bounds
 from .spec import ConfigError
+from .target import target_bounds
 
 __all__ = ["Campaign", "Config", "ConfigError", "Generator", "Predictor", "block_settings", "campaign_settings",
            "config_schema", "dataset_settings", "load_config", "model_settings", "parse_generator", "parse_predictor",
@@ -52,7 +55,7 @@ def campaign_settings(config: dict, name: str, source: str = "config") -> Campai
 def dataset_settings(domain: str, data, where: str = "dataset"):
     """Typed dataset settings of a ``domain`` from a mapping (``source`` picks the class; defaults as in a campaign);
     settings objects pass through."""
-    from .settings import SOURCES as by_domain
+    from .data import SOURCES as by_domain
     from .spec import Spec, variant
 
     if isinstance(data, Spec):
@@ -63,7 +66,8 @@ def dataset_settings(domain: str, data, where: str = "dataset"):
 
 def block_settings(kind: str, domain: str, data=None, where: str = ""):
     """Typed ``featurize`` / ``filters`` settings of a ``domain`` from a mapping (None = the defaults)."""
-    from .settings import FEATURIZE, FILTERS
+    from .featurize import FEATURIZE
+    from .filters import FILTERS
     from .spec import Spec
 
     if isinstance(data, Spec):
@@ -89,7 +93,12 @@ def config_schema() -> dict:
     """JSON Schema (draft 2020-12) of a config file, generated from the settings classes."""
     from .generators import DEFAULT_TYPE, generator_types
     from .oracles import ORACLE_SETTINGS
-    from .settings import (FEATURIZE, FILTERS, DataSettings, LatentSearch, Runtime, Split, Target)
+    from .data import SOURCES, DataSettings, Split
+    from .featurize import FEATURIZE
+    from .filters import FILTERS
+    from .runtime import Runtime
+    from .search import LatentSearch
+    from .target import Target
 
     defs: dict = {}
 

@@ -26,24 +26,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..chem.molecules import novelty_key
 from ..errors import InvdesignError
 
 log = logging.getLogger(__name__)
 
 
-def novelty_key(smiles) -> str | None:
-    """The form molecules are compared in: RDKit canonical SMILES without stereo or isotope labels, deuterium as
-    hydrogen (:func:`~invdesign.chem.molecules.featurized_form`; None if it does not parse)."""
-    from rdkit import Chem
-
-    from ..chem.molecules import featurized_form
-
-    mol = Chem.MolFromSmiles(smiles) if isinstance(smiles, str) and smiles else None
-    return Chem.MolToSmiles(featurized_form(mol)[0]) if mol is not None else None
-
-
 def _library_path(path: str) -> Path:
-    from ..config.settings import library_path
+    from ..config.filters import library_path
 
     return library_path(path, "filters.known_library")
 

@@ -53,7 +53,7 @@ def fetch(spec: dict, mirror: str | None, cache_dir: str | Path) -> Path:
                              "file in a folder and set data.mirror or INVDESIGN_DATA_MIRROR to it") from None
 
 
-def parse_items(items: list, path, on_bad_rows: str = "skip") -> pd.DataFrame:
+def parse_items(items: list, path, on_bad_rows: str) -> pd.DataFrame:
     """Table of MP elasticity items; a bad item (missing key, unreadable formula/structure) is skipped and
     counted, or raises with on_bad_rows='error'."""
     from pymatgen.core import Composition
@@ -79,7 +79,7 @@ def parse_items(items: list, path, on_bad_rows: str = "skip") -> pd.DataFrame:
 
 
 def load_mp_elasticity(ds, mirror: str | None, cache_dir: str | Path) -> pd.DataFrame:
-    """The MP elasticity cells of ``ds`` (:class:`~invdesign.config.settings.MPSource`), with a ``property`` column."""
+    """The MP elasticity cells of ``ds`` (:class:`~invdesign.config.data.MPSource`), with a ``property`` column."""
     cache = Path(cache_dir) / CACHE_NAME
     if cache.exists():
         df = pd.read_parquet(cache)

@@ -149,7 +149,7 @@ def property_values(row) -> dict[str, float]:
 
 
 def load_qm9(ds, cache_dir: str | Path) -> pd.DataFrame:
-    """QM9 molecules of ``ds`` (:class:`~invdesign.config.settings.QM9Source`), with a ``property`` column."""
+    """QM9 molecules of ``ds`` (:class:`~invdesign.config.data.QM9Source`), with a ``property`` column."""
     from rdkit import RDLogger
 
     RDLogger.DisableLog("rdApp.*")

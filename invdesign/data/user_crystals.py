@@ -86,7 +86,7 @@ def read_cif(path: Path, max_atoms: int):
 
 
 def load_cif_folder(ds) -> pd.DataFrame:
-    """The cells of ``ds`` (:class:`~invdesign.config.settings.CifFolderSource`). Columns: id, formula (reduced),
+    """The cells of ``ds`` (:class:`~invdesign.config.data.CifFolderSource`). Columns: id, formula (reduced),
     structure (JSON of Structure.as_dict()), num_sites, property."""
     from ..chem.crystals import structure_to_record
 

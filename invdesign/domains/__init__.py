@@ -6,7 +6,8 @@ and the candidate page of the report. The steps in :mod:`invdesign.pipeline` cal
 which domain they run. Domain modules may import rdkit / pymatgen; :mod:`invdesign.models` never does.
 
 Adding a domain: subclass :class:`Domain` in ``invdesign/domains/<name>.py``, register it in ``DOMAINS``,
-and give it settings classes in :mod:`invdesign.config.settings` (sources, featurize, filters) and an oracle.
+and give it settings classes (sources in :mod:`invdesign.config.data`, :mod:`~invdesign.config.featurize`,
+:mod:`~invdesign.config.filters`) and an oracle.
 """
 
 from __future__ import annotations

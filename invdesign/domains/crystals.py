@@ -25,7 +25,7 @@ MERGE_DISTANCE = 0.5  # A; decoded same-element atoms closer than this are one a
 
 
 def load_source(ds, *, mirror: str | None, cache_dir: str) -> pd.DataFrame:
-    """``ds``: :class:`~invdesign.config.settings.MPSource` or :class:`~invdesign.config.settings.CifFolderSource` (or
+    """``ds``: :class:`~invdesign.config.data.MPSource` or :class:`~invdesign.config.data.CifFolderSource` (or
     a mapping of their keys)."""
     ds = dataset_settings("crystals", ds)
     if ds.source == "mp_elasticity":
@@ -95,7 +95,7 @@ def _attach_cell_targets(g, structure, elements, max_atoms) -> list[float]:
 
 def featurize(df: pd.DataFrame, settings=None):
     """Periodic graphs with the cell generators' targets; ``settings``:
-    :class:`~invdesign.config.settings.CrystalFeaturize` (a mapping or None: campaign defaults)."""
+    :class:`~invdesign.config.featurize.CrystalFeaturize` (a mapping or None: campaign defaults)."""
     settings = block_settings("featurize", "crystals", settings)
     structures = [structure_from_record(r) for r in df["structure"]]
     elements = sorted({site.specie.symbol for s in structures for site in s},
@@ -166,7 +166,7 @@ def decode(out: CrystalSamples, meta: dict) -> pd.DataFrame:
 
 def filter_candidates(samples: pd.DataFrame, reference: pd.DataFrame, filters=None,
                       known: pd.DataFrame | None = None) -> pd.DataFrame:
-    """``filters``: :class:`~invdesign.config.settings.CrystalFilters` (a mapping or None: campaign defaults);
+    """``filters``: :class:`~invdesign.config.filters.CrystalFilters` (a mapping or None: campaign defaults);
     novelty is judged against ``known`` (:mod:`invdesign.data.known`; default ``reference``)."""
     filters = block_settings("filters", "crystals", filters)
     return check_crystals(samples, known if known is not None else reference, filters.to_dict())

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def load_source(ds, *, mirror: str | None, cache_dir: str) -> pd.DataFrame:
-    """``ds``: :class:`~invdesign.config.settings.QM9Source` or :class:`~invdesign.config.settings.CsvSource` (or a
+    """``ds``: :class:`~invdesign.config.data.QM9Source` or :class:`~invdesign.config.data.CsvSource` (or a
     mapping of their keys)."""
     ds = dataset_settings("molecules", ds)
     if ds.source == "qm9":
@@ -99,7 +99,7 @@ def _log_labels_removed(path, labelled: dict[str, list[str]]) -> None:
 
 
 def featurize(df: pd.DataFrame, settings=None):
-    """Graphs and meta of every row; ``settings``: :class:`~invdesign.config.settings.MoleculeFeaturize`. With a
+    """Graphs and meta of every row; ``settings``: :class:`~invdesign.config.featurize.MoleculeFeaturize`. With a
     ``split`` column, the dense generators' statistics (``meta['dense']``) come from the training rows. A mapping
     (or None) is read with the campaign defaults."""
     settings = block_settings("featurize", "molecules", settings)
@@ -207,7 +207,7 @@ def decode(out: MoleculeSamples, meta: dict) -> pd.DataFrame:
 
 def filter_candidates(samples: pd.DataFrame, reference: pd.DataFrame, filters=None,
                       known: pd.DataFrame | None = None) -> pd.DataFrame:
-    """``filters``: :class:`~invdesign.config.settings.MoleculeFilters` (a mapping or None: campaign defaults);
+    """``filters``: :class:`~invdesign.config.filters.MoleculeFilters` (a mapping or None: campaign defaults);
     ``reference``: the training data (its elements are the allowed ones); ``known``: the novelty reference
     (:mod:`invdesign.data.known`; default ``reference``)."""
     filters = block_settings("filters", "molecules", filters)

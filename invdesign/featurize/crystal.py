@@ -73,7 +73,7 @@ def radius_edges(structure, cutoff: float, max_neighbors: int):
     return np.stack([np.concatenate(src), np.concatenate(dst)]).astype(np.int64), np.concatenate(dd)
 
 
-def structure_to_graph(structure, elements: list[str], cutoff: float = 5.0, max_neighbors: int = 12,
+def structure_to_graph(structure, elements: list[str], cutoff: float, max_neighbors: int,
                        y: float = float("nan")) -> Data:
     symbols = [site.specie.symbol for site in structure]
     ei, d = radius_edges(structure, cutoff, max_neighbors)

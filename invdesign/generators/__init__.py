@@ -15,7 +15,7 @@ __all__ = ["GeneratorPlugin", "markdown_table"]
 def markdown_table() -> str:
     """The README's table of generators (``python -m invdesign.generators``): one row per declaration, the default
     type first, then by type and in the config's order of domains."""
-    from ..config.settings import SOURCES
+    from ..config.data import SOURCES
 
     domains = list(SOURCES)
     rows = ["| type | what it is | how it reaches the target |", "|---|---|---|"]

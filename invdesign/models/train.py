@@ -99,20 +99,22 @@ def _run_epoch(model, loader, device, optimiser=None, grad_clip=1.0, loss_fn=Non
     return {k: v / max(n, 1) for k, v in sums.items()}
 
 
-def fit(model, train_set, val_set, *, epochs: int, batch_size: int, lr: float, device,
-        weight_decay: float = 0.0, patience: int | None = None, max_minutes: float | None = None,
-        grad_clip: float = 1.0, seed: int = 0, name: str = "model", workers: int = 0,
-        checkpoint: str | None = None, checkpoint_minutes: float = 10.0) -> dict:
-    """Train ``model`` in place; return its history and the epoch kept.
+def fit(model, train_set, val_set, train, *, device, workers: int, name: str = "model",
+        checkpoint: str | None = None, checkpoint_minutes: float = 0.0, grad_clip: float = 1.0) -> dict:
+    """Train ``model`` in place with the ``train`` settings (:class:`~invdesign.config.generators.TrainSettings`:
+    epochs, batch size, learning rate, weight decay, patience, time budget, seed); return its history and the
+    epoch kept. ``workers``: data-loader processes (``runtime.loader_workers``).
 
     Under ``torchrun`` (WORLD_SIZE > 1) this is data-parallel training with DistributedDataParallel:
     each process takes ``batch_size`` graphs per step from its shard, gradients are averaged, and
     every process ends with the same weights. Only rank 0 logs.
 
-    ``checkpoint``: a file (shared by all processes) to resume from and to save to, see the module's doc;
-    ``max_minutes`` then counts the training time of every attempt together. The caller deletes the file
-    once it has kept the trained model.
+    ``checkpoint``: a file (shared by all processes) to resume from and to save to at an epoch end at most every
+    ``checkpoint_minutes`` (0: at every epoch end), see the module's doc; ``max_minutes`` then counts the training
+    time of every attempt together. The caller deletes the file once it has kept the trained model.
     """
+    epochs, batch_size, lr, seed = train.epochs, train.batch_size, train.lr, train.seed
+    weight_decay, patience, max_minutes = train.weight_decay, train.patience, train.max_minutes
     seed_everything(seed)
     device, dist = _setup_distributed(device)
     rank, local, size = world()

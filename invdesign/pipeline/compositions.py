@@ -63,7 +63,7 @@ def structure_prediction_formulas(cfg, meta: dict, feedback: list[str], target: 
     return formulas
 
 
-def composition_cells(formulas: list[str], meta: dict, cells_per_formula: int = 2):
+def composition_cells(formulas: list[str], meta: dict, cells_per_formula: int):
     """(element-index lists, one per cell, the reduced formula of each cell) for structure prediction: cells of one,
     two, ... ``cells_per_formula`` formula units, each the smallest multiple that fits ``meta['max_atoms']``
     when a larger one does not."""

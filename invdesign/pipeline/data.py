@@ -8,7 +8,8 @@ import os
 
 import numpy as np
 
-from ..config.settings import SOURCES, Split, Target
+from ..config.data import SOURCES, DataSettings, Split
+from ..config.target import Target
 from ..config.spec import variant
 from ..errors import InvdesignError
 from ..artifacts import read_table
@@ -24,10 +25,11 @@ def prepare_dataset(*, campaign: str, domain: str, dataset: dict, split: dict, d
 
     ds = variant(dataset, SOURCES[domain], "source", None, f"campaigns.{campaign}.dataset", "config", "")
     sp = Split.parse(split)
-    mirror = os.environ.get("INVDESIGN_DATA_MIRROR") or data.get("mirror")
+    downloads = DataSettings.parse(data, "data")
+    mirror = os.environ.get("INVDESIGN_DATA_MIRROR") or downloads.mirror
     log.info("campaign %s: loading %s data (source %s)", campaign, domain, ds.source)
     dom = get_domain(domain)
-    df = dom.load_source(ds, mirror=mirror, cache_dir=data.get("cache", "data/cache"))
+    df = dom.load_source(ds, mirror=mirror, cache_dir=downloads.cache)
     # errors name the user's file where there is one (its rows by id, or by line when the table has no id column)
     where = getattr(ds, "table", None) or getattr(ds, "path", None) or f"{ds.source} data of campaign {campaign}"
     df = check_rows(dom, df, ds, where)
@@ -55,9 +57,9 @@ def known_reference(*, campaign: str, domain: str, dataset: dict, known_library:
 
     ds = variant(dataset, SOURCES[domain], "source", None, f"campaigns.{campaign}.dataset", "config", "")
     dom = get_domain(domain)
-    mirror = os.environ.get("INVDESIGN_DATA_MIRROR") or data.get("mirror")
-    parts = [(getattr(ds, "path", None) or ds.source,
-              dom.load_known(ds, mirror=mirror, cache_dir=data.get("cache", "data/cache")))]
+    downloads = DataSettings.parse(data, "data")
+    mirror = os.environ.get("INVDESIGN_DATA_MIRROR") or downloads.mirror
+    parts = [(getattr(ds, "path", None) or ds.source, dom.load_known(ds, mirror=mirror, cache_dir=downloads.cache))]
     parts += [(str(p), dom.read_library(p)) for p in known_library]
     table = known_table(parts, dom.identifier)
     log.info("campaign %s: %d known %s (novelty reference)", campaign, len(table), domain)
@@ -113,10 +115,9 @@ def campaign_data(camp, folder, data: dict | None = None):
 
     folder = Path(folder)
     ds, gp = folder / "dataset.parquet", folder / "graphs.pt"
-    data = dict(data or {"mirror": "../shared/data", "cache": "data/cache"})
     if not ds.exists():
         prepare_dataset(campaign=camp.name, domain=camp.domain, dataset=camp.dataset.to_dict(),
-                        split=camp.split.to_dict(), data=data, out=str(ds))
+                        split=camp.split.to_dict(), data=data or {}, out=str(ds))
     if not gp.exists():
         featurize(domain=camp.domain, settings=camp.featurize.to_dict(), property_column=camp.dataset.property_column,
                   dataset=str(ds), graphs=str(gp))

@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from ..artifacts import read_table, save_graphs
-from ..config.settings import FEATURIZE
+from ..config.featurize import FEATURIZE
 
 log = logging.getLogger("invdesign")
 

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from ..artifacts import load_model, read_table
-from ..config.settings import FILTERS, Target
+from ..config.filters import FILTERS
+from ..config.target import Target
 from ..io import write_json, write_table
 
 log = logging.getLogger("invdesign")

@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..config.runtime import Runtime
 from ..errors import InvdesignError
 
 log = logging.getLogger(__name__)
@@ -41,18 +42,18 @@ def train_resources(gpus: int, nodes: int) -> dict:
     return res
 
 
-def uses_torchrun(runtime: dict) -> bool:
-    return int(runtime.get("gpus", 1)) > 1 or int(runtime.get("nodes", 1)) > 1
+def uses_torchrun(runtime: Runtime) -> bool:
+    return runtime.gpus > 1 or runtime.nodes > 1
 
 
-def torchrun_command(kind: str, job_file: str, graphs: str, model: str, metrics: str, runtime: dict,
+def torchrun_command(kind: str, job_file: str, graphs: str, model: str, metrics: str, runtime: Runtime,
                      env: dict | None = None) -> list[str]:
     """The command that trains ``kind`` ("generator" or "predictor") data-parallel under torchrun.
 
     Raises :class:`InvdesignError` when ``runtime.nodes`` > 1 outside a SLURM allocation.
     """
     env = os.environ if env is None else env
-    nproc, nodes = int(runtime.get("gpus", 1)), int(runtime.get("nodes", 1))
+    nproc, nodes = runtime.gpus, runtime.nodes
     entry = ["-m", "invdesign.pipeline.train_entry", kind, "--job", job_file, "--graphs", graphs,
              "--model", model, "--metrics", metrics]
     if nodes <= 1:
@@ -67,17 +68,17 @@ def torchrun_command(kind: str, job_file: str, graphs: str, model: str, metrics:
         raise InvdesignError(f"runtime.nodes is {nodes} but the SLURM job {job_id} holds {allocated} node(s); "
                              f"ask for --nodes={nodes} or lower runtime.nodes")
     host = env.get("SLURMD_NODENAME") or socket.gethostname()  # the batch script runs on the first node
-    port = int(runtime.get("rendezvous_port", 29500))
     return ["srun", f"--nodes={nodes}", f"--ntasks={nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1",
             sys.executable, "-m", "torch.distributed.run", f"--nnodes={nodes}", f"--nproc_per_node={nproc}",
-            "--rdzv-backend=c10d", f"--rdzv-endpoint={host}:{port}", f"--rdzv-id=invdesign-{job_id}", *entry]
+            "--rdzv-backend=c10d", f"--rdzv-endpoint={host}:{runtime.rendezvous_port}", f"--rdzv-id=invdesign-{job_id}", *entry]
 
 
-def run_torchrun(kind: str, name: str, settings: dict, runtime: dict, graphs: str, model: str, metrics: str) -> None:
+def run_torchrun(kind: str, name: str, settings: dict, runtime: Runtime, graphs: str, model: str,
+                 metrics: str) -> None:
     """Write the job description next to the model (a shared folder that every node sees) and run torchrun."""
     job_file = Path(f"{model}.job.json")
     job_file.parent.mkdir(parents=True, exist_ok=True)
-    job_file.write_text(json.dumps({"name": name, "settings": settings, "runtime": runtime}))
+    job_file.write_text(json.dumps({"name": name, "settings": settings, "runtime": runtime.to_dict()}))
     cmd = torchrun_command(kind, str(job_file), graphs, model, metrics, runtime)
     log.info("launching DDP training: %s", " ".join(cmd))
     try:
@@ -117,7 +118,7 @@ def _run_into_log(cmd: list[str]) -> int:
     return proc.wait()
 
 
-def train(kind: str, fit, name: str, settings: dict, runtime: dict, graphs: str, model: str, metrics: str) -> dict:
+def train(kind: str, fit, name: str, settings: dict, runtime: Runtime, graphs: str, model: str, metrics: str) -> dict:
     """Train ``kind`` ("generator" or "predictor") with its training ``settings`` (model and train parts) as the
     training rules do: ``fit(name, settings, runtime, graphs, model, metrics)`` in this process, or the same under
     torchrun (``invdesign.pipeline.train_entry``) when ``runtime`` asks for several processes or nodes. Returns the

@@ -10,7 +10,8 @@ import time
 
 from ..artifacts import load_graphs, load_model
 from ..config.generators import get_generator
-from ..config.settings import LatentSearch, Target
+from ..config.search import LatentSearch
+from ..config.target import Target
 from ..io import write_table
 
 log = logging.getLogger("invdesign")

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..artifacts import load_graphs
 from ..config.generators import PredictorModel, PredictorTrain, generator_from_training_params
+from ..config.runtime import Runtime
 from ..io import torch_save, write_json
 from . import launch
 
@@ -23,26 +24,27 @@ log = logging.getLogger("invdesign")
 def train_generator(*, campaign: str, generator: dict, runtime: dict, graphs: str, model: str,
                     metrics: str) -> dict:
     """Rule entry: ``generator`` is :meth:`Generator.training_params`."""
-    return launch.train("generator", fit_generator, campaign, generator, runtime, graphs, model, metrics)
+    return launch.train("generator", fit_generator, campaign, generator, Runtime.parse(runtime, "runtime"), graphs,
+                        model, metrics)
 
 
 def train_predictor(*, campaign: str, predictor: dict, runtime: dict, graphs: str, model: str,
                     metrics: str) -> dict:
     """Rule entry: ``predictor`` is :meth:`Predictor.training_params`."""
-    return launch.train("predictor", fit_predictor, campaign, predictor, runtime, graphs, model, metrics)
+    return launch.train("predictor", fit_predictor, campaign, predictor, Runtime.parse(runtime, "runtime"), graphs,
+                        model, metrics)
 
 
-def _fit_and_save(kind: str, model, data, train, runtime: dict, out_path: str, metrics_path: str, name: str,
+def _fit_and_save(kind: str, model, data, train, runtime: Runtime, out_path: str, metrics_path: str, name: str,
                   generator_type: str | None = None) -> dict:
     from ..device import resolve_device
     from ..models.registry import checkpoint
     from ..models.train import fit, is_main_process, world
 
-    device = resolve_device(runtime.get("device"))
-    resume, every = f"{out_path}.resume", float(runtime.get("checkpoint_minutes", 10))
-    info = fit(model, data.part("train"), data.part("val"), **train.to_dict(), device=device, name=name,
-               workers=int(runtime.get("loader_workers", 0)), checkpoint=resume if every else None,
-               checkpoint_minutes=every)
+    device = resolve_device(runtime.device)
+    resume, every = f"{out_path}.resume", runtime.checkpoint_minutes  # 0: never
+    info = fit(model, data.part("train"), data.part("val"), train, device=device, name=name,
+               workers=runtime.loader_workers, checkpoint=resume if every else None, checkpoint_minutes=every)
     model.cpu()
     metrics = {"kind": kind, "best_epoch": info["best_epoch"], "best_val": info["best_val"],
                "epochs_run": len(info["history"]), "seconds": info["seconds"], "device": info["device"],
@@ -56,7 +58,7 @@ def _fit_and_save(kind: str, model, data, train, runtime: dict, out_path: str, m
     return metrics
 
 
-def fit_generator(name: str, settings: dict, runtime: dict, graphs: str, model: str, metrics: str) -> dict:
+def fit_generator(name: str, settings: dict, runtime: Runtime, graphs: str, model: str, metrics: str) -> dict:
     """Train the generator of ``settings`` (:meth:`Generator.training_params`) in this process (one DDP rank
     under torchrun) and save it."""
     from ..models.registry import build_generator
@@ -70,7 +72,7 @@ def fit_generator(name: str, settings: dict, runtime: dict, graphs: str, model: 
                          generator_type=gen.type)
 
 
-def fit_predictor(name: str, settings: dict, runtime: dict, graphs: str, model: str, metrics: str) -> dict:
+def fit_predictor(name: str, settings: dict, runtime: Runtime, graphs: str, model: str, metrics: str) -> dict:
     """Train the independent property predictor of ``settings`` (:meth:`Predictor.training_params`), save it
     and add its held-out test error to the metrics."""
     from ..device import resolve_device
@@ -84,7 +86,7 @@ def fit_predictor(name: str, settings: dict, runtime: dict, graphs: str, model: 
     out = _fit_and_save("predictor", net, data, t, runtime, model, metrics, f"{name}/predictor")
     test = data.part("test")
     if test and is_main_process():
-        pred = predict_graphs(net, test, resolve_device(runtime.get("device"))).numpy()
+        pred = predict_graphs(net, test, resolve_device(runtime.device)).numpy()
         y = np.array([float(g.y.view(-1)[0]) for g in test])
         out.update(test_mae=float(np.mean(np.abs(pred - y))), test_n=len(test),
                    test_r2=float(1 - np.sum((pred - y) ** 2) / max(np.sum((y - y.mean()) ** 2), 1e-12)))

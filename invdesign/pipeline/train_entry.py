@@ -14,6 +14,7 @@ import json
 import logging
 import sys
 
+from ..config.runtime import Runtime
 from ..errors import InvdesignError
 from ..models.train import world
 from .glue import setup_logging
@@ -36,7 +37,8 @@ def main(argv=None) -> int:
     job = json.loads(open(args.job).read())
     fn = fit_generator if args.kind == "generator" else fit_predictor
     try:
-        fn(job["name"], job["settings"], job["runtime"], args.graphs, args.model, args.metrics)
+        fn(job["name"], job["settings"], Runtime.parse(job["runtime"], "runtime"), args.graphs, args.model,
+           args.metrics)
     except InvdesignError as exc:
         print(f"invdesign error: {exc}", file=sys.stderr)
         return 1

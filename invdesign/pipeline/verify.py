@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..artifacts import BATCH_MANIFEST, read_table
 from ..config.oracles import ORACLE_SETTINGS
-from ..config.settings import Target
+from ..config.target import Target
 from ..config.spec import variant
 from ..io import write_json, write_table
 

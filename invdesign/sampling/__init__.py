@@ -24,7 +24,7 @@ __all__ = ["SampleRequest", "Sampler", "Samples", "make_sampler"]
 
 def make_sampler(kind: str, model, sample_settings, *, search=None, device=None) -> Sampler:
     """The sampler of a trained ``kind`` generator (of the model's ``meta["domain"]``) with its current sampling
-    settings; ``search`` (:class:`~invdesign.config.settings.LatentSearch`) drives the samplers that declare
+    settings; ``search`` (:class:`~invdesign.config.search.LatentSearch`) drives the samplers that declare
     ``uses_search`` (the VAE's latent search) and is ignored by the others; ``device``: where the latent search
     runs (default: the model's; the other samplers sample where the model is)."""
     plugin = get_generator(model.meta["domain"], kind)

@@ -41,7 +41,7 @@ class Samples:
 
 class Sampler(Protocol):
     """Built as ``Sampler(model, sample_settings, search=..., device=...)``: ``search`` is the campaign's
-    :class:`~invdesign.config.settings.LatentSearch` and ``device`` where to sample; a sampler that does not use
+    :class:`~invdesign.config.search.LatentSearch` and ``device`` where to sample; a sampler that does not use
     them ignores them."""
 
     def __init__(self, model, sample_settings, *, search=None, device=None) -> None: ...

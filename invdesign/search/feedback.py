@@ -119,7 +119,7 @@ class OracleFeedbackRanker:
         return pd.DataFrame({"p_stable": p_stable, "expected": mu, "p_on_target": p_target,
                              "score": p_stable * p_target})
 
-    def raising_elements(self, min_verdicts: int = 2) -> list[str]:
+    def raising_elements(self, min_verdicts: int) -> list[str]:
         """The elements the verdicts say raise the property: a positive fitted property weight, present in at
         least ``min_verdicts`` of the verdicts (one lucky cell is not evidence). Sorted by that weight."""
         if not self.elements:
