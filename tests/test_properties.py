@@ -49,12 +49,17 @@ def test_chen_hardness_by_hand_and_from_the_mp_loader():
 
 
 def test_every_property_has_a_unit_a_domain_and_a_source_or_oracle_note():
+    from invdesign.oracles import check_declarations, registered
+
     for p in props.PROPERTIES.values():
         assert p.unit and p.domain in ("molecules", "crystals") and p.sources, p.name
         for oracle, column in p.measured_by.items():
             assert column, (p.name, oracle)
-    for name in props.XTB_QUANTITY:
-        assert name in props.DFT_QUANTITY and props.PROPERTIES[name].measured_by == {"xtb": "xtb_calibrated"}
+    assert check_declarations() == []
+    xtb, dft = registered()["xtb"].tiers
+    assert set(xtb.measures) == set(dft.measures) and all(m.raw for m in xtb.measures.values())
+    for name in xtb.measures:
+        assert props.PROPERTIES[name].measured_by == {"xtb": "xtb_calibrated"}
 
 
 def test_dft_tier_measures_dipole_and_polarizability_in_qm9_units(tmp_path):

@@ -246,7 +246,7 @@ class Oracle(ABC):
         #: the column of this oracle's table that measures the campaign property (None: not measured)
         self.measures = m.column if m else None
 
-    def measure(self, tier: Tier) -> Measure | None:
+    def tier_measure(self, tier: Tier) -> Measure | None:
         """How ``tier`` measures the campaign property (None: it does not, or the first tier does not)."""
         return tier.measure(self.property.name) if self.measures and self.property else None
 

@@ -316,7 +316,7 @@ class XtbOracle(Oracle):
     @property
     def quantity(self) -> str | None:
         """The xTB column calibrated onto the campaign property (None: the property has no xTB counterpart)."""
-        m = self.measure(self.tiers[0])
+        m = self.tier_measure(self.tiers[0])
         return m.raw if m else None
 
     @property
@@ -415,7 +415,7 @@ class XtbOracle(Oracle):
     @property
     def dft_quantity(self) -> str | None:
         """The DFT column that measures the campaign property (None: DFT does not measure it)."""
-        m = self.measure(self.tiers[1])
+        m = self.tier_measure(self.tiers[1])
         return m.column if m else None
 
     @property
