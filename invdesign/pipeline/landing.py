@@ -234,8 +234,9 @@ def molecule_card(row: pd.Series, status: str, ctx: Context) -> str:
 </div>"""
 
 
-def _probability(row: pd.Series, t: Measured) -> str:
-    return fmt(row.get(t.tier.probability)) if t.tier.probability else "n/a"
+def _chance(row: pd.Series, t: Measured, ctx: Context) -> str:
+    """', chance in the target 0.83' where the tier declares its chance of a value in the target."""
+    return f", chance {ctx.target_text} {fmt(row.get(t.tier.probability))}" if t.tier.probability else ""
 
 
 def molecule_status(row: pd.Series, confirmed: bool, ctx: Context) -> str:
@@ -247,14 +248,14 @@ def molecule_status(row: pd.Series, confirmed: bool, ctx: Context) -> str:
     if isinstance(err, str) and err:
         return f"not confirmed: {top.who} failed ({err[:80]})"
     if v is not None:
-        return f"{verdict}: {top.who} {ctx.name} {fmt(v, ctx.unit)}, chance {ctx.target_text} {_probability(row, top)}"
+        return f"{verdict}: {top.who} {ctx.name} {fmt(v, ctx.unit)}{_chance(row, top, ctx)}"
     est = estimate_text(row.get(first.column), ctx.calibration, ctx.unit, first.raw) if first.column else None
     lead = f"{'confirmed' if confirmed else 'checked'} by {first.who.split()[0]} only"
     if est is None:
         note = row.get(first.tier.note) if first.tier.note else None
         why = note if isinstance(note, str) and note else _why(row, first.error, f"no {ctx.name} estimate")
         return f"{lead}: {why}"
-    return f"{lead}: {ctx.name} {est}, chance {ctx.target_text} {_probability(row, first)}"
+    return f"{lead}: {ctx.name} {est}{_chance(row, first, ctx)}"
 
 
 # ---------------------------------------------------------------------------------------------
