@@ -1,12 +1,12 @@
 """The property registry: what each target property is, where the data holds it, and which oracle measures it.
 
-Every property a campaign can target is declared here once. A declaration names its unit, its domain, the
-column that holds it in each built-in source, and the oracle quantities that measure it (an oracle name and the
-column of that oracle's table). A campaign on a user's table names its column with ``dataset.property_column``
+Every property a campaign can target is declared here once. A declaration names its unit, its domain and the
+column that holds it in each built-in source; which oracle measures it, and with which column, the oracles
+declare (their tiers' measures, :mod:`invdesign.oracles`), and :attr:`Property.measured_by` asks them. A campaign on a user's table names its column with ``dataset.property_column``
 and may say which registered property that column holds with ``dataset.property_kind``; without it, no oracle
 measures the property, and the verified table says so instead of judging it by another property.
 
-Standard library only.
+Standard library only (``measured_by`` imports the oracles' declarations when it is read).
 """
 
 from __future__ import annotations
@@ -53,22 +53,27 @@ class Property:
     #: built-in source -> where its raw data holds this property and how it converts to ``unit`` (the loader names
     #: the parsed table's column after the property)
     sources: dict[str, Source] = field(default_factory=dict)
-    #: oracle name -> the column of that oracle's verified table that measures this property
-    measured_by: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def measured_by(self) -> dict[str, str]:
+        """Oracle name -> the column of that oracle's verified table that measures this property (its first tier's),
+        from the oracles' declarations."""
+        from .oracles import measured_by
+
+        return measured_by(self.name)
 
 
-def _qm9(name: str, unit: str, description: str, raw: str, scale: float = 1.0, oracle: bool = False) -> Property:
-    return Property(name, "molecules", unit, f"{description} (QM9: B3LYP/6-31G(2df,p))", {"qm9": Source((raw,), scale)},
-                    {"xtb": "xtb_calibrated"} if oracle else {})
+def _qm9(name: str, unit: str, description: str, raw: str, scale: float = 1.0) -> Property:
+    return Property(name, "molecules", unit, f"{description} (QM9: B3LYP/6-31G(2df,p))", {"qm9": Source((raw,), scale)})
 
 
 _MP = "(MP: PBE elasticity)"
 PROPERTIES: dict[str, Property] = {p.name: p for p in (
-    _qm9("gap_ev", "eV", "HOMO-LUMO gap", "HOMO_LUMO_gap_au", HARTREE_EV, oracle=True),
-    _qm9("homo_ev", "eV", "HOMO energy", "HOMO_au", HARTREE_EV, oracle=True),
-    _qm9("lumo_ev", "eV", "LUMO energy", "LUMO_au", HARTREE_EV, oracle=True),
-    _qm9("dipole_debye", "D", "dipole moment (norm)", "Dipole_debye", oracle=True),
-    _qm9("polarizability_bohr3", "bohr^3", "isotropic static polarizability", "Polarizability_bohr3", oracle=True),
+    _qm9("gap_ev", "eV", "HOMO-LUMO gap", "HOMO_LUMO_gap_au", HARTREE_EV),
+    _qm9("homo_ev", "eV", "HOMO energy", "HOMO_au", HARTREE_EV),
+    _qm9("lumo_ev", "eV", "LUMO energy", "LUMO_au", HARTREE_EV),
+    _qm9("dipole_debye", "D", "dipole moment (norm)", "Dipole_debye"),
+    _qm9("polarizability_bohr3", "bohr^3", "isotropic static polarizability", "Polarizability_bohr3"),
     _qm9("r2_bohr2", "bohr^2", "electronic spatial extent <R^2>", "R2_bohr2"),
     _qm9("zpve_ev", "eV", "zero-point vibrational energy", "ZPVE_au", HARTREE_EV),
     _qm9("u0_ev", "eV", "internal energy at 0 K", "InternalEnergy_0K_au", HARTREE_EV),
@@ -77,22 +82,13 @@ PROPERTIES: dict[str, Property] = {p.name: p for p in (
     _qm9("g298_ev", "eV", "Gibbs free energy at 298.15 K", "GibbsFreeEnergy_298K_au", HARTREE_EV),
     _qm9("cv_cal_mol_k", "cal/(mol K)", "heat capacity at 298.15 K", "Heatcapacity_Cv_cal_mol_K"),
     Property("bulk_modulus_gpa", "crystals", "GPa", f"Voigt-Reuss-Hill bulk modulus {_MP}",
-             {"mp_elasticity": Source(("bulk_modulus_vrh",))}, {"chgnet": "eos_bulk_modulus_gpa"}),
+             {"mp_elasticity": Source(("bulk_modulus_vrh",))}),
     Property("shear_modulus_gpa", "crystals", "GPa", f"Voigt-Reuss-Hill shear modulus {_MP}",
-             {"mp_elasticity": Source(("shear_modulus_vrh",))}, {"chgnet": "elastic_shear_modulus_gpa"}),
+             {"mp_elasticity": Source(("shear_modulus_vrh",))}),
     Property("vickers_hardness_gpa", "crystals", "GPa", "Vickers hardness of Chen's model from the Voigt-Reuss-Hill "
              f"bulk and shear moduli {_MP}",
-             {"mp_elasticity": Source(("bulk_modulus_vrh", "shear_modulus_vrh"), derive=chen_vickers_hardness)},
-             {"chgnet": "vickers_hardness_gpa"}),
+             {"mp_elasticity": Source(("bulk_modulus_vrh", "shear_modulus_vrh"), derive=chen_vickers_hardness)}),
 )}
-
-#: the xTB quantity each molecular property's calibration maps onto the data's DFT scale
-XTB_QUANTITY = {"gap_ev": "xtb_gap_ev", "homo_ev": "xtb_homo_ev", "lumo_ev": "xtb_lumo_ev",
-                "dipole_debye": "xtb_dipole_debye", "polarizability_bohr3": "xtb_polarizability_bohr3"}
-
-#: the DFT tier's column that measures each molecular property
-DFT_QUANTITY = {"gap_ev": "dft_gap_ev", "homo_ev": "dft_homo_ev", "lumo_ev": "dft_lumo_ev",
-                "dipole_debye": "dft_dipole_debye", "polarizability_bohr3": "dft_polarizability_bohr3"}
 
 DEFAULT_PROPERTY = {"qm9": "gap_ev", "mp_elasticity": "bulk_modulus_gpa"}
 
@@ -111,8 +107,3 @@ def resolve(property_column: str, property_kind: str | None = None) -> Property 
 def unit_of(property_column: str, property_kind: str | None = None) -> str:
     p = resolve(property_column, property_kind)
     return p.unit if p else ""
-
-
-def oracle_column(prop: Property | None, oracle: str) -> str | None:
-    """The column of ``oracle``'s table that measures ``prop``, or None when that oracle does not measure it."""
-    return prop.measured_by.get(oracle) if prop else None

@@ -3,7 +3,7 @@ import copy
 import pytest
 import yaml
 
-from invdesign.config import load_config, target_bounds, validate_config
+from invdesign.config import campaign_settings, load_config, target_bounds, validate_config
 from invdesign.errors import InvdesignError
 
 
@@ -87,17 +87,37 @@ def test_unknown_top_level_key(base):
      "crystal campaigns only"),
     (lambda c: c["campaigns"]["mp_bulk"].setdefault("oracle", {}).update(
         feedback_from=["results/mp_bulk/candidates_verified.parquet"]), "own output, a cycle"),
-    # the feedback ranker models the CHGNet EOS bulk modulus: it must not judge a shear-modulus campaign
-    (lambda c: (c["campaigns"]["mp_bulk"]["dataset"].update(property_column="shear_modulus_gpa"),
-                c["campaigns"]["mp_bulk"].update(target={"min": 100, "unit": "GPa"}),
-                c["campaigns"]["mp_bulk"].setdefault("oracle", {}).update(feedback_from=["old.parquet"])),
-     "does not measure shear_modulus_gpa"),
 ])
 def test_semantic_errors(base, mutate, match):
     bad = copy.deepcopy(base)
     mutate(bad)
     with pytest.raises(InvdesignError, match=match):
         validate_config(bad)
+
+
+def test_feedback_ranks_by_the_oracles_declared_measure_of_the_property(base, monkeypatch):
+    """oracle.feedback_from models the oracle's measure of the campaign property, the column its declarations name:
+    a shear-modulus campaign reads the elastic shear modulus of earlier verdicts; where no tier measures the property
+    the ranker would judge it by another one, and the config says so."""
+    import dataclasses
+
+    from invdesign import oracles
+    from invdesign.oracles.crystal import ChgnetOracle
+
+    cfg = copy.deepcopy(base)
+    camp = cfg["campaigns"]["mp_bulk"]
+    camp["dataset"].update(property_column="shear_modulus_gpa")
+    camp.update(target={"min": 100, "unit": "GPa"})
+    camp.setdefault("oracle", {}).update(feedback_from=["old.parquet"])
+    assert campaign_settings(copy.deepcopy(cfg), "mp_bulk").feedback_measure == "elastic_shear_modulus_gpa"
+
+    class NoShear(ChgnetOracle):
+        tiers = tuple(dataclasses.replace(t, measures={p: m for p, m in t.measures.items() if p != "shear_modulus_gpa"})
+                      for t in ChgnetOracle.tiers)
+
+    monkeypatch.setitem(oracles._REGISTERED, "chgnet", NoShear)
+    with pytest.raises(InvdesignError, match="does not measure shear_modulus_gpa"):
+        validate_config(cfg)
 
 
 def test_bad_yaml_and_missing_file(tmp_path):

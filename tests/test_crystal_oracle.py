@@ -170,6 +170,29 @@ def test_chgnet_elastic_shear_modulus_of_rocksalt_mgo():
     assert "implausible" in capped["error"] and math.isnan(capped["g"])  # above max_gpa: an error, not a modulus
 
 
+@pytest.mark.parametrize("factor, caught", [(1.0, ""), (1 / 160.2, "band"), (160.2, "implausible")])
+def test_a_shear_modulus_in_the_wrong_unit_is_caught(monkeypatch, factor, caught):
+    """The elastic measure of the CHGNet and SevenNet tiers (one code path, a calculator each) asks matcalc for GPa;
+    MgO's moduli in eV/A^3 (G 119 GPa = 0.74 eV/A^3) fail the MgO band of the test above, and converted twice
+    (x 160.2) they are an error, not a modulus. matcalc's ElasticityCalc is replaced by one giving MgO's moduli x
+    ``factor``."""
+    import matcalc
+
+    from invdesign.oracles import elasticity
+
+    class Tensor:
+        def __init__(self, calculator, *, units_GPa=False, **kw):
+            assert units_GPa  # matcalc's default is eV/A^3
+
+        def calc(self, structure):
+            return {"shear_modulus_vrh": 119.0 * factor, "bulk_modulus_vrh": 152.0 * factor, "r2_score_mean": 0.99}
+
+    monkeypatch.setattr(matcalc, "ElasticityCalc", Tensor)
+    (fit,) = elasticity.elastic_moduli([rocksalt_mgo()], None, fmax=0.05, relax_ions=True, max_gpa=1000.0)
+    assert (fit["error"] == "" and 70.0 < fit["g"] < 170.0) == (caught == "")
+    assert ("implausible" in fit["error"]) == (caught == "implausible")
+
+
 def test_chgnet_oracle_measures_the_shear_modulus_of_a_shear_campaign():
     """A campaign on shear_modulus_gpa: the oracle fills the elastic columns (and no EOS), and its verdict is the
     elastic shear modulus against the target."""

@@ -37,12 +37,12 @@ def test_dft_failure_is_an_error_row_not_a_crash():
 def chain(tmp_path, cands, window, dft, prop="gap_ev", xtb_range=(2.0, 16.0), scale=1.0):
     """The oracle chain on ``cands`` for a campaign on ``prop``, with a synthetic calibration: data = scale x xTB plus
     noise over ``xtb_range``."""
-    from invdesign.properties import XTB_QUANTITY
+    from invdesign.oracles.xtb import XtbOracle
 
     known = pd.DataFrame({"id": ["a"], "smiles": ["CCC"]})
     x = np.random.default_rng(0).uniform(*xtb_range, 200)
     y = scale * x + np.random.default_rng(1).normal(0.0, 3.0 * (xtb_range[1] - xtb_range[0]) / 14, 200)
-    prepared = {"applicable": True, "xtb_quantity": XTB_QUANTITY[prop], **fit_calibration(x, y)}
+    prepared = {"applicable": True, "xtb_quantity": XtbOracle.tiers[0].measures[prop].raw, **fit_calibration(x, y)}
     (tmp_path / "c.parquet").parent.mkdir(exist_ok=True)
     cands.to_parquet(tmp_path / "c.parquet")
     known.to_parquet(tmp_path / "k.parquet")

@@ -10,8 +10,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from invdesign import properties
-from invdesign.oracles import ERROR_COLUMN, ORACLES
+from invdesign import oracles
 from invdesign.oracles.crystal import ChgnetOracle
 from tests.test_landing import run_page
 
@@ -146,27 +145,24 @@ def test_dipole_campaign_labels_say_debye(tmp_path):
     assert "dft_dipole_debye (D)" in head and "xtb_dipole_debye (D)" in head and "eV" not in head
 
 
-class ShearDeclaringOracle(ChgnetOracle):
-    """The CHGNet oracle declaring a shear column for both potentials (as an oracle that measures it will)."""
-    columns = {"elastic_shear_modulus_gpa": "VRH shear modulus (GPa)", ERROR_COLUMN: "why not"}
-    confirm_columns = {"sevennet_elastic_shear_modulus_gpa": "SevenNet's", "sevennet_error": "why not"}
+class NoShearOracle(ChgnetOracle):
+    """The CHGNet oracle with tiers that declare no measure of the shear modulus."""
+    tiers = tuple(dataclasses.replace(t, measures={p: m for p, m in t.measures.items() if p != "shear_modulus_gpa"})
+                  for t in ChgnetOracle.tiers)
 
 
 def test_shear_campaign_reads_its_columns_from_the_declarations(tmp_path, monkeypatch):
-    """A shear column the crystal oracle declares (and SevenNet's counterpart) shows without landing edits; a
-    registry without a measure of the shear modulus makes the card say 'not measured'."""
+    """The shear columns the crystal oracle's tiers declare (CHGNet's and SevenNet's) show without landing edits;
+    tiers without a measure of the shear modulus make the card say 'not measured'."""
     table = crystal_rows(elastic_shear_modulus_gpa=[60.0, 20.0, 3.0, 55.0, 140.0],
                          sevennet_elastic_shear_modulus_gpa=[np.nan, np.nan, np.nan, 52.0, 150.0])
-    shear = properties.PROPERTIES["shear_modulus_gpa"]
-    monkeypatch.setitem(properties.PROPERTIES, "shear_modulus_gpa", dataclasses.replace(shear, measured_by={}))
+    monkeypatch.setitem(oracles._REGISTERED, "chgnet", NoShearOracle)
     page = run_page(tmp_path, "crystals", table, {"n_confirmed": 0}, {}, {"min": 50.0}, "shear_modulus_gpa", "GPa")
     for card in cards(page).values():
         labels = " ".join(label_cells(card))
         assert "bulk" not in card.lower() and "K," not in card and "eos_" not in card
         assert "Voigt-Reuss-Hill shear modulus, CHGNet (GPa)" in labels and "not measured by CHGNet" in card
-    monkeypatch.setitem(properties.PROPERTIES, "shear_modulus_gpa",
-                        dataclasses.replace(shear, measured_by={"chgnet": "elastic_shear_modulus_gpa"}))
-    monkeypatch.setitem(ORACLES, "chgnet", (__name__, "ShearDeclaringOracle"))
+    monkeypatch.setitem(oracles._REGISTERED, "chgnet", ChgnetOracle)
     page = run_page(tmp_path, "crystals", table, {"n_confirmed": 0}, {}, {"min": 50.0}, "shear_modulus_gpa", "GPa")
     card = cards(page)["AlNi"]
     assert "Voigt-Reuss-Hill shear modulus, CHGNet (elastic_shear_modulus_gpa, GPa)" in label_cells(card)

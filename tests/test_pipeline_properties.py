@@ -25,7 +25,9 @@ def test_molecule_campaign_is_judged_by_the_tiers_that_measure_its_property(prop
     data = pd.read_parquet(out / camp / "data" / "dataset.parquet")
     assert np.allclose(data["property"], data[prop])  # the label is the registered property, in its unit
     table = pd.read_parquet(out / camp / "candidates_verified.parquet")
-    xtb, dft = f"xtb_{prop}", props.DFT_QUANTITY[prop]
+    from invdesign.oracles.xtb import XtbOracle
+
+    xtb, dft = f"xtb_{prop}", XtbOracle.tiers[1].measures[prop].column
     checked = table[table["xtb_verified"].eq(True)]
     assert len(checked) and pd.to_numeric(checked[xtb]).ge(0).all()  # a norm, a polarizability: never negative
     prepared = json.loads((out / camp / "oracle" / "prepared.json").read_text())

@@ -49,12 +49,17 @@ def test_chen_hardness_by_hand_and_from_the_mp_loader():
 
 
 def test_every_property_has_a_unit_a_domain_and_a_source_or_oracle_note():
+    from invdesign.oracles import check_declarations, registered
+
     for p in props.PROPERTIES.values():
         assert p.unit and p.domain in ("molecules", "crystals") and p.sources, p.name
         for oracle, column in p.measured_by.items():
             assert column, (p.name, oracle)
-    for name in props.XTB_QUANTITY:
-        assert name in props.DFT_QUANTITY and props.PROPERTIES[name].measured_by == {"xtb": "xtb_calibrated"}
+    assert check_declarations() == []
+    xtb, dft = registered()["xtb"].tiers
+    assert set(xtb.measures) == set(dft.measures) and all(m.raw for m in xtb.measures.values())
+    for name in xtb.measures:
+        assert props.PROPERTIES[name].measured_by == {"xtb": "xtb_calibrated"}
 
 
 def test_dft_tier_measures_dipole_and_polarizability_in_qm9_units(tmp_path):
@@ -72,6 +77,43 @@ def test_dft_tier_measures_dipole_and_polarizability_in_qm9_units(tmp_path):
     assert out["dft_polarizability_bohr3"] == pytest.approx(row["Polarizability_bohr3"], rel=0.03)
 
 
+#: acetonitrile's dipole in QM9 (D) and how far GFN2-xTB's may lie from it
+ACETONITRILE_DIPOLE = (3.83, 0.4)
+
+
+def test_declared_units_are_checked_against_the_registry(monkeypatch):
+    """Every tier's measure of every property: declared in another unit than the property's, the declaration check
+    names it (the xTB estimate, DFT, CHGNet and SevenNet tiers alike)."""
+    import dataclasses
+
+    from invdesign import oracles
+
+    cases = [(name, i, prop) for name, cls in oracles.registered().items() for i, t in enumerate(cls.tiers)
+             for prop in t.measures]
+    assert {(n, i) for n, i, _ in cases} == {("xtb", 0), ("xtb", 1), ("chgnet", 0), ("chgnet", 1)}
+    for name, i, prop in cases:
+        cls = oracles.registered()[name]
+        tier = cls.tiers[i]
+        wrong = dataclasses.replace(tier.measures[prop], unit="au")
+        broken = type("Broken", (cls,), {"tiers": tuple(dataclasses.replace(tier, measures={**tier.measures,
+                                                                                           prop: wrong})
+                                                        if t is tier else t for t in cls.tiers)})
+        with monkeypatch.context() as m:
+            m.setitem(oracles._REGISTERED, name, broken)
+            assert oracles.check_declarations() == [f"oracle {name}, tier {tier.name}: {wrong.column} is in 'au'; "
+                                                    f"{prop} is in {props.PROPERTIES[prop].unit!r}"]
+
+
+def test_xtb_dipole_in_atomic_units_fails_the_qm9_comparison(monkeypatch):
+    """The comparison below catches a broken xTB measure: the dipole left in atomic units (x 0.39) falls outside
+    acetonitrile's band."""
+    from invdesign.oracles import xtb
+
+    monkeypatch.setattr(xtb, "DEBYE_PER_AU", 1.0)
+    out = xtb.xtb_verify("CC#N", conformers=1)
+    assert out["xtb_ok"] and out["xtb_dipole_debye"] != pytest.approx(ACETONITRILE_DIPOLE[0], abs=ACETONITRILE_DIPOLE[1])
+
+
 def test_xtb_tier_measures_dipole_and_polarizability_with_the_right_sign_and_unit():
     """Acetonitrile: GFN2-xTB's dipole is close to QM9's 3.83 D; its finite-field polarizability is positive and about
     55-75% of QM9's 24.45 bohr^3 (a minimal basis; the oracle calibrates it onto QM9's scale)."""
@@ -79,7 +121,7 @@ def test_xtb_tier_measures_dipole_and_polarizability_with_the_right_sign_and_uni
 
     out = xtb_verify("CC#N", polarizability=True)
     assert out["xtb_ok"] and out["xtb_connectivity_ok"]
-    assert out["xtb_dipole_debye"] == pytest.approx(3.83, abs=0.4)
+    assert out["xtb_dipole_debye"] == pytest.approx(ACETONITRILE_DIPOLE[0], abs=ACETONITRILE_DIPOLE[1])
     assert 0.5 * 24.45 < out["xtb_polarizability_bohr3"] < 0.8 * 24.45
     assert "xtb_polarizability_bohr3" not in xtb_verify("CC#N", conformers=1)  # only where a campaign asks for it
 

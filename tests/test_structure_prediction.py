@@ -15,6 +15,7 @@ from invdesign.domains import get_domain
 from invdesign.errors import InvdesignError
 from invdesign.models.crystal_diffusion import CrystalDiffusion
 from invdesign.pipeline import compositions
+from invdesign.properties import PROPERTIES
 from invdesign.sampling import SampleRequest, make_sampler
 
 ELEMENTS = ["Co", "Ir", "Ni", "Re", "Sn"]
@@ -46,7 +47,8 @@ TARGET = {"min": 300.0}
 
 
 def formulas(comp: dict, feedback=()):
-    return compositions.structure_prediction_formulas(Compositions.parse(comp), META, list(feedback), TARGET)
+    return compositions.structure_prediction_formulas(Compositions.parse(comp), META, list(feedback), TARGET,
+                                                      PROPERTIES["bulk_modulus_gpa"].measured_by["chgnet"])
 
 
 def test_guided_sampling_predicts_structures_for_the_given_formulas():

@@ -120,12 +120,13 @@ class Campaign:
             raise ConfigError(f"{source}: {where}.split: val + test = {self.split.val + self.split.test:g} leaves "
                               "less than 10% of the rows for training; lower split.val or split.test")
         feedback = getattr(self.oracle, "feedback_from", [])
-        if feedback and (prop is None or prop.measured_by.get("chgnet") != "eos_bulk_modulus_gpa"):
-            # the feedback ranker models P(stable) x P(CHGNet EOS bulk modulus in the target): it would judge any
-            # other property by the bulk modulus
-            raise ConfigError(f"{source}: {where}.oracle.feedback_from ranks by CHGNet's EOS bulk modulus, which does "
-                              f"not measure {self.dataset.property_column}; remove feedback_from (and "
-                              "compositions.from_feedback) or target bulk_modulus_gpa")
+        if feedback and self.feedback_measure is None:
+            # the feedback ranker models P(stable) x P(the oracle's measure of the property in the target): without a
+            # measure it would judge the property by another one
+            raise ConfigError(f"{source}: {where}.oracle.feedback_from ranks by the {self.oracle.type} oracle's "
+                              f"measure of the campaign property, and it does not measure "
+                              f"{self.dataset.property_column}; remove feedback_from (and compositions.from_feedback) "
+                              "or target a property it measures")
         for i, gen in enumerate(self.generators):
             comp = getattr(gen.sample, "compositions", None)
             if comp is not None and comp.from_feedback and not feedback:
@@ -143,6 +144,13 @@ class Campaign:
     @property
     def target_property(self) -> props.Property | None:
         return self.dataset.registered_property()
+
+    @property
+    def feedback_measure(self) -> str | None:
+        """The column of the oracle's verified tables that measures the campaign property (what the feedback ranker
+        reads from earlier campaigns' verdicts); None where the oracle does not measure it."""
+        prop = self.target_property
+        return prop.measured_by.get(self.oracle.type) if prop else None
 
     @property
     def unmeasured_note(self) -> str:

@@ -1,12 +1,14 @@
 """Settings of the oracles (the independent checks of the best candidates), one class per oracle.
 
 A campaign's ``oracle:`` block names its oracle with ``type`` (default: the domain's oracle) and holds that
-oracle's keys. The oracle implementations live in :mod:`invdesign.oracles`; these classes only describe their
-settings, so config validation needs no chemistry package. Standard library only.
+oracle's keys. The oracle implementations live in :mod:`invdesign.oracles`, each naming its settings class there
+(``ORACLE_SETTINGS`` is read from those registrations); these classes only describe the settings, so config
+validation needs no chemistry package. Standard library only (the registrations import numpy and pandas).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -121,17 +123,36 @@ class ChgnetOracleSettings(OracleSettings):
                                                "diversity filter on the oracle's budget)")
     feedback_from: list[str] = setting([], doc="candidates_verified tables (Parquet/CSV) of earlier crystal "
                                                "campaigns; the candidates to verify are then ranked by a model of "
-                                               "those CHGNet verdicts (P(stable) x P(EOS modulus in the target)) "
-                                               "instead of the predictor alone; formulas those tables verified "
-                                               "already are skipped")
+                                               "those CHGNet verdicts (P(stable) x P(CHGNet's measure of the "
+                                               "campaign property in the target)) instead of the predictor alone; "
+                                               "formulas those tables verified already are skipped")
     committee: CommitteeTier = setting(CommitteeTier(), doc=CommitteeTier.__doc_line__)
 
     PREPARE_KEYS: ClassVar[tuple[str, ...]] = ("rescale_volume",)
     CONFIRM_KEY: ClassVar[str] = "committee"
 
 
-#: domain -> {oracle type: settings class}; the first is the domain's default
-ORACLE_SETTINGS: dict[str, dict[str, type]] = {
-    "molecules": {"xtb": XtbOracleSettings},
-    "crystals": {"chgnet": ChgnetOracleSettings},
-}
+class _OracleSettings(Mapping):
+    """``ORACLE_SETTINGS``: domain -> {oracle type: settings class}, the domain's default first; a view of the oracles'
+    registrations (:func:`invdesign.oracles.registered`: each oracle names its settings class)."""
+
+    @staticmethod
+    def _table() -> dict[str, dict[str, type]]:
+        from ..oracles import registered
+
+        out: dict[str, dict[str, type]] = {}
+        for name, cls in registered().items():
+            out.setdefault(cls.domain, {})[name] = cls.settings_class
+        return out
+
+    def __getitem__(self, domain: str) -> dict[str, type]:
+        return self._table()[domain]
+
+    def __iter__(self):
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+
+ORACLE_SETTINGS: Mapping[str, dict[str, type]] = _OracleSettings()

@@ -34,7 +34,8 @@ class Domain(ABC):
     identifier: str = ""
     #: the export handed to chemists beside the tables: results/<campaign>/candidates<export_suffix>
     export_suffix: str = ""
-    #: the columns of the report's candidate table
+    #: the domain's columns of the report's candidate table; the oracle's measured and report columns go after
+    #: ``unit`` (:func:`invdesign.pipeline.landing.campaign_columns`)
     report_columns: tuple[str, ...] = ()
 
     # The domain module's functions of the same names do the work (tests and bench call them directly too).
@@ -101,7 +102,7 @@ class Domain(ABC):
     def top_candidates_html(self, candidates: pd.DataFrame, verified: pd.DataFrame | None, unit: str,
                             out_html: str, columns: list[str] | None = None) -> None:
         """The report's page of the best candidates, with ``columns`` (default :attr:`report_columns`; the report
-        passes the campaign's measured columns in place of the default property's)."""
+        adds the oracle's declared columns, those measuring the campaign property first)."""
 
 
 _cache: dict[str, Domain] = {}

@@ -188,8 +188,7 @@ class CrystalDomain(Domain):
     name = "crystals"
     identifier = "formula"
     export_suffix = EXPORT_SUFFIX["crystals"]
-    report_columns = ("final_rank", "rank", "formula", "predicted_property", "unit", "e_hull", "stable",
-                      "eos_bulk_modulus_gpa", "novel_after_relaxation", "matches_known", "num_sites", "min_distance",
+    report_columns = ("final_rank", "rank", "formula", "predicted_property", "unit", "num_sites", "min_distance",
                       "charge_neutral", "cif_path")
 
     def export_candidates(self, cands, folder: Path):

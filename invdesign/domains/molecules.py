@@ -261,8 +261,8 @@ class MoleculeDomain(Domain):
     name = "molecules"
     identifier = "smiles"
     export_suffix = EXPORT_SUFFIX["molecules"]
-    report_columns = ("final_rank", "rank", "smiles", "predicted_property", "unit", "xtb_calibrated", "xtb_gap_ev",
-                      "xtb_target_probability", "qed", "sa_score", "nearest_known_similarity", "generator")
+    report_columns = ("final_rank", "rank", "smiles", "predicted_property", "unit", "qed", "sa_score",
+                      "nearest_known_similarity", "generator")
 
     def n_unique(self, valid):
         return int(valid["smiles"].nunique())

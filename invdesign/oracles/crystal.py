@@ -38,7 +38,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from . import ERROR_COLUMN, Oracle
+from ..config.oracles import ChgnetOracleSettings
+from . import ERROR_COLUMN, MEASURED, CardField, CardFigure, Oracle, Tier
+from . import Measure as TierMeasure  # this module's Measure: how the CHGNet tier computes one
 
 if TYPE_CHECKING:
     from chgnet.model import CHGNet
@@ -609,7 +611,8 @@ class Measure(NamedTuple):
     short: str
 
 
-#: the first tier's column -> its measure; the property registry's ``measured_by["chgnet"]`` picks one
+#: the first tier's column -> its measure; the column :class:`ChgnetOracle`'s first tier declares for the campaign
+#: property picks one
 MEASURES = {m.column: m for m in (
     Measure("eos_bulk_modulus_gpa", "eos", "eos", "committee_k_diff_gpa", "EOS bulk modulus", "EOS"),
     Measure("elastic_shear_modulus_gpa", "elastic", "shear", "committee_g_diff_gpa", "VRH shear modulus", "G"),
@@ -631,8 +634,37 @@ class ChgnetOracle(Oracle):
     property (EOS bulk modulus, or the elastic tensor's shear modulus or Chen hardness), and a second novelty check
     of the relaxed cell."""
 
-    name = "chgnet"
-    large_columns = ("relaxed_cif",)
+    settings_class = ChgnetOracleSettings
+    domain = "crystals"
+    default = True
+    tiers = (
+        Tier("CHGNet", {"bulk_modulus_gpa": TierMeasure("eos_bulk_modulus_gpa", "GPa"),
+                        "shear_modulus_gpa": TierMeasure("elastic_shear_modulus_gpa", "GPa"),
+                        "vickers_hardness_gpa": TierMeasure("vickers_hardness_gpa", "GPa")},
+             card=(CardField("E_hull, CHGNet", "e_hull", "eV/atom", 3),
+                   CardField("E_hull on DFT entries (CHGNet)", "e_hull_dft", "eV/atom", 3, missing="no DFT entries",
+                             explain=False),
+                   CardField("matches a known phase", "matches_known", explain=False, text=True)),
+             figures=(CardFigure("phase_diagram", "CHGNet", {"entries": "hull_entries", "cif": "relaxed_cif",
+                                                             "energy": "chgnet_energy_per_atom"}),
+                      CardFigure("eos_scan", "CHGNet", {"points": "eos_points", "modulus": "eos_bulk_modulus_gpa",
+                                                        "r2": "eos_r2"})),
+             large=("relaxed_cif",),
+             hulls=(("e_hull_dft", "the hull of the DFT entries"), ("e_hull", "the CHGNet hull of the known phases")),
+             known_match="matches_known"),
+        Tier("SevenNet", {"bulk_modulus_gpa": TierMeasure("sevennet_eos_bulk_modulus_gpa", "GPa"),
+                          "shear_modulus_gpa": TierMeasure("sevennet_elastic_shear_modulus_gpa", "GPa"),
+                          "vickers_hardness_gpa": TierMeasure("sevennet_vickers_hardness_gpa", "GPa")},
+             error="sevennet_error",
+             card=(CardField("E_hull, SevenNet", "sevennet_e_hull", "eV/atom", 3),),
+             figures=(CardFigure("eos_scan", "SevenNet", {"points": "sevennet_eos_points",
+                                                          "modulus": "sevennet_eos_bulk_modulus_gpa",
+                                                          "r2": "sevennet_eos_r2"}),),
+             hulls=(("sevennet_e_hull_dft", "the hull of the DFT entries"),
+                    ("sevennet_e_hull", "the SevenNet hull of the known phases")),
+             known_match="sevennet_matches_known"),
+    )
+    report_columns = ("e_hull", "stable", "novel_after_relaxation", "matches_known")
     COLUMNS = {
         "volume_scale": "factor the cell volume was scaled by before relaxing (oracle.rescale_volume)",
         "relaxed_cif": "the CHGNet-relaxed cell (CIF text; '' when the relaxation failed)",
@@ -654,6 +686,12 @@ class ChgnetOracle(Oracle):
         "novel_after_relaxation": "the relaxed cell matches no known phase",
         ERROR_COLUMN: "why CHGNet could not check the cell ('' when it could)",
     }
+
+    def table_columns(self):
+        return [("committee_confirmed", ""), ("stable", ""), ("e_hull", "eV/atom"), ("sevennet_stable", ""),
+                ("sevennet_e_hull", "eV/atom"), ("e_hull_dft", "eV/atom"), (MEASURED, ""),
+                ("predicted_property", "{unit}"), ("novel_after_relaxation", ""), ("matches_known", ""),
+                ("generator", ""), (ERROR_COLUMN, ""), ("sevennet_error", "")]
 
     def __init__(self, *args, **kw) -> None:
         super().__init__(*args, **kw)
@@ -700,7 +738,7 @@ class ChgnetOracle(Oracle):
         if s.feedback_from:
             from ..search.feedback import rank_by_feedback
 
-            top = rank_by_feedback(top, s.feedback_from, self.target)
+            top = rank_by_feedback(top, s.feedback_from, self.target, self.measures)
         if s.one_per_formula:
             top = top.drop_duplicates("formula")  # a diversity filter: the best-ranked cell of each formula
         return (top if s.top_k is None else top.head(s.top_k)).reset_index(drop=True)

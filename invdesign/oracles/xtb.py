@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 
 from ..chem.geometry import embed  # noqa: F401  (re-exported: the SDF export and tests use it from here)
+from ..config.oracles import XtbOracleSettings
 from ..properties import HARTREE_EV
 from .dft import DEBYE_PER_AU
-from . import ERROR_COLUMN, Oracle
+from . import ERROR_COLUMN, MEASURED, CardField, CardFigure, Measure, Oracle, Tier
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +271,26 @@ class XtbOracle(Oracle):
     """GFN2-xTB check of molecules: optimised geometry, connectivity kept, frontier orbitals; the xTB quantity of
     the campaign property mapped to the data's DFT scale by a line fitted on training molecules (``prepare``)."""
 
-    name = "xtb"
+    settings_class = XtbOracleSettings
+    domain = "molecules"
+    default = True
+    tiers = (
+        Tier("xTB", {"gap_ev": Measure("xtb_calibrated", "eV", raw="xtb_gap_ev"),
+                     "homo_ev": Measure("xtb_calibrated", "eV", raw="xtb_homo_ev"),
+                     "lumo_ev": Measure("xtb_calibrated", "eV", raw="xtb_lumo_ev"),
+                     "dipole_debye": Measure("xtb_calibrated", "D", raw="xtb_dipole_debye"),
+                     "polarizability_bohr3": Measure("xtb_calibrated", "bohr^3", raw="xtb_polarizability_bohr3")},
+             probability="xtb_target_probability", note="xtb_calibration_note",
+             figures=(CardFigure("orbital_density", "HOMO density (xTB)", {"density": "xtb_homo_density"}),
+                      CardFigure("orbital_density", "LUMO density (xTB)", {"density": "xtb_lumo_density"})),
+             large=("molblock", "xtb_homo_density", "xtb_lumo_density", "xtb_charges")),
+        Tier("DFT", {"gap_ev": Measure("dft_gap_ev", "eV"), "homo_ev": Measure("dft_homo_ev", "eV"),
+                     "lumo_ev": Measure("dft_lumo_ev", "eV"), "dipole_debye": Measure("dft_dipole_debye", "D"),
+                     "polarizability_bohr3": Measure("dft_polarizability_bohr3", "bohr^3")},
+             error="dft_error", error_model="dft_protocol_qm9.json", probability="dft_target_probability",
+             card=(CardField("chance the DFT value is in the target", "dft_target_probability", explain=False),)),
+    )
+    report_columns = ("xtb_target_probability",)
     columns = {
         "xtb_ok": "xTB optimisation and single point ran",
         "xtb_converged": "the geometry optimisation met fmax within max_steps",
@@ -288,14 +308,16 @@ class XtbOracle(Oracle):
         ERROR_COLUMN: "why xTB could not check the molecule ('' when it could)",
     }
 
-    large_columns = ("molblock", "xtb_homo_density", "xtb_lumo_density", "xtb_charges")
+    def table_columns(self):
+        return [("dft_confirmed", ""), (MEASURED, ""), ("dft_target_probability", ""), ("xtb_target_probability", ""),
+                ("predicted_property", "{unit}"), ("qed", ""), ("sa_score", ""), ("nearest_known_similarity", ""),
+                ("generator", ""), ("dft_error", ""), (ERROR_COLUMN, "")]
 
     @property
     def quantity(self) -> str | None:
         """The xTB column calibrated onto the campaign property (None: the property has no xTB counterpart)."""
-        from ..properties import XTB_QUANTITY
-
-        return XTB_QUANTITY.get(self.property.name) if self.measures else None
+        m = self.tier_measure(self.tiers[0])
+        return m.raw if m else None
 
     @property
     def _polarizability(self) -> bool:
@@ -393,9 +415,8 @@ class XtbOracle(Oracle):
     @property
     def dft_quantity(self) -> str | None:
         """The DFT column that measures the campaign property (None: DFT does not measure it)."""
-        from ..properties import DFT_QUANTITY
-
-        return DFT_QUANTITY.get(self.property.name) if self.measures else None
+        m = self.tier_measure(self.tiers[1])
+        return m.column if m else None
 
     @property
     def confirm_batch_size(self) -> int:
@@ -447,14 +468,14 @@ class XtbOracle(Oracle):
     @functools.cached_property
     def protocol_errors(self) -> tuple[np.ndarray, str]:
         """(the DFT tier's signed errors against the data's own values for the campaign property, where they come
-        from): ``dft.error_model``, default the QM9 measurement shipped with the package. Where the shipped model
-        has no measurement of the property yet, one zero error: the verdict is the point value, and the note says
-        so (a file the user names must hold the property)."""
+        from): ``dft.error_model``, default the DFT tier's declared error model, the QM9 measurement shipped with the
+        package. Where the shipped model has no measurement of the property yet, one zero error: the verdict is the
+        point value, and the note says so (a file the user names must hold the property)."""
         from importlib import resources
 
         path = self.settings.dft.error_model
         text = Path(path).read_text() if path else \
-            resources.files("invdesign.oracles").joinpath("dft_protocol_qm9.json").read_text()
+            resources.files("invdesign.oracles").joinpath(self.tiers[1].error_model).read_text()
         model = json.loads(text)
         errors = model.get("errors") or model["errors_ev"]  # errors_ev: files written before non-eV properties
         name = self.property.name if self.property else ""

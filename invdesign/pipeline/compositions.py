@@ -15,7 +15,8 @@ from ..errors import InvdesignError
 log = logging.getLogger("invdesign")
 
 
-def structure_prediction_formulas(cfg, meta: dict, feedback: list[str], target: dict) -> list[str]:
+def structure_prediction_formulas(cfg, meta: dict, feedback: list[str], target: dict,
+                                  feedback_measure: str | None) -> list[str]:
     """The formulas of a crystal diffusion generator's ``compositions:`` settings (:class:`Compositions`): those
     listed, then (``from_feedback``) every binary of the elements the verdicts in the ``feedback`` tables say
     raise the property toward ``target`` that no earlier campaign verified, best composition score first (the
@@ -41,7 +42,7 @@ def structure_prediction_formulas(cfg, meta: dict, feedback: list[str], target: 
     if cfg.from_feedback:
         from ..search.feedback import feedback_ranker
 
-        ranker, verified = feedback_ranker(feedback, target)
+        ranker, verified = feedback_ranker(feedback, target, feedback_measure)
         verified = {Composition(f).reduced_formula for f in verified}
         elements = [el for el in ranker.raising_elements(cfg.min_verdicts) if el in known]
         if len(elements) < 2:

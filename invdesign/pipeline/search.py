@@ -18,11 +18,13 @@ log = logging.getLogger("invdesign")
 
 
 def search(*, campaign: str, domain: str, kind: str, sample: dict, latent_search: dict | None, target: dict,
-           unit: str, runtime: dict, generator: str, graphs: str, feedback: list, samples: str) -> None:
+           unit: str, runtime: dict, generator: str, graphs: str, feedback: list, feedback_measure: str | None,
+           samples: str) -> None:
     """Write ``samples``: one row per sample, decoded by the domain, with the sampler's columns. ``sample``: the
     generator's sampling settings; ``latent_search``: the campaign's ``search:`` (for a generator that declares
     ``uses_search``, else None); ``feedback``: earlier campaigns' verified tables (structure prediction
-    ``from_feedback``)."""
+    ``from_feedback``) and ``feedback_measure`` their column that measures the campaign property (the oracle's
+    declaration)."""
     from ..device import resolve_device
     from ..domains import get_domain
     from ..sampling import SampleRequest, make_sampler
@@ -41,7 +43,7 @@ def search(*, campaign: str, domain: str, kind: str, sample: dict, latent_search
     if compositions is not None:  # structure prediction for given formulas (crystal diffusion)
         from .compositions import composition_cells, structure_prediction_formulas
 
-        formulas = structure_prediction_formulas(compositions, meta, feedback, tgt)
+        formulas = structure_prediction_formulas(compositions, meta, feedback, tgt, feedback_measure)
         request.compositions, request.composition_formulas = composition_cells(formulas, meta,
                                                                                compositions.cells_per_formula)
     search_settings = LatentSearch.parse(latent_search) if latent_search is not None else None

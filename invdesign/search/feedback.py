@@ -135,12 +135,14 @@ class OracleFeedbackRanker:
         return pd.DataFrame({"stable_log_odds": self.w_stable, "value": self.w_value}, index=names)
 
 
-FEEDBACK_COLUMNS = ("formula", "predicted_property", "stable", "eos_bulk_modulus_gpa")
+#: the columns of an earlier campaign's verified table the ranker reads, besides the oracle's measure
+FEEDBACK_COLUMNS = ("formula", "predicted_property", "stable")
 
 
-def feedback_ranker(paths: list[str], target: dict):
-    """(an :class:`~invdesign.search.feedback.OracleFeedbackRanker` fitted on the CHGNet verdicts of the
-    ``candidates_verified`` tables at ``paths``, the set of reduced formulas those tables verified)."""
+def feedback_ranker(paths: list[str], target: dict, measure: str):
+    """(an :class:`~invdesign.search.feedback.OracleFeedbackRanker` fitted on the oracle's verdicts in the
+    ``candidates_verified`` tables at ``paths``: stability and ``measure``, the column the oracle's declarations name
+    for the campaign property; the set of reduced formulas those tables verified)."""
     from ..chem.crystals import element_fractions
     from ..errors import InvdesignError
     from ..targets import target_bounds
@@ -152,11 +154,11 @@ def feedback_ranker(paths: list[str], target: dict):
             raise InvdesignError(f"oracle.feedback_from: {path} not found; give the candidates_verified.parquet "
                                  "(or .csv) of an earlier crystal campaign, relative to where snakemake runs")
         t = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
-        missing = [c for c in FEEDBACK_COLUMNS if c not in t.columns]
+        missing = [c for c in (*FEEDBACK_COLUMNS, measure) if c not in t.columns]
         if missing:
             raise InvdesignError(f"oracle.feedback_from: {path} lacks column(s) {', '.join(missing)}; it must be a "
                                  "candidates_verified table of a crystal campaign")
-        tables.append(t[list(FEEDBACK_COLUMNS)])
+        tables.append(t[[*FEEDBACK_COLUMNS, measure]])
     seen = pd.concat(tables, ignore_index=True)
     verified_formulas = set(seen["formula"].dropna())
     seen = seen[seen["stable"].notna() & seen["predicted_property"].notna()]
@@ -168,7 +170,7 @@ def feedback_ranker(paths: list[str], target: dict):
                                   scale=float(np.std(pred)) or 1.0)
     try:
         ranker.fit([element_fractions(f) for f in seen["formula"]], pred, stable,
-                   seen["eos_bulk_modulus_gpa"].to_numpy(float))
+                   pd.to_numeric(seen[measure], errors="coerce").to_numpy(float))
     except ValueError as err:
         raise InvdesignError(f"oracle.feedback_from ({', '.join(map(str, paths))}): {err}; verify more candidates "
                              "in those campaigns first or drop oracle.feedback_from") from None
@@ -177,18 +179,18 @@ def feedback_ranker(paths: list[str], target: dict):
     return ranker, verified_formulas
 
 
-def rank_by_feedback(cands: pd.DataFrame, paths: list[str], target: dict) -> pd.DataFrame:
-    """Re-order crystal candidates by what the CHGNet oracle said about earlier ones.
+def rank_by_feedback(cands: pd.DataFrame, paths: list[str], target: dict, measure: str) -> pd.DataFrame:
+    """Re-order crystal candidates by what the oracle said about earlier ones.
 
     ``paths`` are ``candidates_verified`` tables (Parquet or CSV) of earlier crystal campaigns. An
-    :class:`~invdesign.search.feedback.OracleFeedbackRanker` fitted on their verdicts (stable or not, EOS
-    bulk modulus of the stable ones; element fractions and the predictor's value as features) scores each
-    candidate by P(stable) x P(modulus in the target | stable); candidates come back best score first, with
+    :class:`~invdesign.search.feedback.OracleFeedbackRanker` fitted on their verdicts (stable or not, the oracle's
+    ``measure`` column of the stable ones; element fractions and the predictor's value as features) scores each
+    candidate by P(stable) x P(property in the target | stable); candidates come back best score first, with
     ``feedback_score``, ``feedback_p_stable`` and ``feedback_expected_gpa`` columns. Candidates whose reduced
     formula those tables verified already are left out: the oracle's budget goes to new chemistry."""
     from ..chem.crystals import element_fractions
 
-    ranker, verified_formulas = feedback_ranker(paths, target)
+    ranker, verified_formulas = feedback_ranker(paths, target, measure)
     again = cands["formula"].isin(verified_formulas)
     if again.any():
         log.info("oracle feedback: %d candidates skipped, their formulas were verified already", int(again.sum()))

@@ -20,6 +20,7 @@ rule search:
         latent_search=latent_search_params,
         target=lambda wc: camp(wc).target.to_dict(),
         unit=lambda wc: camp(wc).unit,
+        feedback_measure=lambda wc: camp(wc).feedback_measure,
     log:
         log_path("search_{generator}"),
     benchmark:
