@@ -1,9 +1,14 @@
-"""Set-up shared by the bench scripts (run as scripts: ``python bench/<name>.py``)."""
+"""Running a bench script: logging and threads, the parsers of its steps, the analysis file with its provenance, and
+the campaign a study ran on."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
+
+#: the repository root (the scripts' default paths are under it)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def setup_run(args):
@@ -31,33 +36,14 @@ def run_or_analyse(parser, argv, run, analyse):
     return run_step(parser, argv, {"run": run, "analyse": analyse})
 
 
-def write_analysis(out, res: dict) -> dict:
-    """``res`` as ``out``/analysis.json (indented) and on stdout; returns it."""
-    import json
-
-    text = json.dumps(res, indent=1)
-    (Path(out) / "analysis.json").write_text(text + "\n")
+def write_analysis(out, res: dict, packages, name: str = "analysis.json", indent: int = 1) -> dict:
+    """``res`` with its :func:`provenance` (the versions of ``packages``) as ``out``/``name`` and on stdout; returns
+    what was written."""
+    res = res | {"provenance": provenance(packages)}
+    text = json.dumps(res, indent=indent)
+    (Path(out) / name).write_text(text + "\n")
     print(text)
     return res
-
-
-def poisson_rate_ci(k: int, exposure: float, level: float = 0.95) -> list[float]:
-    """Exact (Garwood) interval of a rate: ``k`` events over ``exposure`` (e.g. hits per CPU-hour)."""
-    from scipy.stats import chi2
-
-    if not exposure:
-        return [float("nan"), float("nan")]
-    a = 1 - level
-    lo = chi2.ppf(a / 2, 2 * k) / 2 if k else 0.0
-    hi = chi2.ppf(1 - a / 2, 2 * k + 2) / 2
-    return [float(lo / exposure), float(hi / exposure)]
-
-
-def fisher_p(k1: int, n1: int, k2: int, n2: int) -> float:
-    """Two-sided Fisher exact p-value of k1 of n1 against k2 of n2 (two arms' hit counts)."""
-    from scipy.stats import fisher_exact
-
-    return float(fisher_exact([[k1, n1 - k1], [k2, n2 - k2]])[1])
 
 
 def campaign_settings(campaign, configfile: str):
@@ -85,7 +71,6 @@ def baselines_parser(doc: str, campaign: str, arms):
     """The common options of a matched-baselines script (``propose``, ``check``, ``analyse`` of one campaign)."""
     import argparse
 
-    root = Path(__file__).resolve().parents[1]
     name = Path(campaign).name
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("what", choices=["propose", "check", "analyse"])
@@ -93,7 +78,7 @@ def baselines_parser(doc: str, campaign: str, arms):
     p.add_argument("--campaign-benchmarks", default=f"results/benchmarks/{name}",
                    help="the campaign's Snakemake benchmark files (CPU time of training and sampling)")
     p.add_argument("--configfile", default="config/config.yaml", help="the config the campaign ran with")
-    p.add_argument("--out", default=str(root / "bench" / "records" / "baselines" /
+    p.add_argument("--out", default=str(ROOT / "bench" / "records" / "baselines" /
                                         {"qm9_gap": "molecules", "mp_bulk": "crystals"}.get(name, name)))
     p.add_argument("--arms", nargs="+", choices=list(arms), default=list(arms))
     p.add_argument("--seed", type=int, default=0)
@@ -113,4 +98,4 @@ def provenance(packages) -> dict:
     installed version of each package ('not installed' where missing), as a campaign's provenance.json has them."""
     from invdesign.pipeline.provenance import git_state, tool_versions
 
-    return {**git_state(str(Path(__file__).parent)), "versions": tool_versions(packages)}
+    return {**git_state(str(ROOT)), "versions": tool_versions(packages)}
