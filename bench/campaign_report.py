@@ -1,6 +1,6 @@
 """Summarise a finished campaign run as Markdown tables for docs/benchmarks.md.
 
-Usage: python bench/campaign_report.py [results_dir] [--wall SECONDS]
+Usage: python -m bench.campaign_report [results_dir] [--wall SECONDS]
 
 Reads what the workflow's rules write for each campaign under results/<campaign>/:
 
@@ -28,6 +28,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.lib.common import provenance
+
+#: the packages whose versions the report records
+PACKAGES = ("torch", "torch-geometric", "rdkit", "tblite", "pyscf", "chgnet", "sevenn", "matcalc", "pymatgen",
+            "snakemake")
 #: per-rule columns, in workflow order; ``{type}`` expands to each generator
 RULES = ["prepare_dataset", "featurize", "train_generator_{type}", "train_predictor", "search_{type}", "filter_rank",
          "oracle_prepare", "oracle_batch", "verify"]
@@ -94,13 +99,17 @@ def _f(v, fmt=".3g") -> str:
     return format(v, fmt) if isinstance(v, (int, float)) else str(v)
 
 
-def main() -> None:
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("results", nargs="?", default="results")
     ap.add_argument("--wall", type=float, help="wall time of the whole snakemake run, seconds")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     results = Path(args.results)
     print(f"Measured {dt.date.today().isoformat()} on {machine()}.\n")
+    prov = provenance(PACKAGES)
+    changes = " (with uncommitted changes)" if prov["git_dirty"] else ""
+    print(f"Reported at commit {prov['git_commit']}{changes}; "
+          + ", ".join(f"{k} {v}" for k, v in prov["versions"].items()) + ".\n")
     if args.wall:
         print(f"Whole `snakemake` run: {args.wall / 60:.1f} min wall time.\n")
     rows = list(campaign_rows(results))

@@ -1,6 +1,6 @@
 """Check the crystal oracle's EOS bulk modulus (CHGNet + matcalc EOSCalc) against Materials Project DFT.
 
-    python bench/chgnet_eos_check.py [--n 20] [--seed 0] [--max-sites 8] [--out bench/out/chgnet_eos/result.json]
+    python -m bench.chgnet_eos_check [--n 20] [--seed 0] [--max-sites 8] [--out bench/out/chgnet_eos/result.json]
 
 Picks ``--n`` binary compounds from the mirrored MP elasticity file (seeded; one per bulk-modulus
 quantile bin, so the picks span the whole K range) and judges them with the workflow's own crystal oracle
@@ -31,7 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.lib.common import ROOT, provenance
+
+#: the packages whose versions the result records
+PACKAGES = ("chgnet", "matcalc", "pymatgen", "torch")
 DATA_NAME = "mp-binary-pbe-elasticity-2025.1.json.gz"
 
 
@@ -59,7 +62,7 @@ def device_env(device: str) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = device.split(":", 1)[1]
 
 
-def main() -> None:
+def main(argv=None) -> None:
     from invdesign.config.oracles import ChgnetOracleSettings
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -75,7 +78,7 @@ def main() -> None:
                     help="torch intra-op threads (small cells run fastest on 1, especially on a busy CPU); 0: torch default")
     ap.add_argument("--device", default="cpu", help="CHGNet device (cpu, cuda, cuda:N)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "chgnet_eos" / "chgnet_eos_check.json"))
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     device_env(args.device)
 
@@ -154,6 +157,7 @@ def main() -> None:
         "versions": {"chgnet": chgnet.__version__, "matcalc": matcalc.__version__, "torch": torch.__version__,
                      "chgnet_model": calc.model.version},
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
+        "provenance": provenance(PACKAGES),
         "rows": rows,
     }
     out = Path(args.out)

@@ -5,9 +5,9 @@ campaign's ``oracle/checked.parquet``), and runs the product's crystal oracle ch
 every cell (``committee.select: all``): CHGNet re-relaxes each cell and places it on a hull of every known MP phase
 of its chemical system (all sizes), SevenNet does the same on its MP2020-corrected hull, both fit an EOS.
 
-    python bench/committee_agreement.py --records 'bench/records/crystals_v6/lane*.jsonl' --hits-only \\
+    python -m bench.committee_agreement --records 'bench/records/crystals_v6/lane*.jsonl' --hits-only \\
         --target-min 300 --name v6_hits
-    python bench/committee_agreement.py --checked results/mp_bulk/oracle/checked.parquet --target-min 250 \\
+    python -m bench.committee_agreement --checked results/mp_bulk/oracle/checked.parquet --target-min 250 \\
         --name default_campaign
 
 Writes ``bench/out/committee/<name>/`` (the chain's files) and ``bench/records/committee_<name>/``
@@ -20,12 +20,14 @@ import argparse
 import glob
 import json
 import logging
-import sys
 from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.lib.common import provenance
+
+#: the packages whose versions the metrics record
+PACKAGES = ("chgnet", "sevenn", "matcalc", "pymatgen", "torch")
 
 
 def candidates_from_records(pattern: str, hits_only: bool) -> pd.DataFrame:
@@ -94,6 +96,7 @@ def main(argv=None) -> None:
     rec.mkdir(parents=True, exist_ok=True)
     keep = [c for c in table.columns if c not in ("structure", "relaxed_cif")]
     table[keep].to_csv(rec / "verdicts.csv", index=False)
+    m = m | {"provenance": provenance(PACKAGES)}
     (rec / "metrics.json").write_text(json.dumps(m, indent=1, default=str) + "\n")
     print(json.dumps(m, indent=1, default=str))
 

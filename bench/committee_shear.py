@@ -5,8 +5,8 @@ settings (CHGNet: ``relax``; SevenNet: the committee's ``relax_ase`` of the CHGN
 tensor of each potential (matcalc ``ElasticityCalc`` via ``invdesign.oracles.elasticity``): VRH shear and bulk
 moduli and Chen's Vickers hardness, against MP's PBE values (plan: bench/records/committee_shear/PLAN.md).
 
-    python bench/committee_shear.py run [--n 60]     # one JSON line per cell in records.jsonl (resumable)
-    python bench/committee_shear.py analyse          # analysis.json: n, MAE, bias, P95, Spearman per potential
+    python -m bench.committee_shear run [--n 60]     # one JSON line per cell in records.jsonl (resumable)
+    python -m bench.committee_shear analyse          # analysis.json: n, MAE, bias, P95, Spearman per potential
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _util import provenance, run_or_analyse, run_or_analyse_parser, write_analysis
+from bench.lib.common import run_or_analyse, run_or_analyse_parser, write_analysis
 
 log = logging.getLogger("bench")
 DATA = "mp-binary-pbe-elasticity-2025.1.json.gz"
@@ -29,6 +29,8 @@ POTENTIALS = ("chgnet", "sevennet")
 QUANTITIES = {"g": "shear_modulus_gpa", "k": "bulk_modulus_gpa", "hardness": "vickers_hardness_gpa"}
 #: the targets of config/mp_shear.yaml, config/materials_bulk_modulus.yaml and config/mp_hardness.yaml (GPa)
 TARGETS = {"g": 150.0, "k": 250.0, "hardness": 20.0}
+#: the packages whose versions the analysis records
+PACKAGES = ("chgnet", "sevenn", "matcalc", "pymatgen", "torch")
 
 
 def sample(path: Path, max_sites: int, seed: int) -> list[dict]:
@@ -141,7 +143,7 @@ def analyse(args) -> dict:
     out = Path(args.out)
     d = pd.read_json(out / "records.jsonl", lines=True)
     cap = ChgnetOracleSettings().elastic_max_gpa
-    res: dict = {"n_cells": int(len(d)), "max_sites": args.max_sites, "seed": args.seed, "provenance": provenance(("chgnet", "sevenn", "matcalc", "pymatgen", "torch")),
+    res: dict = {"n_cells": int(len(d)), "max_sites": args.max_sites, "seed": args.seed,
                  "relax_ions": sorted({bool(x) for x in d["relax_ions"]}), "elastic_max_gpa": cap,
                  "seconds_per_cell_median": {p: float(d[f"{p}_seconds"].median()) for p in POTENTIALS},
                  "errors": {p: [e for e in d[f"{p}_error"].fillna("") if e] for p in POTENTIALS}}
@@ -150,7 +152,7 @@ def analyse(args) -> dict:
         ok = {p: finite[p] & (np.fmax(d[f"{p}_g"], d[f"{p}_k"]).to_numpy(float) <= limit) for p in POTENTIALS}
         res[view] = {p: potential_stats(d, p, ok[p]) for p in POTENTIALS}
         res[view]["committee_sevennet_minus_chgnet"] = committee_stats(d, ok["chgnet"] & ok["sevennet"])
-    return write_analysis(out, res)
+    return write_analysis(out, res, PACKAGES)
 
 
 def main(argv=None) -> None:

@@ -1,10 +1,10 @@
 """The crystal generator against matched classical baselines, judged by the CHGNet + SevenNet committee (issue #24;
 plan: bench/records/baselines/PLAN.md, addendum 2, written before this script).
 
-    python bench/crystal_baselines.py propose --campaign results/mp_bulk
-    python bench/crystal_baselines.py check   --campaign results/mp_bulk [--arms generator screening ...] [--threads 1]
-    python bench/crystal_baselines.py check   --arms generator --threads 1 --cost-rerun /tmp/rerun   # addendum 4
-    python bench/crystal_baselines.py analyse
+    python -m bench.crystal_baselines propose --campaign results/mp_bulk
+    python -m bench.crystal_baselines check   --campaign results/mp_bulk [--arms generator screening ...] [--threads 1]
+    python -m bench.crystal_baselines check   --arms generator --threads 1 --cost-rerun /tmp/rerun   # addendum 4
+    python -m bench.crystal_baselines analyse
 
 Every arm hands ``--n`` cells to the same oracle chain (:func:`invdesign.pipeline.verify.run_oracle_chain`): the
 campaign's CHGNet settings with ``committee.select: all`` (SevenNet re-relaxes every cell CHGNet relaxed), the same
@@ -28,20 +28,18 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from _util import (  # noqa: E402 (bench/ is the script's folder)
-    baselines_parser, campaign_cpu_seconds, campaign_settings, fisher_p, poisson_rate_ci, run_step)
+from bench.lib.common import baselines_parser, campaign_cpu_seconds, campaign_settings, run_step, write_analysis
+from bench.lib.stats import fisher_p, poisson_rate_ci, wilson
 
 log = logging.getLogger("bench")
+#: the packages whose versions the analysis records
+PACKAGES = ("pymatgen", "chgnet", "sevenn", "matcalc", "torch", "scipy")
 ARMS = ("generator", "screening", "substitution_random", "substitution_ranked")
 ELEMENTS = ("C", "Ir", "N", "Os", "Re", "Rh", "Ru", "W")  # fixed in the plan, addendum 2
 #: the campaign's Snakemake rules whose CPU time each arm's proposals need (besides the arm's own proposal step)
@@ -222,7 +220,6 @@ def check(args) -> None:
 
 
 def analyse(args) -> dict:
-    from dft_verdicts import wilson
     from pymatgen.core import Composition
 
     from invdesign.artifacts import read_table
@@ -285,9 +282,7 @@ def analyse(args) -> dict:
             if inside:
                 r["fisher_p_hits_vs_generator_inside_set"] = fisher_p(inside["n_hits"], inside["n_checked"],
                                                                       r["n_hits"], r["n_checked"])
-    (out / "analysis.json").write_text(json.dumps(res, indent=1) + "\n")
-    print(json.dumps(res, indent=1))
-    return res
+    return write_analysis(out, res, PACKAGES)
 
 
 def main(argv=None) -> None:

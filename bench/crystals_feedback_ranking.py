@@ -1,12 +1,12 @@
 """Targeted crystal search, protocol v3: pick candidates by what the CHGNet oracle has said so far.
 
-    python bench/crystals_feedback_ranking.py rank --batches bench/out/crystals bench/out/crystals_seed{2,3,...} \
+    python -m bench.crystals_feedback_ranking rank --batches bench/out/crystals bench/out/crystals_seed{2,3,...} \
         --out bench/out/crystals_v3
-    python bench/crystals_feedback_ranking.py evaluate --out bench/out/crystals_v3 --lane 0 --threads 1 &
-    python bench/crystals_feedback_ranking.py evaluate --out bench/out/crystals_v3 --lane 1 --threads 1 &
-    python bench/crystals_feedback_ranking.py analyse --out bench/out/crystals_v3 --until 2026-11-24T05:10:00+00:00
+    python -m bench.crystals_feedback_ranking evaluate --out bench/out/crystals_v3 --lane 0 --threads 1 &
+    python -m bench.crystals_feedback_ranking evaluate --out bench/out/crystals_v3 --lane 1 --threads 1 &
+    python -m bench.crystals_feedback_ranking analyse --out bench/out/crystals_v3 --until 2026-11-24T05:10:00+00:00
     # protocol v4: compositions from the verdicts, structures from the diffusion model, same lanes and look
-    python bench/crystals_feedback_ranking.py propose --out bench/out/crystals_v4 --after bench/out/crystals_v3
+    python -m bench.crystals_feedback_ranking propose --out bench/out/crystals_v4 --after bench/out/crystals_v3
 
 ``rank``: pools the saved targeted samples of the given batch folders (written by
 ``bench/crystals_generators.py``: the diffusion model's samples toward K >= 300 GPa) and keeps the valid,
@@ -32,7 +32,7 @@ lives outside the study folder, in ``--lane-dir`` (default ``bench/out/lanes/<na
 as taken without one), and a ``STOP`` file there (or in the study folder) ends the lanes after their current cell.
 
 Every check is the workflow's CHGNet oracle (``ChgnetOracle``, ``invdesign.pipeline.verify.make_oracle``) with
-the bench's settings (``crystals_generators.ORACLE_CFG``: fmax 0.1 eV/A, 300 steps, E_hull <= 0.1 eV/atom); its
+the bench's settings (``bench.lib.crystals.ORACLE_CFG``: fmax 0.1 eV/A, 300 steps, E_hull <= 0.1 eV/atom); its
 ``dataset`` is the hull's reference phases and the known set (the training cells; for the screening arm those
 outside the arm).
 
@@ -46,9 +46,9 @@ training cells; one-sided Fisher's exact test against the screening baseline of 
 ``--screening-arm``, the screening verdicts in the same folder, at the alpha the v6 spending rule allows).
 
     # protocol v6 (several sessions; see docs/benchmarks.md)
-    python bench/crystals_feedback_ranking.py evaluate --out bench/records/crystals_v6 --lane 0 --warmup 10 --arm-size 300 &
-    python bench/crystals_feedback_ranking.py screen --out bench/records/crystals_v6 --lane 0 --arm-size 300 &
-    python bench/crystals_feedback_ranking.py analyse --out bench/records/crystals_v6 --screening-arm --arm-size 300 \
+    python -m bench.crystals_feedback_ranking evaluate --out bench/records/crystals_v6 --lane 0 --warmup 10 --arm-size 300 &
+    python -m bench.crystals_feedback_ranking screen --out bench/records/crystals_v6 --lane 0 --arm-size 300 &
+    python -m bench.crystals_feedback_ranking analyse --out bench/records/crystals_v6 --screening-arm --arm-size 300 \
         --until <the session's stop> --spent <alpha spent by earlier looks>
 
 ``analyse`` reads only the verdict files of ``--out`` and the training cells of ``--models`` (its
@@ -69,12 +69,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from _util import setup_run  # noqa: E402 (bench/ is the script's folder)
+from bench.lib.common import ROOT, provenance, setup_run, write_analysis
+from bench.lib.crystals import campaign, known_cells, label_hits, load, make_chgnet, predicted, quality, \
+    targeted_order
+from bench.lib.stats import compare_rates
 
 log = logging.getLogger("bench")
+#: the packages whose versions the summaries and the analysis record
+PACKAGES = ("pymatgen", "chgnet", "matcalc", "scipy", "torch")
 
 VERDICT_COLUMNS = ["batch", "formula", "pred", "stable", "eos_bulk_modulus_gpa", "hit"]
 
@@ -87,7 +89,6 @@ def _fractions(formula: str) -> dict[str, float]:
 
 def _batch(folder: Path, predictor, meta) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(samples with the predictor's value and an ``evaluated`` flag, per-candidate records of the earlier check)."""
-    from crystals_generators import predicted, targeted_order
     from invdesign.artifacts import read_table
 
     res = json.loads((folder / "results.json").read_text())["generators"]["diffusion"]["targeted"]
@@ -155,8 +156,6 @@ def _predictor(models: Path):
 def _training_cells(models: Path) -> pd.DataFrame:
     """The training cells (``id``, ``formula``, ``structure``, ...) of the bench campaign in ``models``, prepared
     there as ``crystals_generators.py`` does when the folder has no dataset yet."""
-    from crystals_generators import campaign, load
-
     df, _ = load(models, campaign())
     return df[df["split"] == "train"].reset_index(drop=True)
 
@@ -206,7 +205,8 @@ def rank(args) -> int:
     _atomic_parquet(records[["batch", "formula", "pred", "stable", "eos_bulk_modulus_gpa", "hit"]],
                     out / "earlier.parquet")
     first = _ranked(fresh, ranker)
-    summary = {"date": str(date.today()), "batches": list(args.batches), "target_min_gpa": args.target_min,
+    summary = {"date": str(date.today()), "provenance": provenance(PACKAGES), "batches": list(args.batches),
+               "target_min_gpa": args.target_min,
                "pool_valid_unique_novel": len(vun), "pool_fresh_cells": len(fresh),
                "pool_fresh_formulas": int(fresh["formula"].nunique()), "excluded_formulas": len(seen),
                "sigma_gpa": ranker.sigma, "leave_one_batch_out": cv,
@@ -226,7 +226,6 @@ def propose(args) -> int:
     novel cells with the DFT predictor's value form the pool, which ``evaluate`` ranks with the full ranker."""
     import torch
 
-    from crystals_generators import campaign, predicted, quality
     from invdesign.artifacts import load_model, read_table
     from invdesign.chem.crystals import binary_formulas
     from invdesign.domains import get_domain
@@ -273,8 +272,6 @@ def propose(args) -> int:
                        **sampler.model_kwargs())
     seconds = time.monotonic() - t0
     samples = dom.decode(raw, meta)
-    from crystals_generators import known_cells
-
     checked = dom.filter_candidates(samples, train_df, None, known_cells())  # default filters; novelty vs all MP
     checked["pred"] = predicted(checked, predictor, meta)
     checked["batch"] = f"csp-seed{args.seed}"
@@ -283,7 +280,8 @@ def propose(args) -> int:
     _atomic_parquet(pool, out / "pool.parquet")
     _atomic_parquet(known[VERDICT_COLUMNS], out / "earlier.parquet")
     first = _ranked(pool, ranker)
-    summary = {"date": str(date.today()), "after": None if args.elements else str(args.after),
+    summary = {"date": str(date.today()), "provenance": provenance(PACKAGES),
+               "after": None if args.elements else str(args.after),
                "verdicts": len(known), "stable": int(known["stable"].sum()),
                "hits": int(known["hit"].sum()), "elements": elements, "binary_formulas": len(comps), "unchecked_formulas": len(formulas),
                "chosen_formulas": len(chosen), "cells": len(types), "seconds": seconds,
@@ -351,8 +349,6 @@ def screen_arm(args) -> int:
     """Protocol v6's screening arm: training cells in a seeded random order, each claimed by one lane and
     CHGNet-checked as the first screening arm was (the cell as it is, relaxation, hull of the training cells
     not in the arm + elemental references, EOS of the stable ones); verdicts to ``screen{lane}.jsonl``."""
-    from crystals_generators import campaign, make_chgnet
-
     out, _ = setup_run(args)
     train, pick, others = _screening_cells(Path(args.models), args.screening_seed, args.arm_size)
     oracle = make_chgnet(campaign(target_min=args.target_min), "stable", False)  # the cell as it is
@@ -405,7 +401,6 @@ def evaluate(args) -> int:
     study so far (all lanes), and the best-scored formula nobody has claimed is claimed (an exclusive file in
     the lane folder's ``claims/``) and CHGNet-checked: the cell scaled to its additive volume (per-element
     volumes of the training cells), relaxed, on the hull of the training phases, EOS if stable."""
-    from crystals_generators import campaign, make_chgnet
     from invdesign.artifacts import read_table
 
     out, _ = setup_run(args)
@@ -478,8 +473,6 @@ def _stable_at(recs: list[dict], threshold: float) -> int:
 def analyse(args) -> int:
     from pymatgen.core import Structure
 
-    from crystals_targeted_vs_screening import compare, label_hits
-
     if args.screening_arm and args.arm_size <= 0:
         raise SystemExit("analyse --screening-arm: give the study's planned --arm-size (300 for protocol v6)")
     out, _ = setup_run(args)
@@ -528,8 +521,8 @@ def analyse(args) -> int:
            "oracle_errors": sum(bool(r["oracle_error"]) for r in prefix),
            "hits": [{k: h[k] for k in ("pick", "formula", "eos_bulk_modulus_gpa", "e_hull", "novel", "known_as")}
                     for h in hits],
-           "test_hits": compare(m, n_hit, screen["evaluated"], screen["stable_and_on_target"]),
-           "sun_hits": compare(m, sun, screen["evaluated"], screen["stable_and_on_target"]),
+           "test_hits": compare_rates(m, n_hit, screen["evaluated"], screen["stable_and_on_target"]),
+           "sun_hits": compare_rates(m, sun, screen["evaluated"], screen["stable_and_on_target"]),
            "stable_at_250": _stable_at(prefix, 250),
            "stable_at_200": _stable_at(prefix, 200),
            "ranked_by": pd.Series([r.get("ranked_by", "ranker") for r in prefix]).value_counts().to_dict(),
@@ -542,8 +535,7 @@ def analyse(args) -> int:
     if look is not None:
         res["screening_arm"] = screen
         res["look"] = look | {"met": bool(res["test_hits"]["p_one_sided_fisher"] < look["alpha_nominal"])}
-    (out / "analysis.json").write_text(json.dumps(res, indent=2))
-    print(json.dumps(res, indent=2))
+    write_analysis(out, res, PACKAGES, indent=2)
     return 0
 
 

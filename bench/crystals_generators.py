@@ -1,6 +1,6 @@
 """Crystal generators on the MP elasticity data: sample quality, targeted bulk-modulus hits, S.U.N. by CHGNet.
 
-    python bench/crystals_generators.py --out bench/out/crystals [--generators diffusion ebm vae]
+    python -m bench.crystals_generators --out bench/out/crystals [--generators diffusion ebm vae]
         [--samples 1000] [--target-min 300] [--chgnet 20]
 
 For each generator (trained here on the training split, cached under --out):
@@ -30,7 +30,6 @@ Samples/second and training seconds are reported with the device.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import logging
 import platform
@@ -43,79 +42,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from _util import setup_run  # noqa: E402 (bench/ is the script's folder)
+from bench.lib.common import ROOT, provenance, setup_run
+from bench.lib.crystals import (GEN_CFG, MINUTES, PREDICTOR_CFG, campaign, known_cells, load, make_chgnet, predicted,
+                                quality, targeted_order)
 
 log = logging.getLogger("bench")
-
-#: the generators as a user writes them in a campaign's ``generators:`` list; the validator (Config.parse) routes
-#: each key to the model, train or sample part and fills in the campaign defaults for the rest. ``property_heads``
-#: is written out because the bench's VAE was trained with one property head, the model code's default before the
-#: settings moved into invdesign/config (the campaign default is now 5)
-GEN_CFG = {
-    "diffusion": {"type": "diffusion", "hidden": 96, "layers": 3, "epochs": 400, "batch_size": 64, "lr": 0.001,
-                  "diffusion_steps": 1000, "sample_steps": 100},
-    "ebm": {"type": "ebm", "hidden": 64, "layers": 2, "epochs": 100, "batch_size": 64, "lr": 0.0005,
-            "langevin_train_steps": 10},
-    "vae": {"type": "vae", "latent_dim": 64, "hidden": 128, "epochs": 200, "batch_size": 64, "lr": 0.002,
-            "property_heads": 1},
-}
-#: the campaign's independent GNN predictor (``predictor:``)
-PREDICTOR_CFG = {"hidden": 128, "layers": 3, "epochs": 300, "batch_size": 64, "lr": 0.002}
-#: wall-clock training budgets (minutes); ``--minutes`` overrides some or all of them
-MINUTES = {"diffusion": 15, "ebm": 8, "vae": 4, "predictor": 3}
-#: the product's CHGNet oracle (the campaign's ``oracle:`` block) with the bench's settings; each check adds who
-#: gets an EOS fit (``eos_for``) and whether cells are scaled to their additive volume first (``rescale_volume``)
-ORACLE_CFG = {"type": "chgnet", "fmax": 0.1, "max_steps": 300, "e_hull_max": 0.1}
-#: where the MP elasticity download is mirrored and cached
-DATA = {"mirror": str(ROOT.parent / "shared" / "data"), "cache": str(ROOT / "data" / "cache")}
-
-
-def campaign(max_atoms: int = 20, target_min: float = 300.0, minutes: dict | None = None,
-             guidance: float | None = None, epochs: dict | None = None):
-    """The bench's crystal campaign, written as the mapping a config file holds and typed by the validator;
-    ``minutes`` / ``epochs``: training budgets and epoch counts replacing the bench's for the models named."""
-    from invdesign.config import Config
-
-    minutes, epochs = MINUTES | (minutes or {}), epochs or {}
-    gens = [GEN_CFG[k] | {"max_minutes": minutes[k]} | ({"epochs": epochs[k]} if k in epochs else {})
-            | ({"guidance_scale": guidance} if guidance is not None and k == "diffusion" else {}) for k in GEN_CFG]
-    raw = {"data": DATA, "campaigns": {"bench": {
-        "domain": "crystals",
-        "dataset": {"source": "mp_elasticity", "property_column": "bulk_modulus_gpa", "max_atoms": max_atoms,
-                    "seed": 0},
-        "target": {"min": target_min}, "split": {"val": 0.1, "test": 0.0, "seed": 0}, "featurize": {},
-        "generators": gens, "predictor": PREDICTOR_CFG | {"max_minutes": minutes["predictor"]}
-        | ({"epochs": epochs["predictor"]} if "predictor" in epochs else {}),
-        "oracle": ORACLE_CFG}}}
-    return Config.parse(raw, source="bench/crystals_generators.py").campaigns["bench"]
-
-
-@functools.lru_cache(maxsize=1)
-def known_cells():
-    """Every MP elasticity cell (any size, every split): novelty in the bench is judged against all of them."""
-    from invdesign.domains import get_domain
-
-    return get_domain("crystals").load_known({"source": "mp_elasticity"}, mirror=DATA["mirror"],
-                                             cache_dir=DATA["cache"])
-
-
-def load(out: Path, camp):
-    """(dataset table, GraphSet) of the campaign, prepared and featurized into ``out`` once (then reused)."""
-    from invdesign.pipeline.data import campaign_data
-
-    return campaign_data(camp, out, DATA)
-
-
-def make_chgnet(camp, eos_for: str, rescale_volume: bool):
-    """The workflow's CHGNet oracle (ChgnetOracle) with the bench's settings, for the campaign's target."""
-    from invdesign.pipeline.verify import make_oracle
-
-    return make_oracle("crystals", ORACLE_CFG | {"eos_for": eos_for, "rescale_volume": rescale_volume},
-                       camp.target.to_dict(), camp.dataset.property_column)
-
+#: the packages whose versions the results record
+PACKAGES = ("torch", "torch-geometric", "pymatgen", "smact", "chgnet", "matcalc", "matminer")
 
 def _trained(path: Path, settings, what: str):
     """A model the bench trained earlier (``path``), or None; stops if it was built with other model settings."""
@@ -197,30 +130,6 @@ def sample(kind, model, gen, n, target_min, train_graphs, seed):
     return sampler.sample_for(nn_[pick], y[pick], seed=seed).structures
 
 
-def predicted(checked: pd.DataFrame, predictor, meta) -> np.ndarray:
-    """The independent predictor's K (GPa) for each checked sample; NaN where no graph could be built."""
-    from invdesign.domains import get_domain
-    from invdesign.models.predictor import predict_graphs
-
-    graphs = get_domain("crystals").featurize_like(checked, meta)
-    ok = [i for i, g in enumerate(graphs) if g is not None]
-    pred = np.full(len(graphs), np.nan)
-    if ok:
-        pred[ok] = predict_graphs(predictor, [graphs[i] for i in ok], torch.device("cpu")).numpy()
-    return pred
-
-
-def targeted_order(checked: pd.DataFrame, pred: np.ndarray, one_per_formula: bool = False) -> np.ndarray:
-    """Row indices of the valid, unique, novel samples, the predictor's highest K first (the CHGNet check order);
-    with ``one_per_formula`` only the best-ranked cell of each reduced formula (a diversity filter)."""
-    vun = np.flatnonzero((checked["valid"] & checked["unique"] & checked["novel"]).to_numpy())
-    order = vun[np.argsort(-pred[vun], kind="stable")]
-    if one_per_formula:
-        first = ~pd.Series(checked["formula"].to_numpy()[order]).duplicated().to_numpy()
-        order = order[first]
-    return order
-
-
 def volume_ratios(checked: pd.DataFrame, volumes: dict) -> np.ndarray:
     """Generated cell volume over its composition's additive volume, per valid sample (below 1: compressed)."""
     from invdesign.chem.crystals import additive_volume, structure_from_record
@@ -232,17 +141,6 @@ def volume_ratios(checked: pd.DataFrame, volumes: dict) -> np.ndarray:
         if target is not None:
             out.append(s.volume / target)
     return np.array(out)
-
-
-def quality(df: pd.DataFrame, checked: pd.DataFrame) -> dict:
-    n = len(df)
-    built = checked["structure"].notna() if "structure" in checked else pd.Series(False, index=checked.index)
-    return {"samples": n, "built": float(built.mean()),
-            "structural_validity": float(checked.get("min_distance_ok", pd.Series(False)).fillna(False).mean()),
-            "compositional_validity": float(checked.get("charge_neutral", pd.Series(False)).fillna(False).mean()),
-            "validity": float(checked["valid"].mean()),
-            "uniqueness": float(checked["unique"].sum() / max(checked["valid"].sum(), 1)),
-            "novelty": float(checked["novel"].sum() / max(checked["unique"].sum(), 1))}
 
 
 def fingerprints(structures):
@@ -382,7 +280,7 @@ def main(argv=None) -> int:
                      "cpu": platform.processor() or platform.machine(), "threads": args.threads,
                      "n_train": len(train_df), "target_min_gpa": args.target_min,
                      "train_share_on_target": float(np.mean(y >= args.target_min)),
-                     "generators": old.get("generators", {})}
+                     "provenance": provenance(PACKAGES), "generators": old.get("generators", {})}
     # the oracle checks: targeted candidates (EOS as --eos-for, optionally from the additive volume), unconditional
     # samples (stability only), and the screening baseline (the training cell as it is, EOS of the stable ones)
     targeted_oracle = make_chgnet(camp, args.eos_for, args.rescale_volume)

@@ -1,6 +1,6 @@
 """Targeted crystal search against screening, pooled over sampling batches, with a significance test.
 
-    python bench/crystals_targeted_vs_screening.py --targeted bench/out/crystals_seed{2,3,4,5} \
+    python -m bench.crystals_targeted_vs_screening --targeted bench/out/crystals_seed{2,3,4,5} \
         [--earlier bench/out/crystals] --screening bench/out/crystals [--screening-from N] [--threads 1]
 
 Reads the ``results.json`` that ``bench/crystals_generators.py`` wrote in each folder (the diffusion
@@ -31,14 +31,14 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from _util import setup_run  # noqa: E402 (bench/ is the script's folder)
+from bench.lib.common import ROOT, provenance, setup_run
+from bench.lib.crystals import campaign, label_hits, make_chgnet, predicted, targeted_order
+from bench.lib.stats import compare_rates
 
 log = logging.getLogger("bench")
+#: the packages whose versions the summary records
+PACKAGES = ("pymatgen", "chgnet", "matcalc", "scipy", "torch")
 
 
 def _check(folder: Path, generator: str) -> dict:
@@ -57,7 +57,6 @@ def _relaxed_hits_again(folder: Path, check: dict, generator: str) -> list:
     """Hits of a check without per-candidate records: find them in the saved samples and relax them again, with
     the product's CHGNet oracle (the bench's settings; the cells as generated, as those checks took them; no
     EOS: only the relaxed cells are wanted)."""
-    from crystals_generators import campaign, make_chgnet, predicted, targeted_order
     from invdesign.artifacts import load_graphs, load_model, read_table
     from pymatgen.core import Structure
 
@@ -121,38 +120,6 @@ def _hits(folder: Path, check: dict, generator: str) -> list[dict]:
     return [{"formula": f, "structure": s, "batch": str(folder)} for f, s in zip(check["hits"], structures)]
 
 
-def label_hits(hits: list[dict], train: pd.DataFrame) -> None:
-    """Adds ``novel`` (no training cell matches the relaxed structure), ``known_as`` (the matching cell's id) and
-    ``duplicate_of`` (index of an earlier hit it matches, or None) to each hit, in place."""
-    from invdesign.chem.crystals import known_matches, structure_to_record
-
-    known = known_matches([h["structure"] for h in hits], train)
-    # the earlier hits as a reference table of the campaign's matcher (same formula, StructureMatcher fit)
-    earlier = pd.DataFrame({"id": [str(i) for i in range(len(hits))], "formula": [h["formula"] for h in hits],
-                            "structure": [structure_to_record(h["structure"]) if h["structure"] is not None
-                                          else None for h in hits]})
-    for i, (h, k) in enumerate(zip(hits, known)):
-        h["novel"], h["known_as"] = h["structure"] is not None and k is None, k
-        prior = earlier.iloc[:i]
-        dup = known_matches([h["structure"]], prior[prior["structure"].notna()])[0] if i else None
-        h["duplicate_of"] = None if dup is None else int(dup)
-
-
-def compare(n_t: int, k_t: int, n_s: int, k_s: int) -> dict:
-    from scipy.stats import fisher_exact
-    from scipy.stats.contingency import relative_risk
-
-    p = fisher_exact([[k_t, n_t - k_t], [k_s, n_s - k_s]], alternative="greater").pvalue
-    out = {"targeted": [k_t, n_t], "screening": [k_s, n_s], "p_one_sided_fisher": float(p)}
-    if k_s and k_t:
-        rr = relative_risk(k_t, n_t, k_s, n_s)
-        ci = rr.confidence_interval(confidence_level=0.90)
-        out |= {"rate_ratio": float(rr.relative_risk), "ci90": [float(ci.low), float(ci.high)]}
-    else:
-        out["rate_ratio"] = None if not k_t else float("inf")
-    return out
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--targeted", nargs="+", required=True, help="folders with fresh targeted batches (primary)")
@@ -191,7 +158,8 @@ def main(argv=None) -> int:
         batches.append({"folder": str(folder), "role": role, "ranks": check["ranks"], "evaluated": check["evaluated"],
                         "stable": check["stable"], "hits": check["hits"]})
     label_hits(hits, train)
-    summary = {"date": str(date.today()), "generator": args.generator, "batches": batches,
+    summary = {"date": str(date.today()), "provenance": provenance(PACKAGES), "generator": args.generator,
+               "batches": batches,
                "screening": {k: screen[k] for k in ("evaluated", "stable", "stable_and_on_target", "hits")}
                | {"ranks": screen.get("ranks", [0, screen["evaluated"]])},
                "hits": [{k: v for k, v in h.items() if k != "structure"} for h in hits]}
@@ -201,7 +169,8 @@ def main(argv=None) -> int:
         sun = [h for h in mine if h["novel"] and (h["duplicate_of"] is None or hits[h["duplicate_of"]]["role"]
                                                    not in roles)]
         n_s, k_s = screen["evaluated"], screen["stable_and_on_target"]
-        summary[name] = {"hits": compare(n_t, len(mine), n_s, k_s), "sun_hits": compare(n_t, len(sun), n_s, k_s),
+        summary[name] = {"hits": compare_rates(n_t, len(mine), n_s, k_s),
+                         "sun_hits": compare_rates(n_t, len(sun), n_s, k_s),
                          "sun_formulas": [h["formula"] for h in sun]}
     # the same comparison at other thresholds (stable cells with EOS K >= t). A check run with eos_for "all" also
     # lists the EOS of unstable cells and older checks keep no per-cell record, so: targeted counts are lower
@@ -218,8 +187,8 @@ def main(argv=None) -> int:
         for name, roles in (("primary", {"primary"}), ("pooled", {"primary", "earlier"})):
             k_t = sum(at(c, t, True) for b, c in zip(batches, checks) if b["role"] in roles)
             n_t = sum(b["evaluated"] for b in batches if b["role"] in roles)
-            summary["thresholds"].setdefault(str(t), {})[name] = compare(n_t, k_t, screen["evaluated"],
-                                                                         at(screen, t, False))
+            summary["thresholds"].setdefault(str(t), {})[name] = compare_rates(n_t, k_t, screen["evaluated"],
+                                                                               at(screen, t, False))
     Path(args.out).write_text(json.dumps(summary, indent=2))
 
     def cell(c):

@@ -6,9 +6,9 @@ computed at B3LYP-optimised geometries, so the tier's error against QM9's stored
 ``dft_confirmed`` verdict has to allow for. Each record also keeps the xTB gap, HOMO and LUMO, the data for the
 xTB -> DFT calibration.
 
-    python bench/dft_protocol.py run --n 60 --dft             # random QM9 molecules: xTB, then DFT (resumable)
-    python bench/dft_protocol.py run --n 2000 --sample xtb    # a disjoint random sample: xTB only
-    python bench/dft_protocol.py analyse                      # analysis.json from the records
+    python -m bench.dft_protocol run --n 60 --dft             # random QM9 molecules: xTB, then DFT (resumable)
+    python -m bench.dft_protocol run --n 2000 --sample xtb    # a disjoint random sample: xTB only
+    python -m bench.dft_protocol analyse                      # analysis.json from the records
 
 Records: one JSON object a line in ``--out`` (``dft.jsonl``, ``xtb.jsonl``), appended as each molecule ends,
 so a killed run resumes where it stopped and the records can be committed as they come.
@@ -19,16 +19,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from _util import run_or_analyse, run_or_analyse_parser  # noqa: E402 (bench/ is the script's folder)
+from bench.lib.common import provenance, run_or_analyse, run_or_analyse_parser
 
 log = logging.getLogger("bench")
 SAMPLES = {"dft": 0, "xtb": 1}  # the two samples are disjoint: rows of one permutation, DFT's first
@@ -104,8 +101,6 @@ def error_stats(err: pd.Series, reference: pd.Series) -> dict:
 
 
 def analyse(args) -> dict:
-    from _util import provenance
-
     out = Path(args.out)
     res: dict = {"provenance": provenance(["pyscf", "tblite", "rdkit", "numpy", "qm9pack"])}
     for dft_path in sorted(out.glob("dft*.jsonl")):

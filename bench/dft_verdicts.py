@@ -10,34 +10,25 @@ where the campaign did not check it). Records are appended as they come (resumab
 the share in the target and the share confirmed (the oracle's rule: at least 80% of the protocol's measured errors
 keep the value in the target), with Wilson 95% intervals.
 
-    python bench/dft_verdicts.py run --campaign results/qm9_gap --n 20
-    python bench/dft_verdicts.py analyse
+    python -m bench.dft_verdicts run --campaign results/qm9_gap --n 20
+    python -m bench.dft_verdicts analyse
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _util import run_or_analyse, run_or_analyse_parser  # noqa: E402 (bench/ is the script's folder)
+from bench.lib.common import run_or_analyse, run_or_analyse_parser, write_analysis
+from bench.lib.stats import confirmed_share, wilson
 
 log = logging.getLogger("bench")
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
-    if n == 0:
-        return [float("nan"), float("nan")]
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return [float(centre - half), float(centre + half)]
+#: the packages whose versions the analysis records
+PACKAGES = ("rdkit", "tblite", "pyscf", "numpy")
 
 
 def arms(campaign: Path, n: int, seed: int) -> pd.DataFrame:
@@ -83,18 +74,6 @@ def run(args) -> None:
                  r.predicted_property, rec.get("dft_gap_ev"), el)
 
 
-def confirmed_share(values, window, threshold: float) -> np.ndarray:
-    """Per DFT value: at least ``threshold`` of the shipped protocol errors keep it in the window (the oracle's
-    dft_confirmed rule)."""
-    from importlib import resources
-
-    from invdesign.oracles.xtb import target_probability
-
-    e = np.asarray(json.loads(resources.files("invdesign.oracles").joinpath("dft_protocol_qm9.json").read_text())
-                   ["errors"]["gap_ev"], float)
-    return target_probability(values, {"residuals": (-e).tolist()}, {"window": list(window)}) >= threshold
-
-
 def analyse(args) -> dict:
     d = pd.read_json(Path(args.out) / "records.jsonl", lines=True)
     lo, hi = args.window
@@ -112,9 +91,7 @@ def analyse(args) -> dict:
                     "mean_abs_xtb_calibrated_minus_dft_ev": float((pd.to_numeric(ok["xtb_calibrated"]) - gap).abs()
                                                                   .mean()) if n and ok["xtb_calibrated"].notna().any()
                     else None}
-    (Path(args.out) / "analysis.json").write_text(json.dumps(res, indent=1) + "\n")
-    print(json.dumps(res, indent=1))
-    return res
+    return write_analysis(args.out, res, PACKAGES)
 
 
 def main(argv=None) -> None:

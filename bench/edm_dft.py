@@ -7,8 +7,8 @@ molecule oracle's own chain once: GFN2-xTB geometry (lowest energy of ``--confor
 tier's single point (B3LYP/6-31G(2df,p), density fitting, QM9's level of theory). Molecules are taken round-robin
 over the arms, so a partial record is balanced, and appended as they come (resumable across sessions).
 
-    python bench/edm_dft.py run [--max-minutes 120]
-    python bench/edm_dft.py analyse
+    python -m bench.edm_dft run [--max-minutes 120]
+    python -m bench.edm_dft analyse
 
 ``analyse`` reports per arm the DFT-judged MAE against the request with its standard error, and on the same
 molecules the GNN judge's MAE, the judge's own error against DFT and the guide's error on its picks. Plan:
@@ -19,19 +19,19 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _util import run_or_analyse, run_or_analyse_parser  # noqa: E402 (bench/ is the script's folder)
+from bench.lib.common import ROOT, run_or_analyse, run_or_analyse_parser, write_analysis
 
 log = logging.getLogger("bench")
 
-RECORDS = Path(__file__).resolve().parent / "records" / "edm_dft"
+RECORDS = ROOT / "bench" / "records" / "edm_dft"
+#: the packages whose versions the analysis records
+PACKAGES = ("rdkit", "tblite", "pyscf", "gpu4pyscf", "numpy")
 
 
 def arms(requests: pd.DataFrame, per_arm: int) -> pd.DataFrame:
@@ -119,9 +119,7 @@ def analyse(args) -> dict:
                "guide_vs_dft": _mae(ok["guide_ev"] - ok["dft_gap_ev"]),
                "mean_dft_minus_request_ev": float((ok["dft_gap_ev"] - ok["target_ev"]).mean()) if len(ok) else None}
         res["arms"][f"{gen} k={k}"] = arm
-    (out / "analysis.json").write_text(json.dumps(res, indent=1) + "\n")
-    print(json.dumps(res, indent=1))
-    return res
+    return write_analysis(out, res, PACKAGES)
 
 
 def main(argv=None) -> None:

@@ -6,13 +6,13 @@ files here; this is the next best thing: the same package versions, resolved tog
 packages inside the env, chgnet and matcalc among them, require) and tested. A conda pin ``name=X.Y`` means
 any X.Y.* release, and becomes ``pip-name==X.Y.*``.
 
-    python bench/env_pins.py envs/chem.yaml envs/train.yaml > requirements-conda.txt
+    python -m bench.env_pins envs/chem.yaml envs/train.yaml > requirements-conda.txt
 """
 
 from __future__ import annotations
 
+import argparse
 import re
-import sys
 from pathlib import Path
 
 import yaml
@@ -83,8 +83,9 @@ def merged_requirements(files, repo: str | Path = ".", extras=("workflow", "test
 
 
 def main(argv=None) -> None:
-    files = (argv if argv is not None else sys.argv[1:]) or ["envs/chem.yaml", "envs/train.yaml"]
-    print("\n".join(merged_requirements(files)))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("files", nargs="*", default=["envs/chem.yaml", "envs/train.yaml"], help="conda env files")
+    print("\n".join(merged_requirements(ap.parse_args(argv).files)))
 
 
 if __name__ == "__main__":

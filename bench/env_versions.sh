@@ -53,7 +53,7 @@ check() {  # check NAME REQUIREMENTS_IN [uv pip compile options...]
 
 rc=0
 if [ "$WHICH" != lowest ]; then
-  "$WORK/tools/bin/python" bench/env_pins.py envs/chem.yaml envs/train.yaml > "$WORK/conda.in"
+  "$WORK/tools/bin/python" -m bench.env_pins envs/chem.yaml envs/train.yaml > "$WORK/conda.in"
   check conda "$WORK/conda.in" || rc=1
 fi
 if [ "$WHICH" != conda ]; then

@@ -1,6 +1,6 @@
 """Faults over a whole campaign, as a user meets them (issue #26, the slow part of the fuzz suite).
 
-    python bench/fuzz_campaign.py [--out bench/out/fuzz] [--records bench/records/fuzz]
+    python -m bench.fuzz_campaign [--out bench/out/fuzz] [--records bench/records/fuzz]
 
 Runs the tiny molecule campaign (config/tests/tiny.yaml, its molecule part) with ``snakemake --cores 2`` as a user
 would, then one fault per case on the finished results, and after each case checks what the issue asks: the exit
@@ -29,7 +29,10 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.lib.common import ROOT, provenance
+
+#: the packages whose versions the summary records
+PACKAGES = ("snakemake", "torch", "rdkit", "tblite", "pyscf")
 CAMP = "tiny_mol"
 
 
@@ -295,9 +298,9 @@ def main(argv=None) -> int:
         f.cases = {**json.loads((rec / "results.json").read_text())["cases"], **f.cases}
     summary = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine":
                f"{os.cpu_count()} cores, {platform.machine()}, no GPU" if not os.environ.get("CUDA_VISIBLE_DEVICES")
-               else platform.machine(), "command": " ".join(["python bench/fuzz_campaign.py", *(argv or sys.argv[1:])]),
+               else platform.machine(), "command": " ".join(["python -m bench.fuzz_campaign", *(argv or sys.argv[1:])]),
                "minutes": round((time.monotonic() - t0) / 60, 1), "n_ok": sum(c["ok"] for c in f.cases.values()),
-               "n_cases": len(f.cases), "cases": f.cases}
+               "n_cases": len(f.cases), "provenance": provenance(PACKAGES), "cases": f.cases}
     (rec / "results.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k != "cases"}))
     return 0 if summary["n_ok"] == summary["n_cases"] else 1

@@ -52,7 +52,7 @@ declare -A epochs=([mp]=${MP_EPOCHS:-10} [qm9]=${QM9_EPOCHS:-2})
 bench() {  # bench NAME CAMPAIGN [more bench/gpu_train.py options]: $out/NAME.log and the JSON report
     local name=$1 c=$2
     shift 2
-    python3 bench/gpu_train.py ".gpu/${c}_graphs.pt.gz" --config "${config[$c]}" --campaign "${campaign[$c]}" \
+    python3 -m bench.gpu_train ".gpu/${c}_graphs.pt.gz" --config "${config[$c]}" --campaign "${campaign[$c]}" \
         --device "${DEVICE:-cuda}" --epochs "${epochs[$c]}" --workers "${WORKERS:-6}" "$@" --out "$work/$name" \
         > "$out/$name.log" 2>&1 || status=$?
     cp "$work/$name"/bench_*.json "$out/" 2>/dev/null || true

@@ -4,7 +4,7 @@ graphs on a chosen device, and time training and sampling.
 Needs only torch + torch-geometric, so it runs on GPU nodes without rdkit/pymatgen; ``graphs`` may be
 gzipped (``graphs.pt.gz``: the full QM9 graphs shrink from 270 MB to 12 MB, small enough to carry):
 
-    python bench/gpu_train.py results/qm9_gap_full/data/graphs.pt --config config/molecules_gap.yaml \
+    python -m bench.gpu_train results/qm9_gap_full/data/graphs.pt --config config/molecules_gap.yaml \
         --campaign qm9_gap_full --device cuda --epochs 2 --out bench_out/
 
 Per model it records epochs, seconds per epoch, training graphs per second, peak GPU memory and, where
@@ -29,6 +29,10 @@ from pathlib import Path
 import torch
 import yaml
 
+from bench.lib.common import provenance
+
+#: the packages whose versions the report records
+PACKAGES = ("torch", "torch-geometric", "numpy")
 
 class GpuUtilisation:
     """Mean GPU utilisation (%, averaged over the GPUs) sampled once a second by ``nvidia-smi``."""
@@ -144,7 +148,8 @@ def main(argv=None) -> dict:
            "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None, "torch": torch.__version__,
            "loader_workers": args.workers, "processes": args.processes, "n_train": n_train,
            "load_s": time.monotonic() - t0,
-           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "models": {}}
+           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "provenance": provenance(PACKAGES),
+           "models": {}}
     tag = f"{device.type}_x{args.processes}" if args.processes > 1 else device.type
     report = out / f"bench_{args.campaign}_{tag}.json"
     runtime = Runtime(device=device.type if args.processes > 1 else str(device), loader_workers=args.workers,

@@ -1,9 +1,9 @@
 """The molecule generators against matched classical baselines, judged by DFT (issue #24; plan:
 bench/records/baselines/PLAN.md, written before this script).
 
-    python bench/molecule_baselines.py propose --campaign results/qm9_gap
-    python bench/molecule_baselines.py check   --campaign results/qm9_gap [--arms ga library generators]
-    python bench/molecule_baselines.py analyse
+    python -m bench.molecule_baselines propose --campaign results/qm9_gap
+    python -m bench.molecule_baselines check   --campaign results/qm9_gap [--arms ga library generators]
+    python -m bench.molecule_baselines analyse
 
 Three arms hand molecules to the same oracle chain, with the same filters, the same novelty reference (the
 campaign's known.parquet: all of QM9), the same xTB calibration (the campaign's prepared.json) and the same DFT
@@ -26,20 +26,18 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from _util import (  # noqa: E402 (bench/ is the script's folder)
-    baselines_parser, campaign_cpu_seconds, campaign_settings, fisher_p, poisson_rate_ci, run_step)
+from bench.lib.common import baselines_parser, campaign_cpu_seconds, campaign_settings, run_step, write_analysis
+from bench.lib.stats import fisher_p, poisson_rate_ci, wilson
 
 log = logging.getLogger("bench")
+#: the packages whose versions the analysis records
+PACKAGES = ("rdkit", "tblite", "pyscf", "torch", "scipy")
 ARMS = ("generators", "ga", "library")
 MAX_EXTRA_BLOCKS = 5
 #: the campaign's Snakemake rules whose CPU time each arm's proposals need (besides the arm's own proposal step):
@@ -162,9 +160,9 @@ def blocks(out: Path, arm: str) -> list[str]:
 
 
 def xtb_checked(out: Path, block: str) -> pd.DataFrame:
-    """The rows xTB checked in one block (its batch files; the merged table holds every candidate)."""
-    return pd.concat([pd.read_parquet(f) for f in sorted((out / block / "checked").glob("batch_*.parquet"))],
-                     ignore_index=True)
+    """The rows xTB checked in one block: those of its verdict table (every passing candidate) with an xTB result."""
+    verdicts = pd.read_parquet(out / block / "candidates_verified.parquet")
+    return verdicts[verdicts["xtb_ok"].notna()]
 
 
 def check(args) -> None:
@@ -208,8 +206,6 @@ def check(args) -> None:
 
 
 def analyse(args) -> dict:
-    from dft_verdicts import wilson
-
     out = Path(args.out)
     timing = json.loads((out / "timing.json").read_text())
     res = {"arms": {}}
@@ -260,9 +256,7 @@ def analyse(args) -> dict:
     for arm, r in res["arms"].items():
         if base and arm != "generators":
             r["fisher_p_vs_generators"] = fisher_p(base["n_confirmed"], base["n_dft"], r["n_confirmed"], r["n_dft"])
-    (out / "analysis.json").write_text(json.dumps(res, indent=1) + "\n")
-    print(json.dumps(res, indent=1))
-    return res
+    return write_analysis(out, res, PACKAGES)
 
 
 def main(argv=None) -> None:

@@ -1,6 +1,6 @@
 """Property-conditional molecule generation on QM9, EDM protocol, for every molecule generator.
 
-    python bench/molecules_conditional_edm.py --out bench/out/edm [--generators diffusion ebm vae]
+    python -m bench.molecules_conditional_edm --out bench/out/edm [--generators diffusion ebm vae]
 
 Protocol (Hoogeboom et al. 2022, section 4.2, as also used by GeoLDM, JODO, UDM-3D):
   * QM9 is split in two halves by a hash of the molecule id. The generator (and anything it uses for
@@ -47,14 +47,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from _util import setup_run  # noqa: E402 (bench/ is the script's folder)
-
-from invdesign.data.known import novelty_key  # noqa: E402
+from bench.lib.common import ROOT, provenance, setup_run
+from invdesign.data.known import novelty_key
 
 log = logging.getLogger("bench")
+#: the packages whose versions the results record
+PACKAGES = ("torch", "torch-geometric", "rdkit", "selfies", "fcd-torch")
 
 
 def half(ids) -> np.ndarray:
@@ -395,8 +393,9 @@ def main(argv=None) -> int:
     else:
         judged_A = judge_smiles(judge, list(smilesA), metaB, device)
         np.save(cache, judged_A)
-    results = {"date": str(date.today()), "device": str(device), "cpu": platform.processor() or platform.machine(),
-               "threads": args.threads, "n_half_A": int(len(yA)), "n_samples": args.samples,
+    results = {"date": str(date.today()), "provenance": provenance(PACKAGES), "device": str(device),
+               "cpu": platform.processor() or platform.machine(), "threads": args.threads,
+               "n_half_A": int(len(yA)), "n_samples": args.samples,
                "judge": {"val_mae_halfB": None, "mae_on_halfA": float(np.nanmean(np.abs(judged_A - yA))),
                          "train_seconds": jinfo["seconds"], "epochs": jinfo["epochs_run"]},
                "naive_shuffled_mae": float(np.nanmean(np.abs(judged_A[pick] - rng.permutation(targets)))),

@@ -1,6 +1,6 @@
 """Unconditional sample quality of a trained molecule generator.
 
-    python bench/molecules_unconditional.py results/qm9_gap --generator diffusion --n 10000 \
+    python -m bench.molecules_unconditional results/qm9_gap --generator diffusion --n 10000 \
         [--config config/config.yaml] [--campaign qm9_gap]
 
 Loads the campaign's trained generator (``models/generator_<type>.pt``, :func:`invdesign.artifacts.load_model`)
@@ -28,10 +28,13 @@ from pathlib import Path
 import torch
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.lib.common import ROOT, provenance
+
+#: the packages whose versions the result records
+PACKAGES = ("torch", "torch-geometric", "rdkit", "selfies", "fcd-torch")
 
 
-def main() -> None:
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("campaign_dir", help="results/<campaign> (models/generator_<type>.pt, data/dataset.parquet)")
     ap.add_argument("--generator", default="vae", choices=["vae", "diffusion", "ebm"])
@@ -40,7 +43,7 @@ def main() -> None:
     ap.add_argument("--config", default=str(ROOT / "config" / "config.yaml"),
                     help="config file whose campaign gives the sampling settings")
     ap.add_argument("--campaign", default=None, help="campaign of --config (default: the campaign_dir's name)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     from rdkit import Chem, RDLogger
 
     from invdesign.artifacts import load_model, read_table
@@ -78,7 +81,7 @@ def main() -> None:
            "raw_validity": float(samples["raw_valid"].mean()) if "raw_valid" in samples else None,
            "validity": len(valid) / args.n, "uniqueness": len(unique) / max(len(valid), 1),
            "novelty": len(novel) / max(len(unique), 1), "samples_per_s": args.n / seconds,
-           "n_train": len(train), "epochs": ckpt["train_info"].get("best_epoch")}
+           "n_train": len(train), "epochs": ckpt["train_info"].get("best_epoch"), "provenance": provenance(PACKAGES)}
     try:
         from fcd_torch import FCD
 

@@ -1,6 +1,6 @@
 """What the molecule plausibility rules remove, measured on molecules DFT has judged (issue #24).
 
-    python bench/plausibility_rules.py [--records bench/records/dft_verdicts/records.jsonl ...]
+    python -m bench.plausibility_rules [--records bench/records/dft_verdicts/records.jsonl ...]
 
 For every DFT-judged molecule of the given records (generated candidates of a campaign, or the EDM bench's answers):
 which rules of ``filters`` would reject it (``structural_alerts``; ``rare_group_share`` at several thresholds, with
@@ -12,15 +12,17 @@ errors, the oracle's rule) and the others. Writes ``analysis.json`` to ``--out``
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.lib.common import ROOT, write_analysis
+from bench.lib.stats import confirmed_share
+
+#: the packages whose versions the analysis records
+PACKAGES = ("rdkit", "pandas")
 
 
 def main(argv=None) -> int:
@@ -35,9 +37,6 @@ def main(argv=None) -> int:
 
     from invdesign.chem.molecules import functional_groups, group_shares, structural_alerts
     from invdesign.data.qm9 import raw_table
-
-    sys.path.insert(0, str(ROOT / "bench"))
-    from dft_verdicts import confirmed_share
 
     RDLogger.DisableLog("rdApp.*")
     frames = []
@@ -70,8 +69,7 @@ def main(argv=None) -> int:
         res["rare_group_share"][str(t)] = split(flag)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "analysis.json").write_text(json.dumps(res, indent=1) + "\n")
-    print(json.dumps(res, indent=1))
+    write_analysis(out, res, PACKAGES)
     return 0
 
 

@@ -1,7 +1,7 @@
 """The campaign report checked in a real browser (issue #25): headless Chromium renders each campaign's landing page
 and the Snakemake report, takes screenshots, and checks that every image of every card loaded.
 
-    python bench/report_browser.py [--configfile config/tests/tiny.yaml] [--results results/tiny] [--run]
+    python -m bench.report_browser [--configfile config/tests/tiny.yaml] [--results results/tiny] [--run]
 
 ``--run`` runs the campaign first (``snakemake --cores 2``); otherwise its results must exist. Then
 ``snakemake --report report.zip`` (the report with every item as its own file) and ``--report report.html``.
@@ -23,7 +23,10 @@ import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.lib.common import ROOT, provenance
+
+#: the packages whose versions the summary records
+PACKAGES = ("snakemake", "pandas", "matplotlib")
 
 
 def chromium(binary: str, *args, timeout: int = 120) -> subprocess.CompletedProcess:
@@ -84,7 +87,8 @@ def main(argv=None) -> int:
                "chromium": chromium(args.chromium, "--version").stdout.strip() or args.chromium,
                "pages": checks, "snakemake_report_screenshot": main_page.returncode == 0,
                "campaigns_in_report": sorted(pages), "campaigns_in_results": expected,
-               "ok": bool(checks) and all(c["ok"] for c in checks) and sorted(pages) == expected}
+               "ok": bool(checks) and all(c["ok"] for c in checks) and sorted(pages) == expected,
+               "provenance": provenance(PACKAGES)}
     (out / "results.json").write_text(json.dumps(summary, indent=1) + "\n")
     if args.records:
         Path(args.records).mkdir(parents=True, exist_ok=True)

@@ -102,16 +102,16 @@ if [ "$PHASE" != timelimit ]; then
   "${SMK[@]}" --configfile config/tests/tiny.yaml \
     --config "results=$RESULTS" 'runtime={"device": "auto", "threads": 1, "nodes": 2, "gpus": 1}'
   echo "campaign through SLURM: $(( $(date +%s) - start )) s"
-  python3 bench/slurm_local_check.py campaign "$RESULTS" || status=1
+  python3 -m bench.slurm_local_check campaign "$RESULTS" || status=1
 fi
 if [ "$PHASE" != campaign ]; then
   # one molecule VAE for 1,200 epochs (about 3 min on one core) under a 1 min SLURM limit, a checkpoint every 15 s
   TL=${RESULTS}_timelimit
-  python3 bench/slurm_local_check.py timelimit-config "$TL"
+  python3 -m bench.slurm_local_check timelimit-config "$TL"
   start=$(date +%s)
   "${SMK[@]}" --configfile "$TL/config.yaml" --set-resources train_generator:runtime=1 \
     -- "$TL/tiny_mol/models/generator_vae.pt"
   echo "training through SLURM time limits: $(( $(date +%s) - start )) s"
-  python3 bench/slurm_local_check.py timelimit "$TL" || status=1
+  python3 -m bench.slurm_local_check timelimit "$TL" || status=1
 fi
 exit $status

@@ -1,14 +1,15 @@
 """Checks for bench/slurm_local.sh, read from the SLURM controller's job records (``scontrol show job``).
 
-    python bench/slurm_local_check.py campaign RESULTS          the tiny campaign's jobs asked for what they should
-    python bench/slurm_local_check.py timelimit-config DIR      writes DIR/config.yaml for the time-limit phase
-    python bench/slurm_local_check.py timelimit DIR             the killed training job resumed and finished
+    python -m bench.slurm_local_check campaign RESULTS          the tiny campaign's jobs asked for what they should
+    python -m bench.slurm_local_check timelimit-config DIR      writes DIR/config.yaml for the time-limit phase
+    python -m bench.slurm_local_check timelimit DIR             the killed training job resumed and finished
 
 Prints one ``ok``/``FAIL`` line per claim; exits 1 when one fails.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import subprocess
@@ -88,8 +89,12 @@ def timelimit(out: Path) -> bool:
     return check.ok
 
 
-def main(argv: list[str]) -> int:
-    what, path = argv[0], Path(argv[1])
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=["campaign", "timelimit-config", "timelimit"])
+    ap.add_argument("path", type=Path, help="the results folder (campaign) or the time-limit phase's folder")
+    args = ap.parse_args(argv)
+    what, path = args.what, args.path
     if what == "timelimit-config":
         timelimit_config(path)
         return 0
@@ -97,4 +102,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -1,15 +1,10 @@
 """The crystal baselines' prototype substitution (bench/crystal_baselines.py, issue #24)."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-
-from crystal_baselines import ELEMENTS, binary_of_set, substitutions  # noqa: E402
+from bench.crystal_baselines import ELEMENTS, binary_of_set, substitutions
 
 
 def _dataset():

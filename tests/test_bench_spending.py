@@ -1,13 +1,8 @@
 """The alpha-spending rule of the crystal replication study (bench/crystals_feedback_ranking.py, protocol v6)."""
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-
-from crystals_feedback_ranking import spending_look  # noqa: E402
+from bench.crystals_feedback_ranking import spending_look
 
 
 def test_interim_look_spends_obrien_fleming_alpha():

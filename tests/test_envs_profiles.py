@@ -74,8 +74,7 @@ def test_env_lists_every_import(repo, env):
 def test_env_pins_translate_to_pypi_requirements(repo, tmp_path):
     """bench/env_versions.sh installs the env files' versions from PyPI: every conda package has a PyPI name,
     a conda pin X.Y means X.Y.*, and the env files' editable installs of the project become one line."""
-    sys.path.insert(0, str(repo / "bench"))
-    from env_pins import merged_requirements, pip_requirements
+    from bench.env_pins import merged_requirements, pip_requirements
 
     for env in sorted(ENV_MODULES):
         lines = pip_requirements(repo / "envs" / env, repo)

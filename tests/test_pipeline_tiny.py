@@ -206,7 +206,7 @@ def test_training_bench_times_every_model_of_a_multi_generator_campaign(tiny_run
     graphs = tmp_path / "graphs.pt.gz"
     with open(out / camp / "data" / "graphs.pt", "rb") as src, gzip.open(graphs, "wb") as dst:
         shutil.copyfileobj(src, dst)
-    cmd = [sys.executable, "bench/gpu_train.py", str(graphs), "--config", "config/tests/tiny.yaml", "--campaign", camp,
+    cmd = [sys.executable, "-m", "bench.gpu_train", str(graphs), "--config", "config/tests/tiny.yaml", "--campaign", camp,
            "--device", "cpu", "--epochs", "1", "--samples", "10", "--out", str(tmp_path / "bench")]
     res = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
