@@ -1,7 +1,7 @@
 """What the two novelty rules of issue #34 flag: the data set's own known cells, and the old hits relabelled.
 
-    python bench/crystal_novelty.py run       # records: known.jsonl (one row per known cell), hits.jsonl
-    python bench/crystal_novelty.py analyse   # analysis.json from the records
+    python -m bench.crystal_novelty run       # records: known.jsonl (one row per known cell), hits.jsonl
+    python -m bench.crystal_novelty analyse   # analysis.json from the records
 
 Plan: ``bench/records/crystal_novelty/PLAN.md`` (parts A and B), committed before the data.
 """
@@ -11,16 +11,13 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from _util import provenance, run_or_analyse, run_or_analyse_parser, write_analysis  # noqa: E402
+from bench.lib.common import run_or_analyse, run_or_analyse_parser, write_analysis
 
 log = logging.getLogger("bench")
 MIRROR = "../shared/data/mp-binary-pbe-elasticity-2025.1.json.gz"
@@ -105,9 +102,8 @@ def analyse(args) -> None:
                          "novel_disorder_aware": int(g["novel_disorder_aware"].sum()),
                          "cells": [f"{r.formula} ({r.parent_lattice or 'compound'})" for r in g.itertuples()]}
                  for study, g in h.groupby("study")},
-        "provenance": provenance(["pymatgen", "spglib", "numpy", "pandas"]),
     }
-    write_analysis(out, res)
+    write_analysis(out, res, ["pymatgen", "spglib", "numpy", "pandas"])
 
 
 def main(argv=None):
