@@ -90,7 +90,7 @@ def main(argv=None) -> None:
     import chgnet
     import matcalc
     from invdesign.chem.crystals import structure_to_record
-    from invdesign.oracles.crystal import load_chgnet
+    from invdesign.oracles.potentials import load_chgnet
     from invdesign.pipeline.verify import make_oracle
 
     if args.threads > 0:

@@ -43,7 +43,7 @@ def sample(path: Path, max_sites: int, seed: int) -> list[dict]:
 def measure(structure, potential: str, calculator, settings, relax_ions: bool) -> tuple[dict, object]:
     """Relax ``structure`` the oracle's way for ``potential`` and fit its elastic tensor: (record part, relaxed)."""
     from invdesign.oracles.committee import relax_ase
-    from invdesign.oracles.crystal import relax
+    from invdesign.oracles.relax import relax
     from invdesign.oracles.elasticity import elastic_moduli
 
     t0 = time.monotonic()
@@ -65,7 +65,7 @@ def run(args) -> None:
 
     from invdesign.config.oracles import ChgnetOracleSettings
     from invdesign.oracles.committee import load_sevennet
-    from invdesign.oracles.crystal import load_chgnet
+    from invdesign.oracles.potentials import load_chgnet
     from invdesign.properties import chen_vickers_hardness
 
     torch.set_num_threads(1)

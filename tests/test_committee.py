@@ -8,7 +8,7 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from invdesign.chem.crystals import structure_to_record
-from invdesign.oracles.committee import mp2020_energy
+from invdesign.oracles.potentials import mp2020_energy
 from invdesign.pipeline.verify import run_oracle_chain
 
 
@@ -29,6 +29,15 @@ def test_mp2020_corrections_on_oxides():
     assert mp2020_energy(feo, -60.0) == pytest.approx(-60.0 - 4 * 0.687 - 4 * 2.256, abs=1e-3)
     nial = Structure(Lattice.cubic(2.88), ["Ni", "Al"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     assert mp2020_energy(nial, -10.0) == pytest.approx(-10.0)
+
+
+def test_the_committee_does_not_import_the_crystal_oracle():
+    """The committee builds on the relaxation, hull and potential modules, not on the oracle that uses it."""
+    import subprocess
+    import sys
+
+    code = "import sys, invdesign.oracles.committee; assert 'invdesign.oracles.crystal' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def crystal_chain(tmp_path, committee: dict, known_extra: pd.DataFrame | None = None,

@@ -80,7 +80,7 @@ def test_dft_entries_give_the_real_hull(tmp_path):
     from pymatgen.core import Composition, Lattice, Structure
     from pymatgen.entries.computed_entries import ComputedStructureEntry
 
-    from invdesign.oracles.crystal import dft_hull_energies
+    from invdesign.oracles.hull import dft_hull_energies
 
     gga = {"run_type": "GGA", "hubbards": {}}
     cells = {"Al": Structure(Lattice.cubic(4.04), ["Al"] * 4, [[0, 0, 0], [.5, .5, 0], [.5, 0, .5], [0, .5, .5]]),

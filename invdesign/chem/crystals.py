@@ -237,10 +237,10 @@ def known_matches(structures, reference: pd.DataFrame, id_column: str = "id") ->
     return out
 
 
-def _excluded_elements(cfg: dict) -> set[str]:
+def _excluded_elements(names) -> set[str]:
     from pymatgen.core.periodic_table import Element
 
-    names = set(cfg["exclude_elements"] or [])
+    names = set(names)
     unknown = sorted(e for e in names if not Element.is_valid_symbol(e))
     if unknown:
         raise InvdesignError(f"filters.exclude_elements: {', '.join(unknown)} is not an element symbol "
@@ -248,15 +248,16 @@ def _excluded_elements(cfg: dict) -> set[str]:
     return names
 
 
-def check_crystals(samples: pd.DataFrame, reference: pd.DataFrame, cfg: dict) -> pd.DataFrame:
-    """Validity of each sampled cell under the campaign's ``filters`` (``cfg``; a key left out takes
-    :class:`~invdesign.config.filters.CrystalFilters`' default, the one place that holds it)."""
-    from ..config.filters import CrystalFilters
+def check_crystals(samples: pd.DataFrame, reference: pd.DataFrame, filters=None) -> pd.DataFrame:
+    """Validity of each sampled cell under the campaign's ``filters``: its
+    :class:`~invdesign.config.filters.CrystalFilters` (a mapping is read into one, a key left out taking the
+    default; None: the defaults)."""
+    from ..config import block_settings
 
-    cfg = {**CrystalFilters().to_dict(), **cfg}
+    f = block_settings("filters", "crystals", filters)
     out = samples.copy()
     n = len(out)
-    excluded = _excluded_elements(cfg)
+    excluded = _excluded_elements(f.exclude_elements)
     valid = np.zeros(n, bool)
     dist_ok = np.zeros(n, bool)
     neutral = np.zeros(n, bool)
@@ -273,17 +274,17 @@ def check_crystals(samples: pd.DataFrame, reference: pd.DataFrame, cfg: dict) ->
         vpa = s.volume / len(s)
         mind[i] = min_distance(s)
         ratio[i], contact = contact_ratio(s)
-        dist_ok[i] = mind[i] >= cfg["min_distance"] and ratio[i] >= cfg["min_contact_ratio"]
+        dist_ok[i] = mind[i] >= f.min_distance and ratio[i] >= f.min_contact_ratio
         n_el = len(s.composition.elements)
-        few_elements = cfg["min_elements"] <= n_el <= cfg["max_elements"]
+        few_elements = f.min_elements <= n_el <= f.max_elements
         # SMACT's search grows combinatorially with the number of elements: only run it where it matters
-        neutral[i] = few_elements and charge_neutral(s.composition, cfg["allow_alloys"])
-        vol_ok = cfg["min_volume_per_atom"] <= vpa <= cfg["max_volume_per_atom"]
+        neutral[i] = few_elements and charge_neutral(s.composition, f.allow_alloys)
+        vol_ok = f.min_volume_per_atom <= vpa <= f.max_volume_per_atom
         valid[i] = dist_ok[i] and neutral[i] and vol_ok
         if not few_elements:
             reasons[i] = f"invalid: {n_el} elements (filters.min_elements / max_elements)"
         elif not dist_ok[i]:
-            reasons[i] = (f"invalid: atoms {mind[i]:.2f} A apart" if mind[i] < cfg["min_distance"] else
+            reasons[i] = (f"invalid: atoms {mind[i]:.2f} A apart" if mind[i] < f.min_distance else
                           f"invalid: closest contact {contact} is {ratio[i]:.2f} of the covalent bond length "
                           "(filters.min_contact_ratio)")
         elif not neutral[i]:

@@ -15,7 +15,7 @@ pymatgen's StructureMatcher (:func:`invdesign.chem.crystals.known_matches`).
 DFT entries (``ComputedStructureEntry``) of a crystal library also bring their energies: put through pymatgen's
 ``MaterialsProject2020Compatibility`` (the corrections MP's own hull uses), they are the ``dft_energy_per_atom``
 column, and the crystal oracle places each candidate on the hull of these DFT energies
-(:func:`invdesign.oracles.crystal.dft_hull_energies`): with an MP or Alexandria export of the candidate's
+(:func:`invdesign.oracles.hull.dft_hull_energies`): with an MP or Alexandria export of the candidate's
 chemical systems, E_hull is against the real hull.
 """
 

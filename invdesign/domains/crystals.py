@@ -168,8 +168,7 @@ def filter_candidates(samples: pd.DataFrame, reference: pd.DataFrame, filters=No
                       known: pd.DataFrame | None = None) -> pd.DataFrame:
     """``filters``: :class:`~invdesign.config.filters.CrystalFilters` (a mapping or None: campaign defaults);
     novelty is judged against ``known`` (:mod:`invdesign.data.known`; default ``reference``)."""
-    filters = block_settings("filters", "crystals", filters)
-    return check_crystals(samples, known if known is not None else reference, filters.to_dict())
+    return check_crystals(samples, known if known is not None else reference, filters)
 
 
 def write_cif_zip(cands: pd.DataFrame, out_zip: str) -> int:

@@ -1,39 +1,29 @@
-"""CHGNet/matcalc physics oracle for generated crystals: relaxation, energy above hull, EOS bulk modulus.
+"""The crystal oracle: CHGNet relaxation, energy above the hull, the campaign property's measure, novelty again.
 
-All energies come from the pretrained universal potential CHGNet (v0.3.0, shipped in the
-``chgnet`` wheel, so it works offline). Its energies are MP2020-compatible (it was trained on
-MPtrj), so candidates and reference phases relaxed with it can share one phase diagram.
+The physics lives in modules by idea; this one chains them and is the workflow's oracle:
 
-* :func:`relax` relaxes structures with chgnet's ``StructOptimizer`` (FIRE + FrechetCellFilter);
-  failures (exceptions, non-finite energies, exploding volume, collapsed atoms) become error rows.
-* :func:`hull_energies` places each relaxed candidate on a pymatgen ``PhaseDiagram`` built from
-  CHGNet energies of the reference (training) phases of its chemical system. A missing pure-element
-  reference is built from a bundled set: matcalc's MatPES-PBE elemental ground-state structures
-  plus fcc/bcc/hcp(/diamond) prototypes for metals and metalloids; the lowest CHGNet energy wins.
-  Relaxed reference energies are cached in a :class:`ReferenceEnergies` object (per composition,
-  minimum over polymorphs), so a batch relaxes each reference once.
-* :func:`eos_bulk_modulus` fits a Birch-Murnaghan EOS with matcalc's ``EOSCalc`` driven by the
-  ``CHGNetCalculator`` object.
-* :func:`verify_crystals` chains the three into one table.
-* :class:`ChgnetOracle` is the workflow's oracle; for a shear-modulus or hardness campaign it adds the elastic
-  tensor of each relaxed cell (:mod:`invdesign.oracles.elasticity`: VRH G and K, Chen hardness) and judges the
-  cell by the column :data:`MEASURES` names, for CHGNet and for the SevenNet committee alike.
+* :mod:`~invdesign.oracles.potentials`: CHGNet (and the MP2020 energy scale); :mod:`~invdesign.oracles.committee`:
+  SevenNet, the confirming tier's potential;
+* :mod:`~invdesign.oracles.relax`: the relaxation of every tier (FIRE on atoms and cell; failures are error rows);
+* :mod:`~invdesign.oracles.hull`: the reference phases' energies, elemental references, the potential's hull and
+  the hull of the known DFT entries;
+* :mod:`~invdesign.oracles.eos` and :mod:`~invdesign.oracles.elasticity`: EOS bulk modulus, elastic tensor (VRH G
+  and K, Chen hardness).
 
-chgnet and matcalc are imported lazily, so importing this module does not need them.
+:func:`verify_crystals` chains relaxation, hull and EOS into one table. :class:`ChgnetOracle` is the workflow's
+oracle; for a shear-modulus or hardness campaign it adds the elastic tensor of each relaxed cell and judges the cell
+by the column :data:`MEASURES` names, for CHGNet and for the SevenNet committee alike.
+
+chgnet, matcalc and pymatgen are imported lazily, so importing this module does not need them.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import io
 import json
 import logging
 import math
-import time
-import warnings
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -41,487 +31,15 @@ import pandas as pd
 from ..config.oracles import ChgnetOracleSettings
 from . import ERROR_COLUMN, MEASURED, CardField, CardFigure, Oracle, Tier
 from . import Measure as TierMeasure  # this module's Measure: how the CHGNet tier computes one
+from .eos import eos_fits
+from .hull import ReferenceEnergies, dft_hull_energies, hull_energies, hull_entries_json
+from .potentials import calculator_or_chgnet, load_chgnet
+from .relax import relax
 
 if TYPE_CHECKING:
-    from chgnet.model import CHGNet
-    from chgnet.model.dynamics import CHGNetCalculator
-    from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
     from pymatgen.core import Structure
 
 log = logging.getLogger(__name__)
-
-#: Elements whose standard state is molecular (or a noble-gas solid): close-packed or diamond
-#: prototypes with covalent radii are unphysical for them, so only matcalc's bundled
-#: ground-state structure (e.g. solid O2, N2, H2, Cl2) is used as their elemental reference.
-MOLECULAR_ELEMENTS = frozenset({"H", "N", "O", "F", "Cl", "Br", "I", "He", "Ne", "Ar", "Kr", "Xe", "Rn"})
-
-#: matcalc bundles DFT ground-state structures of 89 elements; this set is used for elemental references.
-MATCALC_ELEMENT_REFS = "MatPES-PBE"
-
-
-class ChgnetBundle(NamedTuple):
-    """The pretrained CHGNet model and an ASE calculator wrapping it."""
-
-    model: CHGNet
-    calculator: CHGNetCalculator
-
-
-@functools.lru_cache(maxsize=4)
-def load_chgnet(model_name: str = "0.3.0", use_device: str | None = None) -> ChgnetBundle:
-    """Load chgnet's pretrained model (weights ship in its wheel) and a ``CHGNetCalculator``; cached.
-
-    ``use_device`` is passed to chgnet (None: CUDA when available, else CPU).
-    """
-    from chgnet.model import CHGNet
-    from chgnet.model.dynamics import CHGNetCalculator
-
-    with contextlib.redirect_stdout(io.StringIO()):  # chgnet prints its banner and device
-        model = CHGNet.load(model_name=model_name, use_device=use_device, verbose=False)
-        calculator = CHGNetCalculator(model=model, use_device=use_device)
-    log.info("loaded CHGNet %s (%d parameters) on %s", model.version, model.n_params, calculator.device)
-    return ChgnetBundle(model, calculator)
-
-
-def _calculator(calculator: CHGNetCalculator | None) -> CHGNetCalculator:
-    return calculator if calculator is not None else load_chgnet().calculator
-
-
-def shortest_distance(structure: Structure, cap: float = 4.0) -> float:
-    """Smallest distance (A) between two atoms, periodic images included; ``cap`` if none is closer.
-
-    Unlike a filter on positive distances, two distinct sites on the same point count as 0.
-    """
-    centers, neighbors, images, dists = structure.get_neighbor_list(r=cap)
-    self_pair = (centers == neighbors) & ~np.any(images, axis=1)
-    dists = dists[~self_pair]
-    return float(dists.min()) if dists.size else cap
-
-
-def _error_row(message: str, steps: int = 0) -> dict:
-    return {"structure": None, "energy_per_atom": math.nan, "converged": False, "steps": steps, "error": message}
-
-
-def relax(
-    structures: Iterable[Structure],
-    *,
-    fmax: float = 0.1,
-    steps: int = 300,
-    relax_cell: bool = True,
-    calculator: CHGNetCalculator | None = None,
-    optimizer: str = "FIRE",
-    min_distance: float = 0.5,
-    max_volume_ratio: float = 3.0,
-    log_every: int = 10,
-) -> list[dict]:
-    """Relax ``structures`` with CHGNet (chgnet's ``StructOptimizer``), one result dict per input.
-
-    Each dict has ``structure`` (relaxed pymatgen Structure or None), ``energy_per_atom``
-    (eV/atom, CHGNet, NaN on failure), ``converged`` (the optimizer stopped on ``fmax`` before the
-    ``steps`` limit), ``steps`` (optimizer steps taken) and ``error`` (None or a message).
-
-    A structure fails, without stopping the batch, when the relaxation raises, the energy is not
-    finite, the cell volume grows more than ``max_volume_ratio`` times, or two atoms are closer
-    than ``min_distance`` A before or after relaxing (CHGNet, like other learned potentials, has
-    no hard-core repulsion, so overlapping atoms fall into a spurious low-energy hole instead of
-    separating). Progress is logged every ``log_every`` structures.
-    """
-    from chgnet.model.dynamics import StructOptimizer
-
-    relaxer = StructOptimizer(model=_calculator(calculator), optimizer_class=optimizer)
-    structures = list(structures)
-    results: list[dict] = []
-    n_fail = 0
-    t0 = time.monotonic()
-    for i, structure in enumerate(structures):
-        row = _relax_one(relaxer, structure, fmax=fmax, steps=steps, relax_cell=relax_cell,
-                         min_distance=min_distance, max_volume_ratio=max_volume_ratio)
-        if row["error"] is not None:
-            n_fail += 1
-            log.debug("relaxation %d failed: %s", i, row["error"])
-        results.append(row)
-        if log_every and ((i + 1) % log_every == 0 or i + 1 == len(structures)):
-            log.info("CHGNet relaxed %d/%d structures (%d failed, %.1fs)",
-                     i + 1, len(structures), n_fail, time.monotonic() - t0)
-    return results
-
-
-def _relax_one(relaxer, structure, *, fmax, steps, relax_cell, min_distance, max_volume_ratio) -> dict:
-    try:
-        n_atoms = len(structure)
-        if n_atoms == 0 or not float(structure.volume) > 0:
-            return _error_row("empty structure or degenerate cell")
-        if shortest_distance(structure, cap=max(min_distance, 1e-3)) < min_distance:
-            return _error_row(f"atoms closer than {min_distance} A before relaxation")
-        out = relaxer.relax(structure, fmax=fmax, steps=steps, relax_cell=relax_cell, verbose=False)
-    except Exception as exc:  # noqa: BLE001  (any failure of one structure becomes an error row)
-        return _error_row(f"relaxation failed: {type(exc).__name__}: {exc}")
-    trajectory = out["trajectory"]
-    # The observer records the start, every step, and once more after the run: steps = len - 2.
-    n_steps = max(len(trajectory) - 2, 0)
-    return relaxed_row(structure, out["final_structure"], float(trajectory.energies[-1]) / n_atoms,
-                       converged=n_steps < steps, steps=n_steps, min_distance=min_distance,
-                       max_volume_ratio=max_volume_ratio, energy_error="non-finite CHGNet energy")
-
-
-def relaxed_row(initial, final, energy_per_atom: float, *, converged: bool, steps: int, min_distance: float,
-                max_volume_ratio: float, energy_error: str) -> dict:
-    """The result row of one relaxation (any potential), or an error row when its energy is not finite
-    (``energy_error``), the volume grew more than ``max_volume_ratio`` times or atoms collapsed closer than
-    ``min_distance`` A."""
-    if not math.isfinite(energy_per_atom):
-        return _error_row(energy_error, steps)
-    if not final.volume <= max_volume_ratio * initial.volume:  # also catches a NaN volume
-        return _error_row(f"volume exploded ({final.volume / initial.volume:.1f}x the input)", steps)
-    if shortest_distance(final, cap=max(min_distance, 1e-3)) < min_distance:
-        return _error_row(f"atoms collapsed closer than {min_distance} A during relaxation", steps)
-    return {"structure": final, "energy_per_atom": energy_per_atom, "converged": converged, "steps": steps,
-            "error": None}
-
-
-# ---------------------------------------------------------------------------------------------
-# elemental references
-# ---------------------------------------------------------------------------------------------
-
-@functools.lru_cache(maxsize=1)
-def _matcalc_element_structures() -> dict:
-    """matcalc's bundled elemental ground-state structures: {symbol: [Structure, ...]}."""
-    from pathlib import Path
-
-    import matcalc
-    from monty.serialization import loadfn
-
-    path = Path(matcalc.__file__).parent / "elemental_refs" / f"{MATCALC_ELEMENT_REFS}-Element-Refs.json.gz"
-    refs = loadfn(path)
-    return {el: (v["structure"] if isinstance(v["structure"], list) else [v["structure"]]) for el, v in refs.items()}
-
-
-def _nearest_neighbour_distance(symbol: str) -> float:
-    """Typical nearest-neighbour distance (A) of the elemental solid: twice the metallic radius,
-    else twice the calculated/empirical atomic radius."""
-    from pymatgen.core import Element
-
-    el = Element(symbol)
-    for attr in ("metallic_radius", "atomic_radius_calculated", "atomic_radius"):
-        with warnings.catch_warnings():  # pymatgen warns where its table has no value
-            warnings.simplefilter("ignore")
-            radius = getattr(el, attr)
-        if radius is not None and float(radius) > 0:
-            return 2.0 * float(radius)
-    return 3.0
-
-
-def elemental_prototypes(symbol: str) -> dict[str, Structure]:
-    """Candidate structures of the pure element ``symbol`` for its reference energy.
-
-    ``"matcalc"`` (``"matcalc_1"``, ...): matcalc's bundled MatPES-PBE ground-state structure(s),
-    when the element has one. ``"fcc"``, ``"bcc"``, ``"hcp"`` (ideal c/a) and, for group 14,
-    ``"diamond"``: primitive cells of these prototypes with lattice constants set by the typical
-    nearest-neighbour distance; used for metals and metalloids, and for any element matcalc lacks.
-    Molecular elements (:data:`MOLECULAR_ELEMENTS`) and other non-metals get the matcalc structure
-    only, since dense prototypes at covalent distances collapse under CHGNet.
-    """
-    from pymatgen.core import Element, Lattice, Structure
-
-    out: dict[str, Structure] = {}
-    for k, s in enumerate(_matcalc_element_structures().get(symbol, [])):
-        out["matcalc" if k == 0 else f"matcalc_{k}"] = s.copy()
-    el = Element(symbol)
-    if out and (symbol in MOLECULAR_ELEMENTS or not (el.is_metal or el.is_metalloid)):
-        return out
-    d = _nearest_neighbour_distance(symbol)
-    # primitive cells; the conventional ones are what Structure.from_spacegroup gives for
-    # Fm-3m, Im-3m, P6_3/mmc and Fd-3m with one Wyckoff site
-    h = math.sqrt(2.0) * d / 2.0                       # fcc: a = sqrt(2) d
-    fcc = Lattice([[0, h, h], [h, 0, h], [h, h, 0]])
-    out["fcc"] = Structure(fcc, [symbol], [[0, 0, 0]])
-    h = d / math.sqrt(3.0)                             # bcc: a = 2 d / sqrt(3)
-    out["bcc"] = Structure(Lattice([[-h, h, h], [h, -h, h], [h, h, -h]]), [symbol], [[0, 0, 0]])
-    out["hcp"] = Structure(Lattice.hexagonal(d, d * math.sqrt(8.0 / 3.0)), [symbol] * 2,
-                           [[1 / 3, 2 / 3, 1 / 4], [2 / 3, 1 / 3, 3 / 4]])
-    if el.group == 14:
-        h = 2.0 * d / math.sqrt(3.0)                   # diamond: a = 4 d / sqrt(3)
-        out["diamond"] = Structure(Lattice([[0, h, h], [h, 0, h], [h, h, 0]]), [symbol] * 2,
-                                   [[0, 0, 0], [0.25, 0.25, 0.25]])
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# reference phases and the convex hull
-# ---------------------------------------------------------------------------------------------
-
-class ReferenceEnergies:
-    """CHGNet energies of reference phases, relaxed lazily and cached for reuse across a batch.
-
-    ``structures`` are the known (training) phases. For a chemical system, every reference whose
-    elements are a subset of it is relaxed once (with ``fmax``/``steps``); per reduced composition
-    the lowest energy per atom over polymorphs is kept. A pure element without a successfully
-    relaxed reference is taken from :func:`elemental_prototypes` (lowest CHGNet energy per atom).
-    Pass the same object to several :func:`hull_energies` calls to reuse the relaxations.
-    """
-
-    def __init__(
-        self,
-        structures: Iterable[Structure],
-        *,
-        calculator: CHGNetCalculator | None = None,
-        fmax: float = 0.1,
-        steps: int = 300,
-    ) -> None:
-        self.structures: list = []
-        self.calculator = calculator
-        self.fmax = fmax
-        self.steps = steps
-        self._by_elements: dict[frozenset[str], list[int]] = {}
-        self.add(structures)
-        self._relaxed: set[int] = set()
-        #: reduced formula -> (reduced Composition, lowest CHGNet energy per atom)
-        self.by_composition: dict[str, tuple[Any, float]] = {}
-        #: element -> (lowest CHGNet energy per atom, source name) for elements built from prototypes
-        self.elemental: dict[str, tuple[float, str]] = {}
-        self._diagrams: dict[frozenset[str], PhaseDiagram] = {}
-
-    def add(self, structures: Iterable[Structure]) -> None:
-        """More reference phases (relaxed when a chemical system that holds them is asked for). Add a phase before
-        asking for a system that contains it: a phase diagram already built is not rebuilt."""
-        for s in structures:
-            self._by_elements.setdefault(frozenset(el.symbol for el in s.composition.elements), []).append(
-                len(self.structures))
-            self.structures.append(s)
-
-    def _relax(self, structures: list, what: str) -> list[dict]:
-        log.info("relaxing %d %s with CHGNet", len(structures), what)
-        return relax(structures, fmax=self.fmax, steps=self.steps, calculator=self.calculator)
-
-    def _update(self, composition, energy_per_atom: float) -> None:
-        if not math.isfinite(energy_per_atom):
-            return
-        key = composition.reduced_formula
-        best = self.by_composition.get(key)
-        if best is None or energy_per_atom < best[1]:
-            self.by_composition[key] = (composition.reduced_composition, energy_per_atom)
-
-    def _relax_references(self, chemsys: frozenset[str]) -> None:
-        pending = [i for key, idx in self._by_elements.items() if key <= chemsys for i in idx
-                   if i not in self._relaxed]
-        if not pending:
-            return
-        rows = self._relax([self.structures[i] for i in pending], f"reference phases of {'-'.join(sorted(chemsys))}")
-        for i, row in zip(pending, rows):
-            self._relaxed.add(i)
-            if row["error"] is not None:
-                log.warning("reference %d (%s) failed: %s", i, self.structures[i].composition.reduced_formula,
-                            row["error"])
-            self._update(self.structures[i].composition, row["energy_per_atom"])
-
-    def _ensure_element(self, symbol: str) -> None:
-        from pymatgen.core import Composition
-
-        if Composition(symbol).reduced_formula in self.by_composition:
-            return
-        protos = elemental_prototypes(symbol)
-        rows = self._relax(list(protos.values()), f"elemental prototypes of {symbol}")
-        energies = {name: row["energy_per_atom"] for name, row in zip(protos, rows)
-                    if row["error"] is None and math.isfinite(row["energy_per_atom"])}
-        if not energies:
-            log.warning("no elemental reference for %s could be relaxed", symbol)
-            return
-        name = min(energies, key=energies.get)
-        self.elemental[symbol] = (energies[name], name)
-        self._update(Composition(symbol), energies[name])
-        log.info("elemental reference %s: %s, %.4f eV/atom", symbol, name, energies[name])
-
-    def entries(self, elements: Iterable[str]) -> list[PDEntry]:
-        """One ``PDEntry`` per reduced composition of the chemical system (lowest CHGNet energy)."""
-        from pymatgen.analysis.phase_diagram import PDEntry
-
-        chemsys = frozenset(elements)
-        self._relax_references(chemsys)
-        for symbol in sorted(chemsys):
-            self._ensure_element(symbol)
-        out = []
-        for formula, (comp, e_atom) in sorted(self.by_composition.items()):
-            if {el.symbol for el in comp.elements} <= chemsys:
-                out.append(PDEntry(comp, e_atom * comp.num_atoms, name=formula))
-        return out
-
-    def phase_diagram(self, elements: Iterable[str]) -> PhaseDiagram:
-        """pymatgen ``PhaseDiagram`` of the chemical system from CHGNet energies (cached)."""
-        from pymatgen.analysis.phase_diagram import PhaseDiagram
-
-        chemsys = frozenset(elements)
-        if chemsys not in self._diagrams:
-            entries = self.entries(chemsys)
-            missing = chemsys - {e.composition.elements[0].symbol for e in entries if e.composition.is_element}
-            if missing:
-                raise ValueError(f"no elemental reference energy for {sorted(missing)}")
-            self._diagrams[chemsys] = PhaseDiagram(entries)
-        return self._diagrams[chemsys]
-
-
-def hull_energies(
-    candidates: Sequence[dict | Structure],
-    references: Iterable[Structure] | ReferenceEnergies,
-    *,
-    calculator: CHGNetCalculator | None = None,
-    fmax: float = 0.1,
-    steps: int = 300,
-) -> list[float]:
-    """Energy above the CHGNet convex hull (eV/atom) of each candidate; NaN where it cannot be had.
-
-    ``candidates`` are rows returned by :func:`relax` (``structure`` + ``energy_per_atom``) or bare
-    Structures, which are relaxed first. ``references`` are the known phases (pymatgen Structures),
-    or a :class:`ReferenceEnergies` to reuse its cached relaxations; ``calculator``, ``fmax`` and
-    ``steps`` apply to relaxations made here.
-
-    The value is the signed distance to the hull of the reference phases
-    (``PhaseDiagram.get_decomp_and_e_above_hull(..., allow_negative=True)``): 0 on the hull,
-    negative for a candidate below it (it would be a new ground state).
-    """
-    from pymatgen.analysis.phase_diagram import PDEntry
-
-    refs = references if isinstance(references, ReferenceEnergies) else \
-        ReferenceEnergies(references, calculator=calculator, fmax=fmax, steps=steps)
-    rows = list(candidates)
-    bare = [i for i, c in enumerate(rows) if not isinstance(c, dict)]
-    if bare:
-        for i, row in zip(bare, relax([rows[i] for i in bare], fmax=fmax, steps=steps, calculator=calculator)):
-            rows[i] = row
-
-    out: list[float] = []
-    for i, row in enumerate(rows):
-        structure, e_atom = row.get("structure"), row.get("energy_per_atom", math.nan)
-        if structure is None or e_atom is None or not math.isfinite(e_atom):
-            out.append(math.nan)
-            continue
-        try:
-            comp = structure.composition
-            pd_ = refs.phase_diagram(el.symbol for el in comp.elements)
-            _, e_hull = pd_.get_decomp_and_e_above_hull(PDEntry(comp, e_atom * comp.num_atoms),
-                                                        allow_negative=True)
-            out.append(float(e_hull))
-        except Exception as exc:  # noqa: BLE001  (one candidate's failure is a NaN, not a crash)
-            log.warning("hull energy of candidate %d failed: %s: %s", i, type(exc).__name__, exc)
-            out.append(math.nan)
-    return out
-
-
-def hull_entries_json(references: ReferenceEnergies, structure) -> str:
-    """The entries of the hull ``structure`` is placed on (``[[reduced formula, energy per atom], ...]`` as JSON;
-    '' when that hull cannot be built): what a report draws the phase diagram from."""
-    try:
-        diagram = references.phase_diagram(el.symbol for el in structure.composition.elements)
-    except Exception:  # noqa: BLE001  (no hull: nothing to draw)
-        return ""
-    return json.dumps([[e.composition.reduced_formula, round(float(e.energy_per_atom), 6)]
-                       for e in diagram.all_entries])
-
-
-def dft_hull_energies(compositions: Sequence, energies_per_atom: Sequence[float], known: pd.DataFrame) -> np.ndarray:
-    """Energy above the hull of the known DFT entries (eV/atom, signed) of each (composition, potential energy per
-    atom); NaN where the entries do not hold every element of the candidate's chemical system or the energy is
-    missing.
-
-    The hull is built from the rows of ``known`` that carry ``dft_energy_per_atom`` (a user's MP or Alexandria
-    entries, MP2020-corrected: :mod:`invdesign.data.known`): the Matbench Discovery convention of a model energy
-    on the DFT hull. The potential's energy must be on the same scale: CHGNet's is (trained on MP2020-corrected
-    energies), SevenNet's after :func:`invdesign.oracles.committee.mp2020_energy`."""
-    from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
-    from pymatgen.core import Composition
-
-    out = np.full(len(compositions), np.nan)
-    if "dft_energy_per_atom" not in known or not len(known):
-        return out
-    e_ref = pd.to_numeric(known["dft_energy_per_atom"], errors="coerce")
-    refs = [(Composition(f), float(e)) for f, e in zip(known["formula"][e_ref.notna()], e_ref[e_ref.notna()])]
-    diagrams: dict[frozenset, PhaseDiagram | None] = {}
-    for i, (comp, e_atom) in enumerate(zip(compositions, energies_per_atom)):
-        if comp is None or e_atom is None or not np.isfinite(e_atom):
-            continue
-        chemsys = frozenset(el.symbol for el in comp.elements)
-        if chemsys not in diagrams:
-            entries = [PDEntry(c, e * c.num_atoms) for c, e in refs if {el.symbol for el in c.elements} <= chemsys]
-            covered = {c.elements[0].symbol for c, _ in refs if c.is_element} >= chemsys
-            diagrams[chemsys] = PhaseDiagram(entries) if covered else None
-        pd_ = diagrams[chemsys]
-        if pd_ is not None:
-            _, e = pd_.get_decomp_and_e_above_hull(PDEntry(comp, e_atom * comp.num_atoms), allow_negative=True)
-            out[i] = float(e)
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# equation of state
-# ---------------------------------------------------------------------------------------------
-
-#: an EOS fit with a lower R^2 is not a modulus (an error row): the energies do not follow Birch-Murnaghan
-MIN_EOS_R2 = 0.95
-
-
-def eos_fits(
-    structures: Sequence[Structure],
-    *,
-    calculator: CHGNetCalculator | None = None,
-    relaxed: bool | Sequence[bool] = False,
-    fmax: float = 0.1,
-    max_steps: int = 500,
-    max_abs_strain: float = 0.1,
-    n_points: int = 11,
-    min_r2: float = MIN_EOS_R2,
-) -> list[dict]:
-    """Birch-Murnaghan fit per structure from matcalc's ``EOSCalc``: ``{"k": GPa or NaN, "r2": fit R^2, "error":
-    "" or why there is no modulus, "points": {"volumes": A^3, "energies": eV} of the scan (when it ran)}``. A fit
-    with R^2 below ``min_r2`` gives no modulus.
-
-    ``calculator`` is the ``CHGNetCalculator`` object (default: :func:`load_chgnet`'s). ``relaxed``
-    (one flag, or one per structure) marks structures already relaxed with CHGNet: for those the
-    EOSCalc pre-relaxation is skipped; the others are relaxed first (EOSCalc raises, hence NaN, if
-    that does not converge). The scan applies linear strains in +-``max_abs_strain`` at
-    ``n_points`` points, relaxing atoms and cell shape at fixed volume at each point (matcalc's
-    defaults). Non-finite or non-positive moduli become NaN.
-    """
-    from matcalc import EOSCalc
-
-    calc = _calculator(calculator)
-    flags = [bool(relaxed)] * len(structures) if isinstance(relaxed, bool) else [bool(r) for r in relaxed]
-    if len(flags) != len(structures):
-        raise ValueError(f"{len(flags)} relaxed flags for {len(structures)} structures")
-    eos = {flag: EOSCalc(calc, relax_structure=not flag, fmax=fmax, max_steps=max_steps,
-                         max_abs_strain=max_abs_strain, n_points=n_points) for flag in (False, True)}
-    out: list[dict] = []
-    t0 = time.monotonic()
-    for i, (structure, flag) in enumerate(zip(structures, flags)):
-        fit = {"k": math.nan, "r2": math.nan, "error": "no structure"}
-        if structure is not None:
-            try:
-                result = eos[flag].calc(structure)
-                k, r2 = float(result["bulk_modulus_bm"]), float(result.get("r2_score_bm", math.nan))
-                scan = result.get("eos") or {}
-                points = {"volumes": [round(float(v), 4) for v in scan.get("volumes", [])],
-                          "energies": [round(float(e), 6) for e in scan.get("energies", [])]}
-                if not (math.isfinite(k) and k > 0):
-                    fit = {"k": math.nan, "r2": r2, "error": f"EOS fit gave no positive modulus ({k:.3g} GPa)"}
-                elif not r2 >= min_r2:
-                    fit = {"k": math.nan, "r2": r2, "error": f"EOS fit R2 {r2:.3f} < {min_r2} (the energies do not "
-                                                             f"follow Birch-Murnaghan; {k:.1f} GPa not reported)"}
-                else:
-                    fit = {"k": k, "r2": r2, "error": ""}
-                fit["points"] = points
-            except Exception as exc:  # noqa: BLE001  (failure of one structure is an error, not a crash)
-                fit = {"k": math.nan, "r2": math.nan, "error": f"EOS failed: {type(exc).__name__}: {exc}"[:200]}
-        if fit["error"]:
-            log.warning("EOS of structure %d: %s", i, fit["error"])
-        out.append(fit)
-        # one line per structure: each EOS scan is 11 relaxations (tens of seconds on a CPU core)
-        log.info("EOS %d/%d: K=%.1f GPa, R2 %.3f (%.1fs)", i + 1, len(structures), fit["k"], fit["r2"],
-                 time.monotonic() - t0)
-    log.info("EOS fits of %d structures in %.1fs (%d without a modulus)", len(structures), time.monotonic() - t0,
-             sum(bool(f["error"]) for f in out))
-    return out
-
-
-def eos_bulk_modulus(structures: Sequence[Structure], **kw) -> list[float]:
-    """The Birch-Murnaghan bulk modulus (GPa) of each structure, NaN where :func:`eos_fits` gives none."""
-    return [f["k"] for f in eos_fits(structures, **kw)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -536,29 +54,30 @@ def verify_crystals(
     structures: Sequence[Structure],
     references: Iterable[Structure] | ReferenceEnergies,
     *,
-    fmax: float = 0.1,
-    steps: int = 300,
-    e_hull_max: float = 0.1,
-    calculator: CHGNetCalculator | None = None,
-    eos_for: str = "all",
+    fmax: float,
+    steps: int,
+    e_hull_max: float,
+    eos_for: str,
+    calculator=None,
 ) -> pd.DataFrame:
-    """Relax candidates with CHGNet, place them on the reference hull, and fit their EOS.
+    """Relax candidates with CHGNet (or ``calculator``), place them on the reference hull, and fit their EOS.
 
     Returns one row per input (same order) with :data:`VERIFY_COLUMNS`: ``relaxed_cif`` (CIF text,
     "" on failure), ``chgnet_energy_per_atom`` (eV/atom), ``e_hull`` (eV/atom, signed, see
-    :func:`hull_energies`), ``stable`` (``e_hull <= e_hull_max``), ``eos_bulk_modulus_gpa``,
-    ``relax_converged`` and ``oracle_error`` ("" when fine).
+    :func:`~invdesign.oracles.hull.hull_energies`), ``stable`` (``e_hull <= e_hull_max``),
+    ``eos_bulk_modulus_gpa``, ``relax_converged`` and ``oracle_error`` ("" when fine). ``references`` are the
+    known phases, or a :class:`~invdesign.oracles.hull.ReferenceEnergies` to reuse its cached relaxations.
 
     ``eos_for`` picks who gets the matcalc EOS bulk modulus: ``"all"`` (every candidate that relaxed,
     stable or not), ``"stable"`` (only those within ``e_hull_max``) or ``"none"``; the others get NaN.
     """
     if eos_for not in ("all", "stable", "none"):
         raise ValueError(f"eos_for must be 'all', 'stable' or 'none', not {eos_for!r}")
-    calc = _calculator(calculator)
+    calc = calculator_or_chgnet(calculator)
     refs = references if isinstance(references, ReferenceEnergies) else \
         ReferenceEnergies(references, calculator=calc, fmax=fmax, steps=steps)
-    rows = relax(structures, fmax=fmax, steps=steps, calculator=calc)
-    e_hull = np.asarray(hull_energies(rows, refs, calculator=calc, fmax=fmax, steps=steps), dtype=float)
+    rows = relax(structures, calc, fmax=fmax, steps=steps)
+    e_hull = np.asarray(hull_energies(rows, refs), dtype=float)
     stable = np.nan_to_num(e_hull, nan=np.inf) <= e_hull_max
     bulk, r2 = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
     eos_error, eos_points = [""] * len(rows), [""] * len(rows)
