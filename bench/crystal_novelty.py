@@ -87,12 +87,16 @@ def analyse(args) -> None:
     kind = k["parent_lattice"].map(lambda p: "known" if p.startswith("known:") else p)
     plain, dis = k["plain_match"].notna(), k["disorder_match"].notna()
     h["parent_lattice"] = h["parent_lattice"].fillna("")
+    metal = k["formula"].map(lambda f: all(e.is_metal for e in Composition(f).elements))
     res = {
         "known_cells": len(k),
+        "all_metal": int(metal.sum()),
         "multi_element": int(k["n_elements"].gt(1).sum()),
         "all_substitutable": int(k["all_substitutable"].sum()),
         "alloy_orderings": int(order.sum()),
         "alloy_orderings_by_parent": dict(Counter(kind[order])),
+        "alloy_orderings_all_metal": int((order & metal).sum()),
+        "alloy_orderings_with_a_nonmetal": sorted(k.loc[order & ~metal, "formula"].unique().tolist()),
         "alloy_ordering_systems": dict(Counter(k.loc[order, "formula"].map(lambda f: Composition(f).chemical_system))),
         "plain_matches_another_known_cell": int(plain.sum()),
         "disorder_aware_matches_another_known_cell": int(dis.sum()),

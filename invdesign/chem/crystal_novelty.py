@@ -168,7 +168,8 @@ def _chemical_subsystems(elements) -> list[str]:
 class AlloyOrderingRule:
     """:meth:`parent` of a cell: the lattice it is an ordering of (``fcc``/``hcp``/``bcc``/``known:<formula>``)
     or "" (a compound, or a cell of one element). ``reference``: known cells (``formula`` and ``structure``
-    columns), whose lattices count as parents for cells of their chemical system."""
+    columns), whose lattices count as parents for cells of their chemical system of another reduced formula (a
+    known cell of the same formula is a match or a polymorph: the novelty rules judge it)."""
 
     def __init__(self, reference: pd.DataFrame | None = None) -> None:
         self.matcher = _matcher()
@@ -188,6 +189,7 @@ class AlloyOrderingRule:
         elements = {e.symbol for e in structure.composition.elements}
         if len(elements) < 2 or not all_substitutable(elements):
             return ""
+        formula = structure.composition.reduced_formula
         collapsed = one_species(structure)
         for lattice in PARENT_LATTICES:
             if self.matcher.fit(collapsed, _prototype(lattice)):
@@ -196,7 +198,7 @@ class AlloyOrderingRule:
 
         for system in _chemical_subsystems(elements):
             for i, f, rec in self._by_system.get(system, []):
-                if i == exclude:
+                if i == exclude or f == formula:  # a cell of the same formula is the novelty rules' business
                     continue
                 if i not in self._collapsed:
                     self._collapsed[i] = one_species(structure_from_record(rec))
