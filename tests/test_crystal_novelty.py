@@ -110,3 +110,49 @@ def test_rule_of_mixtures_from_the_data():
     assert el == {"Ir": 355.0, "Rh": 260.0}
     assert rule_of_mixtures("IrRh3", el) == pytest.approx(0.25 * 355 + 0.75 * 260)
     assert np.isnan(rule_of_mixtures("IrW", el))
+
+
+def _checked(**cols):
+    base = {"rank": [1, 2, 3], "formula": ["IrRh", "WC", "OsW"], "predicted_property": [300.0] * 3,
+            "stable": [True] * 3, "eos_bulk_modulus_gpa": [320.0, 310.0, 330.0], "novel_after_relaxation": [True] * 3,
+            "novel_disorder_aware": [True, True, False], "alloy_ordering": [True, False, False],
+            "parent_lattice": ["fcc", "", ""], "matches_known": ["", "", ""], "oracle_error": ["", "", ""]}
+    return pd.DataFrame(base | cols)
+
+
+@pytest.mark.parametrize("policy, hits", [("exclude", ["WC"]), ("count", ["IrRh", "WC"])])
+def test_the_oracle_counts_new_materials_only(policy, hits):
+    """A confirmed crystal hit is stable, in the target and a new material: novel under substitutional disorder
+    and, unless oracle.alloy_orderings is count, not an alloy ordering; select skips flagged orderings."""
+    from invdesign.config.oracles import ChgnetOracleSettings
+    from invdesign.oracles.crystal import ChgnetOracle
+    from invdesign.properties import PROPERTIES
+
+    oracle = ChgnetOracle(ChgnetOracleSettings(alloy_orderings=policy), {"min": 250.0},
+                          PROPERTIES["bulk_modulus_gpa"])
+    out, metrics = oracle.finalize(_checked(), None, None, {})
+    assert sorted(out.loc[oracle.confirmed(out), "formula"]) == hits
+    assert metrics["n_confirmed"] == len(hits) and metrics["n_alloy_orderings"] == 1
+    assert metrics["n_known_under_disorder"] == 1
+    assert out["final_rank"].iloc[0] == 1 and out["formula"].iloc[0] in hits
+    candidates = _checked().assign(passes=True)
+    picked = oracle.select(candidates)["formula"].tolist()
+    assert picked == (["WC", "OsW"] if policy == "exclude" else ["IrRh", "WC", "OsW"])
+
+
+def test_rule_of_mixtures_column_where_orderings_count():
+    from invdesign.config.oracles import ChgnetOracleSettings
+    from invdesign.oracles.crystal import ChgnetOracle
+    from invdesign.properties import PROPERTIES
+
+    data = pd.DataFrame({"formula": ["Ir", "Rh", "IrRh"], "property": [350.0, 250.0, 999.0],
+                         "structure": [structure_to_record(l10_irrh())] * 3})
+    oracle = ChgnetOracle(ChgnetOracleSettings(alloy_orderings="count", rescale_volume=False), {"min": 250.0},
+                          PROPERTIES["bulk_modulus_gpa"])
+    prepared = oracle.prepare(data)
+    assert prepared["elemental_property"] == {"Ir": 350.0, "Rh": 250.0}
+    table = pd.DataFrame({"formula": ["IrRh", "WC"]})
+    oracle._novelty_verdicts(table, [l10_irrh(), wc()], reference(wc()), prepared)
+    assert table["rule_of_mixtures"].iloc[0] == pytest.approx(300.0) and np.isnan(table["rule_of_mixtures"].iloc[1])
+    assert "rule_of_mixtures" in oracle.columns
+    assert table["alloy_ordering"].tolist() == [True, False] and table["novel_disorder_aware"].tolist() == [True, False]

@@ -314,8 +314,23 @@ def check_crystals(samples: pd.DataFrame, reference: pd.DataFrame, filters=None)
             novel[i] = True
         else:
             reasons[i] = "not novel: matches a known structure"
+    # the two verdicts of a new material (chem.crystal_novelty), on the cells novel so far: a match under
+    # substitutional disorder is not novel; alloy_ordering is the oracle's business (oracle.alloy_orderings)
+    from .crystal_novelty import novelty_verdicts
+
+    idx = np.flatnonzero(novel)
+    verdicts = novelty_verdicts([structures[i] for i in idx], reference).set_index(idx).reindex(range(n))
+    for i in idx:
+        if not verdicts.at[i, "novel_disorder_aware"]:
+            novel[i] = False
+            reasons[i] = (f"not novel: matches known {verdicts.at[i, 'disorder_match']} once its substitutable "
+                          "elements are one disordered site")
     out["unique"] = unique
     out["novel"] = novel
+    out["novel_disorder_aware"] = pd.array(verdicts["novel_disorder_aware"], dtype="boolean")
+    out["alloy_ordering"] = pd.array(verdicts["alloy_ordering"], dtype="boolean")
+    out["disorder_match"] = verdicts["disorder_match"].fillna("").to_numpy(object)
+    out["parent_lattice"] = verdicts["parent_lattice"].fillna("").to_numpy(object)
     # a campaign's choice (e.g. no radioactive elements for the bench), not a generator's failure: validity,
     # uniqueness and novelty stay as they are; only `passes` drops these
     allowed = np.ones(n, bool)

@@ -126,6 +126,11 @@ class ChgnetOracleSettings(OracleSettings):
                                                "those CHGNet verdicts (P(stable) x P(CHGNet's measure of the "
                                                "campaign property in the target)) instead of the predictor alone; "
                                                "formulas those tables verified already are skipped")
+    alloy_orderings: Literal["exclude", "count"] = setting(
+        "exclude", doc="cells whose elements all substitute for each other and that order on a simple or known "
+        "lattice (alloy_ordering, parent_lattice): exclude (not checked when flagged before relaxation, never a "
+        "confirmed hit) or count (a metallurgy campaign: they are checked and can be hits, each with the "
+        "rule-of-mixtures estimate of the property from its elements' cells in the data)")
     committee: CommitteeTier = setting(CommitteeTier(), doc=CommitteeTier.__doc_line__)
 
     PREPARE_KEYS: ClassVar[tuple[str, ...]] = ("rescale_volume",)

@@ -75,7 +75,8 @@ class Measure:
 
 @dataclass(frozen=True)
 class CardField:
-    """One line of a candidate card: ``label`` and the table's ``column``; numbers with ``unit`` and ``digits``,
+    """One line of a candidate card: ``label`` and the table's ``column``; numbers with ``unit`` (``{unit}``: the
+    campaign property's) and ``digits``,
     text as it is (``empty`` for an empty string); ``missing`` where there is no value (with the tier's failure
     where ``explain`` and the tier failed on the row)."""
     label: str
@@ -86,6 +87,8 @@ class CardField:
     explain: bool = True
     text: bool = False
     empty: str = "no"
+    #: leave the line out where the row has no value (a field only some rows or campaigns have)
+    optional: bool = False
 
 
 @dataclass(frozen=True)

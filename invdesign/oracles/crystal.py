@@ -163,7 +163,13 @@ class ChgnetOracle(Oracle):
              card=(CardField("E_hull, CHGNet", "e_hull", "eV/atom", 3),
                    CardField("E_hull on DFT entries (CHGNet)", "e_hull_dft", "eV/atom", 3, missing="no DFT entries",
                              explain=False),
-                   CardField("matches a known phase", "matches_known", explain=False, text=True)),
+                   CardField("matches a known phase", "matches_known", explain=False, text=True),
+                   CardField("matches a known cell under substitutional disorder", "disorder_match", explain=False,
+                             text=True, optional=True),
+                   CardField("alloy ordering of", "parent_lattice", explain=False, text=True,
+                             empty="none (a compound)", optional=True),
+                   CardField("rule-of-mixtures estimate", "rule_of_mixtures", "{unit}", 0, explain=False,
+                             optional=True)),
              figures=(CardFigure("phase_diagram", "CHGNet", {"entries": "hull_entries", "cif": "relaxed_cif",
                                                              "energy": "chgnet_energy_per_atom"}),
                       CardFigure("eos_scan", "CHGNet", {"points": "eos_points", "modulus": "eos_bulk_modulus_gpa",
@@ -203,13 +209,23 @@ class ChgnetOracle(Oracle):
         "relax_converged": "the relaxation met fmax within max_steps",
         "matches_known": "id of a data set phase the relaxed cell matches ('' when none)",
         "novel_after_relaxation": "the relaxed cell matches no known phase",
+        "novel_disorder_aware": "the relaxed cell matches no known cell of its formula even with its substitutable "
+                                "elements made one disordered site (chem.crystal_novelty)",
+        "disorder_match": "id of the known cell it matches under substitutional disorder ('' when none)",
+        "alloy_ordering": "the relaxed cell is an ordering of its elements on a simple or known lattice: all its "
+                          "elements substitute for each other (Hume-Rothery) and with one species on every site it "
+                          "is parent_lattice",
+        "parent_lattice": "fcc, hcp, bcc or known:<formula> (a known phase of its chemical system); '' for a compound",
         ERROR_COLUMN: "why CHGNet could not check the cell ('' when it could)",
     }
+    #: with oracle.alloy_orderings: count, the property an ordering would have if its elements only mixed
+    MIXTURE_COLUMN = "rule_of_mixtures"
 
     def table_columns(self):
         return [("committee_confirmed", ""), ("stable", ""), ("e_hull", "eV/atom"), ("sevennet_stable", ""),
                 ("sevennet_e_hull", "eV/atom"), ("e_hull_dft", "eV/atom"), (MEASURED, ""),
                 ("predicted_property", "{unit}"), ("novel_after_relaxation", ""), ("matches_known", ""),
+                ("alloy_ordering", ""), ("parent_lattice", ""),
                 ("generator", ""), (ERROR_COLUMN, ""), ("sevennet_error", "")]
 
     def __init__(self, *args, **kw) -> None:
@@ -224,7 +240,10 @@ class ChgnetOracle(Oracle):
 
     @property
     def columns(self) -> dict[str, str]:
-        return {**self.COLUMNS, **(ELASTIC_DOC if self._elastic() else {})}
+        mix = ({self.MIXTURE_COLUMN: "the atom-fraction-weighted mean of the campaign property over the data set's "
+                                     "cells of each element alone (alloy orderings only)"}
+               if self.settings.alloy_orderings == "count" else {})
+        return {**self.COLUMNS, **(ELASTIC_DOC if self._elastic() else {}), **mix}
 
     @property
     def confirm_columns(self) -> dict[str, str]:
@@ -242,22 +261,34 @@ class ChgnetOracle(Oracle):
         return self.settings.elastic_for if self._elastic() else "none"
 
     def prepare(self, dataset: pd.DataFrame) -> dict:
-        """Per-element volumes fitted on the data set's cells (for ``rescale_volume``)."""
+        """Per-element volumes fitted on the data set's cells (for ``rescale_volume``); with ``alloy_orderings:
+        count``, the property of each element's own cells (the rule-of-mixtures estimate of an ordering)."""
+        from ..chem.crystal_novelty import elemental_values
         from ..chem.crystals import fit_atomic_volumes, structure_from_record
 
-        if not self.settings.rescale_volume:
-            return {}
-        return {"atomic_volumes": fit_atomic_volumes([structure_from_record(r) for r in dataset["structure"]])}
+        out = {}
+        if self.settings.rescale_volume:
+            out["atomic_volumes"] = fit_atomic_volumes([structure_from_record(r) for r in dataset["structure"]])
+        if self.settings.alloy_orderings == "count" and "property" in dataset:
+            out["elemental_property"] = elemental_values(dataset, "property")
+        return out
 
     def select(self, candidates: pd.DataFrame) -> pd.DataFrame:
-        """The passing candidates, ranked by earlier campaigns' verdicts (``feedback_from``) when given, one per
-        reduced formula (``one_per_formula``), the ``top_k`` best."""
+        """The passing candidates, ranked by earlier campaigns' verdicts (``feedback_from``) when given, without
+        the alloy orderings (``alloy_orderings: exclude``), one per reduced formula (``one_per_formula``), the
+        ``top_k`` best."""
         s = self.settings
         top = candidates[candidates["passes"].astype(bool)]
         if s.feedback_from:
             from ..search.feedback import rank_by_feedback
 
             top = rank_by_feedback(top, s.feedback_from, self.target, self.measures)
+        if s.alloy_orderings == "exclude" and "alloy_ordering" in top:
+            ordering = top["alloy_ordering"].astype("boolean").fillna(False).to_numpy(bool)
+            if ordering.any():
+                log.info("%d passing candidates are alloy orderings (oracle.alloy_orderings: exclude): not checked",
+                         int(ordering.sum()))
+            top = top[~ordering]
         if s.one_per_formula:
             top = top.drop_duplicates("formula")  # a diversity filter: the best-ranked cell of each formula
         return (top if s.top_k is None else top.head(s.top_k)).reset_index(drop=True)
@@ -319,6 +350,7 @@ class ChgnetOracle(Oracle):
             top[ERROR_COLUMN] = [e or f"no novelty check: {type(exc).__name__}" for e in top[ERROR_COLUMN].fillna("")]
         top["matches_known"] = [k or "" for k in matches]
         top["novel_after_relaxation"] = [r is not None and k is None for r, k in zip(relaxed, matches)]
+        self._novelty_verdicts(top, relaxed, known, prepared)
         self._on_dft_hull(top, [r.composition if r is not None else None for r in relaxed],
                           top["chgnet_energy_per_atom"], known, "e_hull_dft", "stable", "hull_reference")
         if self.elastic_for != "none":
@@ -328,6 +360,23 @@ class ChgnetOracle(Oracle):
         log.info("%d of %d relaxed candidates relaxed onto a known phase",
                  sum(k is not None for k in matches), sum(r is not None for r in relaxed))
         return top
+
+    def _novelty_verdicts(self, table, relaxed, known, prepared) -> None:
+        """The relaxed cells' disorder-aware novelty and alloy-ordering verdicts (:mod:`~invdesign.chem.crystal_novelty`);
+        with ``alloy_orderings: count`` each ordering's rule-of-mixtures estimate of the property."""
+        from ..chem.crystal_novelty import novelty_verdicts, rule_of_mixtures
+
+        v = novelty_verdicts(relaxed, known)
+        for col in ("novel_disorder_aware", "alloy_ordering"):
+            table[col] = pd.array(v[col], dtype="boolean")
+        for col in ("disorder_match", "parent_lattice"):
+            table[col] = v[col].to_numpy(object)
+        if self.settings.alloy_orderings == "count":
+            el = prepared.get("elemental_property", {})
+            table[self.MIXTURE_COLUMN] = [rule_of_mixtures(f, el) if o else np.nan
+                                          for f, o in zip(table["formula"], v["alloy_ordering"].eq(True))]
+        log.info("%d relaxed cells are alloy orderings, %d match a known cell under substitutional disorder",
+                 int(v["alloy_ordering"].eq(True).sum()), int(v["novel_disorder_aware"].eq(False).sum()))
 
     def _on_dft_hull(self, table, compositions, energies, known, column: str, stable: str, reference: str | None):
         """``column``: the energy above the DFT entries' hull (:func:`dft_hull_energies`); where it exists, it decides
@@ -379,18 +428,22 @@ class ChgnetOracle(Oracle):
         out = checked.reset_index(drop=True).copy()
         out["novel_after_relaxation"] = out["novel_after_relaxation"].astype("boolean")
         out["stable"] = out["stable"].astype("boolean")
+        for col in ("novel_disorder_aware", "alloy_ordering"):
+            if col in out:
+                out[col] = out[col].astype("boolean")
+        out["new_material"] = pd.array(self._new_material(out), dtype="boolean")
         m, tag = self.named, self.named.tag
         if self.measures:
             k = pd.to_numeric(out[self.measures], errors="coerce").to_numpy(float)
             out[f"{tag}_in_target"] = self.in_target(k)
             out[f"{tag}_distance_to_target"] = distance_to_target(k, self.target)
             out[f"predictor_vs_{tag}_gpa"] = out["predicted_property"].to_numpy(float) - k
-            order = ["stable", f"{tag}_in_target", "novel_after_relaxation", f"{tag}_distance_to_target", "rank"]
+            order = ["stable", f"{tag}_in_target", "new_material", f"{tag}_distance_to_target", "rank"]
         else:
             out[f"{tag}_in_target"] = pd.Series(pd.NA, index=out.index, dtype="boolean")
             out["property_check"] = self.not_measured_note
             log.warning("%s", self.not_measured_note)
-            order = ["stable", "novel_after_relaxation", "distance_to_target", "rank"]
+            order = ["stable", "new_material", "distance_to_target", "rank"]
         out = out.sort_values(order, ascending=[False] * (len(order) - 2) + [True, True], na_position="last",
                               kind="stable").reset_index(drop=True)
         out.insert(0, "final_rank", np.arange(1, len(out) + 1))
@@ -398,8 +451,8 @@ class ChgnetOracle(Oracle):
         hit = stable & out[f"{tag}_in_target"].eq(True)
         errors = out[ERROR_COLUMN].fillna("")
         diff = out[f"predictor_vs_{tag}_gpa"].to_numpy(float) if self.measures else np.array([])
-        metrics = {"confirmed_by": f"CHGNet (stable within e_hull_max, {m.label} in the target, novel after "
-                                   "relaxation)" if self.measures else self.not_measured_note,
+        metrics = {"confirmed_by": f"CHGNet (stable within e_hull_max, {m.label} in the target, a new material: "
+                                   f"{self._new_material_words()})" if self.measures else self.not_measured_note,
                    "n_confirmed": int(self._chgnet_hits(out).sum()) if self.measures else 0,
                    "n_checked_by_confirming_tier": int(len(out)),
                    "oracle": self.name, "n_checked": int(len(out)), "n_relaxed": int((errors == "").sum()),
@@ -411,11 +464,18 @@ class ChgnetOracle(Oracle):
                    "n_relaxed_onto_known": int((out["matches_known"].fillna("") != "").sum()),
                    "n_on_dft_hull": int(np.isfinite(pd.to_numeric(out.get("e_hull_dft"), errors="coerce")).sum())
                    if "e_hull_dft" in out else 0,
-                   f"n_sun_{tag}_in_target": int((hit & out["novel_after_relaxation"].eq(True)).sum()),
+                   f"n_sun_{tag}_in_target": int((hit & out["new_material"].eq(True)).sum()),
+                   "n_alloy_orderings": int(out["alloy_ordering"].eq(True).sum()) if "alloy_ordering" in out else 0,
+                   "n_known_under_disorder": int(out["novel_disorder_aware"].eq(False).sum())
+                   if "novel_disorder_aware" in out else 0,
+                   f"n_stable_{tag}_in_target_alloy_orderings": int((hit & out["novel_after_relaxation"].eq(True)
+                                                                    & out["alloy_ordering"].eq(True)).sum())
+                   if "alloy_ordering" in out else 0,
+                   "alloy_orderings": self.settings.alloy_orderings,
                    f"{tag}_vs_predictor_mae_gpa": float(np.mean(np.abs(diff[np.isfinite(diff)])))
                    if np.isfinite(diff).any() else None}
-        log.info("%d/%d relaxed, %d stable (E_hull <= %.2f eV/atom), %d with the %s in the target (%d of them still "
-                 "novel after relaxation)", metrics["n_relaxed"], len(out), metrics["n_stable"],
+        log.info("%d/%d relaxed, %d stable (E_hull <= %.2f eV/atom), %d with the %s in the target (%d of them new "
+                 "materials)", metrics["n_relaxed"], len(out), metrics["n_stable"],
                  self.settings.e_hull_max, metrics[f"n_stable_{tag}_in_target"], m.label,
                  metrics[f"n_sun_{tag}_in_target"])
         return out, metrics
@@ -451,8 +511,23 @@ class ChgnetOracle(Oracle):
         top = checked[pick].sort_values("final_rank")
         return (top if c.top_k is None else top.head(c.top_k)).reset_index(drop=True)
 
+    def _new_material(self, table) -> pd.Series:
+        """Novel after relaxation, also under substitutional disorder, and (``alloy_orderings: exclude``) not an
+        alloy ordering: what a confirmed hit must be besides stable and in the target."""
+        new = table["novel_after_relaxation"].eq(True)
+        if "novel_disorder_aware" in table:
+            new &= table["novel_disorder_aware"].eq(True)
+        if self.settings.alloy_orderings == "exclude" and "alloy_ordering" in table:
+            new &= table["alloy_ordering"].eq(False)
+        return new
+
+    def _new_material_words(self) -> str:
+        return ("novel after relaxation and under substitutional disorder"
+                + (", not an alloy ordering" if self.settings.alloy_orderings == "exclude" else ", alloy orderings "
+                   "counted"))
+
     def _chgnet_hits(self, table) -> pd.Series:
-        hit = table["stable"].eq(True) & table["novel_after_relaxation"].eq(True)
+        hit = table["stable"].eq(True) & self._new_material(table)
         return hit & table[f"{self.named.tag}_in_target"].eq(True) if self.measures else hit
 
     def confirm(self, batch, known, prepared):
@@ -530,7 +605,7 @@ class ChgnetOracle(Oracle):
             lead = {"confirmed_by": self.not_measured_note, "n_confirmed": 0, "n_checked_by_confirming_tier": n_ran}
         elif self._committee_ran():
             lead = {"confirmed_by": f"committee: CHGNet and SevenNet ({c.model}) both stable, {m.short} in the "
-                                    "target, novel",
+                                    f"target, {self._new_material_words()}",
                     "n_confirmed": committee["n_committee_confirmed"], "n_checked_by_confirming_tier": n_ran}
         else:
             why = "committee.top_k is 0" if c.top_k == 0 else "sevenn not installed: pip install 'invdesign[committee]'"
@@ -569,7 +644,8 @@ class ChgnetOracle(Oracle):
                                                                         errors="coerce").to_numpy(float)}
         hit = verified["stable"].eq(True) & verified[f"{m.tag}_in_target"].eq(True)
         funnel = {"CHGNet stable": int(verified["stable"].eq(True).sum()), f"stable, {m.short} on target": int(hit.sum()),
-                  "... and novel after relaxation": int((hit & verified["novel_after_relaxation"].eq(True)).sum())}
+                  "... and a new material": int((hit & verified.get("new_material", verified["novel_after_relaxation"])
+                                                 .eq(True)).sum())}
         return hist, funnel
 
 

@@ -203,10 +203,12 @@ def card_fields(row: pd.Series, ctx: Context) -> list[tuple[str, str]]:
         for f in tier.card:
             missing = _why(row, tier.error, f.missing) if f.explain else f.missing
             value = row.get(f.column)
+            if f.optional and is_missing(value):
+                continue
             if f.text:
                 text = missing if is_missing(value) else (str(value) or f.empty)
             else:
-                text = fmt(value, f.unit, f.digits, missing)
+                text = fmt(value, f.unit.replace("{unit}", ctx.unit), f.digits, missing)
             out.append((f.label, text))
     return out
 
