@@ -43,7 +43,8 @@ def test_the_committee_does_not_import_the_crystal_oracle():
 def crystal_chain(tmp_path, committee: dict, known_extra: pd.DataFrame | None = None,
                   prop: str = "bulk_modulus_gpa", target: float = 100.0):
     """B2 NiAl (DFT K ~160 GPa), slightly strained, against a known set without any Ni-Al phase: CHGNet calls it a
-    stable, novel cell above 100 GPa; the committee re-checks it with SevenNet."""
+    stable, novel cell above 100 GPa; the committee re-checks it with SevenNet. B2 NiAl is an ordering of the bcc
+    lattice, so these chains count alloy orderings (oracle.alloy_orderings: count)."""
     cell = Structure(Lattice.cubic(2.95), ["Ni", "Al"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     known = pd.DataFrame({"id": ["mp-1265"], "formula": ["MgO"],
                           "structure": [structure_to_record(rocksalt("Mg", "O", 4.21))]})
@@ -54,7 +55,8 @@ def crystal_chain(tmp_path, committee: dict, known_extra: pd.DataFrame | None = 
     cands.to_parquet(tmp_path / "c.parquet")
     known.to_parquet(tmp_path / "k.parquet")
     (tmp_path / "p.json").write_text(json.dumps({}))
-    oracle = {"top_k": 1, "fmax": 0.05, "max_steps": 200, "rescale_volume": False, "committee": committee}
+    oracle = {"top_k": 1, "fmax": 0.05, "max_steps": 200, "rescale_volume": False, "committee": committee,
+              "alloy_orderings": "count"}
     m = run_oracle_chain(campaign="t", domain="crystals", oracle=oracle, target={"min": target},
                          property_column=prop, property_kind=None, candidates=str(tmp_path / "c.parquet"),
                          known=str(tmp_path / "k.parquet"), prepared=str(tmp_path / "p.json"),
@@ -65,6 +67,7 @@ def crystal_chain(tmp_path, committee: dict, known_extra: pd.DataFrame | None = 
 def test_committee_confirms_a_cell_both_potentials_find_stable_stiff_and_novel(tmp_path):
     m, row = crystal_chain(tmp_path, {"select": "hits"})
     assert row["stable"] and row["eos_in_target"] and row["novel_after_relaxation"]  # CHGNet's hit
+    assert row["alloy_ordering"] and row["parent_lattice"] == "bcc" and row["novel_disorder_aware"]
     # no Ni-Al phase is known: the hull is the elements', so E_hull is NiAl's formation energy (DFT about -0.6 to
     # -0.7 eV/atom), by each potential on its own hull
     assert row["sevennet_error"] == "" and row["sevennet_stable"] and -0.9 < row["sevennet_e_hull"] < -0.4

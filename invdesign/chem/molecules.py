@@ -147,27 +147,72 @@ def graph_to_smiles(symbols: list[str], bonds, *, correct: bool = False, scores=
 
 
 # Structural alerts for kinetically unstable or implausible small molecules (SMARTS, heavy-atom graphs).
-# They catch what one-shot graph generators produce and RDKit still sanitises.
+# They catch what one-shot graph generators produce and RDKit still sanitises. Atoms are written by atomic number
+# (#7, #8, #9) where an aromatic atom must match too (F on an aromatic N of a tetrazole is still an N-F bond).
 STRUCTURAL_ALERTS = {
     "cumulene in a ring": "[R]=[R]=[R]",
     "triple bond in a ring": "[R]#[R]",
     "cumulene chain (3+ double bonds)": "*=*=*=*",
     "peroxide / O-O bond": "[OX2]-[OX2]",
-    "N-F / O-F bond": "[F]-[N,O]",
+    "N-F / O-F bond": "[#9]~[#7,#8]",
     "polynitrogen chain": "[N;!a]~[N;!a]~[N;!a]~[N;!a]",
 }
+
+#: ring strain a chemist would not make (or could not keep): name -> (SMARTS, why). Rings of allenes and alkynes are
+#: already :data:`STRUCTURAL_ALERTS` (any ring size; QM9 holds none). QM9 (GDB-9) holds none of these either.
+STRAIN_ALERTS = {
+    "strained ring: sp2 carbon in a fused or spiro 3-membered ring": (
+        "[#6;$([#6]=*)]1~*~[!R1]1",
+        "a cyclopropanone, cyclopropene or methylenecyclopropane already holds 40-55 kcal/mol of strain; sharing "
+        "its ring atoms with another ring adds more (a cyclopropanone fused to a pyrroline opens at once)"),
+    "strained ring: two 3-membered rings sharing an atom": (
+        "[$(*1~*~*12~*~*~2),$(*1~*2~*~*~1~2)]",
+        "spiropentanes and bicyclo[1.1.0]butanes hold over 60 kcal/mol of strain: isolable as parent hydrocarbons, "
+        "not as the functionalised small molecules a generator proposes"),
+    "strained ring: cyclobutadiene / azete": (
+        "*1=*-*=*-1",
+        "two double bonds in a 4-membered ring: antiaromatic, dimerises above about 35 K"),
+}
+
+#: largest bicyclic ring system (atoms of the two rings together) whose bridgehead cannot carry a double bond:
+#: 8 atoms, Fawcett's S = 6 (bicyclo[2.2.2]oct-1-ene, bicyclo[3.2.1]oct-1-ene); from S = 7 (bicyclo[3.3.1]non-1-ene)
+#: anti-Bredt alkenes are isolable
+BREDT_MAX_RING_SYSTEM = 8
+BREDT_ALERT = "anti-Bredt: double bond at a bridgehead of a small bicyclic"
 
 
 @functools.lru_cache(maxsize=None)
 def _alert_patterns():
     from rdkit import Chem
 
-    return {name: Chem.MolFromSmarts(smarts) for name, smarts in STRUCTURAL_ALERTS.items()}
+    return {name: Chem.MolFromSmarts(smarts) for name, smarts in
+            [*STRUCTURAL_ALERTS.items(), *((n, smarts) for n, (smarts, _) in STRAIN_ALERTS.items())]}
+
+
+def bredt_violation(mol) -> bool:
+    """Whether a bridgehead atom carries a double (or aromatic) bond: two rings of RDKit's ring set that share more
+    than two atoms (bridged, not fused) and hold at most :data:`BREDT_MAX_RING_SYSTEM` atoms together, and a
+    double bond at an end of the path they share (norbornene passes, bicyclo[2.2.1]hept-1-ene fails)."""
+    rings = [set(r) for r in mol.GetRingInfo().AtomRings()]
+    for k, a in enumerate(rings):
+        for b in rings[k + 1:]:
+            shared = a & b
+            if len(shared) <= 2 or len(a | b) > BREDT_MAX_RING_SYSTEM:
+                continue
+            for i in shared:
+                atom = mol.GetAtomWithIdx(i)
+                if sum(n.GetIdx() in shared for n in atom.GetNeighbors()) >= 2:
+                    continue  # inside the shared bridge, not one of its two ends
+                if any(bond.GetBondTypeAsDouble() >= 1.5 for bond in atom.GetBonds()):
+                    return True
+    return False
 
 
 def structural_alerts(mol) -> list[str]:
-    """Names of the structural alerts a molecule raises (empty = none)."""
-    return [name for name, patt in _alert_patterns().items() if mol.HasSubstructMatch(patt)]
+    """Names of the structural alerts a molecule raises (empty = none): :data:`STRUCTURAL_ALERTS`,
+    :data:`STRAIN_ALERTS` and the Bredt rule (:func:`bredt_violation`)."""
+    found = [name for name, patt in _alert_patterns().items() if mol.HasSubstructMatch(patt)]
+    return found + ([BREDT_ALERT] if bredt_violation(mol) else [])
 
 
 #: groups beside the Brenk catalogue that the rare-group rule also checks: cumulated double bonds at a heteroatom,
@@ -222,11 +267,16 @@ def group_shares(smiles, max_molecules: int = 10000, seed: int = 0) -> dict[str,
 
 
 def check_molecules(samples: pd.DataFrame, reference_smiles, min_heavy_atoms: int, allowed_elements=None, *,
-                    alerts: bool, rare_shares: dict | None = None, rare_below: float | None = None) -> pd.DataFrame:
+                    alerts: bool, rare_shares: dict | None = None, rare_below: float | None = None,
+                    max_heavy_atoms: int | None = None) -> pd.DataFrame:
     """Validity, uniqueness, novelty and (``alerts``) structural-alert checks; ``passes`` needs all four. With
     ``rare_shares`` (:func:`group_shares` of the data) and ``rare_below``, a functional group found in a smaller share
-    of the data's molecules also fails the alert check (``rare_groups``)."""
+    of the data's molecules also fails the alert check (``rare_groups``). A molecule with more than
+    ``max_heavy_atoms`` heavy atoms is not valid; one that would pass but has no 3D coordinates (RDKit ETKDG finds
+    none, as for the SDF export) is not ``stable``."""
     from rdkit import Chem
+
+    from .geometry import has_3d_coordinates
 
     out = samples.copy()
     ref = {novelty_key(s) for s in reference_smiles}
@@ -248,6 +298,9 @@ def check_molecules(samples: pd.DataFrame, reference_smiles, min_heavy_atoms: in
             valid.append(False), reasons.append("invalid: several fragments")
         elif n < min_heavy_atoms:
             valid.append(False), reasons.append(f"invalid: fewer than {min_heavy_atoms} heavy atoms")
+        elif max_heavy_atoms is not None and n > max_heavy_atoms:
+            valid.append(False), reasons.append(f"invalid: {n} heavy atoms, more than {max_heavy_atoms} (the training "
+                                                "data's largest molecule + filters.heavy_atom_margin)")
         elif allowed_elements is not None and not elements <= set(allowed_elements):
             valid.append(False), reasons.append(f"invalid: elements {sorted(elements - set(allowed_elements))} "
                                                 "not in the training data")
@@ -265,9 +318,14 @@ def check_molecules(samples: pd.DataFrame, reference_smiles, min_heavy_atoms: in
             reasons[i] = "not novel: a known molecule (source data set or known_library)"
     out["alerts"] = raised
     out["rare_groups"] = rare
-    out["stable"] = out["valid"] & (out["alerts"] == "")
-    for i in np.flatnonzero((out["valid"] & out["unique"] & out["novel"] & ~out["stable"]).to_numpy()):
-        reasons[i] = f"structural alert: {raised[i]}"
+    stable = (out["valid"] & (out["alerts"] == "")).to_numpy(copy=True)
+    for i in np.flatnonzero((out["valid"] & out["unique"] & out["novel"]).to_numpy()):
+        if not stable[i]:
+            reasons[i] = f"structural alert: {raised[i]}"
+        elif not has_3d_coordinates(out["smiles"].iat[i]):  # last: the only costly check (about 10 ms a molecule)
+            stable[i] = False
+            reasons[i] = "no 3D coordinates: RDKit ETKDG embedding failed"
+    out["stable"] = stable
     out["passes"] = out["valid"] & out["unique"] & out["novel"] & out["stable"]
     out["reject_reason"] = reasons
     return out

@@ -106,8 +106,13 @@ RANKING_DOC = ("how passing candidates are ranked when objectives are given: par
 @dataclass(frozen=True, kw_only=True)
 class MoleculeFilters(Filters):
     min_heavy_atoms: int = setting(3, ge=1)
-    structural_alerts: bool = setting(True, doc="reject cumulenes in rings, ring triple bonds, O-O, N-F/O-F and "
-                                                "polynitrogen chains (invdesign/chem/molecules.py STRUCTURAL_ALERTS)")
+    heavy_atom_margin: int | None = setting(0, ge=0, doc="a candidate with more heavy atoms than the training data's "
+                                            "largest molecule plus this many is invalid (QM9: more than 9); the "
+                                            "property models never saw bigger molecules; null: no upper bound")
+    structural_alerts: bool = setting(True, doc="reject cumulenes in rings, ring triple bonds, O-O, N-F/O-F, "
+                                                "polynitrogen chains, strained small rings and bridgehead double bonds "
+                                                "of small bicyclics (invdesign/chem/molecules.py STRUCTURAL_ALERTS, "
+                                                "STRAIN_ALERTS, bredt_violation)")
     rare_group_share: float | None = setting(0.001, ge=0, le=1, doc="reject a candidate holding an unwanted or "
                                              "reactive group (RDKit's Brenk catalogue, cumulated heteroatoms, "
                                              "nitroso, acyclic N=N) found in fewer than this share of the training "

@@ -162,6 +162,13 @@ def _elements(smiles: str) -> set[str]:
     return {a.GetSymbol() for a in mol.GetAtoms()} if mol else set()
 
 
+def _n_heavy(smiles: str) -> int:
+    from rdkit import Chem
+
+    mol = Chem.MolFromSmiles(smiles)
+    return mol.GetNumAtoms() if mol else 0
+
+
 def featurize_like(df: pd.DataFrame, meta: dict) -> list:
     """Graphs of new molecules (no Mulliken charges or orbital densities: their flags are 0).
 
@@ -213,20 +220,24 @@ def filter_candidates(samples: pd.DataFrame, reference: pd.DataFrame, filters=No
     filters = block_settings("filters", "molecules", filters)
     from ..chem.molecules import group_shares
 
+    sizes = reference["n_heavy"] if "n_heavy" in reference else reference["smiles"].map(_n_heavy)
     allowed = sorted({a for s in reference["smiles"] for a in _elements(s)})
     shares = group_shares(reference["smiles"]) if filters.rare_group_share is not None else None
+    largest = int(sizes.max()) + filters.heavy_atom_margin if filters.heavy_atom_margin is not None else None
     return check_molecules(samples, (known if known is not None else reference)["smiles"], filters.min_heavy_atoms,
                            allowed, alerts=filters.structural_alerts, rare_shares=shares,
-                           rare_below=filters.rare_group_share)
+                           rare_below=filters.rare_group_share, max_heavy_atoms=largest)
 
 
 def write_sdf(cands: pd.DataFrame, out_sdf: str) -> int:
-    """SDF of all candidates: the oracle's 3D geometry (``molblock``) where it has one, else an MMFF-relaxed
-    ETKDG conformer, else 2D coordinates; every scalar column as an SD tag. Returns the number of records."""
+    """SDF of all candidates: the oracle's GFN2-xTB geometry (``molblock``) where it has one, else an MMFF-relaxed
+    ETKDG conformer (the filters reject a molecule ETKDG cannot embed; a table made before that keeps such a record
+    with 2D coordinates); every scalar column as an SD tag (SA score, alerts, reject reason, ...), and the
+    ``coordinates`` tag saying where the record's coordinates come from. Returns the number of records."""
     from rdkit import Chem
     from rdkit.Chem import AllChem
 
-    from ..chem.geometry import embed
+    from ..chem.geometry import COORDINATES_TAG, embed
 
     hidden = {"molblock", "xtb_homo_density", "xtb_lumo_density", "xtb_charges", "structure"}
     scalar = [c for c in cands.columns if c not in hidden]
@@ -236,15 +247,22 @@ def write_sdf(cands: pd.DataFrame, out_sdf: str) -> int:
         writer = Chem.SDWriter(str(tmp))
         for row in cands.to_dict("records"):
             mb = row.get("molblock")
-            mol = Chem.MolFromMolBlock(mb, removeHs=False) if isinstance(mb, str) else embed(row["smiles"])
-            geometry = "3D"
-            if mol is None:  # no 3D conformer (e.g. a strained ring): keep the record with 2D coordinates
+            if isinstance(mb, str):
+                mol = Chem.MolFromMolBlock(mb, removeHs=False)
+                converged = row.get("xtb_converged")
+                coordinates = "GFN2-xTB optimised" + ("" if is_missing(converged) or bool(converged) else
+                                                      " (not converged within the oracle's max_steps)")
+            else:
+                mol = embed(row["smiles"])
+                coordinates = mol.GetProp(COORDINATES_TAG) if mol is not None else ""
+            if mol is None:
                 mol = Chem.MolFromSmiles(row["smiles"])
                 if mol is None:
                     continue
                 AllChem.Compute2DCoords(mol)
-                geometry = "2D (3D embedding failed)"
-            mol.SetProp("geometry", geometry)
+                coordinates = "2D only (RDKit ETKDG found no 3D coordinates)"
+                log.warning("%s: %s has no 3D coordinates; written in 2D", out_sdf, row["smiles"])
+            mol.SetProp(COORDINATES_TAG, coordinates)
             mol.SetProp("_Name", f"{row.get('campaign', '')} rank {row.get('final_rank', row.get('rank'))}")
             for col in tags:
                 value = row.get(col)
