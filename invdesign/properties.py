@@ -2,11 +2,12 @@
 
 Every property a campaign can target is declared here once. A declaration names its unit, its domain and the
 column that holds it in each built-in source; which oracle measures it, and with which column, the oracles
-declare (their tiers' measures, :mod:`invdesign.oracles`), and :attr:`Property.measured_by` asks them. A campaign on a user's table names its column with ``dataset.property_column``
+declare (their tiers' measures; :func:`invdesign.oracles.measured_by` asks them). A campaign on a user's table
+names its column with ``dataset.property_column``
 and may say which registered property that column holds with ``dataset.property_kind``; without it, no oracle
 measures the property, and the verified table says so instead of judging it by another property.
 
-Standard library only (``measured_by`` imports the oracles' declarations when it is read).
+Standard library only; the registry imports nothing of the oracles (they import it).
 """
 
 from __future__ import annotations
@@ -53,14 +54,6 @@ class Property:
     #: built-in source -> where its raw data holds this property and how it converts to ``unit`` (the loader names
     #: the parsed table's column after the property)
     sources: dict[str, Source] = field(default_factory=dict)
-
-    @property
-    def measured_by(self) -> dict[str, str]:
-        """Oracle name -> the column of that oracle's verified table that measures this property (its first tier's),
-        from the oracles' declarations."""
-        from .oracles import measured_by
-
-        return measured_by(self.name)
 
 
 def _qm9(name: str, unit: str, description: str, raw: str, scale: float = 1.0) -> Property:

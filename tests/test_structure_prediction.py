@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
+from invdesign.oracles import measured_by
 from invdesign.chem.crystals import binary_formulas, formula_counts
 from invdesign.config import model_settings, validate_config
 from invdesign.config.generators import Compositions, CrystalDiffusionSample
@@ -48,7 +49,7 @@ TARGET = {"min": 300.0}
 
 def formulas(comp: dict, feedback=()):
     return compositions.structure_prediction_formulas(Compositions.parse(comp), META, list(feedback), TARGET,
-                                                      PROPERTIES["bulk_modulus_gpa"].measured_by["chgnet"])
+                                                      measured_by("bulk_modulus_gpa")["chgnet"])
 
 
 def test_guided_sampling_predicts_structures_for_the_given_formulas():

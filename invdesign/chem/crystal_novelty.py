@@ -114,7 +114,7 @@ def disorder_aware_known(structures, reference: pd.DataFrame, id_column: str = "
     reduced formula that it matches once both have their substitutable elements made disordered sites
     (:func:`disordered`), else None. ``reference`` has ``formula`` (reduced) and ``structure`` (a record of
     :func:`~invdesign.chem.crystals.structure_to_record`)."""
-    from .crystals import structure_from_record
+    from .records import structure_from_record
 
     matcher = _matcher()
     ids = reference[id_column] if id_column in reference else pd.Series(reference.index, index=reference.index)
@@ -194,7 +194,7 @@ class AlloyOrderingRule:
         for lattice in PARENT_LATTICES:
             if self.matcher.fit(collapsed, _prototype(lattice)):
                 return lattice
-        from .crystals import structure_from_record
+        from .records import structure_from_record
 
         for system in _chemical_subsystems(elements):
             for i, f, rec in self._by_system.get(system, []):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import math
 from collections import defaultdict
@@ -13,17 +12,9 @@ import pandas as pd
 
 from invdesign.errors import InvdesignError
 
+from .records import structure_from_record, structure_to_record  # noqa: F401  (the table format, used here and by callers)
+
 log = logging.getLogger(__name__)
-
-
-def structure_from_record(text: str):
-    from pymatgen.core import Structure
-
-    return Structure.from_dict(json.loads(text))
-
-
-def structure_to_record(structure) -> str:
-    return json.dumps(structure.as_dict())
 
 
 def build_structure(types, frac, lattice, elements):

@@ -149,15 +149,19 @@ class Campaign:
     def feedback_measure(self) -> str | None:
         """The column of the oracle's verified tables that measures the campaign property (what the feedback ranker
         reads from earlier campaigns' verdicts); None where the oracle does not measure it."""
+        from ..oracles import measured_by
+
         prop = self.target_property
-        return prop.measured_by.get(self.oracle.type) if prop else None
+        return measured_by(prop.name).get(self.oracle.type) if prop else None
 
     @property
     def unmeasured_note(self) -> str:
         """One line where no tier of the campaign's oracle measures its target property ('' where one does): the
         campaign still runs, ranked by the predictor, and its verified table says the property was not measured."""
+        from ..oracles import measured_by
+
         prop, oracle = self.target_property, self.oracle.type
-        if prop is not None and oracle in prop.measured_by:
+        if prop is not None and oracle in measured_by(prop.name):
             return ""
         return (f"campaign {self.name}: the {oracle} oracle does not measure {self.dataset.property_column}"
                 + ("" if prop else " (a user property: set dataset.property_kind if it is a registered one)")
