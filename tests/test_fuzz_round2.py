@@ -66,7 +66,7 @@ def test_a_key_given_twice_in_a_config_file_is_one_line_with_the_key(repo, tmp_p
     assert msg.startswith(f"{path}: key 'target' is given twice") and "\n" not in msg, msg
     if suffix == ".yaml":
         assert "lines " in msg, msg  # the line of each
-    res = run(repo, "invdesign.config", str(path))  # the README's check of a config file
+    res = run(repo, "invdesign.config", str(path))  # the check of a config file in docs/guide.md
     assert res.returncode == 1 and len(error_lines(res)) == 1 and "'target' is given twice" in res.stderr
 
 

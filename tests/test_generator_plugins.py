@@ -1,5 +1,5 @@
 """A generator is registered once, by its declaration in invdesign/generators/: the config, the schema, the
-checkpoint registry, the sampler, the workflow's wildcard and the README's table all follow from it."""
+checkpoint registry, the sampler, the workflow's wildcard and the table in docs/guide.md all follow from it."""
 
 import re
 import subprocess
@@ -111,9 +111,9 @@ def test_a_generator_declared_twice_is_refused(toy):
         plugins.register(replace(TOY, doc="another toy"), origin="elsewhere")
 
 
-def test_the_readme_table_of_generators_is_generated_from_the_declarations(repo):
+def test_the_guides_table_of_generators_is_generated_from_the_declarations(repo):
     """Regenerate with python -m invdesign.generators."""
-    assert markdown_table() in (repo / "README.md").read_text()
+    assert markdown_table() in (repo / "docs" / "guide.md").read_text()
 
 
 def test_validating_a_config_imports_no_model_or_sampler_code(repo):
