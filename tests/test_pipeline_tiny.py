@@ -118,7 +118,15 @@ def test_tiny_campaign_exports_and_report(tiny_run, repo, tmp_path):
         assert (out / "logs" / "tiny_cry" / f"oracle_batch_{b:03d}.log").stat().st_size > 0
     with zipfile.ZipFile(out / "tiny_cry" / "candidates_cifs.zip") as zf:
         cry = pd.read_csv(out / "tiny_cry" / "candidates.csv")
-        assert len(zf.namelist()) == int(cry["passes"].astype(bool).sum())
+        assert zf.namelist()[0] == "README.txt" and len(zf.namelist()) == 1 + int(cry["passes"].astype(bool).sum())
+    # the relaxed, symmetrised cells: every one CHGNet relaxed, and the confirmed hits (a README even with none)
+    pver = pd.read_parquet(out / "tiny_cry" / "candidates_verified.parquet")  # relaxed_cif is not in the CSV
+    for name, n in (("checked.zip", int(pver["relaxed_cif"].fillna("").ne("").sum())),
+                    ("confirmed.zip", int(pver["confirmed"].sum()))):
+        with zipfile.ZipFile(out / "tiny_cry" / name) as zf:
+            names = zf.namelist()
+            assert names[0] == "README.txt" and len(names) == 1 + n, (name, names)
+            assert all(re.fullmatch(r"\d+_\w+_[\w-]+\.cif", f) for f in names[1:]), names
     for camp in ("tiny_mol", "tiny_cry"):
         for name in ("property_distribution.png", "funnel.png", "top_candidates.html"):
             assert (out / camp / "report" / name).stat().st_size > 0

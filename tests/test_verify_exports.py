@@ -155,9 +155,106 @@ def test_cif_zip_reads_back_with_pymatgen(tmp_path):
     export_structures(domain="crystals", verified=str(tmp_path / "v.parquet"), candidates=str(tmp_path / "c.parquet"),
                       export=str(tmp_path / "c_cifs.zip"))
     with zipfile.ZipFile(tmp_path / "c_cifs.zip") as zf:
-        assert zf.namelist() == ["0001_NaCl.cif"]
+        assert zf.namelist() == ["README.txt", "0001_NaCl.cif"]
         back = Structure.from_str(zf.read("0001_NaCl.cif").decode(), fmt="cif")
+        readme = zf.read("README.txt").decode()
     assert back.composition.reduced_formula == "NaCl" and back.matches(s)
+    assert "UNRELAXED" in readme and "ranked by the predictor before any check" in readme and "1 cells" in readme
+
+
+def _relaxed_cells():
+    """Rocksalt MgO (primitive cell, perturbed off its symmetry by a few mA), B2 NiAl, L1_0 CuAu (P4/mmm)."""
+    from pymatgen.core import Lattice, Structure
+
+    mgo = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.21), ["Mg", "O"],
+                                    [[0, 0, 0], [0.5, 0.5, 0.5]]).get_primitive_structure()
+    mgo.perturb(0.003, min_distance=0.001)
+    nial = Structure(Lattice.cubic(2.88), ["Ni", "Al"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    cuau = Structure(Lattice.tetragonal(2.80, 3.70), ["Cu", "Au"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    return mgo, nial, cuau
+
+
+def _verified(confirmed):
+    """A verified table of four rows: three relaxed cells (final_rank 1-3) and a failed relaxation (rank 4)."""
+    cells = _relaxed_cells()
+    return pd.DataFrame({
+        "final_rank": [1, 2, 3, 4], "formula": [c.composition.reduced_formula for c in cells] + ["Fe3Al"],
+        "relaxed_cif": [c.to(fmt="cif") for c in cells] + [""],
+        "confirmed": confirmed, "confirmed_by": "committee: CHGNet and SevenNet both stable",
+        "stable": [True, True, False, False], "e_hull": [0.0, 0.012, 0.2, np.nan],
+        "committee_confirmed": pd.array([True, False, None, None], dtype="boolean"),
+        "alloy_ordering": pd.array([False, True, True, None], dtype="boolean"),
+        "parent_lattice": ["", "bcc", "fcc", ""],
+        "eos_bulk_modulus_gpa": [305.0, 160.5, np.nan, np.nan],
+        "sevennet_eos_bulk_modulus_gpa": [298.2, 158.0, np.nan, np.nan]})
+
+
+def _export(tmp_path, table):
+    from invdesign.pipeline.verify import export_relaxed
+
+    table.to_parquet(tmp_path / "v.parquet")
+    paths = {"confirmed": str(tmp_path / "confirmed.zip"), "checked": str(tmp_path / "checked.zip")}
+    n = export_relaxed(**CRYSTAL, oracle={}, verified=str(tmp_path / "v.parquet"), **paths)
+    zips = {}
+    for key, path in paths.items():
+        with zipfile.ZipFile(path) as zf:
+            zips[key] = {name: zf.read(name).decode() for name in zf.namelist()}
+    return n, zips
+
+
+def test_relaxed_zips_hold_symmetrised_cells_named_by_final_rank_and_space_group(tmp_path):
+    from pymatgen.core import Structure
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    from invdesign.chem.symmetry import SYMPREC
+
+    n, zips = _export(tmp_path, _verified([True, False, False, False]))
+    assert n == (1, 3)
+    assert list(zips["confirmed"]) == ["README.txt", "1_MgO_Fm-3m.cif"]
+    assert list(zips["checked"]) == ["README.txt", "1_MgO_Fm-3m.cif", "2_AlNi_Pm-3m.cif", "3_CuAu_P4_mmm.cif"]
+    for name, number in (("1_MgO_Fm-3m.cif", 225), ("2_AlNi_Pm-3m.cif", 221), ("3_CuAu_P4_mmm.cif", 123)):
+        text = zips["checked"][name]
+        assert f"symprec {SYMPREC:g} A" in text.splitlines()[1] and text.startswith("# invdesign: ")
+        assert f"data_{name.split('_')[0]}_{name.split('_')[1]}\n" in text
+        back = Structure.from_str(text, fmt="cif")
+        # symmetrised: the space group holds at a tolerance ten times tighter than the one it was found at
+        assert SpacegroupAnalyzer(back, symprec=SYMPREC / 10).get_space_group_number() == number
+        assert f"_symmetry_Int_Tables_number   {number}" in text
+    assert zips["confirmed"]["1_MgO_Fm-3m.cif"] == zips["checked"]["1_MgO_Fm-3m.cif"]
+    mgo = Structure.from_str(zips["checked"]["1_MgO_Fm-3m.cif"], fmt="cif")
+    assert len(mgo) == 8  # the conventional cell of the 2-atom primitive one
+    for readme in (zips["confirmed"]["README.txt"], zips["checked"]["README.txt"]):
+        assert "CHGNet-relaxed" in readme and f"symprec {SYMPREC:g} A, angle_tolerance 5 deg" in readme
+        assert "Confirmed by: committee: CHGNet and SevenNet both stable." in readme
+        line = next(x for x in readme.splitlines() if x.startswith("1_MgO_Fm-3m.cif: "))
+        assert line == ("1_MgO_Fm-3m.cif: rank 1, MgO, Fm-3m (225); confirmed yes, stable yes, e_hull +0.000 eV/atom, "
+                        "committee_confirmed yes, alloy_ordering no, parent_lattice none, "
+                        "CHGNet bulk_modulus_gpa 305.0 GPa, SevenNet bulk_modulus_gpa 298.2 GPa")
+    checked = zips["checked"]["README.txt"].splitlines()
+    assert any(x.startswith("2_AlNi_Pm-3m.cif: rank 2, AlNi, Pm-3m (221); confirmed no,") and
+               "alloy_ordering yes, parent_lattice bcc" in x for x in checked)
+    assert any(x.startswith("3_CuAu_P4_mmm.cif: rank 3, CuAu, P4/mmm (123);") and "committee_confirmed not run" in x
+               and "CHGNet bulk_modulus_gpa not run" in x for x in checked)
+    assert not any("Fe3Al" in x for x in checked)  # its relaxation failed: no cell to hand over
+
+
+def test_relaxed_zips_without_a_confirmed_hit_still_exist_and_say_so(tmp_path):
+    n, zips = _export(tmp_path, _verified([False] * 4))
+    assert n == (0, 3)
+    assert list(zips["confirmed"]) == ["README.txt"]
+    assert zips["confirmed"]["README.txt"].endswith("\nNo confirmed hit: this zip holds only this README.\n")
+    n, zips = _export(tmp_path, _verified([False] * 4).head(0))  # an empty run: nothing checked either
+    assert n == (0, 0) and list(zips["checked"]) == ["README.txt"]
+    assert "No cell was relaxed" in zips["checked"]["README.txt"]
+
+
+def test_a_confirmed_row_without_a_relaxed_cell_is_an_error_and_molecules_have_no_relaxed_zips(tmp_path):
+    with pytest.raises(InvdesignError, match=r"confirmed rows without a relaxed cell \(final_rank \[4\]\)"):
+        _export(tmp_path, _verified([True, False, False, True]))
+    from invdesign.domains import get_domain
+
+    with pytest.raises(InvdesignError, match="molecules campaign has no files of relaxed structures"):
+        get_domain("molecules").write_relaxed_exports(pd.DataFrame(), "c.zip", "k.zip")
 
 
 def test_optional_xtb_orbital_features():
@@ -318,3 +415,17 @@ def test_oracle_batches_ranked_by_earlier_oracle_verdicts(tmp_path):
     pd.DataFrame(rows).assign(stable=False).to_csv(tmp_path / "unstable.csv", index=False)
     with pytest.raises(InvdesignError, match="at least 2 stable"):
         batches(tmp_path, oracle | {"feedback_from": [str(tmp_path / "unstable.csv")]}, cands)
+
+
+def test_a_cell_without_a_space_group_is_written_as_relaxed_in_p1_and_named_so(tmp_path, monkeypatch):
+    from pymatgen.core import Structure
+
+    import invdesign.chem.symmetry as symmetry
+
+    monkeypatch.setattr(symmetry, "space_group", lambda structure: None)  # spglib giving up (a degenerate cell)
+    n, zips = _export(tmp_path, _verified([False] * 4))
+    assert n == (0, 3) and "1_MgO_P1.cif" in zips["checked"]
+    text = zips["checked"]["1_MgO_P1.cif"]
+    assert "# no space group found by spglib at symprec 0.01 A" in text
+    assert len(Structure.from_str(text, fmt="cif")) == 2  # the relaxed primitive cell as it was
+    assert "1_MgO_P1.cif: rank 1, MgO, no space group (P1);" in zips["checked"]["README.txt"]

@@ -25,6 +25,9 @@ DOMAINS = {"molecules": ("invdesign.domains.molecules", "MoleculeDomain"),
            "crystals": ("invdesign.domains.crystals", "CrystalDomain")}
 #: the file each domain hands chemists beside the tables: results/<campaign>/candidates<suffix>
 EXPORT_SUFFIX = {"molecules": ".sdf", "crystals": "_cifs.zip"}
+#: the files of checked structures each domain hands chemists after verify (rule export_relaxed), by the rule's
+#: output names: results/<campaign>/<file>; molecules have none (candidates.sdf holds their xTB geometries)
+RELAXED_EXPORTS = {"molecules": {}, "crystals": {"confirmed": "confirmed.zip", "checked": "checked.zip"}}
 
 
 class Domain(ABC):
@@ -97,6 +100,16 @@ class Domain(ABC):
     @abstractmethod
     def write_export(self, verified: pd.DataFrame, candidates: pd.DataFrame, out_path: str) -> int:
         """Write ``candidates<export_suffix>`` (SDF / zip of CIFs); returns the number of records."""
+
+    def write_relaxed_exports(self, verified: pd.DataFrame, confirmed_zip: str, checked_zip: str,
+                              measured=()) -> tuple[int, int]:
+        """Write the files of :data:`RELAXED_EXPORTS` (crystals: the confirmed hits and every checked cell, relaxed
+        and symmetrised); ``measured``: (label, column, unit) of each tier measuring the campaign property.
+        Returns the counts (confirmed, checked)."""
+        from ..errors import InvdesignError
+
+        raise InvdesignError(f"a {self.name} campaign has no files of relaxed structures (confirmed.zip, "
+                             "checked.zip are crystal files)")
 
     @abstractmethod
     def top_candidates_html(self, candidates: pd.DataFrame, verified: pd.DataFrame | None, unit: str,

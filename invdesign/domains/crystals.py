@@ -15,7 +15,7 @@ from ..chem.crystals import (build_structure, check_crystals, merge_duplicate_si
 from ..config import block_settings, dataset_settings
 from ..errors import InvdesignError
 from ..featurize.crystal import DESCRIPTORS, structure_to_graph
-from ..io import atomic_path, replaced_folder
+from ..io import atomic_path, is_missing, replaced_folder
 from ..models.samples import CrystalSamples
 from . import EXPORT_SUFFIX, Domain
 
@@ -171,16 +171,115 @@ def filter_candidates(samples: pd.DataFrame, reference: pd.DataFrame, filters=No
     return check_crystals(samples, known if known is not None else reference, filters)
 
 
+UNRELAXED_README = """candidates_cifs.zip: the generated cells of every candidate that passed the filters (valid, unique,
+novel), UNRELAXED: the cells as the generators made them, P1, ranked by the predictor before any check. Named
+<rank>_<formula>.cif, rank being candidates.csv's (the order before the oracle). The relaxed, symmetrised cells the
+oracle checked are in checked.zip and the confirmed hits in confirmed.zip.
+"""
+
+
 def write_cif_zip(cands: pd.DataFrame, out_zip: str) -> int:
-    """Zip the CIF of every passing crystal candidate, named by rank and formula; returns the count."""
+    """Zip the CIF of every passing crystal candidate as generated (unrelaxed), named by rank and formula, with a
+    README saying what they are; returns the count."""
     import zipfile
 
     cands = cands[cands["passes"].astype(bool)]
     with atomic_path(out_zip) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("README.txt", UNRELAXED_README + f"\n{len(cands)} cells.\n")
             for rank, formula, rec in zip(cands["rank"], cands["formula"], cands["structure"]):
                 zf.writestr(f"{int(rank):04d}_{formula}.cif", structure_from_record(rec).to(fmt="cif"))
     return len(cands)
+
+
+#: the verified table's verdicts on each line of a relaxed zip's README (those the table has), then the measures
+VERDICT_COLUMNS = (("confirmed", ""), ("stable", ""), ("e_hull", "eV/atom"), ("e_hull_dft", "eV/atom"),
+                   ("committee_confirmed", ""), ("sevennet_stable", ""), ("sevennet_e_hull", "eV/atom"),
+                   ("alloy_ordering", ""), ("parent_lattice", ""))
+
+
+def _verdict(value, unit: str) -> str:
+    if is_missing(value):
+        return "not run"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float, np.number)):
+        return f"{float(value):+.3f} {unit}" if unit == "eV/atom" else f"{float(value):.1f} {unit}".rstrip()
+    return str(value) or "none"
+
+
+def relaxed_readme(what: str, empty: str, rows: pd.DataFrame, lines: list[str], measured) -> str:
+    """The README of a zip of relaxed cells: what they are, how they were made and named, a line per file (or
+    ``empty`` where there is none)."""
+    from ..chem.symmetry import TOLERANCE_TEXT
+
+    by = str(rows["confirmed_by"].iloc[0]) if "confirmed_by" in rows and len(rows) else ""
+    measures = ", ".join(f"{label} ({column}, {unit})" for label, column, unit in measured) or "none"
+    head = [what,
+            "Each cell is the oracle's CHGNet-relaxed cell (the verified table's relaxed_cif), symmetrised with",
+            f"spglib through pymatgen at {TOLERANCE_TEXT}: the refined conventional cell; the CIF",
+            "carries its space group and symmetry operations (a cell with no space group at that tolerance is",
+            "written as relaxed, in P1, and named so). SevenNet's re-relaxed cells (the committee) are not stored;",
+            "its verdicts are on the lines below.",
+            "Named <final_rank>_<formula>_<space group, / as _>.cif; final_rank is the verified table's rank after",
+            "every tier.",
+            "Verdicts on each file's line, those the verified table has ('not run' where a check did not run; "
+            "candidates_verified.csv has every column):",
+            f"  {', '.join(c for c, _ in VERDICT_COLUMNS)}",
+            f"  and the measured property: {measures}.",
+            *([f"Confirmed by: {by}."] if by else []), ""]
+    return "\n".join([*head, *(lines or [empty])]) + "\n"
+
+
+def write_relaxed_zip(rows: pd.DataFrame, out_zip: str, what: str, empty: str, measured=()) -> int:
+    """Zip the relaxed cell of each row of the verified table (``relaxed_cif``), symmetrised at the stated tolerance
+    (:mod:`invdesign.chem.symmetry`), named ``<final_rank>_<formula>_<space group>.cif``, with a README: ``what``
+    the cells are and a line per file of its verdicts and ``measured`` ((label, column, unit) of each tier that
+    measured the campaign property). Returns the count; an empty ``rows`` gives a zip with its README alone,
+    saying ``empty``."""
+    import zipfile
+
+    from pymatgen.core import Structure
+
+    from ..chem.symmetry import symmetrized_cif
+
+    lines, files = [], []
+    for _, row in rows.iterrows():
+        rank, formula = int(row["final_rank"]), str(row["formula"])
+        cif, sg = symmetrized_cif(Structure.from_str(row["relaxed_cif"], fmt="cif"), f"{rank}_{formula}",
+                                  f"invdesign: {formula}, final rank {rank}, relaxed by CHGNet")
+        name = f"{rank}_{formula}_{sg.file_symbol if sg else 'P1'}.cif"
+        verdicts = [f"{c} {_verdict(row[c], u)}" for c, u in VERDICT_COLUMNS if c in row.index]
+        verdicts += [f"{label} {_verdict(row.get(column), unit)}" for label, column, unit in measured]
+        lines.append(f"{name}: rank {rank}, {formula}, {sg or 'no space group (P1)'}; " + ", ".join(verdicts))
+        files.append((name, cif))
+    with atomic_path(out_zip) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("README.txt", relaxed_readme(what, empty, rows, lines, measured))
+            for name, cif in files:
+                zf.writestr(name, cif)
+    return len(files)
+
+
+def write_relaxed_exports(verified: pd.DataFrame, confirmed_zip: str, checked_zip: str,
+                          measured=()) -> tuple[int, int]:
+    """``checked.zip`` (every cell the oracle relaxed) and ``confirmed.zip`` (the confirmed hits: the verified
+    table's ``confirmed`` column), relaxed and symmetrised (:func:`write_relaxed_zip`); returns their counts."""
+    verified = verified.sort_values("final_rank")
+    relaxed = verified.get("relaxed_cif", pd.Series("", index=verified.index, dtype=object)).fillna("").ne("")
+    confirmed = verified["confirmed"].astype("boolean").fillna(False)
+    if (confirmed & ~relaxed).any():
+        ranks = verified.loc[confirmed & ~relaxed, "final_rank"].tolist()
+        raise InvdesignError(f"confirmed rows without a relaxed cell (final_rank {ranks}): the verified table is "
+                             "inconsistent; run verify again")
+    n_checked = write_relaxed_zip(verified[relaxed], checked_zip,
+                                  "checked.zip: every cell the oracle relaxed (the verified table's rows with a "
+                                  "relaxed_cif), confirmed or not.", "No cell was relaxed: this zip holds only "
+                                  "this README.", measured)
+    n_confirmed = write_relaxed_zip(verified[confirmed], confirmed_zip,
+                                    "confirmed.zip: the confirmed hits (the verified table's confirmed column).",
+                                    "No confirmed hit: this zip holds only this README.", measured)
+    return n_confirmed, n_checked
 
 
 class CrystalDomain(Domain):
@@ -204,6 +303,9 @@ class CrystalDomain(Domain):
 
     def write_export(self, verified, candidates, out_path):
         return write_cif_zip(candidates, out_path)
+
+    def write_relaxed_exports(self, verified, confirmed_zip, checked_zip, measured=()):
+        return write_relaxed_exports(verified, confirmed_zip, checked_zip, measured)
 
     def top_candidates_html(self, candidates, verified, unit, out_html, columns=None):
         from ..pipeline.plots import crystal_table

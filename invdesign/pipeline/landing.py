@@ -13,7 +13,8 @@ One self-contained HTML file (pictures embedded), in this order:
      the 10-90% range of the calibration's held-out residuals, and where the calibration is flat, the raw range it
      flattens) and the predicted one; QED and SA score; the nearest known molecule drawn with its similarity; the
      HOMO and LUMO densities on each heavy atom (|psi|^2 projected onto atoms) drawn as RDKit similarity maps;
-   * crystals: the relaxed cell (ASE's plotting), space group (spglib through pymatgen), density, E_hull by each
+   * crystals: the relaxed cell (ASE's plotting), space group (spglib through pymatgen at
+     :data:`invdesign.chem.symmetry.SYMPREC`, as checked.zip's CIFs), density, E_hull by each
      potential, each potential's verdict ("stable" only on the hull, within :data:`HULL_TOLERANCE`; "metastable,
      +x eV/atom" up to ``e_hull_max``), the EOS scans with their Birch-Murnaghan fit where they ran, the phase
      diagram of the candidate's chemical system with the candidate placed on it (pymatgen's plotter), and its CIF;
@@ -267,13 +268,9 @@ def molecule_status(row: pd.Series, confirmed: bool, ctx: Context) -> str:
 def crystal_card(row: pd.Series, status: str, ctx: Context) -> str:
     s = structure_from_cif(row.get("relaxed_cif"))
     if s is not None:
-        from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+        from ..chem.symmetry import space_group as find_space_group
 
-        try:
-            sg = SpacegroupAnalyzer(s, symprec=0.1)
-            space_group = f"{sg.get_space_group_symbol()} ({sg.get_space_group_number()})"
-        except Exception:  # noqa: BLE001
-            space_group = "n/a"
+        space_group = str(find_space_group(s) or "none found")  # at the tolerance of the exported CIFs
         density, sites = f"{s.density:.2f} g/cm^3", str(len(s))
     else:
         space_group = density = sites = "not run"

@@ -166,6 +166,20 @@ def export_structures(*, domain: str, verified: str, candidates: str, export: st
     log.info("wrote %d candidates to %s", n, export)
 
 
+def export_relaxed(*, domain: str, oracle: dict, target: dict, property_column: str, property_kind: str | None,
+                   verified: str, confirmed: str, checked: str) -> tuple[int, int]:
+    """The relaxed, symmetrised structures of the verified table (crystals: ``confirmed.zip`` and ``checked.zip``),
+    each file's README naming the oracle's columns that measured the campaign property."""
+    from ..domains import get_domain
+
+    o = make_oracle(domain, oracle, target, property_column, property_kind)
+    measured = [(f"{tier.name} {property_column}", m.column, m.unit)
+                for tier in o.tiers if (m := o.tier_measure(tier)) is not None]
+    n = get_domain(domain).write_relaxed_exports(read_table(verified, ["final_rank", "confirmed"]), confirmed, checked, measured)
+    log.info("wrote %d confirmed and %d checked structures to %s and %s", *n, confirmed, checked)
+    return n
+
+
 def run_oracle_chain(*, campaign: str, domain: str, oracle: dict, target: dict, property_column: str,
                      property_kind: str | None, candidates: str, known: str, prepared: str, folder: str) -> dict:
     """Every oracle rule after ``oracle_prepare``, in one process, as the workflow chains them (batches -> checked

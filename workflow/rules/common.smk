@@ -10,7 +10,7 @@ from snakemake.utils import update_config
 from invdesign.config import parse_settings
 from invdesign.config.files import read_config_file
 from invdesign.device import device_setting
-from invdesign.domains import EXPORT_SUFFIX
+from invdesign.domains import EXPORT_SUFFIX, RELAXED_EXPORTS
 from invdesign.artifacts import batch_ids, check_intact, clock_skew
 from invdesign.errors import InvdesignError
 from invdesign.config import generators as generator_registry
@@ -199,6 +199,8 @@ def final_outputs():
     """What `snakemake` builds: the tables, exports and report pages, and the trained models (so that a model deleted
     after its candidates were made is trained again, not silently missing)."""
     return ([f"{RESULTS}/{c}/candidates_verified.csv" for c in CAMPAIGNS] + [export_path(c) for c in CAMPAIGNS]
+            + [f"{RESULTS}/{c}/{f}" for c in CAMPAIGNS
+               for f in RELAXED_EXPORTS[SETTINGS.campaigns[c].domain].values()]
             + [f"{RESULTS}/{c}/report/top_candidates.html" for c in CAMPAIGNS]
             + [f"{RESULTS}/{c}/report/index.html" for c in CAMPAIGNS]
             + [f"{RESULTS}/{c}/models/generator_{g}.pt" for c in CAMPAIGNS for g in generator_types(c)]

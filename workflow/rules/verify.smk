@@ -201,3 +201,25 @@ rule export_structures:
         "../../envs/chem.yaml"
     script:
         "../scripts/export_structures.py"
+
+
+rule export_relaxed:
+    """The relaxed structures of the verified table, symmetrised (crystals: confirmed.zip with the confirmed hits,
+    checked.zip with every cell the oracle relaxed; invdesign.domains.RELAXED_EXPORTS)."""
+    input:
+        verified=intact(VERIFIED),
+    output:
+        **{name: f"{RESULTS}/{{campaign}}/{file}" for name, file in RELAXED_EXPORTS["crystals"].items()},
+    params:
+        domain=lambda wc: camp(wc).domain,
+        oracle=lambda wc: camp(wc).oracle.to_dict(),
+        target=lambda wc: camp(wc).target.to_dict(),
+        property_column=lambda wc: camp(wc).dataset.property_column,
+        property_kind=property_kind,
+    log:
+        log_path("export_relaxed"),
+    threads: 1
+    conda:
+        "../../envs/chem.yaml"
+    script:
+        "../scripts/export_relaxed.py"
