@@ -62,7 +62,8 @@ class DatasetBase(Spec):
 class QM9Source(DatasetBase):
     __doc_line__ = "QM9 from the qm9pack package (130,831 molecules, B3LYP/6-31G(2df,p))"
     source: Literal["qm9"] = setting("qm9")
-    property_column: str = setting("gap_ev", doc="gap_ev | homo_ev | lumo_ev")
+    property_column: str = setting("gap_ev", doc="one of QM9's 12 registered properties (invdesign.properties: gap_ev, "
+                                   "homo_ev, lumo_ev, dipole_debye, polarizability_bohr3, ...)")
     max_heavy_atoms: int = setting(50, ge=1, doc="molecules with more heavy atoms are bad rows")
     size_outlier_ratio: float | None = setting(2.0, gt=1, doc="molecules with more heavy atoms than this many times "
                                                        "the data's 90th percentile are bad rows (size outliers: one "
