@@ -121,3 +121,17 @@ def test_oracle_chain_judges_dipole_and_polarizability_by_dft(tmp_path, prop, xt
     assert m["dft_error_model"]  # either the measured errors' source or "none measured ... point value"
     if m["dft_error_model"].startswith("none measured"):
         assert "point value" in m["confirmed_by"] and row["dft_target_probability"] == 1.0
+
+
+def test_a_molecule_dft_did_not_confirm_ranks_below_unchecked_ones():
+    """The final ranking: DFT-confirmed first, then the molecules DFT did not check (by the xTB ranking), then those
+    DFT put in the target without confirming, then those it put outside (issue #35: a rejected molecule above an
+    unchecked likely hit misleads the chemist)."""
+    from invdesign.oracles import Oracle
+
+    t = pd.DataFrame({"final_rank": [1, 2, 3, 4, 5], "smiles": ["out", "unconfirmed", "confirmed", "x1", "x2"],
+                      "dft_confirmed": pd.array([False, False, True, pd.NA, pd.NA], dtype="boolean"),
+                      "dft_in_target": pd.array([False, True, True, pd.NA, pd.NA], dtype="boolean")})
+    out = Oracle.rerank(t, ["dft_confirmed", "dft_in_target"], "xtb_rank")
+    assert out["smiles"].tolist() == ["confirmed", "x1", "x2", "unconfirmed", "out"]
+    assert out["final_rank"].tolist() == [1, 2, 3, 4, 5] and out["xtb_rank"].tolist() == [3, 4, 5, 2, 1]

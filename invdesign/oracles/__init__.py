@@ -344,10 +344,17 @@ class Oracle(ABC):
 
     @staticmethod
     def rerank(table: pd.DataFrame, first: list[str], first_tier_rank: str) -> pd.DataFrame:
-        """``table`` ordered by the confirming tier's verdicts ``first`` (True first, unknown last), then by the
-        first tier's ``final_rank``, which is kept as ``first_tier_rank``; a new ``final_rank`` 1, 2, ..."""
-        out = table.sort_values([*first, "final_rank"], ascending=[False] * len(first) + [True], na_position="last",
-                                kind="stable").reset_index(drop=True)
+        """``table`` ordered by the confirming tier's verdicts ``first``, each True first, then not checked (NA),
+        then False: a row the tier checked and did not confirm ranks below the rows it did not check, whose chance
+        is still the first tier's. Then by the first tier's ``final_rank``, which is kept as ``first_tier_rank``; a
+        new ``final_rank`` 1, 2, ..."""
+        def key(column):
+            v = table[column].astype("boolean")
+            return np.where(v.isna(), 1, np.where(v.fillna(False).to_numpy(bool), 0, 2))
+
+        keys = pd.DataFrame({f"_{i}": key(c) for i, c in enumerate(first)}, index=table.index)
+        order = pd.concat([keys, table["final_rank"]], axis=1).sort_values([*keys, "final_rank"], kind="stable").index
+        out = table.loc[order].reset_index(drop=True)
         out[first_tier_rank] = out.pop("final_rank")
         out.insert(0, "final_rank", np.arange(1, len(out) + 1))
         return out

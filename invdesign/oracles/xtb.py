@@ -497,8 +497,9 @@ class XtbOracle(Oracle):
     def merge_confirmed(self, checked, confirmed, metrics):
         """DFT verdicts on the rows that got one: ``dft_in_target`` (the point value), ``dft_target_probability``
         (the share of the protocol's measured errors that keep the value in the target) and ``dft_confirmed`` (that
-        share at least ``dft.confirm_probability``); DFT-confirmed molecules rank first, then those DFT puts in the
-        target, then the xTB ranking."""
+        share at least ``dft.confirm_probability``); DFT-confirmed molecules rank first, then the molecules DFT did not
+        check (by the xTB ranking), then those DFT puts in the target without confirming them, then those it puts
+        outside (:meth:`Oracle.rerank`)."""
         d = self.settings.dft
         out = self.with_confirmations(checked, confirmed)
         quantity = self.dft_quantity
