@@ -5,6 +5,7 @@ their provenance, and the committed baseline records are enough for their analys
 import ast
 import importlib
 import json
+import logging
 import shutil
 import sys
 from pathlib import Path
@@ -18,6 +19,16 @@ from bench.lib.common import write_analysis
 BENCH = Path(bench.__file__).parent
 SCRIPTS = sorted(p.stem for p in BENCH.glob("*.py") if p.stem != "__init__")
 LIBRARY = sorted(p.stem for p in (BENCH / "lib").glob("*.py") if p.stem != "__init__")
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored():
+    """A script's main sets up logging for a run (the package at WARNING); the tests after these keep theirs."""
+    logger = logging.getLogger("invdesign")
+    level, root = logger.level, logging.getLogger().level
+    yield
+    logger.setLevel(level)
+    logging.getLogger().setLevel(root)
 
 
 def _tree(module: str) -> ast.Module:

@@ -42,7 +42,9 @@ def test_a_library_molecule_is_not_novel():
 
     train = pd.DataFrame({"smiles": ["CCC", "CCO"]})
     known = pd.DataFrame({"smiles": ["CCC", "CCO", "C[C@@H](O)CC"]})  # a library adds (R)-2-butanol
-    out = dom.filter_candidates(pd.DataFrame({"smiles": ["CCC(C)O", "CCCCO"]}), train, {}, known)
+    # no size bound: the candidates are bigger than this 3-atom training set (filters.heavy_atom_margin)
+    out = dom.filter_candidates(pd.DataFrame({"smiles": ["CCC(C)O", "CCCCO"]}), train, {"heavy_atom_margin": None},
+                                known)
     assert out["novel"].tolist() == [False, True]
     assert out["reject_reason"].iloc[0].startswith("not novel: a known molecule")
 
