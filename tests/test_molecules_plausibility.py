@@ -71,7 +71,7 @@ def test_every_strain_rule_is_documented_and_its_smarts_parses():
 
 def test_check_molecules_names_the_rule_in_the_reject_reason():
     smiles = ["O=C1C2CC=NC12", "C1CC2=CCC1C2", "CC(=O)c1nnn(F)n1", *ORDINARY]
-    out = check_molecules(pd.DataFrame({"smiles": smiles}), ["CCO"])
+    out = check_molecules(pd.DataFrame({"smiles": smiles}), ["CCO"], min_heavy_atoms=3, alerts=True)
     assert out["passes"].tolist() == [False, False, False] + [True] * len(ORDINARY)
     assert out.loc[0, "reject_reason"] == ("structural alert: strained ring: sp2 carbon in a fused or spiro "
                                            "3-membered ring")
@@ -81,7 +81,7 @@ def test_check_molecules_names_the_rule_in_the_reject_reason():
 
 def test_a_molecule_without_3d_coordinates_does_not_pass():
     """Cyclohexyne with the alerts off: RDKit sanitises it, ETKDG cannot place it in 3D."""
-    out = check_molecules(pd.DataFrame({"smiles": ["C1CC#CCC1", "CC(=O)N"]}), ["CCO"], alerts=False)
+    out = check_molecules(pd.DataFrame({"smiles": ["C1CC#CCC1", "CC(=O)N"]}), ["CCO"], min_heavy_atoms=3, alerts=False)
     assert out["valid"].all() and out["alerts"].eq("").all()
     assert out["passes"].tolist() == [False, True] and out["stable"].tolist() == [False, True]
     assert out.loc[0, "reject_reason"] == "no 3D coordinates: RDKit ETKDG embedding failed"

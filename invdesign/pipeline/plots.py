@@ -66,7 +66,8 @@ def funnel(stages: dict, title: str, out_png: str) -> None:
 
 
 def molecule_grid(cands: pd.DataFrame, unit: str, n: int = 24):
-    """RDKit grid image (PIL) of the best ``n`` molecules with their predicted values and calibrated xTB estimates."""
+    """RDKit grid image (PIL) of the best ``n`` molecules with their predicted values and calibrated xTB estimates;
+    None when there is no molecule to draw."""
     from rdkit import Chem
     from rdkit.Chem import Draw
 
@@ -80,6 +81,8 @@ def molecule_grid(cands: pd.DataFrame, unit: str, n: int = 24):
         if not is_missing(xtb) and np.isfinite(xtb):
             legend += f" | xTB est. {xtb:.2f}"
         mols.append(mol), legends.append(legend)
+    if not mols:
+        return None
     return Draw.MolsToGridImage(mols, molsPerRow=4, subImgSize=(260, 220), legends=legends)
 
 
@@ -93,12 +96,15 @@ def molecule_page(cands: pd.DataFrame, unit: str, out_html: str, columns, n: int
     import base64
     import io
 
-    buf = io.BytesIO()
-    molecule_grid(cands, unit, n).save(buf, format="PNG")
-    img = base64.b64encode(buf.getvalue()).decode()
+    grid = molecule_grid(cands, unit, n)
+    if grid is None:
+        head = "<p>No candidate molecule to draw (see the filter funnel for why).</p>\n"
+    else:
+        buf = io.BytesIO()
+        grid.save(buf, format="PNG")
+        head = f'<img alt="top molecules" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}"/>\n'
     with atomic_path(out_html) as tmp:
-        Path(tmp).write_text(f'<img alt="top molecules" src="data:image/png;base64,{img}"/>\n'
-                             + table_html(cands.head(n), columns))
+        Path(tmp).write_text(head + table_html(cands.head(n), columns))
 
 
 def crystal_table(cands: pd.DataFrame, out_html: str, columns, n: int = 30,
