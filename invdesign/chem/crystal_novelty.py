@@ -114,27 +114,9 @@ def disorder_aware_known(structures, reference: pd.DataFrame, id_column: str = "
     reduced formula that it matches once both have their substitutable elements made disordered sites
     (:func:`disordered`), else None. ``reference`` has ``formula`` (reduced) and ``structure`` (a record of
     :func:`~invdesign.chem.crystals.structure_to_record`)."""
-    from .records import structure_from_record
+    from .records import first_matches
 
-    matcher = _matcher()
-    ids = reference[id_column] if id_column in reference else pd.Series(reference.index, index=reference.index)
-    by_formula: dict[str, list] = defaultdict(list)
-    for f, mid, rec in zip(reference["formula"], ids, reference["structure"]):
-        by_formula[f].append((str(mid), rec))
-    cache: dict[str, object] = {}
-    out: list[str | None] = []
-    for s in structures:
-        hit = None
-        if s is not None:
-            mine = disordered(s)
-            for mid, rec in by_formula.get(s.composition.reduced_formula, []):
-                if mid not in cache:
-                    cache[mid] = disordered(structure_from_record(rec))
-                if matcher.fit(mine, cache[mid]):
-                    hit = mid
-                    break
-        out.append(hit)
-    return out
+    return first_matches(structures, reference, _matcher(), prepare=disordered, id_column=id_column)
 
 
 @lru_cache(maxsize=None)

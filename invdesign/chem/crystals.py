@@ -12,7 +12,7 @@ import pandas as pd
 
 from invdesign.errors import InvdesignError
 
-from .records import structure_from_record, structure_to_record  # noqa: F401  (the table format, used here and by callers)
+from .records import first_matches, structure_from_record, structure_to_record  # noqa: F401  (the table format, used here and by callers)
 
 log = logging.getLogger(__name__)
 
@@ -211,21 +211,7 @@ def known_matches(structures, reference: pd.DataFrame, id_column: str = "id") ->
 
     The novelty check of generated cells, and again after relaxation: a novel generated cell can relax onto a
     known phase."""
-    matcher = _matcher()
-    ids = reference[id_column] if id_column in reference else pd.Series(reference.index, index=reference.index)
-    by_formula: dict[str, list] = defaultdict(list)
-    for f, mid, rec in zip(reference["formula"], ids, reference["structure"]):
-        by_formula[f].append((str(mid), rec))
-    out: list[str | None] = []
-    for s in structures:
-        hit = None
-        if s is not None:
-            for mid, rec in by_formula.get(s.composition.reduced_formula, []):
-                if matcher.fit(s, structure_from_record(rec)):
-                    hit = mid
-                    break
-        out.append(hit)
-    return out
+    return first_matches(structures, reference, _matcher(), id_column=id_column)
 
 
 def _excluded_elements(names) -> set[str]:
