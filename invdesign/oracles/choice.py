@@ -1,0 +1,71 @@
+"""Which candidates a confirming tier spends its budget on: the chance that each is confirmed, from everything known
+about it (issue #35).
+
+Two estimates of a molecule's data-scale value are at hand when the DFT tier chooses: the calibrated xTB value
+(with the calibration's held-out residual spread ``s_x``) and the independent predictor's value. The predictor's
+error on generated molecules is larger than on its own test split, so it is estimated from the campaign's own
+checked molecules, where the two estimates meet (empirical Bayes): the mean square of ``predicted - calibrated``
+less ``s_x^2`` (errors taken as independent).
+
+Each molecule's value is then the precision-weighted mean of the two, and where they disagree by more than their
+spreads allow, the variance is widened by the squared disagreement in standard units (the Birge ratio), so two
+estimates in conflict give a wide, honest interval rather than a confident middle.
+
+:func:`confirmation_probability` is the chance that the confirming tier's verdict is "confirmed": the tier's own
+measurement is the value plus one of its measured protocol errors, and it confirms when at least ``threshold`` of
+those errors keep the data-scale value in the target. Numpy only.
+"""
+
+from __future__ import annotations
+
+from statistics import NormalDist
+
+import numpy as np
+
+#: equal-probability nodes of the standard normal (the value's distribution, in its standard units): fine enough at
+#: the centre that a window a hundredth of the spread wide still holds nodes
+_NODES = np.array([NormalDist().inv_cdf((i + 0.5) / 512) for i in range(512)])
+
+
+def predictor_spread(calibrated, predicted, s_x: float, *, min_rows: int = 5) -> float:
+    """The predictor's error spread on these molecules, from its differences to their calibrated xTB values: the
+    mean square difference less the calibration's ``s_x^2`` (at least a quarter of ``s_x``; ``s_x`` itself with
+    fewer than ``min_rows`` molecules holding both). A mean offset between the two counts as the predictor's
+    error, not as a bias to correct: which of the two is off on generated molecules is not known before DFT."""
+    c, p = np.asarray(calibrated, float), np.asarray(predicted, float)
+    ok = np.isfinite(c) & np.isfinite(p)
+    floor = 0.25 * s_x
+    if ok.sum() < min_rows:
+        return float(s_x)
+    return float(np.sqrt(max(np.mean((p[ok] - c[ok]) ** 2) - s_x ** 2, floor ** 2)))
+
+
+def combine(calibrated, s_x: float, predicted, s_p: float) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, standard deviation) of each molecule's value from its calibrated xTB value (spread ``s_x``) and the
+    predictor's value (spread ``s_p``); the variance widened by the Birge ratio where the two disagree beyond their
+    spreads. A molecule with one estimate only keeps that one; with none, NaN."""
+    c = np.asarray(calibrated, float)
+    p = np.asarray(predicted, float)
+    wx, wp = 1.0 / s_x ** 2, 1.0 / s_p ** 2
+    both = np.isfinite(c) & np.isfinite(p)
+    mean = np.where(both, (wx * np.nan_to_num(c) + wp * np.nan_to_num(p)) / (wx + wp),
+                    np.where(np.isfinite(c), c, p))
+    var = np.where(both, 1.0 / (wx + wp), np.where(np.isfinite(c), s_x ** 2, s_p ** 2))
+    birge = np.where(both, (np.nan_to_num(c) - np.nan_to_num(p)) ** 2 / (s_x ** 2 + s_p ** 2), 1.0)
+    return mean, np.sqrt(var * np.maximum(birge, 1.0))
+
+
+def confirmation_probability(mean, sd, bounds: tuple[float, float], protocol_errors, threshold: float) -> np.ndarray:
+    """P(the confirming tier confirms the molecule): its measurement is value + e (value ~ N(mean, sd), e one of
+    ``protocol_errors``, measured minus data-scale), and a measurement v is confirmed when at least ``threshold``
+    of the errors e' put v - e' inside ``bounds``. NaN where the mean is NaN."""
+    lo, hi = bounds
+    mean, sd = np.asarray(mean, float), np.asarray(sd, float)
+    e = np.asarray(protocol_errors, float)
+    e = np.sort(e[np.isfinite(e)])
+    value = np.nan_to_num(mean)[:, None] + np.nan_to_num(sd)[:, None] * _NODES[None, :]   # (rows, nodes)
+    measured = value[:, :, None] + e[None, None, :]                                       # (rows, nodes, errors)
+    # the share of errors e' with lo <= v - e' <= hi, i.e. v - hi <= e' <= v - lo
+    share = (np.searchsorted(e, measured - lo, side="right") - np.searchsorted(e, measured - hi, side="left")) / len(e)
+    p = (share >= threshold).mean(axis=-1).mean(axis=-1)
+    return np.where(np.isfinite(mean) & np.isfinite(sd), p, np.nan)

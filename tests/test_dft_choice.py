@@ -1,0 +1,53 @@
+"""The DFT tier's choice (invdesign.oracles.choice): a chance of confirmation from calibrated xTB and the predictor,
+with no plateau of ties (issue #35)."""
+
+import numpy as np
+import pytest
+
+from invdesign.oracles.choice import combine, confirmation_probability, predictor_spread
+from invdesign.oracles.xtb import apply_calibration, fit_calibration
+
+
+def test_the_calibration_rises_strictly_where_an_isotonic_fit_is_flat():
+    rng = np.random.default_rng(0)
+    x = np.sort(rng.uniform(1.0, 10.0, 200))
+    y = 0.5 * x + 3.5 + rng.normal(0, 0.5, len(x))
+    fit = fit_calibration(x, y)
+    grid = np.linspace(1.2, 9.8, 300)
+    est = apply_calibration(grid, fit)
+    assert np.all(np.diff(est) > 0)  # no two xTB values share one estimate
+    assert len(np.unique(np.round(apply_calibration(x, fit), 9))) == len(np.unique(x))
+
+
+def test_the_chance_matches_a_normal_interval_with_an_exact_protocol():
+    from scipy.stats import norm
+
+    mean, sd = np.array([4.5, 4.0, 3.2, np.nan]), np.array([0.3, 0.3, 0.3, 0.3])
+    p = confirmation_probability(mean, sd, (4.0, 5.0), [0.0], 0.8)
+    expected = norm.cdf((5.0 - mean[:3]) / 0.3) - norm.cdf((4.0 - mean[:3]) / 0.3)
+    assert p[:3] == pytest.approx(expected, abs=0.01)
+    assert np.isnan(p[3])
+    # a protocol error spread makes a verdict at the window's edge unconfirmable: the chance falls
+    wide = confirmation_probability(mean[:1], sd[:1], (4.0, 5.0), np.linspace(-0.3, 0.3, 41), 0.8)
+    assert wide[0] < p[0]
+
+
+def test_two_estimates_in_conflict_give_a_wide_interval_not_a_confident_middle():
+    mean, sd = combine([4.5, 4.5], 0.3, [4.5, 6.5], 0.3)
+    assert mean[0] == pytest.approx(4.5) and sd[0] == pytest.approx(0.3 / np.sqrt(2))
+    assert mean[1] == pytest.approx(5.5)
+    assert sd[1] > 0.9  # the Birge ratio: a 2 eV disagreement with 0.3 eV spreads is not a 0.21 eV interval
+    # a molecule with one estimate keeps it
+    m, s = combine([np.nan], 0.3, [4.2], 0.5)
+    assert m[0] == pytest.approx(4.2) and s[0] == pytest.approx(0.5)
+
+
+def test_the_predictor_spread_is_what_the_calibration_does_not_explain():
+    rng = np.random.default_rng(1)
+    truth = rng.uniform(3, 6, 4000)
+    cal = truth + rng.normal(0, 0.3, truth.size)
+    pred = truth + rng.normal(0, 0.4, truth.size)
+    assert predictor_spread(cal, pred, 0.3) == pytest.approx(0.4, abs=0.02)
+    # an offset between the two is counted as the predictor's error
+    assert predictor_spread(cal, pred + 0.5, 0.3) == pytest.approx(np.hypot(0.4, 0.5), abs=0.03)
+    assert predictor_spread(cal[:3], pred[:3], 0.3) == 0.3  # too few rows: the calibration's own spread
