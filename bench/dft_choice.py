@@ -4,6 +4,7 @@ bench/records/dft_choice/PLAN.md, written before any record).
     python -m bench.dft_choice inputs  --campaign /tmp/def1/results/qm9_gap --name def1
     python -m bench.dft_choice run     [--name def1 ...]
     python -m bench.dft_choice analyse
+    python -m bench.dft_choice replay    (plan addendum 1: rounds that refit the choice model on DFT values)
 
 ``inputs`` copies what the analysis needs from a finished molecule campaign into the records folder: its
 xTB-checked rows (SMILES, filter rank, predicted value, raw xTB value and verdict, the GFN2-xTB geometry, the
@@ -174,16 +175,80 @@ def analyse(args) -> dict:
     return write_analysis(out, res, PACKAGES)
 
 
+STRATEGIES = {"one_shot": 6, "rounds_2x3": 3, "rounds_3x2": 2}  # picks per round of the budget of TOP_K
+
+
+def _choose(c, p, v, per_round: int, s_x: float, errors: np.ndarray) -> np.ndarray:
+    """Indices of the ``TOP_K`` molecules a strategy checks: rounds of ``per_round`` highest chances, the choice
+    model refitted on the DFT values of the rounds before (:func:`invdesign.oracles.choice.refit`)."""
+    from invdesign.oracles.choice import combine, confirmation_probability, predictor_spread, refit
+
+    s_p = predictor_spread(c, p, s_x)
+    fit = {"offset_x": 0.0, "offset_p": 0.0, "s_x": s_x, "s_p": s_p}
+    checked: list[int] = []
+    while len(checked) < min(TOP_K, len(c)):
+        mean, sd = combine(c - fit["offset_x"], fit["s_x"], p - fit["offset_p"], fit["s_p"])
+        chance = confirmation_probability(mean, sd, (4.0, 5.0), errors, 0.8)
+        chance[checked] = -1.0
+        n = min(per_round, TOP_K - len(checked))
+        checked += [int(i) for i in np.argsort(-chance, kind="stable")[:n]]
+        seen = np.full(len(c), np.nan)
+        seen[checked] = v[checked]
+        fit = refit(c, p, seen, s_x, s_p, protocol_mean=float(errors.mean()))
+    return np.array(checked)
+
+
+def replay(args) -> dict:
+    """Addendum 1 of the plan: one-shot against rounds that refit the choice model on each round's DFT values."""
+    from importlib import resources
+
+    out = Path(args.out)
+    records = pd.DataFrame(map(json.loads, (out / "records.jsonl").read_text().splitlines()))
+    errors = np.asarray(json.loads(resources.files("invdesign.oracles").joinpath("dft_protocol_qm9.json")
+                                   .read_text())["errors"]["gap_ev"], float)
+    res = {"plan": "bench/records/dft_choice/PLAN.md (addendum 1)", "top_k": TOP_K, "subpools": args.subpools,
+           "subpool_size": args.subpool_size, "campaigns": {}}
+    for name in _names(out, args.name):
+        t = _campaign(out, name, records)
+        t = t[t["dft_gap_ev"].notna() & t["xtb_calibrated"].notna()].reset_index(drop=True)
+        c, p = t["xtb_calibrated"].to_numpy(float), t["predicted_property"].to_numpy(float)
+        v, y = t["dft_gap_ev"].to_numpy(float), t["confirmed"].to_numpy(bool)
+        s_x = t.attrs["model"]["calibration_spread"]
+        rng = np.random.default_rng(0)
+        counts = {k: [] for k in [*STRATEGIES, "random"]}
+        for _ in range(args.subpools):
+            sub = rng.choice(len(t), size=min(args.subpool_size, len(t)), replace=False)
+            for k, per in STRATEGIES.items():
+                counts[k].append(int(y[sub][_choose(c[sub], p[sub], v[sub], per, s_x, errors)].sum()))
+            counts["random"].append(int(y[rng.choice(sub, size=TOP_K, replace=False)].sum()))
+        per = {}
+        for k, n in counts.items():
+            n = np.asarray(n, float)
+            diff = n - np.asarray(counts["one_shot"], float)
+            boot = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(2000)]
+            per[k] = {"mean_confirmed_of_6": float(n.mean()), "range_5_95": [float(np.percentile(n, 5)),
+                                                                          float(np.percentile(n, 95))],
+                      "mean_minus_one_shot": float(diff.mean()),
+                      "ci95_minus_one_shot": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))]}
+        res["campaigns"][name] = {"n_pool": int(len(t)), "n_confirmed_pool": int(y.sum()), "strategies": per}
+        log.info("%s (%d molecules, %d confirmed): %s", name, len(t), int(y.sum()),
+                 {k: round(v["mean_confirmed_of_6"], 2) for k, v in per.items()})
+    return write_analysis(out, res, PACKAGES, name="replay.json")
+
+
 def main(argv=None) -> None:
     import argparse
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["inputs", "run", "analyse"])
+    p.add_argument("what", choices=["inputs", "run", "analyse", "replay"])
     p.add_argument("--campaign", help="inputs: a finished molecule campaign's results folder")
     p.add_argument("--name", nargs="*", default=None, help="inputs: the name it is recorded under (one); "
                    "run/analyse: which recorded campaigns (default: all)")
     p.add_argument("--out", default=str(RECORDS))
-    run_step(p, argv, {"inputs": lambda a: inputs(a, a.name[0]), "run": run, "analyse": analyse})
+    p.add_argument("--subpools", type=int, default=500, help="replay: random sub-pools per campaign")
+    p.add_argument("--subpool-size", type=int, default=30, help="replay: molecules in each sub-pool")
+    run_step(p, argv, {"inputs": lambda a: inputs(a, a.name[0]), "run": run, "analyse": analyse,
+                       "replay": replay})
 
 
 if __name__ == "__main__":

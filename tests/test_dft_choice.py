@@ -51,3 +51,20 @@ def test_the_predictor_spread_is_what_the_calibration_does_not_explain():
     # an offset between the two is counted as the predictor's error
     assert predictor_spread(cal, pred + 0.5, 0.3) == pytest.approx(np.hypot(0.4, 0.5), abs=0.03)
     assert predictor_spread(cal[:3], pred[:3], 0.3) == 0.3  # too few rows: the calibration's own spread
+
+
+def test_refit_learns_an_offset_from_dft_and_shrinks_it_with_few_molecules():
+    from invdesign.oracles.choice import refit
+
+    rng = np.random.default_rng(2)
+    truth = rng.uniform(3, 6, 200)
+    cal, pred = truth + 0.6 + rng.normal(0, 0.1, 200), truth + rng.normal(0, 0.3, 200)
+    fit = refit(cal, pred, truth, 0.45, 0.3)
+    assert fit["offset_x"] == pytest.approx(0.6, abs=0.05) and fit["s_x"] < 0.2
+    assert abs(fit["offset_p"]) < 0.1 and fit["s_p"] == pytest.approx(0.3, abs=0.05)
+    few = np.full(200, np.nan)
+    few[:2] = truth[:2]
+    small = refit(cal, pred, few, 0.45, 0.3)
+    assert 0.2 < small["offset_x"] < 0.45 and small["n"] == 2  # two molecules move it halfway, not all the way
+    none = refit(cal, pred, np.full(200, np.nan), 0.45, 0.3)
+    assert none == {"n": 0, "offset_x": 0.0, "offset_p": 0.0, "s_x": 0.45, "s_p": 0.3}

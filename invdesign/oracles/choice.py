@@ -69,3 +69,22 @@ def confirmation_probability(mean, sd, bounds: tuple[float, float], protocol_err
     share = (np.searchsorted(e, measured - lo, side="right") - np.searchsorted(e, measured - hi, side="left")) / len(e)
     p = (share >= threshold).mean(axis=-1).mean(axis=-1)
     return np.where(np.isfinite(mean) & np.isfinite(sd), p, np.nan)
+
+
+def refit(calibrated, predicted, measured, s_x: float, s_p: float, protocol_mean: float = 0.0,
+          prior_rows: float = 2.0) -> dict:
+    """The choice model after DFT: offsets of the calibrated xTB value and of the predictor from the data-scale
+    value (``measured`` less the protocol's mean error) on the molecules DFT checked (NaN elsewhere), and their
+    spreads; each shrunk toward no offset and the prior spread (``s_x``, ``s_p``) with ``prior_rows``
+    pseudo-molecules. Returns ``{offset_x, offset_p, s_x, s_p, n}`` for :func:`combine` on ``calibrated - offset_x``
+    and ``predicted - offset_p``."""
+    c, p = np.asarray(calibrated, float), np.asarray(predicted, float)
+    y = np.asarray(measured, float) - protocol_mean
+    out = {"n": 0, "offset_x": 0.0, "offset_p": 0.0, "s_x": float(s_x), "s_p": float(s_p)}
+    for key, est, prior in (("x", c, s_x), ("p", p, s_p)):
+        d = (est - y)[np.isfinite(est) & np.isfinite(y)]
+        offset = float(d.sum() / (len(d) + prior_rows))
+        out[f"offset_{key}"] = offset
+        out[f"s_{key}"] = float(np.sqrt((prior_rows * prior ** 2 + np.sum((d - offset) ** 2)) / (prior_rows + len(d))))
+        out["n"] = max(out["n"], int(len(d)))
+    return out

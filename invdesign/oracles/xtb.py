@@ -326,7 +326,8 @@ class XtbOracle(Oracle):
     }
 
     def table_columns(self):
-        return [("dft_confirmed", ""), (MEASURED, ""), ("dft_target_probability", ""), ("xtb_target_probability", ""),
+        return [("dft_confirmed", ""), (MEASURED, ""), ("dft_target_probability", ""), ("dft_choice_probability", ""),
+                ("xtb_target_probability", ""),
                 ("predicted_property", "{unit}"), ("qed", ""), ("sa_score", ""), ("nearest_known_similarity", ""),
                 ("generator", ""), ("dft_error", ""), (ERROR_COLUMN, "")]
 
