@@ -135,3 +135,38 @@ def test_a_molecule_dft_did_not_confirm_ranks_below_unchecked_ones():
     out = Oracle.rerank(t, ["dft_confirmed", "dft_in_target"], "xtb_rank")
     assert out["smiles"].tolist() == ["confirmed", "x1", "x2", "unconfirmed", "out"]
     assert out["final_rank"].tolist() == [1, 2, 3, 4, 5] and out["xtb_rank"].tolist() == [3, 4, 5, 2, 1]
+
+
+def test_dft_rounds_are_steps_that_learn_from_the_rounds_before(tmp_path):
+    """oracle.dft.rounds: 2 spends top_k 3 as 2 + 1 single points; the second round's pick is made knowing the first
+    round's DFT values (its rows carry dft_round 2) and never repeats a molecule; the metrics count each round."""
+    cands = pd.DataFrame({"rank": [1, 2, 3, 4], "campaign": "t", "smiles": ["CCO", "CC(C)O", "CCCO", "COC"],
+                          "predicted_property": [8.5, 8.6, 8.4, 8.7], "passes": True, "generator": "vae"})
+    m, table = chain(tmp_path, cands, [7.5, 13.5], {"top_k": 3, "rounds": 2})
+    ran = table[table["dft_ok"].notna()]
+    assert len(ran) == 3 and ran["smiles"].is_unique
+    assert sorted(ran["dft_round"].astype(int)) == [1, 1, 2]
+    assert m["dft_rounds"] == {"1": {"n_dft_run": 2, "n_dft_confirmed": int(ran[ran["dft_round"] == 1]["dft_confirmed"].sum())},
+                               "2": {"n_dft_run": 1, "n_dft_confirmed": int(ran[ran["dft_round"] == 2]["dft_confirmed"].sum())}}
+    assert (tmp_path / "o" / "confirm" / "round_2" / "checked" / "batch_000.parquet").exists()
+
+
+def test_a_later_round_splits_its_picks_by_the_generators_confirmed_rates():
+    """Thompson sampling: after round 1 confirmed 4 of 4 molecules of generator b and 0 of 4 of a, round 2's picks go
+    mostly to b although a's molecules have the higher chance; the draws are seeded (the same picks twice)."""
+    from invdesign.pipeline.verify import make_oracle
+
+    o = make_oracle("molecules", {"dft": {"top_k": 16, "rounds": 2}}, {"window": [4.0, 5.0]}, "gap_ev")
+    n = 40
+    checked = pd.DataFrame({"final_rank": np.arange(1, n + 1), "generator": ["a"] * 20 + ["b"] * 20,
+                            "xtb_verified": True, "molblock": "m", "xtb_target_probability": 0.5,
+                            "xtb_calibrated": 4.5, "predicted_property": 4.5,
+                            "dft_choice_probability": np.r_[np.linspace(0.9, 0.8, 20), np.linspace(0.6, 0.5, 20)]})
+    earlier = checked.iloc[np.r_[0:4, 20:24]].assign(dft_ok=True, dft_gap_ev=[3.0] * 4 + [4.5] * 4)
+    metrics = {"dft_choice": {"calibration_spread": 0.4, "predictor_spread": 0.4}}
+    picks = o.confirm_select(checked, earlier, 2, metrics)
+    assert len(picks) == 8 and not picks["final_rank"].isin(earlier["final_rank"]).any()
+    assert (picks["generator"] == "b").sum() >= 6 and (picks["dft_round"] == 2).all()
+    assert picks["final_rank"].tolist() == o.confirm_select(checked, earlier, 2, metrics)["final_rank"].tolist()
+    first = o.confirm_select(checked)  # round 1: the highest chances, no split
+    assert first["final_rank"].tolist() == list(range(1, 9)) and (first["dft_round"] == 1).all()

@@ -59,6 +59,10 @@ class DftTier(Spec):
                                                               "protocol's errors to keep the DFT value in the target")
     batch_size: int = setting(1, ge=1, doc="molecules per DFT job (jobs run side by side)")
     max_memory_mb: int = setting(4000, ge=500, doc="PySCF memory limit per job")
+    rounds: int = setting(1, ge=1, doc="top_k is spent over this many rounds, each its own workflow step: after each "
+                                       "round the chance of confirmation is refitted on the DFT values so far, and "
+                                       "the next round's picks are split across generators by Thompson sampling on "
+                                       "their confirmed rates")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -297,8 +297,17 @@ class Oracle(ABC):
     def confirm_batch_size(self) -> int:
         return 1
 
-    def confirm_select(self, checked: pd.DataFrame) -> pd.DataFrame:
-        """The rows of the first tier's table to confirm, best first (none: the oracle has no confirming tier)."""
+    @property
+    def confirm_rounds(self) -> int:
+        """Rounds the confirming tier's budget is spent over (each round a workflow step that sees the verdicts of
+        the rounds before)."""
+        return 1
+
+    def confirm_select(self, checked: pd.DataFrame, earlier: pd.DataFrame | None = None, round_no: int = 1,
+                       tier_metrics: dict | None = None) -> pd.DataFrame:
+        """The rows of the first tier's table to confirm in round ``round_no`` (1 = the first), best first, given
+        the confirming tier's rows of the ``earlier`` rounds and the first tier's metrics (none: the oracle has no
+        confirming tier)."""
         return checked.head(0)
 
     def confirm(self, batch: pd.DataFrame, known: pd.DataFrame, prepared: dict) -> pd.DataFrame:

@@ -497,7 +497,7 @@ class ChgnetOracle(Oracle):
     def confirm_batch_size(self) -> int:
         return self.settings.committee.batch_size
 
-    def confirm_select(self, checked):
+    def confirm_select(self, checked, earlier=None, round_no=1, tier_metrics=None):
         """CHGNet's hits (or its stable / relaxed cells, ``committee.select``) for SevenNet, best first; none when
         sevenn is not installed (the committee is an optional extra) or ``committee.top_k`` is 0."""
         from .committee import sevennet_available

@@ -479,19 +479,88 @@ class XtbOracle(Oracle):
         "dft_n_basis": "basis functions", "dft_seconds": "wall time of the single point (s)",
         "dft_device": "cpu or gpu (gpu4pyscf)", "dft_method": "functional/basis",
         "dft_error": "why DFT could not check the molecule ('' when it could)",
+        "dft_round": "the DFT round that chose the molecule (oracle.dft.rounds; 1 = the first)",
     }
 
-    def confirm_select(self, checked):
-        """The ``dft.top_k`` rows most likely to be confirmed (``dft_choice_probability``: calibrated xTB and the
-        predictor combined; :meth:`finalize` ranks by it), each with a chance above zero: a molecule outside the
-        calibration's xTB range (no calibrated estimate), or that cannot reach the target, is not sent to DFT."""
-        k = self.settings.dft.top_k
-        if not k or self.dft_quantity is None or "xtb_target_probability" not in checked:
+    @property
+    def confirm_rounds(self) -> int:
+        return self.settings.dft.rounds if self._dft_tier() else 1
+
+    def round_sizes(self) -> list[int]:
+        """DFT single points per round: ``dft.top_k`` split as evenly as it goes, the first rounds one larger."""
+        k, r = self.settings.dft.top_k, self.confirm_rounds
+        return [k // r + (1 if i < k % r else 0) for i in range(r)]
+
+    def confirm_select(self, checked, earlier=None, round_no=1, tier_metrics=None):
+        """The molecules DFT checks in round ``round_no``: those most likely to be confirmed
+        (``dft_choice_probability``: calibrated xTB and the predictor combined; :meth:`finalize` ranks by it), each
+        with a chance above zero: a molecule outside the calibration's xTB range (no calibrated estimate), or that
+        cannot reach the target, is not sent to DFT. In a later round (``dft.rounds``) the chance is refitted on the
+        ``earlier`` rounds' DFT values (:func:`invdesign.oracles.choice.refit`), and each pick goes to the
+        generator that wins a Thompson draw on its confirmed rate so far (Beta(1 + confirmed, 1 + not)), which
+        then gives its most likely molecule not yet checked."""
+        if not self._dft_tier() or "xtb_target_probability" not in checked:
             return checked.head(0)
+        k = self.round_sizes()[round_no - 1]
         column = "dft_choice_probability" if "dft_choice_probability" in checked else "xtb_target_probability"
+        checked = checked.copy()
         p = pd.to_numeric(checked[column], errors="coerce")
         ok = checked["xtb_verified"].eq(True) & checked["molblock"].notna() & (p > 0)
-        return checked[ok].sort_values("final_rank").head(k).reset_index(drop=True)
+        if earlier is None or not len(earlier) or column != "dft_choice_probability":
+            return checked[ok].sort_values("final_rank").head(k).assign(dft_round=round_no).reset_index(drop=True)
+        ok &= ~checked["final_rank"].isin(earlier["final_rank"])
+        checked["dft_choice_probability"] = self._refitted_chance(checked, earlier, tier_metrics or {})
+        pool = checked[ok & checked["dft_choice_probability"].gt(0)].sort_values(
+            ["dft_choice_probability", "final_rank"], ascending=[False, True])
+        verdict = self._dft_verdicts(earlier)
+        rng = np.random.default_rng([self.settings.seed, round_no])
+        picks = []
+        for _ in range(min(k, len(pool))):
+            left = pool[~pool["final_rank"].isin(picks)]
+            arms = sorted(left["generator"].dropna().unique()) if "generator" in left else []
+            if len(arms) > 1:
+                draws = {g: rng.beta(1 + int((verdict.get(g, [])).count(True)),
+                                     1 + int((verdict.get(g, [])).count(False))) for g in arms}
+                left = left[left["generator"] == max(draws, key=draws.get)]
+            picks.append(left["final_rank"].iloc[0])
+        out = checked.set_index("final_rank", drop=False).loc[picks].reset_index(drop=True)
+        log.info("DFT round %d: %d picks, by generator %s (refitted on %d earlier DFT values)", round_no, len(out),
+                 out["generator"].value_counts().to_dict() if "generator" in out else {}, len(earlier))
+        return out.assign(dft_round=round_no)
+
+    def _dft_verdicts(self, rows) -> dict[str, list[bool]]:
+        """Each generator's DFT verdicts (confirmed or not) among ``rows``."""
+        value = pd.to_numeric(rows[self.dft_quantity], errors="coerce").where(rows["dft_ok"].eq(True))
+        ran = value.notna()
+        conf = self.dft_probability(value.to_numpy(float)) >= self.settings.dft.confirm_probability
+        gen = rows["generator"] if "generator" in rows else pd.Series("", index=rows.index)
+        out: dict[str, list[bool]] = {}
+        for g, c, r in zip(gen, conf, ran):
+            if r:
+                out.setdefault(g, []).append(bool(c))
+        return out
+
+    def _refitted_chance(self, checked, earlier, tier_metrics: dict) -> np.ndarray:
+        """The chance of confirmation of every row, with the choice model refitted on ``earlier``'s DFT values."""
+        from ..targets import target_bounds
+        from .choice import combine, confirmation_probability, refit
+
+        model = tier_metrics.get("dft_choice") or {}
+        s_x, s_p = model.get("calibration_spread"), model.get("predictor_spread")
+        if s_x is None or s_p is None:
+            return checked["dft_choice_probability"].to_numpy(float)
+        seen = checked[["final_rank"]].merge(earlier[["final_rank", self.dft_quantity, "dft_ok"]], how="left",
+                                             on="final_rank")
+        measured = pd.to_numeric(seen[self.dft_quantity], errors="coerce").where(seen["dft_ok"].eq(True))
+        c = checked["xtb_calibrated"].to_numpy(float)
+        pred = checked["predicted_property"].to_numpy(float)
+        fit = refit(c, pred, measured.to_numpy(float), s_x, s_p, float(np.mean(self.protocol_errors[0])))
+        mean, sd = combine(c - fit["offset_x"], fit["s_x"], pred - fit["offset_p"], fit["s_p"])
+        log.info("choice model refitted on %d DFT values: calibrated xTB offset %+.3f (spread %.3f), predictor "
+                 "offset %+.3f (spread %.3f)", fit["n"], fit["offset_x"], fit["s_x"], fit["offset_p"], fit["s_p"])
+        chance = confirmation_probability(mean, sd, target_bounds(self.target), self.protocol_errors[0],
+                                          self.settings.dft.confirm_probability)
+        return np.where(np.isfinite(c), chance, np.nan)
 
     def confirm(self, batch, known, prepared):
         from .dft import default_threads, frontier_from_molblock
@@ -508,8 +577,11 @@ class XtbOracle(Oracle):
                      f"{runs[-1].get(self.dft_quantity, float('nan')):.3f}", runs[-1]["dft_seconds"],
                      runs[-1]["dft_error"])
         for key in self.confirm_columns:
-            out[key] = pd.Series([r.get(key) for r in runs], index=out.index, dtype=object)
+            if key != "dft_round":
+                out[key] = pd.Series([r.get(key) for r in runs], index=out.index, dtype=object)
         out["dft_method"] = f"{d.functional}/{d.basis}"
+        if "dft_round" not in out:  # a batch chosen before rounds existed
+            out["dft_round"] = 1
         log.info("DFT single points of %d molecules in %.0fs", len(out), time.monotonic() - t0)
         return out
 
@@ -569,7 +641,10 @@ class XtbOracle(Oracle):
                "n_dft_run": n_dft,
                "n_dft_ok": int(ran.sum()), "n_dft_in_target": int(out["dft_in_target"].eq(True).sum()),
                "n_dft_confirmed": int(out["dft_confirmed"].eq(True).sum()),
-               "dft_seconds_total": float(pd.to_numeric(out["dft_seconds"], errors="coerce").sum())}
+               "dft_seconds_total": float(pd.to_numeric(out["dft_seconds"], errors="coerce").sum()),
+               "dft_rounds": {str(int(r)): {"n_dft_run": int(len(g)), "n_dft_confirmed": int(g["dft_confirmed"].eq(True).sum())}
+                              for r, g in out[out["dft_ok"].notna()].groupby(
+                                  pd.to_numeric(out["dft_round"], errors="coerce").fillna(1))}}
         if tier:
             measured = len(self.protocol_errors[0]) > 1
             rule = (f"in the target for at least {d.confirm_probability:.0%} of the protocol's measured errors"

@@ -114,12 +114,17 @@ def oracle_merge(*, domain: str, oracle: dict, target: dict, property_column: st
 
 
 def confirm_batches(*, domain: str, oracle: dict, target: dict, property_column: str, property_kind: str | None,
-                    table: str, batches: str) -> int:
-    """The rows of the first tier's table that the confirming tier checks (:meth:`Oracle.confirm_select`), in
-    batches; none when the oracle has no confirming tier."""
+                    table: str, batches: str, earlier: list[str] = (), tier_metrics: str | None = None,
+                    round_no: int = 1) -> int:
+    """The rows of the first tier's table that the confirming tier checks in round ``round_no``
+    (:meth:`Oracle.confirm_select`, given the confirmed batches of the ``earlier`` rounds and the first tier's
+    metrics), in batches; none when the oracle has no confirming tier."""
     o = make_oracle(domain, oracle, target, property_column, property_kind)
-    return _write_batches(o.confirm_select(read_table(table, ["final_rank"])), batches, o.confirm_batch_size,
-                          f"{o.name} confirming")
+    checked = read_table(table, ["final_rank"])
+    done = _merge_parts(list(earlier), checked.head(0)) if earlier else None
+    metrics = json.loads(Path(tier_metrics).read_text()) if tier_metrics else None
+    return _write_batches(o.confirm_select(checked, done, int(round_no), metrics), batches, o.confirm_batch_size,
+                          f"{o.name} confirming (round {round_no})")
 
 
 def confirm_batch(*, domain: str, oracle: dict, target: dict, property_column: str, property_kind: str | None,
@@ -183,8 +188,9 @@ def export_relaxed(*, domain: str, oracle: dict, target: dict, property_column: 
 def run_oracle_chain(*, campaign: str, domain: str, oracle: dict, target: dict, property_column: str,
                      property_kind: str | None, candidates: str, known: str, prepared: str, folder: str) -> dict:
     """Every oracle rule after ``oracle_prepare``, in one process, as the workflow chains them (batches -> checked
-    -> merged -> confirming batches -> confirmed -> verified), with the workflow's file names under ``folder``:
-    how tests, bench scripts and notebooks run a campaign's oracle without Snakemake. Returns the metrics."""
+    -> merged -> confirming batches -> confirmed, round after round -> verified), with the workflow's file names
+    under ``folder``: how tests, bench scripts and notebooks run a campaign's oracle without Snakemake. Returns the
+    metrics."""
     out = Path(folder)
     p = {"domain": domain, "oracle": oracle, "target": target, "property_column": property_column,
          "property_kind": property_kind}
@@ -195,11 +201,17 @@ def run_oracle_chain(*, campaign: str, domain: str, oracle: dict, target: dict, 
                      checked=path)
     oracle_merge(**p, checked=checked, candidates=candidates, known=known, prepared=prepared,
                  table=str(out / "checked.parquet"), tier_metrics=str(out / "checked_metrics.json"))
-    n = confirm_batches(**p, table=str(out / "checked.parquet"), batches=str(out / "confirm" / "batches"))
-    confirmed = [str(out / "confirm" / "checked" / f"batch_{b:03d}.parquet") for b in range(n)]
-    for b, path in enumerate(confirmed):
-        confirm_batch(**p, batch=str(out / "confirm" / "batches" / f"batch_{b:03d}.parquet"), known=known,
-                      prepared=prepared, confirmed=path)
+    confirmed: list[str] = []
+    rounds = make_oracle(domain, oracle, target, property_column, property_kind).confirm_rounds
+    for r in range(1, rounds + 1):
+        folder = out / "confirm" / (f"round_{r}" if r > 1 else "")
+        n = confirm_batches(**p, table=str(out / "checked.parquet"), batches=str(folder / "batches"),
+                            earlier=list(confirmed), tier_metrics=str(out / "checked_metrics.json"), round_no=r)
+        for b in range(n):
+            path = str(folder / "checked" / f"batch_{b:03d}.parquet")
+            confirm_batch(**p, batch=str(folder / "batches" / f"batch_{b:03d}.parquet"), known=known,
+                          prepared=prepared, confirmed=path)
+            confirmed.append(path)
     return verify(campaign=campaign, **p, table=str(out / "checked.parquet"),
                   tier_metrics=str(out / "checked_metrics.json"), confirmed=confirmed,
                   csv=str(out / "candidates_verified.csv"), parquet=str(out / "candidates_verified.parquet"),

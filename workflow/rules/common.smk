@@ -16,6 +16,7 @@ from invdesign.errors import InvdesignError
 from invdesign.config import generators as generator_registry
 from invdesign.pipeline.launch import train_resources
 from invdesign.pipeline.report import report_requested, require_finished
+from invdesign.pipeline.verify import make_oracle
 
 
 def one_line(call, *args):
@@ -161,11 +162,32 @@ def checked_batches(wc):
     return expand(f"{RESULTS}/{wc.campaign}/oracle/checked/batch_{{batch}}.parquet", batch=sorted(ids))
 
 
-def confirmed_batches(wc):
-    """The files of every batch the confirm_batches checkpoint wrote (none when the oracle has no confirming tier)."""
-    folder = checkpoints.confirm_batches.get(campaign=wc.campaign).output.batches
+def confirm_rounds(wc):
+    """Rounds of the campaign's confirming tier (oracle.dft.rounds where DFT runs; 1 otherwise)."""
+    c = camp(wc)
+    return make_oracle(c.domain, c.oracle.to_dict(), c.target.to_dict(), c.dataset.property_column,
+                       getattr(c.dataset, "property_kind", None)).confirm_rounds
+
+
+def round_batches(wc, r):
+    """The files of every batch round ``r`` of the confirming tier wrote (known once its checkpoint has run)."""
+    if r == 1:
+        folder, sub = checkpoints.confirm_batches.get(campaign=wc.campaign).output.batches, "confirm"
+    else:
+        folder = checkpoints.confirm_batches_round.get(campaign=wc.campaign, round=str(r)).output.batches
+        sub = f"confirm/round_{r}"
     ids = one_line(batch_ids, folder)
-    return expand(f"{RESULTS}/{wc.campaign}/oracle/confirm/checked/batch_{{batch}}.parquet", batch=sorted(ids))
+    return expand(f"{RESULTS}/{wc.campaign}/oracle/{sub}/checked/batch_{{batch}}.parquet", batch=sorted(ids))
+
+
+def confirmed_batches(wc):
+    """The files of every batch of every round of the confirming tier (none when the oracle has no such tier)."""
+    return [p for r in range(1, confirm_rounds(wc) + 1) for p in round_batches(wc, r)]
+
+
+def earlier_confirmed(wc):
+    """The confirmed batches of the rounds before round ``wc.round``."""
+    return [p for r in range(1, int(wc.round)) for p in round_batches(wc, r)]
 
 
 def intact(source):

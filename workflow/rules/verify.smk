@@ -156,6 +156,63 @@ rule confirm_batch:
         "../scripts/confirm_batch.py"
 
 
+checkpoint confirm_batches_round:
+    """Round 2, 3, ... of the confirming tier (oracle.dft.rounds): its picks are chosen knowing the verdicts of the
+    rounds before (the chance of confirmation refitted on them; the picks split across generators by their confirmed
+    rates). Each round is its own step: a finished round is never recomputed."""
+    input:
+        table=intact(CHECKED),
+        tier_metrics=f"{RESULTS}/{{campaign}}/oracle/checked_metrics.json",
+        earlier=intact(earlier_confirmed),
+    output:
+        batches=directory(f"{RESULTS}/{{campaign}}/oracle/confirm/round_{{round}}/batches"),
+    wildcard_constraints:
+        round=r"[2-9]|[1-9]\d+",
+    params:
+        domain=lambda wc: camp(wc).domain,
+        oracle=lambda wc: camp(wc).oracle.to_dict(),
+        target=lambda wc: camp(wc).target.to_dict(),
+        property_column=lambda wc: camp(wc).dataset.property_column,
+        property_kind=property_kind,
+        round_no=lambda wc: int(wc.round),
+    log:
+        f"{RESULTS}/logs/{{campaign}}/confirm_batches_round_{{round}}.log",
+    threads: 1
+    priority: chain_priority
+    conda:
+        "../../envs/chem.yaml"
+    script:
+        "../scripts/confirm_batches.py"
+
+
+rule confirm_batch_round:
+    input:
+        batch=intact(f"{RESULTS}/{{campaign}}/oracle/confirm/round_{{round}}/batches/batch_{{batch}}.parquet"),
+        known=intact(KNOWN),
+        prepared=intact(PREPARED),
+    output:
+        confirmed=f"{RESULTS}/{{campaign}}/oracle/confirm/round_{{round}}/checked/batch_{{batch}}.parquet",
+    wildcard_constraints:
+        batch=r"\d+",
+        round=r"[2-9]|[1-9]\d+",
+    params:
+        domain=lambda wc: camp(wc).domain,
+        oracle=lambda wc: camp(wc).oracle.to_dict(),
+        target=lambda wc: camp(wc).target.to_dict(),
+        property_column=lambda wc: camp(wc).dataset.property_column,
+        property_kind=property_kind,
+    log:
+        f"{RESULTS}/logs/{{campaign}}/confirm_batch_round_{{round}}_{{batch}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{campaign}}/confirm_batch_round_{{round}}_{{batch}}.tsv"
+    threads: 1
+    priority: chain_priority
+    conda:
+        "../../envs/chem.yaml"
+    script:
+        "../scripts/confirm_batch.py"
+
+
 rule verify:
     input:
         table=intact(CHECKED),
