@@ -147,6 +147,8 @@ def test_the_shipped_configs_run_the_arms():
     assert "substitution" not in {g["type"] for g in default["mp_bulk"]["generators"]}  # tiny crystal oracle budget
     full = load_config("config/materials_bulk_modulus.yaml")["campaigns"]["mp_bulk_full"]
     assert "substitution" in {g["type"] for g in full["generators"]}
+    full = load_config("config/molecules_gap.yaml")["campaigns"]["qm9_gap_full"]
+    assert {"graph_ga", "edit_library"} <= {g["type"] for g in full["generators"]}
 
 
 @pytest.fixture()
