@@ -241,6 +241,7 @@ def test_the_oracle_and_the_summary_count_checks_and_confirmations_per_generator
     summary(metrics=[str(m)], oracle=[str(q)], csv=str(tmp_path / "s.csv"), by_generator=str(tmp_path / "g.csv"))
     rows = pd.read_csv(tmp_path / "g.csv").set_index("generator")
     assert sorted(rows.index) == ["ebm", "edit_library", "graph_ga", "vae"]  # ebm: no passing row, nothing checked
-    assert rows.loc["vae", ["n_checked_by_confirming_tier", "n_confirmed", "confirmed_per_check"]].tolist() == [1, 1, 1.0]
+    vae = rows.loc["vae", ["n_checked_by_confirming_tier", "n_confirmed", "confirmed_per_check"]]
+    assert vae.tolist() == [1, 1, 1.0]
     assert rows.loc["ebm", "n_checked_by_first_tier"] == 0 and np.isnan(rows.loc["ebm", "confirmed_per_check"])
     assert (rows["campaign"] == "c").all() and (rows["n_samples"] == 10).all()

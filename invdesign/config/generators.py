@@ -265,8 +265,8 @@ class GeneratorPlugin:
     * ``uses_search``: the sampler reads the campaign's ``search:`` settings (a change there re-runs its sampling).
 
     A classical arm (no model, no training: :attr:`trained` is False) declares neither ``model`` nor
-    ``model_class`` and gives ``train=None``; its ``sampler_class`` is built as ``Class(sample_settings)`` and proposes from the campaign's
-    data set, known table and independent predictor (:class:`invdesign.arms.base.Arm`).
+    ``model_class`` and gives ``train=None``; its ``sampler_class`` is built as ``Class(sample_settings)`` and
+    proposes from the campaign's data set, known table and independent predictor (:class:`invdesign.arms.base.Arm`).
 
     ``doc`` and ``steering``: what it is and how it reaches the target (one line each, for the schema and the
     guide's table). The classes are named, not imported: declaring, discovering and validating never import torch
