@@ -14,7 +14,8 @@ prepared.json). The element set is fixed in the plan (the default campaign's own
 * ``generator``: the campaign's ranked candidates (its generator's samples, searched and filtered);
 * ``screening``: known cells of the source data set made of two elements of the set, drawn at random; handed to the
   oracle as passing although known, so a hit there is a *rediscovery*;
-* ``substitution_random``: random (prototype, element pair) substitutions: a binary cell of the source data set with
+* ``substitution_random``: random (prototype, element pair) substitutions (:mod:`invdesign.chem.substitution`, the
+  workflow's ``substitution`` generator type): a binary cell of the source data set with
   its two elements replaced by two of the set, rescaled to the additive volume, through the campaign's filters
   (validity, uniqueness, novelty against everything known); drawn at random among those that pass;
 * ``substitution_ranked``: the same passing substitutions ranked as the workflow ranks candidates (the campaign's
@@ -71,32 +72,10 @@ def predicted(table: pd.DataFrame, predictor: tuple, tgt: dict) -> pd.DataFrame:
     return table
 
 
-def substitutions(dataset: pd.DataFrame, volumes: dict, n: int, rng) -> pd.DataFrame:
-    """``n`` random (prototype, ordered element pair) draws: binary cells of ``dataset`` with their two elements
-    replaced by two distinct elements of the set, rescaled to the additive volume (pymatgen's species
-    replacement; the campaign's atomic volumes)."""
-    from invdesign.chem.crystals import rescale_to_volume, structure_from_record, structure_to_record
-
-    protos = []
-    for sid, rec in zip(dataset["id"], dataset["structure"]):
-        s = structure_from_record(rec)
-        if len(s.composition.elements) == 2:
-            protos.append((sid, s))
-    log.info("%d binary prototypes in the source data set", len(protos))
-    rows = []
-    for _ in range(n):
-        sid, s = protos[rng.integers(len(protos))]
-        a, b = rng.choice(ELEMENTS, size=2, replace=False)
-        x, y = sorted(el.symbol for el in s.composition.elements)
-        new = rescale_to_volume(s.copy().replace_species({x: str(a), y: str(b)}), volumes)
-        rows.append({"formula": new.composition.reduced_formula, "structure": structure_to_record(new),
-                     "num_sites": len(new), "prototype": sid, "sample_id": f"sub_{len(rows):05d}"})
-    return pd.DataFrame(rows)
-
-
 def propose(args) -> None:
     from invdesign.artifacts import load_model, read_table
     from invdesign.chem.crystals import structure_from_record
+    from invdesign.chem.substitution import binary_prototypes, substitutions
     from invdesign.domains import get_domain
     from invdesign.pipeline.filter import rank
 
@@ -128,7 +107,9 @@ def propose(args) -> None:
     log.info("screening: %d known cells of two elements of the set; %d drawn", len(pool), len(screen))
 
     t0 = time.process_time()
-    subs = substitutions(dataset, volumes, args.n_substitutions, rng)
+    protos = binary_prototypes(dataset["id"], [structure_from_record(r) for r in dataset["structure"]])
+    log.info("%d binary prototypes in the source data set", len(protos))
+    subs = substitutions(protos, ELEMENTS, volumes, args.n_substitutions, rng)
     checked = get_domain("crystals").filter_candidates(subs, dataset, camp.filters, known)
     keep = checked[checked["valid"] & checked["unique"]].copy()
     sub_seconds = time.process_time() - t0

@@ -1,10 +1,12 @@
-"""The crystal baselines' prototype substitution (bench/crystal_baselines.py, issue #24)."""
+"""The crystal baselines' prototype substitution (bench/crystal_baselines.py, issue #24; the substitution itself is
+invdesign.chem.substitution, also the workflow's substitution generator type)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from bench.crystal_baselines import ELEMENTS, binary_of_set, substitutions
+from bench.crystal_baselines import ELEMENTS, binary_of_set
+from invdesign.chem.substitution import binary_prototypes, substitutions
 
 
 def _dataset():
@@ -21,7 +23,9 @@ def test_substitutions_swap_both_elements_for_two_of_the_set_at_the_additive_vol
     from invdesign.chem.crystals import structure_from_record
 
     volumes = {e: 10.0 + i for i, e in enumerate(ELEMENTS)}
-    subs = substitutions(_dataset(), volumes, 20, np.random.default_rng(0))
+    data = _dataset()
+    protos = binary_prototypes(data["id"], [structure_from_record(r) for r in data["structure"]])
+    subs = substitutions(protos, ELEMENTS, volumes, 20, np.random.default_rng(0))
     assert len(subs) == 20 and subs["sample_id"].is_unique
     for rec, proto in zip(subs["structure"], subs["prototype"]):
         s = structure_from_record(rec)

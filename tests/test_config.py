@@ -19,7 +19,8 @@ def test_shipped_configs_validate(repo, name):
     for camp in cfg["campaigns"].values():
         assert "generator" not in camp  # normalised to a list
         types = [g["type"] for g in camp["generators"]]
-        assert types[0] == "vae" and len(set(types)) == len(types) and set(types) <= {"vae", "diffusion", "ebm"}
+        assert types[0] == "vae" and len(set(types)) == len(types)
+        assert set(types) <= {"vae", "diffusion", "ebm", "graph_ga", "edit_library", "substitution"}
         assert {"val", "test", "seed"} <= set(camp["split"])
         assert camp["dataset"]["property_column"]
 
@@ -48,8 +49,9 @@ def test_unknown_key_is_one_line_naming_the_key(base):
 def test_generator_lists(base):
     cfg = validate_config(base)
     gens = cfg["campaigns"]["qm9_gap"]["generators"]
-    assert [g["type"] for g in gens] == ["vae", "diffusion", "ebm"]
+    assert [g["type"] for g in gens] == ["vae", "diffusion", "ebm", "graph_ga", "edit_library"]
     assert gens[1]["diffusion_steps"] == 500 and gens[2]["langevin_steps"] == 60  # defaults inside list items
+    assert gens[3]["mutation_rate"] == 0.5 and "epochs" not in gens[3]  # a classical arm: no train part
     assert cfg["campaigns"]["mp_bulk"]["generators"][0]["type"] == "vae"  # single generator: -> one-item list
 
 
@@ -220,8 +222,11 @@ def test_each_generator_splits_into_model_train_and_sample_parts_without_overlap
 
     for (domain, kind), plugin in registry().items():
         names = [{f.name for f in dataclasses.fields(p)} for p in plugin.parts.values()]
-        assert not (names[0] & names[1] or names[0] & names[2] or names[1] & names[2]), (domain, kind)
         assert set(generator_schema(domain, kind)["properties"]) == {"type"} | set().union(*names)
+        if not plugin.trained:  # a classical arm: its sample part only (tests/test_arms.py)
+            assert list(plugin.parts) == ["sample"], (domain, kind)
+            continue
+        assert not (names[0] & names[1] or names[0] & names[2] or names[1] & names[2]), (domain, kind)
         gen = parse_generator({"type": kind}, domain, "g", "test")
         assert set(gen.training_params()) == {"domain", "type", "model", "train"}
         assert set(gen.training_params()["model"]) == names[0] and not names[2] & set(gen.training_params()["train"])

@@ -48,7 +48,8 @@ def test_the_summary_says_why_a_run_was_empty(tmp_path):
         m.write_text(json.dumps({"campaign": name, "target": {"min": 1}, "n_samples": 200, "empty_run": note}))
         o.write_text(json.dumps({"confirmed_by": "x", "n_confirmed": 0}))
         paths.append((str(m), str(o)))
-    summary(metrics=[p for p, _ in paths], oracle=[q for _, q in paths], csv=str(tmp_path / "summary.csv"))
+    summary(metrics=[p for p, _ in paths], oracle=[q for _, q in paths], csv=str(tmp_path / "summary.csv"),
+            by_generator=str(tmp_path / "summary_by_generator.csv"))
     rows = pd.read_csv(tmp_path / "summary.csv", keep_default_na=False)
     assert list(rows.columns[:5]) == ["campaign", "confirmed_by", "n_confirmed", "n_checked_by_confirming_tier",
                                       "empty_run"]  # it leads, beside the confirmed count

@@ -100,10 +100,24 @@ def test_every_module_of_the_package_declares_one_generator(repo):
     names = sorted(p.stem for p in (repo / "invdesign" / "generators").glob("*.py") if not p.stem.startswith("_"))
     declared = plugins.registry()
     assert sorted(p.origin.rsplit(".", 1)[1] for p in declared.values()) == names
-    assert set(declared) == {(d, t) for d in SOURCES for t in ("vae", "diffusion", "ebm")}
+    trained = {k for k, p in declared.items() if p.trained}
+    assert trained == {(d, t) for d in SOURCES for t in ("vae", "diffusion", "ebm")}
     for (domain, kind), plugin in declared.items():
-        assert plugin.load_model_class().__name__ == plugin.model_class.rsplit(":", 1)[1]
-        assert hasattr(plugin.load_sampler_class(), "sample"), (domain, kind)
+        if plugin.trained:
+            assert plugin.load_model_class().__name__ == plugin.model_class.rsplit(":", 1)[1]
+            assert hasattr(plugin.load_sampler_class(), "sample"), (domain, kind)
+        else:  # a classical arm (tests/test_arms.py): no model, proposes from the data
+            assert plugin.model is None and plugin.train is None and list(plugin.parts) == ["sample"]
+            assert hasattr(plugin.load_sampler_class(), "propose"), (domain, kind)
+            with pytest.raises(ValueError, match="classical arm"):
+                plugin.load_model_class()
+
+
+def test_a_declaration_is_trained_or_an_arm_not_half_of_each():
+    with pytest.raises(TypeError, match="both model and model_class"):
+        replace(TOY, model_class=None)
+    with pytest.raises(TypeError, match="an arm has a sample part only"):
+        replace(TOY, model=None, model_class=None)
 
 
 def test_a_generator_declared_twice_is_refused(toy):

@@ -194,6 +194,44 @@ class EBMSample(ConditionalSample):
     property_tolerance: float = setting(0.5, gt=0, doc="property-energy width, in the property's unit")
 
 
+# ---------------------------------------------------------------------------------------------- classical arms
+# Proposal methods that need no training (``GeneratorPlugin.trained`` is False): their one part is ``sample``.
+
+
+@dataclass(frozen=True, kw_only=True)
+class GraphGASample(Spec):
+    population: int = setting(200, ge=2, le=MAX_SAMPLES, doc="graph_ga: molecules kept each generation; the first "
+                                                             "are random training molecules")
+    generations: int = setting(20, ge=1, doc="graph_ga: rounds of selection")
+    offspring: int = setting(200, ge=1, le=MAX_SAMPLES, doc="graph_ga: children made each generation (crossover of "
+                                                            "two tournament-picked parents)")
+    mutation_rate: float = setting(0.5, ge=0, le=1, doc="graph_ga: chance that a child is also mutated")
+    seed: int = setting(0, doc="seeds the random draws of the arm")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EditLibrarySample(Spec):
+    parents: int = setting(2000, ge=1, le=MAX_SAMPLES, doc="edit_library: random training molecules edited (all of "
+                                                           "them when there are fewer)")
+    edits_per_parent: int = setting(10, ge=1, doc="edit_library: random single graph edits tried on each parent "
+                                                  "(a failed or repeated edit adds nothing)")
+    seed: int = setting(0, doc="seeds the random draws of the arm")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubstitutionSample(Spec):
+    n_substitutions: int = setting(3000, ge=1, le=MAX_SAMPLES, doc="substitution: random (binary cell, element "
+                                                                   "pair) draws")
+    elements: list[str] = setting([], pattern=r"^[A-Z][a-z]?$", doc="substitution: the elements put into the cells "
+                                  "(empty: every element of the data set's cells)")
+    seed: int = setting(0, doc="seeds the random draws of the arm")
+
+    def check(self, where, source):
+        if len(self.elements) == 1:
+            raise ConfigError(f"{source}: {where}.elements names one element; a binary cell needs two: list at "
+                              "least two or leave it empty")
+
+
 # ---------------------------------------------------------------------------------------------- generators
 
 #: the ``type`` of a generator mapping that names none
@@ -208,12 +246,15 @@ def _load(ref: str):
     return getattr(importlib.import_module(module), name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GeneratorPlugin:
     """The declaration of one generator: its ``type`` (the value of ``generator.type``) in a ``domain``, its settings
-    classes and its torch classes. It is the only place a generator is registered: the config's parsing and JSON
+    classes and its classes. It is the only place a generator is registered: the config's parsing and JSON
     schema, the checkpoint registry (:mod:`invdesign.models.registry`), :func:`invdesign.sampling.make_sampler`,
-    the workflow's ``generator`` wildcard and the README's table of generators follow from it.
+    the search step (:mod:`invdesign.pipeline.search`), the workflow's ``generator`` wildcard and jobs and the
+    guide's table of generators follow from it.
+
+    A trained generator (a model is fitted by the workflow's ``train_generator`` job) declares:
 
     * ``model``: the model settings (architecture and training objective; what a checkpoint stores);
     * ``sample``: how to sample a trained model (a change re-runs sampling, never training);
@@ -221,41 +262,61 @@ class GeneratorPlugin:
     * ``model_class``: ``"module:Class"`` of the ``nn.Module``, built as ``Class(meta, model_settings)``;
     * ``sampler_class``: ``"module:Class"`` of its sampler, built as ``Class(model, sample_settings, search=...,
       device=...)`` (:class:`invdesign.sampling.base.Sampler`);
-    * ``uses_search``: the sampler reads the campaign's ``search:`` settings (a change there re-runs its sampling);
-    * ``doc`` and ``steering``: what it is and how it reaches the target (one line each, for the schema and the
-      README's table).
+    * ``uses_search``: the sampler reads the campaign's ``search:`` settings (a change there re-runs its sampling).
 
-    The torch classes are named, not imported: declaring, discovering and validating never import torch.
+    A classical arm (no model, no training: :attr:`trained` is False) declares neither ``model`` nor
+    ``model_class`` and gives ``train=None``; its ``sampler_class`` is built as ``Class(sample_settings)`` and
+    proposes from the campaign's data set, known table and independent predictor (:class:`invdesign.arms.base.Arm`).
+
+    ``doc`` and ``steering``: what it is and how it reaches the target (one line each, for the schema and the
+    guide's table). The classes are named, not imported: declaring, discovering and validating never import torch
+    or a chemistry package.
     """
 
     domain: str
     type: str
     doc: str
     steering: str
-    model: type[Spec]
     sample: type[Spec]
-    model_class: str
     sampler_class: str
-    train: type[Spec] = TrainSettings
+    model: type[Spec] | None = None
+    model_class: str | None = None
+    train: type[Spec] | None = TrainSettings
     uses_search: bool = False
     #: the module that declared it (set by :func:`register`)
     origin: str = field(default="", compare=False)
+
+    def __post_init__(self):
+        if (self.model is None) != (self.model_class is None):
+            raise TypeError(f"generator {self.type!r} of {self.domain!r}: declare both model and model_class (a "
+                            "trained generator) or neither (a classical arm)")
+        if self.model is None and (self.train is not None or self.uses_search):
+            raise TypeError(f"generator {self.type!r} of {self.domain!r} has no model: give it train=None and no "
+                            "uses_search (an arm has a sample part only)")
 
     @property
     def key(self) -> tuple[str, str]:
         return self.domain, self.type
 
     @property
+    def trained(self) -> bool:
+        """Whether the workflow trains a model for it (False: a classical arm, which proposes without one)."""
+        return self.model_class is not None
+
+    @property
     def parts(self) -> dict[str, type[Spec]]:
-        """The settings classes by part name."""
-        return {"model": self.model, "train": self.train, "sample": self.sample}
+        """The settings classes by part name (an arm has its ``sample`` part only)."""
+        return {name: cls for name, cls in (("model", self.model), ("train", self.train), ("sample", self.sample))
+                if cls is not None}
 
     def load_model_class(self):
         """The ``nn.Module`` class (imports torch)."""
+        if not self.trained:
+            raise ValueError(f"the {self.domain} {self.type} generator is a classical arm: it has no model")
         return _load(self.model_class)
 
     def load_sampler_class(self):
-        """The sampler class (imports torch)."""
+        """The sampler class (a trained generator's imports torch), or the arm's class."""
         return _load(self.sampler_class)
 
 
@@ -312,20 +373,28 @@ def _names(cls) -> list[str]:
 
 @dataclass(frozen=True)
 class Generator:
-    """One generator of a campaign: its type, domain and typed parts."""
+    """One generator of a campaign: its type, domain and typed parts (a classical arm's ``model`` and ``train`` are
+    None)."""
 
     domain: str
     type: str
-    model: Spec
-    train: TrainSettings
+    model: Spec | None
+    train: TrainSettings | None
     sample: Spec
+
+    @property
+    def trained(self) -> bool:
+        return self.model is not None
 
     def to_dict(self) -> dict:
         """The flat mapping a user writes (every key with its value)."""
-        return {"type": self.type, **self.model.to_dict(), **self.train.to_dict(), **self.sample.to_dict()}
+        return {"type": self.type, **{k: v for part in (self.model, self.train, self.sample) if part is not None
+                                      for k, v in part.to_dict().items()}}
 
     def training_params(self) -> dict:
         """What a training job depends on: a change re-runs training (and what follows)."""
+        if not self.trained:
+            raise ValueError(f"the {self.domain} {self.type} generator is a classical arm: it is never trained")
         return {"domain": self.domain, "type": self.type, "model": self.model.to_dict(),
                 "train": self.train.to_dict()}
 
@@ -365,7 +434,7 @@ def parse_generator(data, domain: str, where: str, source: str) -> Generator:
             what += f"; allowed keys there: {', '.join(sorted(allowed))}"
         raise ConfigError(f"{source}: unknown key '{where}.{key}'; {what}")
     got = parse_flat(data, parts, where, source, extra=("type",))
-    gen = Generator(domain, kind, got["model"], got["train"], got["sample"])
+    gen = Generator(domain, kind, got.get("model"), got.get("train"), got["sample"])
     steps_t = getattr(gen.model, "diffusion_steps", None)
     if domain == "molecules" and steps_t is not None and gen.sample.sample_steps > steps_t:
         raise ConfigError(f"{source}: {where}.sample_steps = {gen.sample.sample_steps} is more than "

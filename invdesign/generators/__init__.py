@@ -8,7 +8,7 @@ sampler classes by ``"module:Class"``, so discovering them never imports torch.
 
 from __future__ import annotations
 
-from ..config.generators import DEFAULT_TYPE, GeneratorPlugin, GeneratorPlugin, get_generator, registry
+from ..config.generators import DEFAULT_TYPE, GeneratorPlugin, registry
 __all__ = ["GeneratorPlugin", "markdown_table"]
 
 

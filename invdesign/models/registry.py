@@ -19,6 +19,8 @@ def build_generator(meta: dict, kind: str, model_cfg):
     """The ``kind`` generator of ``meta['domain']`` built from its typed model settings (ValueError when no such
     generator is declared)."""
     plugin = get_generator(meta["domain"], kind)
+    if not plugin.trained:
+        raise ValueError(f"the {meta['domain']} {kind} generator is a classical arm: it has no model to build")
     if not isinstance(model_cfg, plugin.model):
         raise TypeError(f"{meta['domain']} {kind} takes {plugin.model.__name__}, not {type(model_cfg).__name__}; "
                         "build it with invdesign.config.model_settings")

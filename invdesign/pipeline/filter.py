@@ -173,16 +173,29 @@ def filter_rank(*, campaign: str, domain: str, filters: dict, target: dict, prop
 
 #: the oracle's entries the summary leads with: what the highest tier that ran confirms, then what it checked
 SUMMARY_LEAD = ("campaign", "confirmed_by", "n_confirmed", "n_checked_by_confirming_tier")
+#: the per-generator summary's funnel counts (``metrics.json``) and oracle counts (``oracle/metrics.json``)
+GENERATOR_FUNNEL = ("n_samples", "validity", "n_candidates", "n_candidates_in_target")
+GENERATOR_VERDICTS = ("n_checked_by_first_tier", "n_checked_by_confirming_tier", "n_confirmed")
 
 
-def summary(*, metrics: list[str], oracle: list[str], csv: str) -> None:
+def summary(*, metrics: list[str], oracle: list[str], csv: str, by_generator: str) -> None:
     """One row per campaign: the confirmed count of the oracle's highest tier first (``oracle/metrics.json``), why
     the run produced no passing candidate where it did not (``empty_run``), then the scalar entries of the funnel
-    (``metrics.json``: predicted counts)."""
-    rows = []
+    (``metrics.json``: predicted counts). ``by_generator``: one row per campaign and generator (trained or classical
+    arm), its funnel counts and its oracle verdicts: checked by each tier, confirmed, confirmed per check."""
+    rows, per_gen = [], []
     for p, q in zip(metrics, oracle):
         m, o = json.loads(Path(p).read_text()), json.loads(Path(q).read_text())
         lead = {k: o.get(k) for k in SUMMARY_LEAD} | {"campaign": m["campaign"], "empty_run": m.get("empty_run", "")}
         funnel = {k: v for k, v in m.items() if not isinstance(v, dict) and k not in lead}
         rows.append(lead | funnel | {"target": json.dumps(m["target"])})
+        verdicts = o.get("by_generator", {})
+        for gen, f in m.get("by_generator", {}).items():
+            v = verdicts.get(gen, {})
+            per_gen.append({"campaign": m["campaign"], "generator": gen, "confirmed_by": o.get("confirmed_by"),
+                            **{k: f.get(k) for k in GENERATOR_FUNNEL},
+                            **{k: v.get(k, 0) for k in GENERATOR_VERDICTS},
+                            "confirmed_per_check": v.get("confirmed_per_check")})
     write_table(pd.DataFrame(rows), csv)
+    write_table(pd.DataFrame(per_gen, columns=["campaign", "generator", "confirmed_by", *GENERATOR_FUNNEL,
+                                               *GENERATOR_VERDICTS, "confirmed_per_check"]), by_generator)

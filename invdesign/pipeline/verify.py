@@ -153,10 +153,29 @@ def verify(*, campaign: str, domain: str, oracle: dict, target: dict, property_c
     if int(out["confirmed"].sum()) != m["n_confirmed"]:
         raise RuntimeError(f"the {o.name} oracle counts {m['n_confirmed']} confirmed but marks "
                            f"{int(out['confirmed'].sum())} rows confirmed")
+    m["by_generator"] = generator_verdicts(o, out)
     write_table(out, parquet)
     write_table(out.drop(columns=[c for c in ("structure", *o.large_columns) if c in out]), csv)
     write_json(m, metrics)
     return m
+
+
+def generator_verdicts(o, verified: pd.DataFrame) -> dict:
+    """For each generator of the verified table's rows: how many its first tier and its highest tier that ran
+    checked, how many are confirmed, and the confirmed share of those the highest tier checked (None where it
+    checked none)."""
+    from ..oracles import ERROR_COLUMN
+
+    out = {}
+    if "generator" not in verified:
+        return out
+    for gen, part in verified.groupby("generator", sort=True):
+        checked = int(o.confirm_ran(part).fillna(False).sum())
+        confirmed = int(part["confirmed"].sum())
+        out[str(gen)] = {"n_checked_by_first_tier": int(part[ERROR_COLUMN].notna().sum()) if ERROR_COLUMN in part
+                         else 0, "n_checked_by_confirming_tier": checked, "n_confirmed": confirmed,
+                         "confirmed_per_check": confirmed / checked if checked else None}
+    return out
 
 
 def export_structures(*, domain: str, verified: str, candidates: str, export: str) -> None:

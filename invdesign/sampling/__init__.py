@@ -28,4 +28,7 @@ def make_sampler(kind: str, model, sample_settings, *, search=None, device=None)
     ``uses_search`` (the VAE's latent search) and is ignored by the others; ``device``: where the latent search
     runs (default: the model's; the other samplers sample where the model is)."""
     plugin = get_generator(model.meta["domain"], kind)
+    if not plugin.trained:
+        raise ValueError(f"the {plugin.domain} {kind} generator is a classical arm: it proposes without a model "
+                         "(invdesign.arms), it has no sampler")
     return plugin.load_sampler_class()(model, sample_settings, search=search, device=device)

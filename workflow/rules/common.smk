@@ -70,7 +70,7 @@ GPUS = 0 if SETTINGS.runtime.device == "cpu" else SETTINGS.runtime.gpus
 TRAIN_RESOURCES = train_resources(GPUS, SETTINGS.runtime.nodes)
 # sampling and latent search run on one GPU when there is one: on a CPU node the full-size crystal diffusion
 # model's 10,000 samples take 10 h or more on two cores (docs/benchmarks.md)
-SEARCH_RESOURCES = {"gpu": 0 if SETTINGS.runtime.device == "cpu" else 1}
+SEARCH_GPUS = 0 if SETTINGS.runtime.device == "cpu" else 1
 # Paths of the intermediates that later rules read, as plain patterns: ancient() marks the very object it is given
 # (so every rule naming a rule's output object would see it as ancient), and a storage provider (Kubernetes profile)
 # maps plain patterns, not the already-mapped output objects that intact() would have to expand.
@@ -95,6 +95,9 @@ wildcard_constraints:
     campaign="|".join(CAMPAIGNS),
     generator="|".join(generator_registry.generator_types()),
 
+# the generator types the workflow trains (rule train_generator); the others are classical arms, with no model
+TRAINED_TYPES = sorted({p.type for p in generator_registry.registry().values() if p.trained})
+
 
 def camp(wc):
     return SETTINGS.campaigns[wc.campaign]
@@ -109,6 +112,11 @@ def chain_priority(wc):
 
 def generator_types(name):
     return [g.type for g in SETTINGS.campaigns[name].generators]
+
+
+def trained_types(name):
+    """The campaign's generators that the workflow trains (not its classical arms)."""
+    return [g.type for g in SETTINGS.campaigns[name].generators if g.trained]
 
 
 # --- params: each rule depends on exactly the settings it uses (a change re-runs that rule and what follows)
@@ -127,6 +135,23 @@ def latent_search_params(wc):
     None for the other generators)."""
     c = camp(wc)
     return c.search.to_dict() if generator_registry.get_generator(c.domain, wc.generator).uses_search else None
+
+
+def search_inputs(wc):
+    """What a search job reads: a trained generator its checkpoint and the graphs; a classical arm (a generator the
+    workflow does not train) the data set, the known table and the independent predictor."""
+    c = camp(wc)
+    if generator_registry.get_generator(c.domain, wc.generator).trained:
+        paths = {"generator": GENERATOR, "graphs": GRAPHS}
+    else:
+        paths = {"dataset": DATASET, "known": KNOWN, "predictor": PREDICTOR}
+    return {name: intact(path)(wc) for name, path in paths.items()}
+
+
+def search_gpus(wc):
+    """GPUs a search job asks for: none for a classical arm (its only model is the small predictor)."""
+    c = camp(wc)
+    return SEARCH_GPUS if generator_registry.get_generator(c.domain, wc.generator).trained else 0
 
 
 def property_kind(wc):
@@ -219,11 +244,11 @@ def export_path(name):
 
 def final_outputs():
     """What `snakemake` builds: the tables, exports and report pages, and the trained models (so that a model deleted
-    after its candidates were made is trained again, not silently missing)."""
+    after its candidates were made is trained again, not silently missing; a classical arm has none)."""
     return ([f"{RESULTS}/{c}/candidates_verified.csv" for c in CAMPAIGNS] + [export_path(c) for c in CAMPAIGNS]
             + [f"{RESULTS}/{c}/{f}" for c in CAMPAIGNS
                for f in RELAXED_EXPORTS[SETTINGS.campaigns[c].domain].values()]
             + [f"{RESULTS}/{c}/report/top_candidates.html" for c in CAMPAIGNS]
             + [f"{RESULTS}/{c}/report/index.html" for c in CAMPAIGNS]
-            + [f"{RESULTS}/{c}/models/generator_{g}.pt" for c in CAMPAIGNS for g in generator_types(c)]
+            + [f"{RESULTS}/{c}/models/generator_{g}.pt" for c in CAMPAIGNS for g in trained_types(c)]
             + [f"{RESULTS}/{c}/models/predictor.pt" for c in CAMPAIGNS])

@@ -40,6 +40,7 @@ rule summary:
         oracle=expand(ORACLE_METRICS, campaign=CAMPAIGNS),
     output:
         csv=f"{RESULTS}/summary.csv",
+        by_generator=f"{RESULTS}/summary_by_generator.csv",
     log:
         f"{RESULTS}/logs/summary.log",
     threads: 1

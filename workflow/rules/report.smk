@@ -66,7 +66,7 @@ rule provenance:
     """What produced the campaign's results (invdesign.pipeline.provenance): the resolved config, commit, package and
     tool versions, the trained models' sha256 and the device; the landing page shows it in its footer."""
     input:
-        models=lambda wc: [f"{RESULTS}/{wc.campaign}/models/generator_{g}.pt" for g in generator_types(wc.campaign)]
+        models=lambda wc: [f"{RESULTS}/{wc.campaign}/models/generator_{g}.pt" for g in trained_types(wc.campaign)]
         + [f"{RESULTS}/{wc.campaign}/models/predictor.pt"],
     output:
         provenance=PROVENANCE,

@@ -1,12 +1,13 @@
 # Sampling toward the target, one job per generator, with the generator's current sampling settings:
 # latent-space optimisation (vae), classifier-free guided diffusion (diffusion) or Langevin sampling with a
-# property energy (ebm).
+# property energy (ebm); the classical arms (graph_ga, edit_library, substitution) propose without a model.
 
 
 rule search:
     input:
-        generator=intact(GENERATOR),
-        graphs=intact(GRAPHS),
+        # a trained generator: its checkpoint and the graphs; a classical arm: the data set, the known table and
+        # the predictor (search_inputs)
+        unpack(search_inputs),
         target_checked=TARGET_CHECK,
         # structure prediction from earlier campaigns' verdicts (compositions.from_feedback) reads them
         feedback=composition_feedback,
@@ -28,7 +29,7 @@ rule search:
     threads: THREADS
     priority: chain_priority
     resources:
-        **SEARCH_RESOURCES,
+        gpu=search_gpus,
     conda:
         "../../envs/chem.yaml"
     script:

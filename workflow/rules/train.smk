@@ -6,6 +6,9 @@
 
 
 rule train_generator:
+    wildcard_constraints:
+        # the classical arms (generator types the workflow does not train) have no model
+        generator="|".join(TRAINED_TYPES),
     input:
         graphs=intact(GRAPHS),
         target_checked=ancient(TARGET_CHECK),
