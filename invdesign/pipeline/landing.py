@@ -17,7 +17,8 @@ One self-contained HTML file (pictures embedded), in this order:
      :data:`invdesign.chem.symmetry.SYMPREC`, as checked.zip's CIFs), density, E_hull by each
      potential, each potential's verdict ("stable" only on the hull, within :data:`HULL_TOLERANCE`; "metastable,
      +x eV/atom" up to ``e_hull_max``; "novel" only where its tier's novelty columns say a new material, else an
-     alloy ordering, a match under substitutional disorder or a known phase: :func:`novelty_verdict`), the EOS scans with their Birch-Murnaghan fit where they ran, the phase
+     alloy ordering, a match under substitutional disorder or a known phase: :func:`novelty_verdict`), the EOS
+     scans with their Birch-Murnaghan fit where they ran, the phase
      diagram of the candidate's chemical system with the candidate placed on it (pymatgen's plotter), and its CIF;
 3. the ranked table of the candidates the first tier checked, sortable and filterable, in a scroll container, with
    units, "not run" for a check that did not run and "failed: reason" for one that failed;
