@@ -10,7 +10,8 @@ The checks read the page's text and recompute each claim from the row's numbers,
   column, one that an oracle tier declares as a measure of that property; its value is the row's value of that
   column (as shown: rounded) or says why there is none; no other property's name, and no column measuring another
   property, appears on the card;
-* molecules: the verdict's lead matches ``confirmed``; a quoted DFT value is the row's;
+* molecules: the verdict's lead matches ``confirmed``; a quoted DFT value is the row's (and in the target where the
+  card says confirmed); a quoted chance of a value in the target is the row's of the tier quoted;
 * crystals: each potential's clause says "stable" only on its hull (within 0.001 eV/atom; the DFT entries' hull
   first, as the oracle judges), "metastable, +x eV/atom" up to ``oracle.e_hull_max`` with x the row's, else
   "unstable"; "in the target" exactly when the measured value is in the target; "novel" only where the novelty
@@ -138,11 +139,19 @@ class Checker:
         s, confirmed = card["status"], _flag(row.get("confirmed"))
         self.expect(s.startswith("confirmed") == bool(confirmed), where,
                     f"verdict {s[:60]!r} but the row's confirmed is {confirmed}")
-        dft = next((t.measure(self.prop).column for t in self.orc.tiers[1:] if t.measure(self.prop)), None)
-        m = re.search(rf"DFT {re.escape(self.name)} (-?[\d.]+) {re.escape(self.unit)}", s)
+        first, top = self.orc.tiers[0], self.orc.tiers[-1]
+        dft = top.measure(self.prop).column if len(self.orc.tiers) > 1 and top.measure(self.prop) else None
+        m = re.search(rf"{top.name} {re.escape(self.name)} (-?[\d.]+) {re.escape(self.unit)}", s)
         if m and dft:
-            self.expect(abs(float(m.group(1)) - float(row[dft])) < 0.006, where,
-                        f"verdict quotes DFT {m.group(1)}, the row's {dft} is {row[dft]}")
+            v = float(m.group(1))
+            self.expect(abs(v - float(row[dft])) < 0.006, where, f"verdict quotes {v}, the row's {dft} is {row[dft]}")
+            self.expect(not s.startswith("confirmed") or _in_target(v, self.target), where,
+                        f"confirmed with {top.name} {v} {self.unit} outside the target {self.target}")
+        chance = re.search(r", chance .+ (\d\.\d+)$", s)
+        column = (top if m else first).probability
+        if chance and column:
+            self.expect(abs(float(chance.group(1)) - float(row[column])) < 0.006, where,
+                        f"verdict quotes a chance of {chance.group(1)}, the row's {column} is {row[column]}")
 
     def crystal_status(self, card: dict, row: pd.Series, where: str) -> None:
         s, confirmed = card["status"], _flag(row.get("confirmed"))

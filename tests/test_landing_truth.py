@@ -179,6 +179,22 @@ def test_homo_campaign_labels_name_the_homo_and_its_columns(tmp_path):
     assert "dft_homo_ev (eV)" in head and "xtb_homo_ev (eV)" in head and "gap" not in head
 
 
+def test_target_words_on_a_negative_window_and_a_min_with_a_max(tmp_path):
+    """The HOMO campaign's window [-7, -6] eV read "in -7--6 eV" on every card and heading; a min with a max was
+    described by its min alone."""
+    from invdesign.targets import describe_target
+
+    assert describe_target({"window": [-7.0, -6.0]}, "eV") == "in -7 to -6 eV"
+    assert describe_target({"min": 2.0, "max": 5.0}, "D") == "in 2-5 D"
+    assert describe_target({"window": [4.0, 5.0]}, "eV") == "in 4-5 eV"  # today's default target reads as before
+    assert describe_target({"max": -6.5}, "eV") == "<= -6.5 eV" and describe_target({"min": 250}, "GPa") == ">= 250 GPa"
+    page = run_page(tmp_path, "molecules", molecule_row(dft_homo_ev=-6.5), {"n_confirmed": 0}, {"dft": {"top_k": 1}},
+                    {"window": [-7.0, -6.0]}, "homo_ev", "eV")
+    assert "--" not in page.split("<style>")[0] + page[page.index("<body>"):page.index('id="ranked"')]
+    assert "HOMO energy\n in -7 to -6 eV</h1>" in page
+    assert statuses(page)["CCO"] == "not confirmed: DFT HOMO energy -6.50 eV, chance in -7 to -6 eV 0.30"
+
+
 def test_dipole_campaign_labels_say_debye(tmp_path):
     page = run_page(tmp_path, "molecules", molecule_row(xtb_calibrated=1.70, predicted_property=1.9),
                     {"n_confirmed": 0}, {"dft": {"top_k": 1}}, {"min": 2.0}, "dipole_debye", "D")

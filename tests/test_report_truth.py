@@ -48,4 +48,9 @@ def test_homo_cards_true_and_a_gap_label_found(tmp_path):
                   camp)["mismatches"]
     assert any("another property" in m for m in wrong) and any("dft_gap_ev" in m for m in wrong)
     assert check(page.replace("-7.20 eV", "-6.20 eV", 1), table, camp)["mismatches"]  # a value not the row's
+    assert check(page.replace("0.30</p>", "0.90</p>"), table, camp)["mismatches"]  # a chance not the row's
+    # drawn as not confirmed against a confirmed row; confirmed with a DFT value outside the target
     assert check(page, table.assign(confirmed=pd.array([True], "boolean")), camp)["mismatches"]
+    drawn = page.replace('card not-confirmed">', 'card confirmed">').replace("not confirmed: DFT", "confirmed: DFT")
+    outside = check(drawn, table.assign(confirmed=pd.array([True], "boolean")), camp)["mismatches"]
+    assert [m for m in outside if "outside the target" in m] == outside and outside
