@@ -59,13 +59,14 @@ def _digits_apart(pair: tuple[float, float]) -> int:
 
 
 def describe_target(target: dict, unit: str = "") -> str:
-    """The target in words: 'in 4-5 eV', '>= 250 GPa', '<= 3 eV'."""
+    """The target in words: 'in 4-5 eV', 'in -7 to -6 eV' (a negative bound), '>= 250 GPa', '<= 3 eV'; a min with a
+    max is the range between them."""
     u = f" {unit}" if unit else ""
-    if target.get("window"):
-        lo, hi = target["window"]
-        return f"in {lo:g}-{hi:g}{u}"
-    if target.get("min") is not None:
-        return f">= {target['min']:g}{u}"
-    if target.get("max") is not None:
-        return f"<= {target['max']:g}{u}"
+    lo, hi = target_bounds(target)
+    if np.isfinite(lo) and np.isfinite(hi):
+        return f"in {lo:g}{' to ' if min(lo, hi) < 0 else '-'}{hi:g}{u}"
+    if np.isfinite(lo):
+        return f">= {lo:g}{u}"
+    if np.isfinite(hi):
+        return f"<= {hi:g}{u}"
     return "the target"

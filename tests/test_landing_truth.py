@@ -83,8 +83,9 @@ def test_crystal_verdicts_say_what_each_row_holds(tmp_path):
             assert ("stable (" in part) == (e <= 1e-3) and ("metastable" in part) == (1e-3 < e <= 0.1)
             inside = 80 <= row[k] <= 150
             assert f"bulk modulus {row[k]:.1f} GPa, {'in' if inside else 'outside'} the target" in part, part
-            m = row[match]
-            assert ("novelty not checked" if pd.isna(m) else f"known phase {m}" if m else "novel") in part, part
+            m = row[match]  # these rows have no disorder-aware verdicts: never "novel" on a plain match alone
+            assert ("novelty not checked" if pd.isna(m) else f"known phase {m}" if m else "matches no known phase"
+                    ) in part and "novel" not in part.replace("novelty", ""), part
 
 
 def test_crystal_confirmed_card_and_na_verdicts(tmp_path):
@@ -100,6 +101,51 @@ def test_crystal_confirmed_card_and_na_verdicts(tmp_path):
                                       "hull of the known phases (within e_hull_max 0.1), failed (EOS fit R2 0.5 &lt; "
                                       "0.95)")
     assert "5 of 5 candidates checked by CHGNet (4 without an error)" in page
+
+
+def novelty_rows() -> pd.DataFrame:
+    """One row of each novelty verdict, the columns as the CHGNet oracle writes them: an alloy ordering of fcc (not
+    a new material), one of a known phase's lattice counted as new (alloy_orderings: count), a cell known under
+    substitutional disorder, a new material, a cell relaxed onto a known phase, and one without the verdicts."""
+    t = crystal_rows()
+    t = pd.concat([t, t.iloc[[2]].assign(formula="IrW", final_rank=6, rank=6)], ignore_index=True)
+    t["matches_known"] = ["", "", "", "", "mp-1", ""]
+    t["novel_after_relaxation"] = pd.array([True, True, True, True, False, True], "boolean")
+    t["novel_disorder_aware"] = pd.array([True, True, False, True, pd.NA, pd.NA], "boolean")
+    t["disorder_match"] = ["", "", "mp-42", "", "", ""]
+    t["alloy_ordering"] = pd.array([True, True, False, False, pd.NA, pd.NA], "boolean")
+    t["parent_lattice"] = ["fcc", "known:Re3N", "", "", "", ""]
+    t["new_material"] = pd.array([False, True, False, True, False, pd.NA], "boolean")
+    t["sevennet_matches_known"] = [np.nan, np.nan, np.nan, "", "mp-1", np.nan]
+    return t
+
+
+def test_crystal_novelty_sentence_says_what_the_novelty_columns_say(tmp_path):
+    """Issue #34: an alloy ordering or a cell known under substitutional disorder is never called novel; "novel"
+    only for a new material by the disorder-aware verdicts; a potential without them (SevenNet) says only that no
+    known phase matched."""
+    table = novelty_rows()
+    page = run_page(tmp_path, "crystals", table, {"n_confirmed": 0}, {}, {"window": [80.0, 150.0]},
+                    "bulk_modulus_gpa", "GPa")
+    said = statuses(page)
+    expected = {"PtRh": "an ordering of its elements on the fcc lattice (alloy ordering, not a new material)",
+                "ReN3": "an ordering of its elements on the lattice of the known Re3N (alloy ordering, counted as a "
+                        "new material (oracle.alloy_orderings: count))",
+                "ReN": "known under substitutional disorder (matches mp-42)",
+                "AlNi": "novel", "Os3W": "relaxed onto the known phase mp-1",
+                "IrW": "matches no known phase (no disorder-aware novelty check)"}
+    for _, row in table.iterrows():
+        chgnet = said[row["formula"]].split("CHGNet: ")[1].split(";")[0]
+        assert chgnet.endswith(", " + expected[row["formula"]]), chgnet
+        new, ordering = (not pd.isna(row[c]) and bool(row[c]) for c in ("new_material", "alloy_ordering"))
+        # the word "novel" stands alone only for a new material that is no ordering
+        assert chgnet.endswith(", novel") == (new and not ordering), chgnet
+        assert ("not a new material" in chgnet) == (ordering and not new)
+        if isinstance(row["sevennet_error"], str):
+            sevennet = said[row["formula"]].split("SevenNet: ")[1]
+            m = row["sevennet_matches_known"]
+            assert sevennet.endswith(f"relaxed onto the known phase {m}" if m else ", matches no known phase")
+            assert "novel" not in sevennet.replace("novelty", ""), sevennet
 
 
 def label_cells(card: str) -> list[str]:
@@ -131,6 +177,22 @@ def test_homo_campaign_labels_name_the_homo_and_its_columns(tmp_path):
     assert statuses(page)["CCO"].startswith("not confirmed: DFT HOMO energy -7.20 eV")
     head = page[page.index('id="ranked"'):page.index("</thead>")]
     assert "dft_homo_ev (eV)" in head and "xtb_homo_ev (eV)" in head and "gap" not in head
+
+
+def test_target_words_on_a_negative_window_and_a_min_with_a_max(tmp_path):
+    """The HOMO campaign's window [-7, -6] eV read "in -7--6 eV" on every card and heading; a min with a max was
+    described by its min alone."""
+    from invdesign.targets import describe_target
+
+    assert describe_target({"window": [-7.0, -6.0]}, "eV") == "in -7 to -6 eV"
+    assert describe_target({"min": 2.0, "max": 5.0}, "D") == "in 2-5 D"
+    assert describe_target({"window": [4.0, 5.0]}, "eV") == "in 4-5 eV"  # today's default target reads as before
+    assert describe_target({"max": -6.5}, "eV") == "<= -6.5 eV" and describe_target({"min": 250}, "GPa") == ">= 250 GPa"
+    page = run_page(tmp_path, "molecules", molecule_row(dft_homo_ev=-6.5), {"n_confirmed": 0}, {"dft": {"top_k": 1}},
+                    {"window": [-7.0, -6.0]}, "homo_ev", "eV")
+    assert "--" not in page.split("<style>")[0] + page[page.index("<body>"):page.index('id="ranked"')]
+    assert "HOMO energy\n in -7 to -6 eV</h1>" in page
+    assert statuses(page)["CCO"] == "not confirmed: DFT HOMO energy -6.50 eV, chance in -7 to -6 eV 0.30"
 
 
 def test_dipole_campaign_labels_say_debye(tmp_path):

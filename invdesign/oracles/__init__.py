@@ -101,6 +101,20 @@ class CardFigure:
 
 
 @dataclass(frozen=True)
+class NoveltyColumns:
+    """The columns of a potential's verdicts on whether its relaxed cell is a new material
+    (:mod:`invdesign.chem.crystal_novelty`): novel under substitutional disorder (boolean) and the known cell it
+    matches so made, an ordering of its elements on a parent lattice (boolean) and that lattice, and the oracle's
+    verdict that the cell is a new material (boolean; an alloy ordering is one only where the campaign counts
+    orderings)."""
+    disorder_aware: str
+    disorder_match: str
+    ordering: str
+    parent_lattice: str
+    new_material: str
+
+
+@dataclass(frozen=True)
 class Tier:
     """One tier of an oracle: who measures (``name``, as labels say it), what (``measures``: registered property
     name -> :class:`Measure`), the column saying why it failed on a row, the package file of its signed errors
@@ -108,7 +122,8 @@ class Tier:
     with its chance of a value in the target (``probability``) and with why a row has no value (``note``), its
     candidate card's fields and figures, its columns too large for the CSV table, and for a potential of crystals
     the energies above the hull its stability is judged on (``hulls``: (column, the hull in words), first found
-    first) and the column naming the known phase its relaxed cell matches (``known_match``)."""
+    first), the column naming the known phase its relaxed cell matches (``known_match``) and the columns of its
+    verdicts on a new material (``novelty``; a potential without them says only whether a known phase matched)."""
     name: str
     measures: Mapping[str, Measure] = field(default_factory=dict)
     error: str = ERROR_COLUMN
@@ -120,6 +135,7 @@ class Tier:
     large: tuple[str, ...] = ()
     hulls: tuple[tuple[str, str], ...] = ()
     known_match: str | None = None
+    novelty: NoveltyColumns | None = None
 
     def measure(self, prop: str | None) -> Measure | None:
         """How this tier measures the registered property ``prop`` (None: it does not)."""

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..config.oracles import ChgnetOracleSettings
-from . import ERROR_COLUMN, MEASURED, CardField, CardFigure, Oracle, Tier
+from . import ERROR_COLUMN, MEASURED, CardField, CardFigure, NoveltyColumns, Oracle, Tier
 from . import Measure as TierMeasure  # this module's Measure: how the CHGNet tier computes one
 from .eos import eos_fits
 from .hull import ReferenceEnergies, dft_hull_energies, hull_energies, hull_entries_json
@@ -176,7 +176,9 @@ class ChgnetOracle(Oracle):
                                                         "r2": "eos_r2"})),
              large=("relaxed_cif",),
              hulls=(("e_hull_dft", "the hull of the DFT entries"), ("e_hull", "the CHGNet hull of the known phases")),
-             known_match="matches_known"),
+             known_match="matches_known",
+             novelty=NoveltyColumns("novel_disorder_aware", "disorder_match", "alloy_ordering", "parent_lattice",
+                                    "new_material")),
         Tier("SevenNet", {"bulk_modulus_gpa": TierMeasure("sevennet_eos_bulk_modulus_gpa", "GPa"),
                           "shear_modulus_gpa": TierMeasure("sevennet_elastic_shear_modulus_gpa", "GPa"),
                           "vickers_hardness_gpa": TierMeasure("sevennet_vickers_hardness_gpa", "GPa")},

@@ -16,7 +16,9 @@ One self-contained HTML file (pictures embedded), in this order:
    * crystals: the relaxed cell (ASE's plotting), space group (spglib through pymatgen at
      :data:`invdesign.chem.symmetry.SYMPREC`, as checked.zip's CIFs), density, E_hull by each
      potential, each potential's verdict ("stable" only on the hull, within :data:`HULL_TOLERANCE`; "metastable,
-     +x eV/atom" up to ``e_hull_max``), the EOS scans with their Birch-Murnaghan fit where they ran, the phase
+     +x eV/atom" up to ``e_hull_max``; "novel" only where its tier's novelty columns say a new material, else an
+     alloy ordering, a match under substitutional disorder or a known phase: :func:`novelty_verdict`), the EOS
+     scans with their Birch-Murnaghan fit where they ran, the phase
      diagram of the candidate's chemical system with the candidate placed on it (pymatgen's plotter), and its CIF;
 3. the ranked table of the candidates the first tier checked, sortable and filterable, in a scroll container, with
    units, "not run" for a check that did not run and "failed: reason" for one that failed;
@@ -314,10 +316,49 @@ def potential_verdict(row: pd.Series, t: Measured, ctx: Context) -> str:
     measured = (f"{ctx.name} not measured by {t.who}" if t.column is None else
                 f"{ctx.name}: no value" if v is None else
                 f"{ctx.name} {fmt(v, ctx.unit, 1)}, {'in' if ctx.in_target(v) else 'outside'} the target")
-    match = row.get(t.tier.known_match) if t.tier.known_match else None
-    novel = (f"relaxed onto the known phase {match}" if isinstance(match, str) and match else
-             "novel" if isinstance(match, str) else "novelty not checked")
-    return f"{t.who}: {hull_verdict(e, ctx.e_hull_max, hull)}, {measured}, {novel}"
+    return f"{t.who}: {hull_verdict(e, ctx.e_hull_max, hull)}, {measured}, {novelty_verdict(row, t.tier)}"
+
+
+def _flag(value) -> bool | None:
+    """A verdict cell (numpy or pandas boolean, NA) as True, False or None (not known)."""
+    return None if is_missing(value) else bool(value)
+
+
+def parent_words(parent) -> str:
+    """'the fcc lattice', 'the lattice of the known Ni3Al' (``parent_lattice``'s ``known:<formula>``)."""
+    if not isinstance(parent, str) or not parent:
+        return "a parent lattice"
+    if parent.startswith("known:"):
+        return f"the lattice of the known {parent.removeprefix('known:')}"
+    return f"the {parent} lattice"
+
+
+def novelty_verdict(row: pd.Series, tier) -> str:
+    """What the tier's novelty columns say of its relaxed cell: relaxed onto a known phase, an alloy ordering (a new
+    material only where the campaign counts orderings), known under substitutional disorder, or "novel" (a new
+    material); a tier without disorder-aware verdicts (or a row without them) says only that no known phase
+    matched."""
+    match = row.get(tier.known_match) if tier.known_match else None
+    if not isinstance(match, str):
+        return "novelty not checked"
+    if match:
+        return f"relaxed onto the known phase {match}"
+    n = tier.novelty
+    if n is None:
+        return "matches no known phase"
+    ordering, aware = _flag(row.get(n.ordering)), _flag(row.get(n.disorder_aware))
+    if ordering:
+        counted = ("counted as a new material (oracle.alloy_orderings: count)" if _flag(row.get(n.new_material))
+                   else "not a new material")
+        return (f"an ordering of its elements on {parent_words(row.get(n.parent_lattice))} "
+                f"(alloy ordering, {counted})")
+    if aware is False:
+        known = row.get(n.disorder_match)
+        return "known under substitutional disorder" + (f" (matches {known})" if isinstance(known, str) and known
+                                                        else "")
+    if aware and ordering is False:
+        return "novel"
+    return "matches no known phase (no disorder-aware novelty check)"
 
 
 def crystal_status(row: pd.Series, confirmed: bool, ctx: Context) -> str:
