@@ -88,11 +88,14 @@ def test_tiny_campaign_exports_and_report(tiny_run, repo, tmp_path):
     assert calib["applicable"] and calib["n"] >= 3
     om = json.loads((out / "tiny_mol" / "oracle" / "metrics.json").read_text())
     assert om["n_xtb_run"] == 3 and om["n_batches"] == 1 and om["property_measured"]  # top_k 3, one batch of 25
-    # the DFT tier (dft.top_k 1) takes the best xTB-ranked molecule with a non-zero calibrated chance of lying in
-    # the target; molecules outside the calibration's range have no estimate and are not sent
+    # the DFT tier (dft.top_k 2 in 2 rounds) takes the xTB-verified molecules with a non-zero chance of being
+    # confirmed, one per round (each round its own step); molecules outside the calibration's range have no
+    # estimate and are not sent
     checked = pd.read_parquet(out / "tiny_mol" / "oracle" / "checked.parquet")
-    eligible = checked["xtb_verified"].eq(True) & (pd.to_numeric(checked["xtb_target_probability"]) > 0)
-    assert om["n_dft_run"] == om["n_confirm_batches"] == min(1, int(eligible.sum()))
+    eligible = checked["xtb_verified"].eq(True) & (pd.to_numeric(checked["dft_choice_probability"]) > 0)
+    assert om["n_dft_run"] == om["n_confirm_batches"] == min(2, int(eligible.sum()))
+    ran = verified[verified["dft_ok"].notna()]
+    assert sorted(ran["dft_round"].astype(int)) == [1, 2][:len(ran)] and ran["smiles"].is_unique
     assert om["n_confirmed"] == om["n_dft_confirmed"] <= om["n_dft_run"]
     assert verified["dft_confirmed"].eq(True).sum() == om["n_confirmed"]
     outside = verified["xtb_calibration_note"].fillna("") != ""
@@ -185,7 +188,7 @@ def test_a_sampling_setting_reruns_sampling_not_training(tiny_run, repo, old, ne
 
 @pytest.mark.parametrize("old, new, reruns, kept", [
     # the DFT tier's settings re-run that tier only: not the xTB calibration, batches or their merge
-    ("dft: {top_k: 1}", "dft: {top_k: 2}", ["confirm_batches", "verify"],
+    ("dft: {top_k: 2, rounds: 2}", "dft: {top_k: 3, rounds: 2}", ["confirm_batches", "verify"],
      ["oracle_prepare", "oracle_batch", "oracle_merge", "search"]),
     # how many candidates xTB checks: the batches and what follows, not the calibration
     ("oracle: {calibration_size: 5, top_k: 3", "oracle: {calibration_size: 5, top_k: 2",
