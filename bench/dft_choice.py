@@ -64,11 +64,21 @@ def run(args) -> None:
     done = {(r["campaign"], r["rank"]) for r in map(json.loads, path.read_text().splitlines())} \
         if path.exists() else set()
     d = XtbOracleSettings().dft
-    todo = []
+    # the order of measurement (plan, addendum 2): every campaign's new-rule picks first, then the rest in a seeded
+    # random order across campaigns, so that a study cut short by time still compares the picks and its other
+    # molecules are a random sample
+    first, rest = [], []
+    empty = pd.DataFrame(columns=["campaign", "rank", "dft_gap_ev"])
     for name in _names(out, args.name):
-        t = pd.read_parquet(out / f"inputs_{name}.parquet")
-        t = t[t["xtb_verified"].astype(bool) & t["campaign_dft_ok"].isna()]
-        todo += [(name, r) for r in t.itertuples(index=False) if (name, int(r.rank)) not in done]
+        t = _campaign(out, name, empty)
+        t = t[t["campaign_dft_ok"].isna()]
+        picks = set(t[t["dft_choice_probability"].gt(0) & t["molblock"].notna()]
+                    .sort_values("dft_choice_probability", ascending=False).head(TOP_K)["rank"])
+        for r in t.itertuples(index=False):
+            if (name, int(r.rank)) not in done:
+                (first if int(r.rank) in picks else rest).append((name, r))
+    order = np.random.default_rng(0).permutation(len(rest))
+    todo = first + [rest[i] for i in order]
     log.info("%d DFT single points to run (%d recorded)", len(todo), len(done))
     t0 = time.monotonic()
     for i, (name, r) in enumerate(todo, start=1):
@@ -95,7 +105,7 @@ def _auc(score, label, rng, n_boot: int = 2000) -> dict:
         r = rankdata(s)
         return (r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0)
 
-    s, y = np.asarray(score, float), np.asarray(label, bool)
+    s, y = np.nan_to_num(np.asarray(score, float), nan=-np.inf), np.asarray(label, bool)  # no score: last
     boots = [auc(s[i], y[i]) for i in (rng.integers(0, len(s), len(s)) for _ in range(n_boot))]
     return {"auc": float(auc(s, y)), "ci95": [float(np.nanpercentile(boots, 2.5)), float(np.nanpercentile(boots, 97.5))]}
 

@@ -13,18 +13,13 @@ estimates in conflict give a wide, honest interval rather than a confident middl
 
 :func:`confirmation_probability` is the chance that the confirming tier's verdict is "confirmed": the tier's own
 measurement is the value plus one of its measured protocol errors, and it confirms when at least ``threshold`` of
-those errors keep the data-scale value in the target. Numpy only.
+those errors keep the data-scale value in the target. Numpy and scipy.
 """
 
 from __future__ import annotations
 
-from statistics import NormalDist
-
 import numpy as np
 
-#: equal-probability nodes of the standard normal (the value's distribution, in its standard units): fine enough at
-#: the centre that a window a hundredth of the spread wide still holds nodes
-_NODES = np.array([NormalDist().inv_cdf((i + 0.5) / 512) for i in range(512)])
 
 
 def predictor_spread(calibrated, predicted, s_x: float, *, min_rows: int = 5) -> float:
@@ -55,19 +50,46 @@ def combine(calibrated, s_x: float, predicted, s_p: float) -> tuple[np.ndarray, 
     return mean, np.sqrt(var * np.maximum(birge, 1.0))
 
 
+def confirmed_intervals(bounds: tuple[float, float], protocol_errors, threshold: float) -> list[tuple[float, float]]:
+    """The measured values v that the confirming tier confirms: at least ``threshold`` of the errors e put v - e
+    inside ``bounds``. Whether it does changes only where v - e crosses a bound, so the set is exact: intervals
+    between consecutive breakpoints lo + e, hi + e."""
+    lo, hi = bounds
+    e = np.sort(np.asarray(protocol_errors, float)[np.isfinite(protocol_errors)])
+    edges = np.unique(np.concatenate([lo + e, hi + e]))
+    edges = edges[np.isfinite(edges)]
+    if not len(edges):  # a bound at infinity on both sides: everything
+        return [(-np.inf, np.inf)] if np.isinf(lo) and np.isinf(hi) else []
+    cuts = np.concatenate([[-np.inf], edges, [np.inf]])
+    mids = np.concatenate([[edges[0] - 1.0], (edges[:-1] + edges[1:]) / 2, [edges[-1] + 1.0]])
+    share = (np.searchsorted(e, mids - lo, side="right") - np.searchsorted(e, mids - hi, side="left")) / len(e)
+    ok = share >= threshold
+    out, i = [], 0
+    while i < len(ok):
+        if ok[i]:
+            j = i
+            while j + 1 < len(ok) and ok[j + 1]:
+                j += 1
+            out.append((float(cuts[i]), float(cuts[j + 1])))
+            i = j + 1
+        else:
+            i += 1
+    return out
+
+
 def confirmation_probability(mean, sd, bounds: tuple[float, float], protocol_errors, threshold: float) -> np.ndarray:
     """P(the confirming tier confirms the molecule): its measurement is value + e (value ~ N(mean, sd), e one of
-    ``protocol_errors``, measured minus data-scale), and a measurement v is confirmed when at least ``threshold``
-    of the errors e' put v - e' inside ``bounds``. NaN where the mean is NaN."""
-    lo, hi = bounds
-    mean, sd = np.asarray(mean, float), np.asarray(sd, float)
+    ``protocol_errors``, measured minus data-scale, each equally likely), and a measurement is confirmed when it
+    lies in :func:`confirmed_intervals`. Exact normal probabilities, NaN where the mean is NaN."""
+    from scipy.special import ndtr
+
+    mean, sd = np.asarray(mean, float), np.maximum(np.asarray(sd, float), 1e-12)
     e = np.asarray(protocol_errors, float)
-    e = np.sort(e[np.isfinite(e)])
-    value = np.nan_to_num(mean)[:, None] + np.nan_to_num(sd)[:, None] * _NODES[None, :]   # (rows, nodes)
-    measured = value[:, :, None] + e[None, None, :]                                       # (rows, nodes, errors)
-    # the share of errors e' with lo <= v - e' <= hi, i.e. v - hi <= e' <= v - lo
-    share = (np.searchsorted(e, measured - lo, side="right") - np.searchsorted(e, measured - hi, side="left")) / len(e)
-    p = (share >= threshold).mean(axis=-1).mean(axis=-1)
+    e = e[np.isfinite(e)]
+    centre = np.nan_to_num(mean)[:, None] + e[None, :]  # (rows, errors): the measurement's mean for each error
+    p = np.zeros(len(mean))
+    for a, b in confirmed_intervals(bounds, e, threshold):
+        p += (ndtr((b - centre) / sd[:, None]) - ndtr((a - centre) / sd[:, None])).mean(axis=1)
     return np.where(np.isfinite(mean) & np.isfinite(sd), p, np.nan)
 
 
