@@ -72,6 +72,84 @@ def test_the_graph_ga_climbs_the_predictor_toward_the_target():
     assert req.aim == 3.0  # a one-sided target: the median training value inside it
 
 
+def seeded(request: ArmRequest, *paths) -> ArmRequest:
+    from invdesign.arms.molecules import read_seeds
+
+    request.seeds = read_seeds([str(p) for p in paths])
+    return request
+
+
+def test_a_seeded_edit_library_edits_the_confirmed_molecules_of_earlier_campaigns_first(tmp_path):
+    """One parent: unseeded a random training molecule (none has more than one nitrogen), seeded the confirmed
+    molecule with three nitrogens, whose single edits keep at least two; the seed itself is a known answer."""
+    table = tmp_path / "verified.parquet"
+    pd.DataFrame({"smiles": ["NCC(N)N", "CCCCCN"], "confirmed": [True, False],
+                  "dft_ok": [True, True]}).to_parquet(table)
+    plain = arm("molecules", "edit_library", parents=1, edits_per_parent=8).propose(molecule_request())
+    assert n_nitrogen(plain).max() <= 2 and "n_seeds" not in plain
+    out = arm("molecules", "edit_library", parents=1, edits_per_parent=8).propose(seeded(molecule_request(), table))
+    assert len(out) >= 3 and (out["n_seeds"] == 1).all()
+    assert n_nitrogen(out).min() >= 2 and "NCC(N)N" not in set(out["smiles"])
+    assert all(abs(Chem.MolFromSmiles(s).GetNumAtoms() - 5) <= 1 for s in out["smiles"])  # one edit of 5 atoms
+
+
+def test_molecules_the_seeds_tables_checked_by_dft_are_not_proposed_again(tmp_path, caplog):
+    """A CSV of an earlier campaign without a confirmed molecule: the library is today's, less the molecule its DFT
+    tier checked; one only the first tier checked is still proposed ("False" as text is not true)."""
+    settings = {"parents": 8, "edits_per_parent": 4}
+    plain = arm("molecules", "edit_library", **settings).propose(molecule_request())
+    checked, xtb_only = plain["smiles"].iloc[0], plain["smiles"].iloc[1]
+    table = tmp_path / "verified.csv"
+    pd.DataFrame({"smiles": [checked, xtb_only], "confirmed": ["False", "False"],
+                  "dft_ok": ["True", None]}).to_csv(table, index=False)
+    with caplog.at_level("INFO", logger="invdesign"):
+        out = arm("molecules", "edit_library", **settings).propose(seeded(molecule_request(), table))
+    assert out["smiles"].tolist() == [s for s in plain["smiles"] if s != checked]
+    assert (out["n_seeds"] == 0).all()
+    assert "edit_library: 1 proposals left out, the seeds_from tables checked them already" in caplog.text
+
+
+def test_the_graph_gas_first_population_holds_the_seeds(tmp_path, caplog):
+    """The first batch the GA scores is its first population: the confirmed molecules (dft_confirmed where a table
+    has no confirmed column) within the campaign's chemistry, then random training molecules; a seed with an element
+    the data set lacks is left out."""
+    table = tmp_path / "verified.parquet"
+    pd.DataFrame({"smiles": ["NCC(N)N", "NC(N)C#N", "ClCCCl", "CCCCO"],
+                  "dft_confirmed": pd.array([True, True, True, pd.NA], dtype="boolean"),
+                  "dft_ok": [True, True, True, None]}).to_parquet(table)
+    req = seeded(molecule_request({"min": 3.0}), table)
+    batches = []
+    predict = req.predict
+    req.predict = lambda t: batches.append(list(t["smiles"])) or predict(t)
+    with caplog.at_level("INFO", logger="invdesign"):
+        out = arm("molecules", "graph_ga", population=8, generations=2, offspring=12).propose(req)
+    assert len(batches[0]) == 8 and {"NCC(N)N", "N#CC(N)N"} <= set(batches[0])
+    assert len(set(batches[0]) & {Chem.CanonSmiles(s) for s in TRAIN}) == 6
+    assert (out["n_seeds"] == 2).all() and not {"NCC(N)N", "N#CC(N)N"} & set(out["smiles"])
+    assert "graph_ga: 2 seeds, the confirmed molecules of 1 seeds_from table(s) (2 of 3 within" in caplog.text
+
+
+@pytest.mark.parametrize("name,content,says", [
+    ("gone.parquet", None, "not found"),
+    ("broken.parquet", b"not a parquet file", "cannot be read as a table"),
+    ("crystals.csv", "formula,confirmed\nWC,True\n", "lacks a smiles column"),
+    ("unchecked.csv", "smiles,xtb_ok\nCCO,True\n", "lacks a confirmed (or dft_confirmed) column"),
+])
+def test_a_bad_seeds_table_is_one_line_naming_the_file_and_the_fix(tmp_path, name, content, says):
+    from invdesign.arms.molecules import read_seeds
+
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    with pytest.raises(InvdesignError) as err:
+        read_seeds([str(path)])
+    msg = str(err.value)
+    assert msg.startswith(f"seeds_from: {path} ") and says in msg and "\n" not in msg
+    assert "candidates_verified.parquet (or .csv) of an earlier molecule campaign" in msg
+
+
 def crystal_request():
     from pymatgen.core import Lattice, Structure
 
@@ -113,15 +191,16 @@ def test_an_arm_declares_a_sample_part_only_and_the_schema_offers_its_keys():
     assert arms == {("molecules", "graph_ga"), ("molecules", "edit_library"), ("crystals", "substitution")}
     defs = config_schema()["$defs"]
     assert set(defs["molecules_graph_ga_generator"]["properties"]) == {"type", "population", "generations",
-                                                                      "offspring", "mutation_rate", "seed"}
+                                                                      "offspring", "mutation_rate", "seed",
+                                                                      "seeds_from"}
     assert set(defs["molecules_edit_library_generator"]["properties"]) == {"type", "parents", "edits_per_parent",
-                                                                          "seed"}
+                                                                          "seed", "seeds_from"}
     assert set(defs["crystals_substitution_generator"]["properties"]) == {"type", "n_substitutions", "elements",
                                                                          "seed"}
     gen = parse_generator({"type": "graph_ga", "population": 50}, "molecules", "g", "test")
     assert (gen.trained, gen.model, gen.train, gen.sample.population) == (False, None, None, 50)
     assert gen.to_dict() == {"type": "graph_ga", "population": 50, "generations": 20, "offspring": 200,
-                             "mutation_rate": 0.5, "seed": 0}
+                             "mutation_rate": 0.5, "seed": 0, "seeds_from": []}
     with pytest.raises(InvdesignError, match="'g.epochs'.*not of the molecules graph_ga generator"):
         parse_generator({"type": "graph_ga", "epochs": 3}, "molecules", "g", "test")
     with pytest.raises(InvdesignError, match="elements names one element"):
@@ -209,6 +288,23 @@ def test_the_search_step_runs_an_arm_from_the_data_set_known_table_and_predictor
     assert len(samples) > 5 and (samples["generator"] == "edit_library").all()
     assert samples["sample_id"].tolist() == [f"c-edit_library-{i:06d}" for i in range(len(samples))]
     assert not set(samples["smiles"]) & set(req.known["smiles"])
+    assert "n_seeds" not in samples  # today's columns when the arm is not seeded
+    # seeded: the rule's seeds input (the paths of seeds_from) is read, and the rows say how many seeds there were
+    table = tmp_path / "verified.parquet"
+    pd.DataFrame({"smiles": ["NCC(N)N"], "confirmed": [True]}).to_parquet(table)
+    search(campaign="c", domain="molecules", kind="edit_library",
+           sample={"parents": 10, "edits_per_parent": 3, "seeds_from": [str(table)]}, latent_search=None,
+           target={"window": [1.0, 2.0]}, unit="", runtime={"device": "cpu"}, feedback=[], feedback_measure=None,
+           samples=str(out), dataset=str(tmp_path / "dataset.parquet"), known=str(tmp_path / "known.parquet"),
+           predictor=str(tmp_path / "predictor.pt"), seeds=[str(table)])
+    samples = pd.read_parquet(out)
+    assert (samples["n_seeds"] == 1).all() and (n_nitrogen(samples) >= 2).any()
+    with pytest.raises(InvdesignError, match="seeds_from: .*gone.parquet not found"):
+        search(campaign="c", domain="molecules", kind="edit_library", sample={"seeds_from": ["gone.parquet"]},
+               latent_search=None, target={"window": [1.0, 2.0]}, unit="", runtime={"device": "cpu"}, feedback=[],
+               feedback_measure=None, samples=str(out), dataset=str(tmp_path / "dataset.parquet"),
+               known=str(tmp_path / "known.parquet"), predictor=str(tmp_path / "predictor.pt"),
+               seeds=[str(tmp_path / "gone.parquet")])
     with pytest.raises(InvdesignError, match="outside the data's range"):
         search(campaign="c", domain="molecules", kind="edit_library", sample={}, latent_search=None,
                target={"min": 50.0}, unit="", runtime={"device": "cpu"}, feedback=[], feedback_measure=None,

@@ -89,6 +89,11 @@ def test_unknown_top_level_key(base):
      "crystal campaigns only"),
     (lambda c: c["campaigns"]["mp_bulk"].setdefault("oracle", {}).update(
         feedback_from=["results/mp_bulk/candidates_verified.parquet"]), "own output, a cycle"),
+    (lambda c: c["campaigns"]["qm9_gap"]["generators"][3].update(
+        seeds_from=["results/qm9_gap/candidates_verified.parquet"]), "generator graph_ga: seeds_from: .*own output"),
+    (lambda c: c["campaigns"]["qm9_gap"]["generators"][0].update(seeds_from=["old.parquet"]),
+     "'campaigns.qm9_gap.generators.0.seeds_from'; it is a setting of the molecules edit_library / molecules "
+     "graph_ga generator"),
 ])
 def test_semantic_errors(base, mutate, match):
     bad = copy.deepcopy(base)

@@ -93,6 +93,34 @@ def test_structure_prediction_from_feedback_waits_for_the_verdicts_and_keeps_the
     assert "rule verify:" in out and f"{tmp_path}/tiny_cry/candidates_verified.parquet" in out
 
 
+def test_an_arm_seeded_from_another_campaign_waits_for_its_verdicts(repo, tmp_path):
+    """A molecule arm started from an earlier campaign's confirmed molecules (seeds_from) searches after that
+    campaign is verified: its verified table is an input of the search job."""
+    import yaml
+
+    cfg = yaml.safe_load((repo / "config" / "tests" / "tiny.yaml").read_text())
+    verified = f"{tmp_path}/tiny_mol/candidates_verified.parquet"
+    second = dict(cfg["campaigns"]["tiny_mol"], generators=[
+        {"type": "edit_library", "parents": 20, "edits_per_parent": 2, "seeds_from": [verified]}])
+    cfg["campaigns"] = {"tiny_mol": cfg["campaigns"]["tiny_mol"], "tiny_mol_round2": second}
+    cfg["results"] = str(tmp_path)
+    path = tmp_path / "seeded.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    target = f"{tmp_path}/tiny_mol_round2/samples/samples_edit_library.parquet"
+    res = snakemake(repo, "-n", "--configfile", str(path), "--", target)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-2000:]
+    # round 2's arm waits for round 1's verified table, so round 1's oracle is planned
+    assert "rule verify:" in out and verified in out and "samples_edit_library.parquet" in out
+    # unseeded, the same arm needs nothing of round 1's oracle
+    second["generators"][0].pop("seeds_from")
+    path.write_text(yaml.safe_dump(cfg))
+    res = snakemake(repo, "-n", "--configfile", str(path), "--", target)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-2000:]
+    assert "rule verify:" not in out and verified not in out
+
+
 def test_a_gpu_asked_for_and_absent_stops_the_run_before_any_job(repo, tmp_path):
     """runtime.device: cuda on a machine without a GPU (here: none made visible) fails while planning, with one
     line, and writes nothing."""

@@ -12,6 +12,18 @@ import pandas as pd
 from ..config.target import target_bounds
 
 
+@dataclass(frozen=True)
+class Seeds:
+    """What earlier campaigns' verified tables (the generator setting ``seeds_from``) tell an arm."""
+
+    #: their confirmed molecules, best ranked first, in the form novelty is judged in
+    molecules: list[str]
+    #: every molecule their confirming tier checked (and every confirmed one), in that form: known answers
+    answered: frozenset[str]
+    #: how many tables they came from
+    n_tables: int
+
+
 @dataclass
 class ArmRequest:
     #: the campaign target as a mapping (``window`` or ``min`` / ``max``), in the property's unit
@@ -24,6 +36,8 @@ class ArmRequest:
     #: the campaign's independent predictor on a table of candidates (the domain's structure columns): one value per
     #: row, NaN where it has no graph
     predict: Callable[[pd.DataFrame], np.ndarray]
+    #: the confirmed hits of earlier campaigns to start from (None: the arm's settings name no ``seeds_from``)
+    seeds: Seeds | None = None
 
     @property
     def train(self) -> pd.DataFrame:

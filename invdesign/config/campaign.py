@@ -134,11 +134,14 @@ class Campaign:
                                   "oracle.feedback_from (earlier campaigns' candidates_verified tables); add it or "
                                   "list formulas instead")
         own = Path(results.rstrip("/") or ".", self.name).resolve()
-        for p in feedback:
+        earlier = [(f"{where}.oracle.feedback_from", p) for p in feedback]
+        earlier += [(f"{where} generator {g.type}: seeds_from", p) for g in self.generators
+                    for p in getattr(g.sample, "seeds_from", [])]
+        for key, p in earlier:
             if Path(p).resolve().parent == own:
-                raise ConfigError(f"{source}: {where}.oracle.feedback_from: {p} is this campaign's own output, a "
-                                  "cycle; point it at an earlier campaign's candidates_verified table (e.g. a copy "
-                                  "of this one's from a previous run)")
+                raise ConfigError(f"{source}: {key}: {p} is this campaign's own output, a cycle; point it at an "
+                                  "earlier campaign's candidates_verified table (e.g. a copy of this one's from a "
+                                  "previous run)")
 
     # ------------------------------------------------------------------ access
     @property

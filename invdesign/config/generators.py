@@ -199,9 +199,21 @@ class EBMSample(ConditionalSample):
 
 
 @dataclass(frozen=True, kw_only=True)
-class GraphGASample(Spec):
+class SeededMoleculeArm(Spec):
+    """The setting the molecule arms share: start from the confirmed hits of earlier campaigns."""
+
+    seeds_from: list[str] = setting([], doc="graph_ga, edit_library: candidates_verified tables (Parquet/CSV) of "
+                                            "earlier molecule campaigns; their confirmed molecules start the arm "
+                                            "(the GA's first population, the library's first parents) before the "
+                                            "random training molecules, and the molecules they checked by DFT are "
+                                            "not proposed again")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GraphGASample(SeededMoleculeArm):
     population: int = setting(200, ge=2, le=MAX_SAMPLES, doc="graph_ga: molecules kept each generation; the first "
-                                                             "are random training molecules")
+                                                             "are the seeds (seeds_from), then random training "
+                                                             "molecules")
     generations: int = setting(20, ge=1, doc="graph_ga: rounds of selection")
     offspring: int = setting(200, ge=1, le=MAX_SAMPLES, doc="graph_ga: children made each generation (crossover of "
                                                             "two tournament-picked parents)")
@@ -210,9 +222,10 @@ class GraphGASample(Spec):
 
 
 @dataclass(frozen=True, kw_only=True)
-class EditLibrarySample(Spec):
-    parents: int = setting(2000, ge=1, le=MAX_SAMPLES, doc="edit_library: random training molecules edited (all of "
-                                                           "them when there are fewer)")
+class EditLibrarySample(SeededMoleculeArm):
+    parents: int = setting(2000, ge=1, le=MAX_SAMPLES, doc="edit_library: molecules edited: the seeds (seeds_from), "
+                                                           "then random training molecules (all of them when there "
+                                                           "are fewer)")
     edits_per_parent: int = setting(10, ge=1, doc="edit_library: random single graph edits tried on each parent "
                                                   "(a failed or repeated edit adds nothing)")
     seed: int = setting(0, doc="seeds the random draws of the arm")

@@ -6,7 +6,8 @@ GENERATOR = GeneratorPlugin(
     domain="molecules",
     type="graph_ga",
     doc="classical arm, no training: graph genetic algorithm (GB-GA family; crossover of fragments, atom and bond "
-        "mutations) seeded with random training molecules; known molecules are never kept",
+        "mutations) started from the confirmed molecules of earlier campaigns (seeds_from), then random training "
+        "molecules; known molecules are never kept",
     steering="fitness: minus the independent predictor's distance to the target and 0.1 x its distance to the "
              "window's centre (a gradient inside the target)",
     sample=GraphGASample,

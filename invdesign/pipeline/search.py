@@ -24,13 +24,14 @@ log = logging.getLogger("invdesign")
 def search(*, campaign: str, domain: str, kind: str, sample: dict, latent_search: dict | None, target: dict,
            unit: str, runtime: dict, feedback: list, feedback_measure: str | None, samples: str,
            generator: str | None = None, graphs: str | None = None, dataset: str | None = None,
-           known: str | None = None, predictor: str | None = None) -> None:
+           known: str | None = None, predictor: str | None = None, seeds: list | None = None) -> None:
     """Write ``samples``: one row per sample, decoded by the domain, with the sampler's columns. ``sample``: the
     generator's sampling settings; ``latent_search``: the campaign's ``search:`` (for a generator that declares
     ``uses_search``, else None); ``feedback``: earlier campaigns' verified tables (structure prediction
     ``from_feedback``) and ``feedback_measure`` their column that measures the campaign property (the oracle's
     declaration). A trained generator reads its checkpoint ``generator`` and the ``graphs``; a classical arm the
-    ``dataset``, the ``known`` table and the ``predictor``."""
+    ``dataset``, the ``known`` table and the ``predictor``, and a molecule arm the earlier campaigns' verified tables
+    its ``seeds_from`` names (``seeds``: those paths as the rule's inputs; the settings' own when not given)."""
     from ..device import resolve_device
 
     plugin = get_generator(domain, kind)
@@ -42,7 +43,7 @@ def search(*, campaign: str, domain: str, kind: str, sample: dict, latent_search
         df = _sample(plugin, settings, campaign, domain, tgt, unit, device, latent_search, generator, graphs,
                      feedback, feedback_measure)
     else:
-        df = _propose(plugin, settings, campaign, domain, tgt, unit, device, dataset, known, predictor)
+        df = _propose(plugin, settings, campaign, domain, tgt, unit, device, dataset, known, predictor, seeds)
     df.insert(0, "generator", kind)
     df.insert(0, "sample_id", [f"{campaign}-{kind}-{i:06d}" for i in range(len(df))])
     log.info("%s: %d samples in %.1fs", kind, len(df), time.monotonic() - t0)
@@ -77,8 +78,10 @@ def _sample(plugin, settings, campaign, domain, tgt, unit, device, latent_search
     return df
 
 
-def _propose(plugin, settings, campaign, domain, tgt, unit, device, dataset, known, predictor) -> pd.DataFrame:
-    """The proposals of a classical arm, which reads the data set, the known table and the predictor."""
+def _propose(plugin, settings, campaign, domain, tgt, unit, device, dataset, known, predictor,
+             seeds) -> pd.DataFrame:
+    """The proposals of a classical arm, which reads the data set, the known table and the predictor (and, seeded,
+    the earlier campaigns' verified tables)."""
     from ..arms.base import ArmRequest
     from ..domains import get_domain
     from ..targets import check_target_in_range
@@ -93,5 +96,9 @@ def _propose(plugin, settings, campaign, domain, tgt, unit, device, dataset, kno
         return predict(model, dom.featurize_like(table, ckpt["meta"]), device)
 
     request = ArmRequest(target=tgt, dataset=data, known=read_table(known, [dom.identifier]), predict=predict_table)
+    if getattr(settings, "seeds_from", None):
+        from ..arms.molecules import read_seeds
+
+        request.seeds = read_seeds(seeds or settings.seeds_from)
     check_target_in_range(tgt, request.train["property"], f"campaigns.{campaign}", unit)
     return plugin.load_sampler_class()(settings).propose(request).reset_index(drop=True)

@@ -126,8 +126,12 @@ def training_params(wc):
 
 
 def sampling_params(wc):
-    """The sample part of the job's generator: a change re-runs sampling and what follows, never training."""
-    return camp(wc).generator(wc.generator).sample.to_dict()
+    """The sample part of the job's generator: a change re-runs sampling and what follows, never training. An empty
+    seeds_from is left out, so the arms' searches of campaigns run before that setting existed are not re-run."""
+    params = camp(wc).generator(wc.generator).sample.to_dict()
+    if params.get("seeds_from") == []:
+        del params["seeds_from"]
+    return params
 
 
 def latent_search_params(wc):
@@ -163,6 +167,12 @@ def composition_feedback(wc):
     c = camp(wc)
     comp = getattr(c.generator(wc.generator).sample, "compositions", None)
     return list(c.oracle.feedback_from) if comp is not None and comp.from_feedback else []
+
+
+def arm_seeds(wc):
+    """The verified tables of earlier campaigns whose confirmed molecules seed a molecule arm (its seeds_from); one
+    produced by this workflow (results/<other campaign>/candidates_verified.parquet) is built first."""
+    return list(getattr(camp(wc).generator(wc.generator).sample, "seeds_from", []))
 
 
 def oracle_feedback(wc):

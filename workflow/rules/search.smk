@@ -11,6 +11,8 @@ rule search:
         target_checked=TARGET_CHECK,
         # structure prediction from earlier campaigns' verdicts (compositions.from_feedback) reads them
         feedback=composition_feedback,
+        # a molecule arm seeded with earlier campaigns' confirmed molecules (seeds_from) reads their verified tables
+        seeds=arm_seeds,
     output:
         samples=f"{RESULTS}/{{campaign}}/samples/samples_{{generator}}.parquet",
     params:
