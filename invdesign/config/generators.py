@@ -275,7 +275,9 @@ class GeneratorPlugin:
     * ``model_class``: ``"module:Class"`` of the ``nn.Module``, built as ``Class(meta, model_settings)``;
     * ``sampler_class``: ``"module:Class"`` of its sampler, built as ``Class(model, sample_settings, search=...,
       device=...)`` (:class:`invdesign.sampling.base.Sampler`);
-    * ``uses_search``: the sampler reads the campaign's ``search:`` settings (a change there re-runs its sampling).
+    * ``uses_search``: the sampler reads the campaign's ``search:`` settings (a change there re-runs its sampling);
+    * ``scores_ood``: its model gives every candidate of the campaign an out-of-distribution score (the filter step
+      loads the first such model of the campaign: ``score_graphs``, ``energy_mean``, ``energy_std``).
 
     A classical arm (no model, no training: :attr:`trained` is False) declares neither ``model`` nor
     ``model_class`` and gives ``train=None``; its ``sampler_class`` is built as ``Class(sample_settings)`` and
@@ -296,6 +298,9 @@ class GeneratorPlugin:
     model_class: str | None = None
     train: type[Spec] | None = TrainSettings
     uses_search: bool = False
+    #: its trained model scores every candidate of the campaign for being out of distribution (``ebm_energy``,
+    #: ``ood_z``; the energy-based models)
+    scores_ood: bool = False
     #: the module that declared it (set by :func:`register`)
     origin: str = field(default="", compare=False)
 

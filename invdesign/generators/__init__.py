@@ -13,7 +13,7 @@ __all__ = ["GeneratorPlugin", "markdown_table"]
 
 
 def markdown_table() -> str:
-    """The README's table of generators (``python -m invdesign.generators``): one row per declaration, the default
+    """The table of generators in docs/guide.md (``python -m invdesign.generators``): one row per declaration, the default
     type first, then by type and in the config's order of domains."""
     from ..config.data import SOURCES
 

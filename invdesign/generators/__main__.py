@@ -1,4 +1,4 @@
-"""Print the README's table of generators, made from the declarations: ``python -m invdesign.generators``."""
+"""Print the table of generators in docs/guide.md, made from the declarations: ``python -m invdesign.generators``."""
 
 from . import markdown_table
 

@@ -12,4 +12,5 @@ GENERATOR = GeneratorPlugin(
     sample=EBMSample,
     model_class="invdesign.models.crystal_ebm:CrystalEBM",
     sampler_class="invdesign.sampling.conditional:LangevinSampler",
+    scores_ood=True,
 )

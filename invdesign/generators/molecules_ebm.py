@@ -11,4 +11,5 @@ GENERATOR = GeneratorPlugin(
     sample=EBMSample,
     model_class="invdesign.models.graph_ebm:GraphEBM",
     sampler_class="invdesign.sampling.conditional:LangevinSampler",
+    scores_ood=True,
 )

@@ -187,7 +187,9 @@ def campaign_samples(wc):
 
 def ood_model(wc):
     """The campaign's graph EBM (its energy scores every candidate for being out of distribution)."""
-    return [f"{RESULTS}/{wc.campaign}/models/generator_ebm.pt"] if "ebm" in generator_types(wc.campaign) else []
+    c = camp(wc)
+    return [f"{RESULTS}/{wc.campaign}/models/generator_{g}.pt" for g in generator_types(wc.campaign)
+            if generator_registry.get_generator(c.domain, g).scores_ood][:1]
 
 
 def checked_batches(wc):
