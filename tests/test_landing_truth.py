@@ -301,3 +301,21 @@ def test_report_figures_draw_the_funnel_in_pipeline_order_and_name_the_property(
     head = (tmp_path / "top.html").read_text().split("</thead>")[0]  # the report's table of top candidates
     assert all(f"<th>{c}</th>" in head for c in ("xtb_calibrated", "xtb_homo_ev", "dft_homo_ev"))
     assert "gap" not in head
+
+
+def test_the_page_sets_the_proposal_methods_side_by_side():
+    """Issue #35: each method's proposals, oracle checks and confirmed rate on the landing page, arms included."""
+    from invdesign.pipeline.landing import methods_table
+
+    funnel = {"vae": {"n_samples": 1500, "n_candidates": 400, "n_candidates_in_target": 120},
+              "graph_ga": {"n_samples": 800, "n_candidates": 300, "n_candidates_in_target": 250}}
+    verdicts = {"vae": {"n_checked_by_first_tier": 20, "n_checked_by_confirming_tier": 4, "n_confirmed": 3,
+                        "confirmed_per_check": 0.75},
+                "graph_ga": {"n_checked_by_first_tier": 30, "n_checked_by_confirming_tier": 0, "n_confirmed": 0,
+                             "confirmed_per_check": None}}
+    page = methods_table(funnel, verdicts)
+    rows = re.findall(r"<tr>(.*?)</tr>", page)[1:]
+    cells = [re.findall(r"<td>(.*?)</td>", r) for r in rows]
+    assert cells == [["graph_ga", "800", "300", "250", "30", "0", "0", "-"],
+                     ["vae", "1500", "400", "120", "20", "4", "3", "75%"]]
+    assert methods_table({}, {}) == ""

@@ -508,6 +508,27 @@ def pick_cards(table: pd.DataFrame, orc) -> list[tuple[int, bool]]:
     return picks
 
 
+def methods_table(funnel: dict, verdicts: dict) -> str:
+    """Each proposal method (trained generator or classical arm) side by side: what it proposed, what passed, what
+    the oracle checked, and its confirmed count and rate, so that a campaign shows which method earns its place."""
+    rows = []
+    for gen in sorted(set(funnel) | set(verdicts)):
+        f, v = funnel.get(gen, {}), verdicts.get(gen, {})
+        rate = v.get("confirmed_per_check")
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in (
+            gen, f.get("n_samples", "-"), f.get("n_candidates", "-"), f.get("n_candidates_in_target", "-"),
+            v.get("n_checked_by_first_tier", 0), v.get("n_checked_by_confirming_tier", 0), v.get("n_confirmed", 0),
+            "-" if rate is None else f"{rate:.0%}")) + "</tr>")
+    if not rows:
+        return ""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in (
+        "method", "proposed", "passing", "passing, predicted in target", "checked (first tier)",
+        "checked by the highest tier", "confirmed", "confirmed per check"))
+    return (f"<h2>Proposal methods</h2><p>The same filters, predictor, ranking and oracle for every method; the "
+            f"counts of one run (compare methods over several runs).</p><table class=\"methods\"><tr>{head}</tr>"
+            f"{''.join(rows)}</table>")
+
+
 def _read_json(path: str) -> dict:
     return json.loads(Path(path).read_text()) if path and Path(path).exists() else {}
 
@@ -553,6 +574,7 @@ def landing_page(*, campaign: str, domain: str, oracle: dict, target: dict, prop
  {om.get('n_checked_by_confirming_tier', _count(orc.confirm_ran, table))} checked by the highest tier that ran:
  {html.escape(str(om.get('confirmed_by', 'no oracle')))}.</p>
 <p>Funnel, in pipeline order: {html.escape(', '.join(f'{k}: {v}' for k, v in stages.items()))}.</p>{empty}
+{methods_table(fm.get("by_generator", {}), om.get("by_generator", {}))}
 <h2>Confirmed hits{', then the best checked candidates that were not confirmed' if any(
         not ok for _, ok in picks) else ''}</h2>
 <div class="cards">{''.join(cards) or '<p>No candidate reached the confirming tier.</p>'}</div>
