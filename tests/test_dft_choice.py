@@ -68,3 +68,19 @@ def test_refit_learns_an_offset_from_dft_and_shrinks_it_with_few_molecules():
     assert 0.2 < small["offset_x"] < 0.45 and small["n"] == 2  # two molecules move it halfway, not all the way
     none = refit(cal, pred, np.full(200, np.nan), 0.45, 0.3)
     assert none == {"n": 0, "offset_x": 0.0, "offset_p": 0.0, "s_x": 0.45, "s_p": 0.3}
+
+
+def test_the_choice_does_not_take_the_guide_of_a_generator_as_its_judge():
+    """The graph GA optimises its proposals against the campaign's predictor: on its rows the DFT tier's estimate is
+    the calibrated xTB value alone; on the rows of the other generators the two are combined."""
+    import pandas as pd
+
+    from invdesign.pipeline.verify import make_oracle
+
+    o = make_oracle("molecules", {"dft": {"top_k": 2}}, {"window": [4.0, 5.0]}, "gap_ev")
+    rows = pd.DataFrame({"generator": ["graph_ga", "vae"] * 5, "xtb_calibrated": [4.9] * 10,
+                         "predicted_property": [4.5] * 10})
+    out, model = o._confirm_chance(rows, {"residual_std_ev": 0.4})
+    ga, vae = out[out["generator"] == "graph_ga"].iloc[0], out[out["generator"] == "vae"].iloc[0]
+    assert ga["estimate"] == pytest.approx(4.9) and ga["estimate_sd"] == pytest.approx(0.4)
+    assert vae["estimate"] < 4.9 and vae["estimate_sd"] < 0.4

@@ -276,6 +276,8 @@ class GeneratorPlugin:
     * ``sampler_class``: ``"module:Class"`` of its sampler, built as ``Class(model, sample_settings, search=...,
       device=...)`` (:class:`invdesign.sampling.base.Sampler`);
     * ``uses_search``: the sampler reads the campaign's ``search:`` settings (a change there re-runs its sampling);
+    * ``steered_by_predictor``: its proposals are optimised against the campaign's predictor, which is then no
+      independent estimate for them (the DFT tier's choice uses calibrated xTB alone on their rows);
     * ``scores_ood``: its model gives every candidate of the campaign an out-of-distribution score (the filter step
       loads the first such model of the campaign: ``score_graphs``, ``energy_mean``, ``energy_std``).
 
@@ -301,6 +303,9 @@ class GeneratorPlugin:
     #: its trained model scores every candidate of the campaign for being out of distribution (``ebm_energy``,
     #: ``ood_z``; the energy-based models)
     scores_ood: bool = False
+    #: its proposals are optimised against the campaign's predictor (the graph GA's fitness): the predictor is their
+    #: guide, so the oracle's choice of what to confirm does not use the predictor's value for its rows
+    steered_by_predictor: bool = False
     #: the module that declared it (set by :func:`register`)
     origin: str = field(default="", compare=False)
 

@@ -13,4 +13,5 @@ GENERATOR = GeneratorPlugin(
     sample=GraphGASample,
     sampler_class="invdesign.arms.molecules:GraphGA",
     train=None,
+    steered_by_predictor=True,
 )

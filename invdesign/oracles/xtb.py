@@ -434,16 +434,27 @@ class XtbOracle(Oracle):
                  metrics["expected_xtb_hits"], metrics["n_outside_calibration"])
         return cands, metrics
 
+    @staticmethod
+    def _guided_by_predictor(rows: pd.DataFrame) -> np.ndarray:
+        """Rows whose generator optimised its proposals against the campaign's predictor (the graph GA): the
+        predictor is their guide, not an independent estimate, so the DFT tier's choice leaves it out for them."""
+        from ..config.generators import registry
+
+        steered = {t for (d, t), g in registry().items() if d == "molecules" and g.steered_by_predictor}
+        gen = rows["generator"] if "generator" in rows else pd.Series("", index=rows.index)
+        return gen.isin(steered).to_numpy(bool)
+
     def _confirm_chance(self, cands: pd.DataFrame, prepared: dict) -> pd.DataFrame:
         """``estimate`` and ``estimate_sd``: the data-scale value of each xTB-verified row from its calibrated xTB
         value and the predictor's (:func:`invdesign.oracles.choice.combine`, the predictor's spread measured on these
-        rows); ``dft_choice_probability``: the chance that DFT confirms it (NaN where the row has no
+        rows; the predictor left out on the rows of a generator it steered, :meth:`_guided_by_predictor`);
+        ``dft_choice_probability``: the chance that DFT confirms it (NaN where the row has no
         calibrated estimate: the DFT tier never extrapolates the calibration)."""
         from ..targets import target_bounds
         from .choice import combine, confirmation_probability, predictor_spread
 
         est = cands["xtb_calibrated"].to_numpy(float)
-        pred = cands["predicted_property"].to_numpy(float)
+        pred = np.where(self._guided_by_predictor(cands), np.nan, cands["predicted_property"].to_numpy(float))
         s_x = float(prepared["residual_std_ev"])
         s_p = predictor_spread(est, pred, s_x)
         mean, sd = combine(est, s_x, pred, s_p)
@@ -553,7 +564,7 @@ class XtbOracle(Oracle):
                                              on="final_rank")
         measured = pd.to_numeric(seen[self.dft_quantity], errors="coerce").where(seen["dft_ok"].eq(True))
         c = checked["xtb_calibrated"].to_numpy(float)
-        pred = checked["predicted_property"].to_numpy(float)
+        pred = np.where(self._guided_by_predictor(checked), np.nan, checked["predicted_property"].to_numpy(float))
         fit = refit(c, pred, measured.to_numpy(float), s_x, s_p, float(np.mean(self.protocol_errors[0])))
         mean, sd = combine(c - fit["offset_x"], fit["s_x"], pred - fit["offset_p"], fit["s_p"])
         log.info("choice model refitted on %d DFT values: calibrated xTB offset %+.3f (spread %.3f), predictor "
