@@ -8,7 +8,7 @@ and the Snakemake report, takes screenshots, and checks that every image of ever
 Each landing page (``report/index.html`` of a campaign, taken from the unpacked report) is opened in headless
 Chromium; the page writes ``data-images="loaded/total"`` on its body once loaded, read back from the rendered DOM,
 and every card of the rendered DOM is checked against its row of the campaign's ``candidates_verified.parquet``
-(:mod:`bench.report_truth`: labels name the campaign's property and unit, verdict words match the verdict columns).
+(:mod:`bench.lib.report_truth`: labels name the campaign's property and unit, verdict words match the verdict columns).
 Screenshots and ``results.json`` go to ``--out`` (default bench/out/report_browser); ``--records`` keeps
 results.json. Needs a Chromium (Debian: ``apt-get install chromium``; ``--chromium`` names another binary).
 """
@@ -28,8 +28,8 @@ from pathlib import Path
 import pandas as pd
 
 from bench.lib.common import ROOT, provenance
-from bench.report_truth import campaigns
-from bench.report_truth import check as check_cards
+from bench.lib.report_truth import campaigns
+from bench.lib.report_truth import check as check_cards
 
 #: the packages whose versions the summary records
 PACKAGES = ("snakemake", "pandas", "matplotlib")
@@ -50,7 +50,7 @@ def snakemake(configfile: str, *extra) -> None:
 
 def check_page(binary: str, page: Path, shot: Path, height: int, truth=None) -> dict:
     """Images loaded, cards and the lead of one landing page in Chromium; ``truth(dom)``: the cards checked against
-    their rows (:func:`bench.report_truth.check`)."""
+    their rows (:func:`bench.lib.report_truth.check`)."""
     dom = chromium(binary, "--dump-dom", page.resolve().as_uri()).stdout
     m = re.search(r'<body[^>]*data-images="(\d+)/(\d+)"', dom)
     loaded, total = (int(m.group(1)), int(m.group(2))) if m else (0, -1)

@@ -12,6 +12,19 @@ def base(repo):
     return yaml.safe_load((repo / "config" / "config.yaml").read_text())
 
 
+#: the molecule diffusion generator as config/molecules_gap.yaml writes it (the default campaign runs without one)
+DIFFUSION = {"type": "diffusion", "hidden": 64, "edge_hidden": 32, "global_hidden": 32, "layers": 4, "epochs": 40,
+             "batch_size": 256, "lr": 0.002, "max_minutes": 3, "n_samples": 1000, "sample_steps": 50}
+
+
+def gen(c, kind):
+    """The default molecule campaign's generator entry of type ``kind`` (a diffusion entry is added for it)."""
+    gens = c["campaigns"]["qm9_gap"]["generators"]
+    if kind == "diffusion" and not any(g.get("type") == kind for g in gens):
+        gens.append(copy.deepcopy(DIFFUSION))
+    return next(g for g in gens if g.get("type", "vae") == kind)
+
+
 @pytest.mark.parametrize("name", ["config.yaml", "molecules_gap.yaml", "materials_bulk_modulus.yaml",
                                   "tests/tiny.yaml"])
 def test_shipped_configs_validate(repo, name):
@@ -49,9 +62,9 @@ def test_unknown_key_is_one_line_naming_the_key(base):
 def test_generator_lists(base):
     cfg = validate_config(base)
     gens = cfg["campaigns"]["qm9_gap"]["generators"]
-    assert [g["type"] for g in gens] == ["vae", "diffusion", "ebm", "graph_ga", "edit_library"]
-    assert gens[1]["diffusion_steps"] == 500 and gens[2]["langevin_steps"] == 60  # defaults inside list items
-    assert gens[3]["mutation_rate"] == 0.5 and "epochs" not in gens[3]  # a classical arm: no train part
+    assert [g["type"] for g in gens] == ["vae", "ebm", "graph_ga", "edit_library"]
+    assert gens[1]["langevin_steps"] == 60  # defaults inside list items
+    assert gens[2]["mutation_rate"] == 0.5 and "epochs" not in gens[2]  # a classical arm: no train part
     assert cfg["campaigns"]["mp_bulk"]["generators"][0]["type"] == "vae"  # single generator: -> one-item list
 
 
@@ -89,7 +102,7 @@ def test_unknown_top_level_key(base):
      "crystal campaigns only"),
     (lambda c: c["campaigns"]["mp_bulk"].setdefault("oracle", {}).update(
         feedback_from=["results/mp_bulk/candidates_verified.parquet"]), "own output, a cycle"),
-    (lambda c: c["campaigns"]["qm9_gap"]["generators"][3].update(
+    (lambda c: gen(c, "graph_ga").update(
         seeds_from=["results/qm9_gap/candidates_verified.parquet"]), "generator graph_ga: seeds_from: .*own output"),
     (lambda c: c["campaigns"]["qm9_gap"]["generators"][0].update(seeds_from=["old.parquet"]),
      "'campaigns.qm9_gap.generators.0.seeds_from'; it is a setting of the molecules edit_library / molecules "
@@ -178,10 +191,10 @@ def test_generated_schema_accepts_the_shipped_configs_as_written_and_filled(repo
 
 
 BAD = [  # (mutation, what the one-line error names)
-    (lambda c: c["campaigns"]["qm9_gap"]["generators"][2].update(sample_steps=3), "setting of the molecules diffusion"),
+    (lambda c: gen(c, "ebm").update(sample_steps=3), "setting of the molecules diffusion"),
     (lambda c: c["campaigns"]["mp_bulk"]["generator"].update(word_dropout=0.2), "setting of the molecules vae"),
-    (lambda c: c["campaigns"]["qm9_gap"]["generators"][1].update(heads=3), "heads = 3 does not divide hidden = 64"),
-    (lambda c: c["campaigns"]["qm9_gap"]["generators"][1].update(diffusion_steps=20), "sample_steps = 50 is more"),
+    (lambda c: gen(c, "diffusion").update(heads=3), "heads = 3 does not divide hidden = 64"),
+    (lambda c: gen(c, "diffusion").update(diffusion_steps=20), "sample_steps = 50 is more"),
     (lambda c: c["campaigns"]["qm9_gap"].update(target={"window": [float("nan"), 6.0]}), "not a finite number"),
     (lambda c: c["campaigns"]["mp_bulk"].update(target={"min": "inf"}), "not a finite number"),
     (lambda c: c.update(results=""), "filesystem root"),

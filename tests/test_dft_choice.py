@@ -50,7 +50,9 @@ def test_the_predictor_spread_is_what_the_calibration_does_not_explain():
     assert predictor_spread(cal, pred, 0.3) == pytest.approx(0.4, abs=0.02)
     # an offset between the two is counted as the predictor's error
     assert predictor_spread(cal, pred + 0.5, 0.3) == pytest.approx(np.hypot(0.4, 0.5), abs=0.03)
-    assert predictor_spread(cal[:3], pred[:3], 0.3) == 0.3  # too few rows: the calibration's own spread
+    # too few rows to tell the spreads apart: their disagreement, at least the calibration's spread
+    assert predictor_spread(cal[:3], pred[:3] + 2.0, 0.3) == pytest.approx(np.sqrt(np.mean((pred[:3] + 2 - cal[:3]) ** 2)))
+    assert predictor_spread(cal[:3], cal[:3], 0.3) == 0.3
 
 
 def test_refit_learns_an_offset_from_dft_and_shrinks_it_with_few_molecules():

@@ -170,6 +170,12 @@ def test_search_jobs_ask_for_one_gpu_unless_the_device_is_cpu(repo, tmp_path, de
     blocks = re.split(r"\n(?=(?:rule|checkpoint) \w+:)", text)
     search = [b for b in blocks if b.startswith("rule search:")]
     assert {re.search(r"campaign=(\w+)", b).group(1) for b in search} == {"qm9_gap", "mp_bulk"}
-    assert all(re.search(rf"resources:.*\bgpu={gpus}\b", b) for b in search)
+    # a trained generator's sampling asks for a GPU; a classical arm (no model) never does
+    from invdesign.config.generators import registry
+
+    arms = {t for (_, t), g in registry().items() if not g.trained}
+    kind = {b: re.search(r"generator=(\w+)", b).group(1) for b in search}
+    assert any(k in arms for k in kind.values()) and any(k not in arms for k in kind.values())
+    assert all(re.search(rf"resources:.*\bgpu={0 if kind[b] in arms else gpus}\b", b) for b in search)
     train = [b for b in blocks if b.startswith("rule train_generator:")]  # training asks for runtime.gpus
     assert train and all(re.search(rf"resources:.*\bgpu={2 * bool(gpus)}\b", b) for b in train)

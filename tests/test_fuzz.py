@@ -27,6 +27,12 @@ def cry(c):
     return c["campaigns"]["mp_bulk"]
 
 
+def diffusion(c):
+    """A molecule diffusion generator added to the default molecule campaign (which runs without one)."""
+    mol(c)["generators"].append({"type": "diffusion", "hidden": 64, "sample_steps": 50})
+    return mol(c)["generators"][-1]
+
+
 CONFIG_CASES = {  # class: (mutation, what the error names)
     "NaN in a target": (lambda c: mol(c).update(target={"window": [float("nan"), 6.0]}), "target.window.0"),
     "infinite threshold": (lambda c: cry(c).update(target={"min": float("inf")}), "target.min"),
@@ -44,8 +50,8 @@ CONFIG_CASES = {  # class: (mutation, what the error names)
     "splits leaving no training rows": (lambda c: mol(c).update(split={"val": 0.5, "test": 0.5}), "split"),
     "negative batch size": (lambda c: cry(c)["generator"].update(batch_size=-1), "batch_size"),
     "zero epochs": (lambda c: mol(c)["predictor"].update(epochs=0), "predictor.epochs"),
-    "heads not dividing hidden": (lambda c: mol(c)["generators"][1].update(heads=5), "heads = 5 does not divide"),
-    "more sampling than noise steps": (lambda c: mol(c)["generators"][1].update(sample_steps=900), "sample_steps"),
+    "heads not dividing hidden": (lambda c: diffusion(c).update(heads=5), "heads = 5 does not divide"),
+    "more sampling than noise steps": (lambda c: diffusion(c).update(sample_steps=900), "sample_steps"),
     "a key of another generator": (lambda c: mol(c)["generators"][0].update(langevin_steps=5), "ebm"),
     "a key of the other domain": (lambda c: mol(c).update(filters={"exclude_elements": ["Tc"]}), "crystals"),
     "an unknown oracle": (lambda c: mol(c).update(oracle={"type": "dft"}), "oracle.type"),

@@ -3,7 +3,7 @@ page and names each false label or verdict planted in one."""
 
 import pandas as pd
 
-from bench.report_truth import check, parse_cards
+from bench.lib.report_truth import check, parse_cards
 from invdesign.config import campaign_settings
 from tests.test_landing import run_page
 from tests.test_landing_truth import molecule_row, novelty_rows

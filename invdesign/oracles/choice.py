@@ -24,14 +24,16 @@ import numpy as np
 
 def predictor_spread(calibrated, predicted, s_x: float, *, min_rows: int = 5) -> float:
     """The predictor's error spread on these molecules, from its differences to their calibrated xTB values: the
-    mean square difference less the calibration's ``s_x^2`` (at least a quarter of ``s_x``; ``s_x`` itself with
-    fewer than ``min_rows`` molecules holding both). A mean offset between the two counts as the predictor's
-    error, not as a bias to correct: which of the two is off on generated molecules is not known before DFT."""
+    mean square difference less the calibration's ``s_x^2`` (at least a quarter of ``s_x``). With fewer than
+    ``min_rows`` molecules holding both, too few to tell the two spreads apart, the differences' root mean square
+    (at least ``s_x``): the predictor then gives way to the calibrated value where they disagree. A mean offset
+    between the two counts as the predictor's error, not as a bias to correct: which of the two is off on
+    generated molecules is not known before DFT."""
     c, p = np.asarray(calibrated, float), np.asarray(predicted, float)
     ok = np.isfinite(c) & np.isfinite(p)
     floor = 0.25 * s_x
     if ok.sum() < min_rows:
-        return float(s_x)
+        return float(max(s_x, np.sqrt(np.mean((p[ok] - c[ok]) ** 2)) if ok.any() else s_x))
     return float(np.sqrt(max(np.mean((p[ok] - c[ok]) ** 2) - s_x ** 2, floor ** 2)))
 
 
