@@ -444,30 +444,38 @@ class XtbOracle(Oracle):
         gen = rows["generator"] if "generator" in rows else pd.Series("", index=rows.index)
         return gen.isin(steered).to_numpy(bool)
 
-    def _confirm_chance(self, cands: pd.DataFrame, prepared: dict) -> pd.DataFrame:
-        """``estimate`` and ``estimate_sd``: the data-scale value of each xTB-verified row from its calibrated xTB
-        value and the predictor's (:func:`invdesign.oracles.choice.combine`, the predictor's spread measured on these
-        rows; the predictor left out on the rows of a generator it steered, :meth:`_guided_by_predictor`);
-        ``dft_choice_probability``: the chance that DFT confirms it (NaN where the row has no
-        calibrated estimate: the DFT tier never extrapolates the calibration)."""
+    def _chance(self, rows: pd.DataFrame, fit: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mean, sd, chance that DFT confirms it) of each row from its calibrated xTB value and the predictor's, each
+        less its ``offset_*`` and with its spread ``s_*`` (:func:`invdesign.oracles.choice.refit`'s keys); the
+        predictor left out on the rows of a generator it steered (:meth:`_guided_by_predictor`); NaN where the row
+        has no calibrated estimate (the DFT tier never extrapolates the calibration)."""
         from ..targets import target_bounds
-        from .choice import combine, confirmation_probability, predictor_spread
+        from .choice import combine, confirmation_probability
 
-        est = cands["xtb_calibrated"].to_numpy(float)
-        pred = np.where(self._guided_by_predictor(cands), np.nan, cands["predicted_property"].to_numpy(float))
+        c = rows["xtb_calibrated"].to_numpy(float)
+        pred = np.where(self._guided_by_predictor(rows), np.nan, rows["predicted_property"].to_numpy(float))
+        mean, sd = combine(c - fit["offset_x"], fit["s_x"], pred - fit["offset_p"], fit["s_p"])
+        chance = confirmation_probability(mean, sd, target_bounds(self.target), self.protocol_errors[0],
+                                          self.settings.dft.confirm_probability)
+        has = np.isfinite(c)
+        return np.where(has, mean, np.nan), np.where(has, sd, np.nan), np.where(has, chance, np.nan)
+
+    def _confirm_chance(self, cands: pd.DataFrame, prepared: dict) -> tuple[pd.DataFrame, dict]:
+        """``estimate``, ``estimate_sd`` and ``dft_choice_probability`` (:meth:`_chance`) of each row, with the
+        calibration's held-out spread and the predictor's spread measured on these rows
+        (:func:`invdesign.oracles.choice.predictor_spread`); and that choice model for the metrics."""
+        from .choice import predictor_spread
+
         s_x = float(prepared["residual_std_ev"])
-        s_p = predictor_spread(est, pred, s_x)
-        mean, sd = combine(est, s_x, pred, s_p)
-        has = np.isfinite(est)
-        cands["estimate"], cands["estimate_sd"] = np.where(has, mean, np.nan), np.where(has, sd, np.nan)
-        cands["dft_choice_probability"] = np.where(
-            has, confirmation_probability(mean, sd, target_bounds(self.target), self.protocol_errors[0],
-                                          self.settings.dft.confirm_probability), np.nan)
+        pred = np.where(self._guided_by_predictor(cands), np.nan, cands["predicted_property"].to_numpy(float))
+        s_p = predictor_spread(cands["xtb_calibrated"].to_numpy(float), pred, s_x)
+        cands["estimate"], cands["estimate_sd"], cands["dft_choice_probability"] = self._chance(
+            cands, {"offset_x": 0.0, "offset_p": 0.0, "s_x": s_x, "s_p": s_p})
         log.info("DFT choice: calibrated xTB (held-out spread %.3f) and the predictor (spread %.3f on %d xTB-verified "
-                 "rows) combined", s_x, s_p, int(has.sum()))
+                 "rows) combined", s_x, s_p, int(cands["estimate"].notna().sum()))
+        best = np.sort(cands["dft_choice_probability"].fillna(0).to_numpy())[::-1][:self.settings.dft.top_k]
         return cands, {"calibration_spread": s_x, "predictor_spread": s_p,
-                       "expected_confirmations_top_k": float(np.nansum(
-                           np.sort(cands["dft_choice_probability"].fillna(0).to_numpy())[::-1][:self.settings.dft.top_k]))}
+                       "expected_confirmations_top_k": float(best.sum())}
 
     # ------------------------------------------------------------------ the DFT tier
     @property
@@ -530,8 +538,7 @@ class XtbOracle(Oracle):
             left = pool[~pool["final_rank"].isin(picks)]
             arms = sorted(left["generator"].dropna().unique()) if "generator" in left else []
             if len(arms) > 1:
-                draws = {g: rng.beta(1 + int((verdict.get(g, [])).count(True)),
-                                     1 + int((verdict.get(g, [])).count(False))) for g in arms}
+                draws = {g: rng.beta(1 + verdict.get(g, (0, 0))[0], 1 + verdict.get(g, (0, 0))[1]) for g in arms}
                 left = left[left["generator"] == max(draws, key=draws.get)]
             picks.append(left["final_rank"].iloc[0])
         out = checked.set_index("final_rank", drop=False).loc[picks].reset_index(drop=True)
@@ -539,22 +546,19 @@ class XtbOracle(Oracle):
                  out["generator"].value_counts().to_dict() if "generator" in out else {}, len(earlier))
         return out.assign(dft_round=round_no)
 
-    def _dft_verdicts(self, rows) -> dict[str, list[bool]]:
-        """Each generator's DFT verdicts (confirmed or not) among ``rows``."""
+    def _dft_verdicts(self, rows) -> dict[str, tuple[int, int]]:
+        """Each generator's (confirmed, not confirmed) DFT verdicts among ``rows``, by the rule of
+        :meth:`merge_confirmed` (the earlier rounds' batches carry values, not verdicts)."""
         value = pd.to_numeric(rows[self.dft_quantity], errors="coerce").where(rows["dft_ok"].eq(True))
-        ran = value.notna()
-        conf = self.dft_probability(value.to_numpy(float)) >= self.settings.dft.confirm_probability
         gen = rows["generator"] if "generator" in rows else pd.Series("", index=rows.index)
-        out: dict[str, list[bool]] = {}
-        for g, c, r in zip(gen, conf, ran):
-            if r:
-                out.setdefault(g, []).append(bool(c))
-        return out
+        ran = value.notna()
+        table = pd.DataFrame({"generator": gen[ran], "confirmed": self.dft_probability(value[ran].to_numpy(float))
+                              >= self.settings.dft.confirm_probability})
+        return {g: (int(p["confirmed"].sum()), int((~p["confirmed"]).sum())) for g, p in table.groupby("generator")}
 
     def _refitted_chance(self, checked, earlier, tier_metrics: dict) -> np.ndarray:
         """The chance of confirmation of every row, with the choice model refitted on ``earlier``'s DFT values."""
-        from ..targets import target_bounds
-        from .choice import combine, confirmation_probability, refit
+        from .choice import refit
 
         model = tier_metrics.get("dft_choice") or {}
         s_x, s_p = model.get("calibration_spread"), model.get("predictor_spread")
@@ -563,15 +567,12 @@ class XtbOracle(Oracle):
         seen = checked[["final_rank"]].merge(earlier[["final_rank", self.dft_quantity, "dft_ok"]], how="left",
                                              on="final_rank")
         measured = pd.to_numeric(seen[self.dft_quantity], errors="coerce").where(seen["dft_ok"].eq(True))
-        c = checked["xtb_calibrated"].to_numpy(float)
         pred = np.where(self._guided_by_predictor(checked), np.nan, checked["predicted_property"].to_numpy(float))
-        fit = refit(c, pred, measured.to_numpy(float), s_x, s_p, float(np.mean(self.protocol_errors[0])))
-        mean, sd = combine(c - fit["offset_x"], fit["s_x"], pred - fit["offset_p"], fit["s_p"])
+        fit = refit(checked["xtb_calibrated"].to_numpy(float), pred, measured.to_numpy(float), s_x, s_p,
+                    float(np.mean(self.protocol_errors[0])))
         log.info("choice model refitted on %d DFT values: calibrated xTB offset %+.3f (spread %.3f), predictor "
                  "offset %+.3f (spread %.3f)", fit["n"], fit["offset_x"], fit["s_x"], fit["offset_p"], fit["s_p"])
-        chance = confirmation_probability(mean, sd, target_bounds(self.target), self.protocol_errors[0],
-                                          self.settings.dft.confirm_probability)
-        return np.where(np.isfinite(c), chance, np.nan)
+        return self._chance(checked, fit)[2]
 
     def confirm(self, batch, known, prepared):
         from .dft import default_threads, frontier_from_molblock
@@ -653,7 +654,8 @@ class XtbOracle(Oracle):
                "n_dft_ok": int(ran.sum()), "n_dft_in_target": int(out["dft_in_target"].eq(True).sum()),
                "n_dft_confirmed": int(out["dft_confirmed"].eq(True).sum()),
                "dft_seconds_total": float(pd.to_numeric(out["dft_seconds"], errors="coerce").sum()),
-               "dft_rounds": {str(int(r)): {"n_dft_run": int(len(g)), "n_dft_confirmed": int(g["dft_confirmed"].eq(True).sum())}
+               "dft_rounds": {str(int(r)): {"n_dft_run": int(len(g)),
+                                            "n_dft_confirmed": int(g["dft_confirmed"].eq(True).sum())}
                               for r, g in out[out["dft_ok"].notna()].groupby(
                                   pd.to_numeric(out["dft_round"], errors="coerce").fillna(1))}}
         if tier:
